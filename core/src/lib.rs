@@ -1,0 +1,8 @@
+//! rhythm: heart-beat arrhythmia classification from raw ECG.
+//!
+//! Pipeline: WFDB record ([`wfdb`]) → conditioning and QRS detection ([`detect`]) →
+//! beat window and STFT spectrogram ([`spectrogram`]) → quantized 2D-CNN ([`model`],
+//! [`engine`]) → AAMI class ([`aami`]).
+
+pub mod aami;
+pub mod wfdb;
