@@ -19,7 +19,13 @@ pub enum AamiClass {
 
 impl AamiClass {
     /// All classes in model output order.
-    pub const ALL: [AamiClass; 5] = [AamiClass::N, AamiClass::S, AamiClass::V, AamiClass::F, AamiClass::Q];
+    pub const ALL: [AamiClass; 5] = [
+        AamiClass::N,
+        AamiClass::S,
+        AamiClass::V,
+        AamiClass::F,
+        AamiClass::Q,
+    ];
 
     /// Class for a model output index.
     pub fn from_index(i: usize) -> Option<AamiClass> {

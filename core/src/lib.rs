@@ -5,4 +5,9 @@
 //! [`engine`]) → AAMI class ([`aami`]).
 
 pub mod aami;
+pub mod engine;
+pub mod kernels;
+pub mod model;
+pub mod quant;
+pub mod spectrogram;
 pub mod wfdb;

@@ -1,0 +1,350 @@
+//! The CPU backend: runs a model's ops in order over a statically planned arena, with the
+//! int8 kernels chosen at construction (scalar reference today; SIMD levels plug in through
+//! [`Int8Kernels`]) and the scalar float kernels for fp16 and f32 models.
+
+use super::plan::MemoryPlan;
+use super::{Backend, EngineError};
+use crate::kernels::scalar::{self, FloatElem, ScalarKernels};
+use crate::kernels::{ConvGeometry, I8Output, Int8Kernels};
+use crate::model::{Model, OpKind, Precision};
+use crate::quant::Requant;
+use half::f16;
+use std::ops::Range;
+use std::sync::Arc;
+
+enum Arena {
+    I8(Vec<i8>),
+    F16(Vec<f16>),
+    F32(Vec<f32>),
+}
+
+/// Runs models on the CPU.
+pub struct CpuBackend {
+    model: Arc<Model>,
+    kernels: &'static dyn Int8Kernels,
+    plan: MemoryPlan,
+    arena: Arena,
+    geometry: Vec<ConvGeometry>,
+}
+
+/// Splits one arena into the input slices and the output slice of an op. The plan guarantees
+/// that an op's output never overlaps its inputs (their lifetimes overlap at that op).
+fn io<'a, T>(
+    arena: &'a mut [T],
+    inputs: [Range<usize>; 2],
+    out: Range<usize>,
+) -> ([&'a [T]; 2], &'a mut [T]) {
+    let (left, rest) = arena.split_at_mut(out.start);
+    let (o, right) = rest.split_at_mut(out.len());
+    let (left, right): (&'a [T], &'a [T]) = (left, right);
+    let pick = |r: &Range<usize>| -> &'a [T] {
+        if r.is_empty() {
+            &[]
+        } else if r.end <= out.start {
+            &left[r.clone()]
+        } else {
+            &right[r.start - out.end..r.end - out.end]
+        }
+    };
+    ([pick(&inputs[0]), pick(&inputs[1])], o)
+}
+
+impl CpuBackend {
+    /// A backend with the scalar reference kernels.
+    pub fn new(model: Arc<Model>) -> Result<CpuBackend, EngineError> {
+        Self::with_kernels(model, &ScalarKernels)
+    }
+
+    /// A backend with a given int8 kernel set.
+    pub fn with_kernels(
+        model: Arc<Model>,
+        kernels: &'static dyn Int8Kernels,
+    ) -> Result<CpuBackend, EngineError> {
+        let plan = MemoryPlan::new(&model);
+        let arena = match model.precision() {
+            Precision::Int8 => Arena::I8(vec![0; plan.arena_len]),
+            Precision::F16 => Arena::F16(vec![f16::ZERO; plan.arena_len]),
+            Precision::F32 => Arena::F32(vec![0.0; plan.arena_len]),
+        };
+        let geometry = model
+            .ops()
+            .iter()
+            .map(|op| {
+                let d = &op.desc;
+                let input = model.values()[d.inputs[0] as usize].shape;
+                let output = model.values()[d.output as usize].shape;
+                if d.kind == OpKind::GlobalAvgPool {
+                    ConvGeometry::global(input)
+                } else {
+                    ConvGeometry::new(d, input, output)
+                }
+            })
+            .collect();
+        Ok(CpuBackend {
+            model,
+            kernels,
+            plan,
+            arena,
+            geometry,
+        })
+    }
+
+    /// The memory plan in use.
+    pub fn plan(&self) -> &MemoryPlan {
+        &self.plan
+    }
+
+    fn range(&self, v: u32) -> Range<usize> {
+        if v == u32::MAX {
+            return 0..0;
+        }
+        let v = v as usize;
+        let at = self.plan.offsets[v].unwrap_or(0);
+        at..at + self.model.values()[v].shape.len()
+    }
+
+    fn load_inputs(&mut self, image: &[f32], side: &[f32]) -> Result<(), EngineError> {
+        let m = Arc::clone(&self.model);
+        let mut inputs = vec![(m.image_input(), image)];
+        if let Some(s) = m.side_input() {
+            inputs.push((s, side));
+        }
+        for (v, data) in inputs {
+            let r = self.range(v as u32);
+            if data.len() != r.len() {
+                return Err(EngineError::InputShape {
+                    what: "input",
+                    expected: r.len(),
+                    got: data.len(),
+                });
+            }
+            match &mut self.arena {
+                Arena::I8(a) => {
+                    let q = m.values()[v].quant.ok_or(EngineError::Backend(
+                        "int8 input without quantization".into(),
+                    ))?;
+                    a[r].iter_mut()
+                        .zip(data)
+                        .for_each(|(y, &x)| *y = q.quantize(x));
+                }
+                Arena::F16(a) => a[r]
+                    .iter_mut()
+                    .zip(data)
+                    .for_each(|(y, &x)| *y = f16::from_f32(x)),
+                Arena::F32(a) => a[r].copy_from_slice(data),
+            }
+        }
+        Ok(())
+    }
+
+    fn run_int8(&mut self) {
+        let m = &*self.model;
+        let k = self.kernels;
+        for (i, op) in m.ops().iter().enumerate() {
+            let d = &op.desc;
+            if d.kind == OpKind::Softmax {
+                continue;
+            }
+            let Some(q) = m.op_quant(i) else { continue };
+            let ranges = [
+                self.range(d.inputs[0]),
+                if d.kind.arity() == 2 {
+                    self.range(d.inputs[1])
+                } else {
+                    0..0
+                },
+            ];
+            let out_r = self.range(d.output);
+            let Arena::I8(arena) = &mut self.arena else {
+                return;
+            };
+            let ([a, b], y) = io(arena, ranges, out_r);
+            let o = I8Output {
+                zero_point: q.output_zero_point,
+                min: q.act_min,
+                max: q.act_max,
+            };
+            let [za, zb] = q.input_zero_points;
+            let g = &self.geometry[i];
+            match d.kind {
+                OpKind::Conv2d => {
+                    k.conv2d(g, a, za, m.weights_i8(i), m.bias_i32(i), &q.requant, o, y)
+                }
+                OpKind::FullyConnected => {
+                    k.fully_connected(a, za, m.weights_i8(i), m.bias_i32(i), &q.requant, o, y)
+                }
+                OpKind::Add => {
+                    if let Some(r) = q.add {
+                        k.add(a, za, b, zb, r, o, y)
+                    }
+                }
+                OpKind::AvgPool2d | OpKind::GlobalAvgPool => {
+                    k.avg_pool(g, a, za, q.requant[0], o, y)
+                }
+                OpKind::Activation => k.rescale(a, za, q.requant[0], o, a.len(), a.len(), 0, y),
+                OpKind::Concat => {
+                    let (ca, cb) = (
+                        m.values()[d.inputs[0] as usize].shape.c,
+                        m.values()[d.inputs[1] as usize].shape.c,
+                    );
+                    let rq: [Requant; 2] = [q.requant[0], q.requant[1]];
+                    k.rescale(a, za, rq[0], o, ca, ca + cb, 0, y);
+                    k.rescale(b, zb, rq[1], o, cb, ca + cb, ca, y);
+                }
+                OpKind::Softmax => {}
+            }
+        }
+    }
+
+    fn run_float<E: FloatElem>(
+        &mut self,
+        weights: impl Fn(&Model, usize) -> &[E],
+        mut observe: Option<&mut dyn FnMut(usize, &[E])>,
+    ) where
+        Arena: ArenaOf<E>,
+    {
+        let m = Arc::clone(&self.model);
+        for (i, op) in m.ops().iter().enumerate() {
+            let d = &op.desc;
+            if d.kind == OpKind::Softmax {
+                continue;
+            }
+            let ranges = [
+                self.range(d.inputs[0]),
+                if d.kind.arity() == 2 {
+                    self.range(d.inputs[1])
+                } else {
+                    0..0
+                },
+            ];
+            let out_r = self.range(d.output);
+            let g = self.geometry[i];
+            let Some(arena) = self.arena.get_mut() else {
+                return;
+            };
+            let ([a, b], y) = io(arena, ranges, out_r.clone());
+            match d.kind {
+                OpKind::Conv2d => {
+                    scalar::conv2d_f(&g, a, weights(&m, i), m.bias_f32(i), d.activation, y)
+                }
+                OpKind::FullyConnected => {
+                    scalar::fully_connected_f(a, weights(&m, i), m.bias_f32(i), d.activation, y)
+                }
+                OpKind::Add => scalar::add_f(a, b, d.activation, y),
+                OpKind::AvgPool2d | OpKind::GlobalAvgPool => scalar::avg_pool_f(&g, a, y),
+                OpKind::Activation => scalar::map_f(a, d.activation, a.len(), a.len(), 0, y),
+                OpKind::Concat => {
+                    let (ca, cb) = (
+                        m.values()[d.inputs[0] as usize].shape.c,
+                        m.values()[d.inputs[1] as usize].shape.c,
+                    );
+                    scalar::map_f(a, crate::model::Activation::None, ca, ca + cb, 0, y);
+                    scalar::map_f(b, crate::model::Activation::None, cb, ca + cb, ca, y);
+                }
+                OpKind::Softmax => {}
+            }
+            if let Some(f) = observe.as_deref_mut() {
+                f(d.output as usize, y);
+            }
+        }
+    }
+
+    /// Runs an f32 model and calls `observe(value, data)` after each op (calibration).
+    pub fn infer_observed(
+        &mut self,
+        image: &[f32],
+        side: &[f32],
+        logits: &mut [f32],
+        observe: &mut dyn FnMut(usize, &[f32]),
+    ) -> Result<(), EngineError> {
+        if self.model.precision() != Precision::F32 {
+            return Err(EngineError::Backend(
+                "observation needs an f32 model".into(),
+            ));
+        }
+        self.load_inputs(image, side)?;
+        self.run_float::<f32>(|m, i| m.weights_f32(i), Some(observe));
+        self.read_logits(logits)
+    }
+
+    fn read_logits(&self, logits: &mut [f32]) -> Result<(), EngineError> {
+        let m = &*self.model;
+        let r = self.range(m.logits() as u32);
+        if logits.len() != r.len() {
+            return Err(EngineError::InputShape {
+                what: "logits",
+                expected: r.len(),
+                got: logits.len(),
+            });
+        }
+        match &self.arena {
+            Arena::I8(a) => {
+                let q = m.values()[m.logits()].quant.ok_or(EngineError::Backend(
+                    "int8 logits without quantization".into(),
+                ))?;
+                logits
+                    .iter_mut()
+                    .zip(&a[r])
+                    .for_each(|(y, &x)| *y = q.dequantize(x));
+            }
+            Arena::F16(a) => logits
+                .iter_mut()
+                .zip(&a[r])
+                .for_each(|(y, x)| *y = x.to_f32()),
+            Arena::F32(a) => logits.copy_from_slice(&a[r]),
+        }
+        Ok(())
+    }
+}
+
+/// Typed access to the arena of a float precision.
+trait ArenaOf<E> {
+    fn get_mut(&mut self) -> Option<&mut [E]>;
+}
+impl ArenaOf<f32> for Arena {
+    fn get_mut(&mut self) -> Option<&mut [f32]> {
+        match self {
+            Arena::F32(a) => Some(a),
+            _ => None,
+        }
+    }
+}
+impl ArenaOf<f16> for Arena {
+    fn get_mut(&mut self) -> Option<&mut [f16]> {
+        match self {
+            Arena::F16(a) => Some(a),
+            _ => None,
+        }
+    }
+}
+
+impl Backend for CpuBackend {
+    fn name(&self) -> String {
+        match self.model.precision() {
+            Precision::Int8 => format!("cpu-{}", self.kernels.name()),
+            _ => "cpu-scalar".to_string(),
+        }
+    }
+
+    fn infer(
+        &mut self,
+        image: &[f32],
+        side: &[f32],
+        logits: &mut [f32],
+    ) -> Result<(), EngineError> {
+        self.load_inputs(image, side)?;
+        match self.model.precision() {
+            Precision::Int8 => self.run_int8(),
+            Precision::F16 => self.run_float::<f16>(|m, i| m.weights_f16(i), None),
+            Precision::F32 => self.run_float::<f32>(|m, i| m.weights_f32(i), None),
+        }
+        self.read_logits(logits)
+    }
+
+    fn int8_logits(&self) -> Option<&[i8]> {
+        match &self.arena {
+            Arena::I8(a) => Some(&a[self.range(self.model.logits() as u32)]),
+            _ => None,
+        }
+    }
+}

@@ -1,0 +1,502 @@
+//! Building model files: an f32 network description ([`NetworkBuilder`]) that infers shapes,
+//! calibrates activation ranges by running the f32 model, and writes f32, fp16 or int8 files
+//! (the int8 one quantized by the contract in [`crate::quant`]). The trainer's exporter and
+//! the tests both use it, so there is one quantizer.
+
+use super::writer::{BlobData, ModelSpec, OpSpec};
+use super::*;
+use crate::engine::{Backend, CpuBackend, EngineError};
+use crate::quant::{quantize_bias, quantize_weight, weight_scales};
+use half::f16;
+
+/// Index of a value in the network being built.
+pub type ValueId = u32;
+
+/// A small deterministic random generator (SplitMix64) for generated models and tests.
+#[derive(Debug, Clone)]
+pub struct SplitMix64(pub u64);
+
+impl SplitMix64 {
+    /// Next 64 random bits.
+    pub fn next_u64(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+    /// Uniform in [0, 1).
+    pub fn uniform(&mut self) -> f32 {
+        (self.next_u64() >> 40) as f32 / (1u64 << 24) as f32
+    }
+    /// Uniform in [lo, hi).
+    pub fn range(&mut self, lo: f32, hi: f32) -> f32 {
+        lo + (hi - lo) * self.uniform()
+    }
+    /// Uniform integer in [0, n).
+    pub fn below(&mut self, n: usize) -> usize {
+        (self.next_u64() % n.max(1) as u64) as usize
+    }
+}
+
+#[derive(Debug, Clone)]
+struct FloatOp {
+    desc: OpDesc,
+    weights: Vec<f32>,
+    bias: Vec<f32>,
+}
+
+/// An f32 network under construction.
+#[derive(Debug, Clone)]
+pub struct NetworkBuilder {
+    spectrogram: SpectrogramConfig,
+    n_side: usize,
+    values: Vec<Shape>,
+    kinds: Vec<ValueKind>,
+    ops: Vec<FloatOp>,
+    n_classes: usize,
+    /// Free text stored in the file (model card summary).
+    pub metadata: String,
+}
+
+/// Observed activation ranges of every value, for int8 quantization.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Calibration {
+    /// (min, max) per value.
+    pub ranges: Vec<(f32, f32)>,
+}
+
+impl NetworkBuilder {
+    /// A network taking the spectrogram image of `spectrogram` and `n_side` side features.
+    pub fn new(spectrogram: SpectrogramConfig, n_side: usize) -> Self {
+        let (h, w) = spectrogram.image_shape();
+        let mut b = NetworkBuilder {
+            spectrogram,
+            n_side,
+            values: vec![Shape::new(h, w, 1)],
+            kinds: vec![ValueKind::ImageInput],
+            ops: Vec::new(),
+            n_classes: 0,
+            metadata: String::new(),
+        };
+        if n_side > 0 {
+            b.values.push(Shape::new(1, 1, n_side));
+            b.kinds.push(ValueKind::SideInput);
+        }
+        b
+    }
+
+    /// The image input.
+    pub fn image(&self) -> ValueId {
+        0
+    }
+    /// The side-feature input, if any.
+    pub fn side(&self) -> Option<ValueId> {
+        (self.n_side > 0).then_some(1)
+    }
+    /// Shape of a value.
+    pub fn shape(&self, v: ValueId) -> Shape {
+        self.values[v as usize]
+    }
+
+    fn push(&mut self, desc: OpDesc, shape: Shape, weights: Vec<f32>, bias: Vec<f32>) -> ValueId {
+        let id = self.values.len() as u32;
+        self.values.push(shape);
+        self.kinds.push(ValueKind::Activation);
+        self.ops.push(FloatOp {
+            desc: OpDesc { output: id, ..desc },
+            weights,
+            bias,
+        });
+        id
+    }
+
+    /// Convolution with "same"-style padding `(k-1)/2` (extra on bottom/right for even sizes),
+    /// weights `[out_c][k][k][in_c/groups]`.
+    #[allow(clippy::too_many_arguments)]
+    pub fn conv2d(
+        &mut self,
+        x: ValueId,
+        out_c: usize,
+        k: usize,
+        stride: usize,
+        groups: usize,
+        act: Activation,
+        weights: Vec<f32>,
+        bias: Vec<f32>,
+    ) -> ValueId {
+        let input = self.shape(x);
+        let total = k - 1;
+        let pad = [
+            (total / 2) as u16,
+            (total / 2) as u16,
+            (total - total / 2) as u16,
+            (total - total / 2) as u16,
+        ];
+        let mut desc = OpDesc::simple(OpKind::Conv2d, &[x], 0);
+        desc.activation = act;
+        desc.kernel = (k as u16, k as u16);
+        desc.stride = (stride as u16, stride as u16);
+        desc.pad = pad;
+        desc.groups = groups as u16;
+        let (oh, ow) = format::window_output(input, &desc).unwrap_or((1, 1));
+        self.push(desc, Shape::new(oh, ow, out_c), weights, bias)
+    }
+
+    /// Convolution with He-initialised random weights and small random biases.
+    pub fn conv2d_random(
+        &mut self,
+        rng: &mut SplitMix64,
+        x: ValueId,
+        out_c: usize,
+        k: usize,
+        stride: usize,
+        groups: usize,
+        act: Activation,
+    ) -> ValueId {
+        let cin_g = self.shape(x).c / groups.max(1);
+        let fan_in = (k * k * cin_g) as f32;
+        let bound = (6.0 / fan_in).sqrt();
+        let w = (0..out_c * k * k * cin_g)
+            .map(|_| rng.range(-bound, bound))
+            .collect();
+        let b = (0..out_c).map(|_| rng.range(-0.1, 0.1)).collect();
+        self.conv2d(x, out_c, k, stride, groups, act, w, b)
+    }
+
+    /// Residual add.
+    pub fn add(&mut self, a: ValueId, b: ValueId, act: Activation) -> ValueId {
+        let mut d = OpDesc::simple(OpKind::Add, &[a, b], 0);
+        d.activation = act;
+        self.push(d, self.shape(a), vec![], vec![])
+    }
+
+    /// Average pooling (count includes padding).
+    pub fn avg_pool(&mut self, x: ValueId, k: usize, stride: usize, pad: usize) -> ValueId {
+        let input = self.shape(x);
+        let mut d = OpDesc::simple(OpKind::AvgPool2d, &[x], 0);
+        d.kernel = (k as u16, k as u16);
+        d.stride = (stride as u16, stride as u16);
+        d.pad = [pad as u16; 4];
+        let (oh, ow) = format::window_output(input, &d).unwrap_or((1, 1));
+        self.push(d, Shape::new(oh, ow, input.c), vec![], vec![])
+    }
+
+    /// Global average pooling.
+    pub fn global_avg_pool(&mut self, x: ValueId) -> ValueId {
+        let c = self.shape(x).c;
+        self.push(
+            OpDesc::simple(OpKind::GlobalAvgPool, &[x], 0),
+            Shape::new(1, 1, c),
+            vec![],
+            vec![],
+        )
+    }
+
+    /// Fully connected layer, weights `[out][in]`.
+    pub fn fully_connected(
+        &mut self,
+        x: ValueId,
+        out: usize,
+        act: Activation,
+        weights: Vec<f32>,
+        bias: Vec<f32>,
+    ) -> ValueId {
+        let mut d = OpDesc::simple(OpKind::FullyConnected, &[x], 0);
+        d.activation = act;
+        self.push(d, Shape::new(1, 1, out), weights, bias)
+    }
+
+    /// Fully connected layer with random weights.
+    pub fn fully_connected_random(
+        &mut self,
+        rng: &mut SplitMix64,
+        x: ValueId,
+        out: usize,
+        act: Activation,
+    ) -> ValueId {
+        let n = self.shape(x).len();
+        let bound = (6.0 / n as f32).sqrt();
+        let w = (0..out * n).map(|_| rng.range(-bound, bound)).collect();
+        let b = (0..out).map(|_| rng.range(-0.1, 0.1)).collect();
+        self.fully_connected(x, out, act, w, b)
+    }
+
+    /// Channel concatenation.
+    pub fn concat(&mut self, a: ValueId, b: ValueId) -> ValueId {
+        let (sa, sb) = (self.shape(a), self.shape(b));
+        self.push(
+            OpDesc::simple(OpKind::Concat, &[a, b], 0),
+            Shape::new(sa.h, sa.w, sa.c + sb.c),
+            vec![],
+            vec![],
+        )
+    }
+
+    /// Standalone activation.
+    pub fn activation(&mut self, x: ValueId, act: Activation) -> ValueId {
+        let mut d = OpDesc::simple(OpKind::Activation, &[x], 0);
+        d.activation = act;
+        self.push(d, self.shape(x), vec![], vec![])
+    }
+
+    /// Softmax over the logits `x`; ends the network.
+    pub fn softmax(&mut self, x: ValueId) -> ValueId {
+        self.n_classes = self.shape(x).c;
+        self.push(
+            OpDesc::simple(OpKind::Softmax, &[x], 0),
+            self.shape(x),
+            vec![],
+            vec![],
+        )
+    }
+
+    fn value_infos(&self, quant: Option<&[ActQuant]>) -> Vec<ValueInfo> {
+        self.values
+            .iter()
+            .zip(&self.kinds)
+            .enumerate()
+            .map(|(i, (&shape, &kind))| ValueInfo {
+                shape,
+                kind,
+                quant: quant.map(|q| q[i]),
+            })
+            .collect()
+    }
+
+    fn spec(&self, precision: Precision, values: Vec<ValueInfo>, ops: Vec<OpSpec>) -> ModelSpec {
+        ModelSpec {
+            precision,
+            n_classes: self.n_classes,
+            n_side: self.n_side,
+            spectrogram: self.spectrogram,
+            values,
+            ops,
+            metadata: self.metadata.clone(),
+        }
+    }
+
+    /// The network as an f32 or fp16 model.
+    pub fn float_spec(&self, precision: Precision) -> ModelSpec {
+        let ops = self
+            .ops
+            .iter()
+            .map(|op| {
+                let has = op.desc.kind.has_weights();
+                let weights = has.then(|| match precision {
+                    Precision::F16 => {
+                        BlobData::F16(op.weights.iter().map(|&w| f16::from_f32(w)).collect())
+                    }
+                    _ => BlobData::F32(op.weights.clone()),
+                });
+                OpSpec {
+                    desc: op.desc,
+                    weights,
+                    bias: has.then(|| BlobData::F32(op.bias.clone())),
+                    weight_scales: None,
+                }
+            })
+            .collect();
+        let p = if precision == Precision::Int8 {
+            Precision::F32
+        } else {
+            precision
+        };
+        self.spec(p, self.value_infos(None), ops)
+    }
+
+    /// Runs the f32 network on `samples` (image, side features) and records every value's range.
+    pub fn calibrate(&self, samples: &[(Vec<f32>, Vec<f32>)]) -> Result<Calibration, EngineError> {
+        let model = Model::from_bytes(&self.float_spec(Precision::F32).to_bytes()?)?;
+        let mut cpu = CpuBackend::new(model)?;
+        let mut ranges = vec![(f32::INFINITY, f32::NEG_INFINITY); self.values.len()];
+        let mut logits = vec![0.0; self.n_classes];
+        let mut widen = |v: usize, data: &[f32]| {
+            let r = &mut ranges[v];
+            for &x in data {
+                r.0 = r.0.min(x);
+                r.1 = r.1.max(x);
+            }
+        };
+        for (image, side) in samples {
+            widen(0, image);
+            if self.n_side > 0 {
+                widen(1, side);
+            }
+            cpu.infer_observed(image, side, &mut logits, &mut widen)?;
+        }
+        for r in &mut ranges {
+            if !(r.0.is_finite() && r.1.is_finite()) {
+                *r = (0.0, 1.0);
+            }
+        }
+        Ok(Calibration { ranges })
+    }
+
+    /// The network as an int8 model, with activation ranges from `calibration`.
+    pub fn int8_spec(&self, calibration: &Calibration) -> ModelSpec {
+        let mut quant: Vec<ActQuant> = calibration
+            .ranges
+            .iter()
+            .map(|&(lo, hi)| ActQuant::from_range(lo, hi))
+            .collect();
+        // Softmax passes logits through unchanged.
+        for op in &self.ops {
+            if op.desc.kind == OpKind::Softmax {
+                quant[op.desc.output as usize] = quant[op.desc.inputs[0] as usize];
+            }
+        }
+        let ops = self
+            .ops
+            .iter()
+            .map(|op| {
+                if !op.desc.kind.has_weights() {
+                    return OpSpec {
+                        desc: op.desc,
+                        weights: None,
+                        bias: None,
+                        weight_scales: None,
+                    };
+                }
+                let out_c = self.values[op.desc.output as usize].c;
+                let s_in = quant[op.desc.inputs[0] as usize].scale;
+                let scales = weight_scales(&op.weights, out_c);
+                let per = op.weights.len() / out_c.max(1);
+                let w = op
+                    .weights
+                    .iter()
+                    .enumerate()
+                    .map(|(i, &w)| quantize_weight(w, scales[i / per.max(1)]))
+                    .collect();
+                let b = op
+                    .bias
+                    .iter()
+                    .zip(&scales)
+                    .map(|(&b, &s)| quantize_bias(b, s_in, s))
+                    .collect();
+                OpSpec {
+                    desc: op.desc,
+                    weights: Some(BlobData::I8(w)),
+                    bias: Some(BlobData::I32(b)),
+                    weight_scales: Some(scales),
+                }
+            })
+            .collect();
+        self.spec(Precision::Int8, self.value_infos(Some(&quant)), ops)
+    }
+
+    /// A small EfficientNet-Lite-style network with random weights: stem conv, a depthwise-
+    /// separable block, an inverted-residual block with a skip connection, global pooling,
+    /// concatenation of the side features and a classifier. `width` scales the channels.
+    pub fn random_efficientnet_like(
+        seed: u64,
+        spectrogram: SpectrogramConfig,
+        n_side: usize,
+        n_classes: usize,
+        width: usize,
+    ) -> NetworkBuilder {
+        let mut rng = SplitMix64(seed);
+        let mut b = NetworkBuilder::new(spectrogram, n_side);
+        let c1 = 8 * width;
+        let c2 = 16 * width;
+        let x = b.image();
+        let x = b.conv2d_random(&mut rng, x, c1, 3, 2, 1, Activation::Relu6); // stem
+        let x = b.conv2d_random(&mut rng, x, c1, 3, 1, c1, Activation::Relu6); // depthwise
+        let x = b.conv2d_random(&mut rng, x, c2, 1, 1, 1, Activation::None); // pointwise project
+        let e = b.conv2d_random(&mut rng, x, c2 * 4, 1, 1, 1, Activation::Relu6); // expand
+        let e = b.conv2d_random(&mut rng, e, c2 * 4, 3, 1, c2 * 4, Activation::Relu6); // depthwise
+        let e = b.conv2d_random(&mut rng, e, c2, 1, 1, 1, Activation::None); // project
+        let x = b.add(x, e, Activation::None); // residual
+        let x = b.conv2d_random(&mut rng, x, c2 * 2, 3, 2, 1, Activation::Relu6);
+        let x = b.avg_pool(x, 2, 2, 0);
+        let x = b.global_avg_pool(x);
+        let x = match b.side() {
+            Some(s) => b.concat(x, s),
+            None => x,
+        };
+        let x = b.fully_connected_random(&mut rng, x, n_classes, Activation::None);
+        b.softmax(x);
+        b
+    }
+}
+
+/// The f32 model equal to an int8 model's dequantized weights (`w = q · s_w`,
+/// `b = q_b · s_in · s_w`) with float activations: the reference an int8 run is compared to.
+pub fn dequantized_spec(model: &Model) -> Result<ModelSpec, ModelError> {
+    if model.precision() != Precision::Int8 {
+        return Err(invalid("dequantized_spec needs an int8 model"));
+    }
+    let values = model
+        .values()
+        .iter()
+        .map(|v| ValueInfo { quant: None, ..*v })
+        .collect();
+    let ops = model
+        .ops()
+        .iter()
+        .enumerate()
+        .map(|(i, op)| {
+            if !op.desc.kind.has_weights() {
+                return OpSpec {
+                    desc: op.desc,
+                    weights: None,
+                    bias: None,
+                    weight_scales: None,
+                };
+            }
+            let scales = model.weight_scales(i);
+            let w = model.weights_i8(i);
+            let per = w.len() / scales.len().max(1);
+            let s_in = model.values()[op.desc.inputs[0] as usize]
+                .quant
+                .map_or(1.0, |q| q.scale);
+            let wf = w
+                .iter()
+                .enumerate()
+                .map(|(k, &q)| q as f32 * scales[k / per.max(1)])
+                .collect();
+            let bf = model
+                .bias_i32(i)
+                .iter()
+                .zip(scales)
+                .map(|(&b, &s)| (b as f64 * s_in as f64 * s as f64) as f32)
+                .collect();
+            OpSpec {
+                desc: op.desc,
+                weights: Some(BlobData::F32(wf)),
+                bias: Some(BlobData::F32(bf)),
+                weight_scales: None,
+            }
+        })
+        .collect();
+    Ok(ModelSpec {
+        precision: Precision::F32,
+        n_classes: model.n_classes(),
+        n_side: model.n_side(),
+        spectrogram: *model.spectrogram(),
+        values,
+        ops,
+        metadata: model.metadata().to_string(),
+    })
+}
+
+/// Random calibration/test inputs for a model: images with the spectrogram's rough statistics
+/// and plausible RR features.
+pub fn random_inputs(
+    rng: &mut SplitMix64,
+    spectrogram: &SpectrogramConfig,
+    n_side: usize,
+    count: usize,
+) -> Vec<(Vec<f32>, Vec<f32>)> {
+    let (h, w) = spectrogram.image_shape();
+    (0..count)
+        .map(|_| {
+            let image = (0..h * w).map(|_| rng.range(-2.0, 2.0)).collect();
+            let side = (0..n_side).map(|_| rng.range(0.3, 1.5)).collect();
+            (image, side)
+        })
+        .collect()
+}
+
+#[allow(unused)]
+fn _assert_backend_object_safe(_: &dyn Backend) {}

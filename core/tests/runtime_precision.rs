@@ -1,0 +1,186 @@
+//! int8 and fp16 forward passes against the f32 reference on random models.
+
+use rhythm::engine::{Backend, CpuBackend};
+use rhythm::model::builder::{dequantized_spec, random_inputs, NetworkBuilder, SplitMix64};
+use rhythm::model::{Activation, Model, Precision};
+use rhythm::spectrogram::SpectrogramConfig;
+use std::sync::Arc;
+
+fn small_config() -> SpectrogramConfig {
+    SpectrogramConfig {
+        window_len: 128,
+        r_offset: 48,
+        n_fft: 32,
+        hop: 3,
+        n_frames: 32,
+        n_bins: 16,
+        ..SpectrogramConfig::default_360hz()
+    }
+}
+
+/// A random network of random ops: varied kernels, strides, groups, pooling and residuals.
+fn random_network(seed: u64, sc: SpectrogramConfig) -> NetworkBuilder {
+    let mut rng = SplitMix64(seed);
+    let n_side = if seed % 2 == 0 { 4 } else { 0 };
+    let mut b = NetworkBuilder::new(sc, n_side);
+    let acts = [Activation::None, Activation::Relu, Activation::Relu6];
+    let mut x = b.image();
+    let c = 3 + rng.below(6);
+    let (k, st, a) = (1 + 2 * rng.below(3), 1 + rng.below(2), acts[rng.below(3)]);
+    x = b.conv2d_random(&mut rng, x, c, k, st, 1, a);
+    for _ in 0..2 + rng.below(3) {
+        let s = b.shape(x);
+        match rng.below(5) {
+            0 => {
+                let a = acts[rng.below(3)];
+                x = b.conv2d_random(&mut rng, x, s.c, 3, 1, s.c, a) // depthwise
+            }
+            1 => {
+                let (k, a) = (1 + 2 * rng.below(2), acts[rng.below(3)]);
+                let y = b.conv2d_random(&mut rng, x, s.c, k, 1, 1, a);
+                x = b.add(x, y, acts[rng.below(3)]);
+            }
+            2 if s.h >= 4 && s.w >= 4 => x = b.avg_pool(x, 2 + rng.below(2), 2, rng.below(2)),
+            3 => {
+                let (c, a) = (2 + rng.below(7), acts[rng.below(3)]);
+                x = b.conv2d_random(&mut rng, x, c, 1, 1, 1, a) // pointwise
+            }
+            _ if s.c % 2 == 0 => {
+                let a = acts[rng.below(3)];
+                x = b.conv2d_random(&mut rng, x, s.c * 2, 3, 2, 2, a) // grouped, strided
+            }
+            _ => x = b.activation(x, Activation::Relu),
+        }
+    }
+    x = b.global_avg_pool(x);
+    if let Some(s) = b.side() {
+        x = b.concat(x, s);
+    }
+    x = b.fully_connected_random(&mut rng, x, 5, Activation::None);
+    b.softmax(x);
+    b
+}
+
+fn run(model: Arc<Model>, inputs: &[(Vec<f32>, Vec<f32>)]) -> Vec<[f32; 5]> {
+    let mut cpu = CpuBackend::new(model).unwrap();
+    inputs
+        .iter()
+        .map(|(img, side)| {
+            let mut l = [0.0; 5];
+            cpu.infer(img, side, &mut l).unwrap();
+            l
+        })
+        .collect()
+}
+
+fn networks() -> Vec<NetworkBuilder> {
+    let mut nets: Vec<NetworkBuilder> = (0..12)
+        .map(|s| {
+            random_network(
+                s,
+                if s % 3 == 0 {
+                    small_config()
+                } else {
+                    SpectrogramConfig::default_360hz()
+                },
+            )
+        })
+        .collect();
+    nets.push(NetworkBuilder::random_efficientnet_like(
+        7,
+        SpectrogramConfig::default_360hz(),
+        4,
+        5,
+        1,
+    ));
+    nets.push(NetworkBuilder::random_efficientnet_like(
+        8,
+        small_config(),
+        0,
+        5,
+        2,
+    ));
+    nets
+}
+
+/// Tolerance of the int8 path: every logit within 2 % of the f32 logit range plus 3 output
+/// quantization steps of the dequantized f32 reference.
+#[test]
+fn int8_matches_dequantized_f32_reference() {
+    for (n, net) in networks().into_iter().enumerate() {
+        let mut rng = SplitMix64(1000 + n as u64);
+        let sc = net.float_spec(Precision::F32).spectrogram;
+        let n_side = net.side().map_or(0, |_| 4);
+        let tests = random_inputs(&mut rng, &sc, n_side, 16);
+        // Calibrated on a set that holds the test inputs: this measures the arithmetic of the
+        // int8 path, not how well 32 random images predict activation ranges.
+        let mut calib = random_inputs(&mut rng, &sc, n_side, 16);
+        calib.extend(tests.iter().cloned());
+        let cal = net.calibrate(&calib).unwrap();
+        let int8 = Model::from_bytes(&net.int8_spec(&cal).to_bytes().unwrap()).unwrap();
+        let reference =
+            Model::from_bytes(&dequantized_spec(&int8).unwrap().to_bytes().unwrap()).unwrap();
+        let out_scale = int8.values()[int8.logits()].quant.unwrap().scale;
+        let a = run(int8, &tests);
+        let b = run(reference, &tests);
+        let range = b
+            .iter()
+            .flatten()
+            .fold(0.0f32, |m, x| m.max(x.abs()))
+            .max(1e-3);
+        let tol = 0.02 * range + 3.0 * out_scale;
+        for (x, y) in a.iter().zip(&b) {
+            for k in 0..5 {
+                assert!(
+                    (x[k] - y[k]).abs() <= tol,
+                    "net {n}: int8 {x:?} vs f32 {y:?} (tol {tol})"
+                );
+            }
+        }
+    }
+}
+
+/// Tolerance of the fp16 path: every logit within 1 % of the f32 logit range (+1e-3).
+#[test]
+fn fp16_matches_f32() {
+    for (n, net) in networks().into_iter().enumerate() {
+        let mut rng = SplitMix64(2000 + n as u64);
+        let f32m = Model::from_bytes(&net.float_spec(Precision::F32).to_bytes().unwrap()).unwrap();
+        let f16m = Model::from_bytes(&net.float_spec(Precision::F16).to_bytes().unwrap()).unwrap();
+        let sc = *f32m.spectrogram();
+        let tests = random_inputs(&mut rng, &sc, f32m.n_side(), 16);
+        let a = run(f16m, &tests);
+        let b = run(f32m, &tests);
+        let range = b.iter().flatten().fold(0.0f32, |m, x| m.max(x.abs()));
+        let tol = 0.01 * range + 1e-3;
+        for (x, y) in a.iter().zip(&b) {
+            for k in 0..5 {
+                assert!(
+                    (x[k] - y[k]).abs() <= tol,
+                    "net {n}: fp16 {x:?} vs f32 {y:?} (tol {tol})"
+                );
+            }
+        }
+    }
+}
+
+/// The reference must be sensitive: a perturbed weight changes the int8 logits.
+#[test]
+fn int8_logits_depend_on_weights() {
+    let net =
+        NetworkBuilder::random_efficientnet_like(3, SpectrogramConfig::default_360hz(), 4, 5, 1);
+    let mut rng = SplitMix64(5);
+    let sc = SpectrogramConfig::default_360hz();
+    let inputs = random_inputs(&mut rng, &sc, 4, 8);
+    let cal = net.calibrate(&inputs).unwrap();
+    let a = run(
+        Model::from_bytes(&net.int8_spec(&cal).to_bytes().unwrap()).unwrap(),
+        &inputs,
+    );
+    let other = NetworkBuilder::random_efficientnet_like(4, sc, 4, 5, 1);
+    let b = run(
+        Model::from_bytes(&other.int8_spec(&cal).to_bytes().unwrap()).unwrap(),
+        &inputs,
+    );
+    assert_ne!(a, b);
+}
