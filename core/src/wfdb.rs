@@ -1,1 +1,0 @@
-//! WFDB records: headers, signal files (formats 212 and 16), annotations.

@@ -1,0 +1,340 @@
+//! Signal files (`.dat`): decoding and encoding formats 212 and 16, and [`Record`].
+
+use std::path::Path;
+
+use super::header::{parse_with_offsets, Header, SignalFormat};
+use super::{read_file, with_suffix, WfdbError};
+
+/// A record: its header and every signal's samples in raw ADC units.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Record {
+    /// The parsed header.
+    pub header: Header,
+    /// Samples per signal, in header order, raw ADC units.
+    pub adc: Vec<Vec<i32>>,
+}
+
+impl Record {
+    /// Read `NAME.hea` and its signal files; `record_path` has no extension,
+    /// e.g. `.../mitdb/100`. Checksums given in the header are verified.
+    pub fn read(record_path: impl AsRef<Path>) -> Result<Record, WfdbError> {
+        let record_path = record_path.as_ref();
+        let hea = with_suffix(record_path, "hea");
+        let bytes = read_file(&hea)?;
+        let text = std::str::from_utf8(&bytes).map_err(|e| WfdbError::Header {
+            line: 0,
+            msg: format!("not UTF-8: {e}"),
+        })?;
+        let (header, offsets) = parse_with_offsets(text)?;
+        let dir = record_path.parent().unwrap_or(Path::new(""));
+
+        let mut adc = vec![Vec::new(); header.n_signals];
+        for (file, idx) in header.file_groups() {
+            let path = dir.join(&file);
+            let data = read_file(&path)?;
+            // WFDB takes a file's byte offset from the first signal stored in it.
+            let offset = offsets[idx[0]];
+            let format = header.signals[idx[0]].format;
+            let signals = decode_group(&data, offset, format, idx.len(), header.n_samples, &path)?;
+            for (i, samples) in idx.into_iter().zip(signals) {
+                adc[i] = samples;
+            }
+        }
+        // Without a sample count each file's length decides; they must agree.
+        if adc.windows(2).any(|w| w[0].len() != w[1].len()) {
+            return Err(WfdbError::InvalidRecord(
+                "signal files hold different numbers of samples".into(),
+            ));
+        }
+        for (i, (spec, samples)) in header.signals.iter().zip(&adc).enumerate() {
+            if let Some(expected) = spec.checksum {
+                let actual = checksum(samples);
+                // Headers may store the sum unsigned; compare mod 65536.
+                if (expected - actual) & 0xFFFF != 0 {
+                    return Err(WfdbError::Checksum {
+                        signal: i,
+                        expected,
+                        actual,
+                    });
+                }
+            }
+        }
+        Ok(Record { header, adc })
+    }
+
+    /// Build a record from a header and samples, checking that they agree
+    /// (signal count, equal lengths, `n_samples` if given, one format per file).
+    pub fn from_parts(header: Header, adc: Vec<Vec<i32>>) -> Result<Record, WfdbError> {
+        header.check().map_err(WfdbError::InvalidRecord)?;
+        if adc.len() != header.n_signals {
+            return Err(WfdbError::InvalidRecord(format!(
+                "header has {} signals but {} sample vectors given",
+                header.n_signals,
+                adc.len()
+            )));
+        }
+        if adc.windows(2).any(|w| w[0].len() != w[1].len()) {
+            return Err(WfdbError::InvalidRecord(
+                "signals have different lengths".into(),
+            ));
+        }
+        if let (Some(n), Some(first)) = (header.n_samples, adc.first()) {
+            if n != first.len() as u64 {
+                return Err(WfdbError::InvalidRecord(format!(
+                    "header says {n} samples but signals have {}",
+                    first.len()
+                )));
+            }
+        }
+        Ok(Record { header, adc })
+    }
+
+    /// Sampling frequency in Hz.
+    pub fn fs(&self) -> f64 {
+        self.header.fs
+    }
+
+    /// Samples per signal.
+    pub fn len(&self) -> usize {
+        self.adc.first().map_or(0, Vec::len)
+    }
+
+    /// True when the record holds no samples.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Index of the first signal whose description is `name` (e.g. "MLII").
+    /// Leads must be chosen by name: record 114 stores MLII second.
+    pub fn signal_index(&self, name: &str) -> Option<usize> {
+        self.header
+            .signals
+            .iter()
+            .position(|s| s.description == name)
+    }
+
+    /// Signal `sig` in physical units (mV for ECG): `(adc - baseline) / gain`.
+    pub fn physical(&self, sig: usize) -> Result<Vec<f32>, WfdbError> {
+        let count = self.adc.len();
+        let (spec, samples) = self
+            .header
+            .signals
+            .get(sig)
+            .zip(self.adc.get(sig))
+            .ok_or(WfdbError::NoSuchSignal { index: sig, count })?;
+        let base = f64::from(spec.baseline);
+        Ok(samples
+            .iter()
+            .map(|&v| ((f64::from(v) - base) / spec.gain) as f32)
+            .collect())
+    }
+
+    /// Write `NAME.hea` and the signal files into `dir` (created if missing).
+    ///
+    /// As WFDB's writers do, the header written carries the actual sample count,
+    /// checksums and initial values, which may differ from `self.header`.
+    pub fn write(&self, dir: &Path) -> Result<(), WfdbError> {
+        let mut header = self.header.clone();
+        header.check().map_err(WfdbError::InvalidRecord)?;
+        header.n_samples = Some(self.len() as u64);
+        for (i, (spec, samples)) in header.signals.iter_mut().zip(&self.adc).enumerate() {
+            let (lo, hi) = spec.format.range();
+            if let Some(&value) = samples.iter().find(|&&v| v < lo || v > hi) {
+                return Err(WfdbError::OutOfRange {
+                    signal: i,
+                    value,
+                    format: spec.format.code(),
+                });
+            }
+            spec.checksum = Some(checksum(samples));
+            spec.initial_value = samples.first().copied().unwrap_or(spec.adc_zero);
+        }
+        std::fs::create_dir_all(dir).map_err(|source| WfdbError::Io {
+            path: dir.to_owned(),
+            source,
+        })?;
+        for (file, idx) in header.file_groups() {
+            let format = header.signals[idx[0]].format;
+            let signals: Vec<&[i32]> = idx.iter().map(|&i| self.adc[i].as_slice()).collect();
+            write_bytes(&dir.join(&file), &encode_group(&signals, format))?;
+        }
+        let hea = with_suffix(&dir.join(&header.record), "hea");
+        write_bytes(&hea, header.to_text().as_bytes())
+    }
+}
+
+fn write_bytes(path: &Path, bytes: &[u8]) -> Result<(), WfdbError> {
+    std::fs::write(path, bytes).map_err(|source| WfdbError::Io {
+        path: path.to_owned(),
+        source,
+    })
+}
+
+/// WFDB signal checksum: the sum of the samples mod 65536, as a signed 16-bit value.
+fn checksum(samples: &[i32]) -> i32 {
+    samples.iter().fold(0i32, |acc, &v| acc.wrapping_add(v)) as i16 as i32
+}
+
+/// Decode the `nsig` interleaved signals of one file. `n_samples` (per signal)
+/// comes from the header; when absent, the file length decides.
+fn decode_group(
+    data: &[u8],
+    offset: u64,
+    format: SignalFormat,
+    nsig: usize,
+    n_samples: Option<u64>,
+    path: &Path,
+) -> Result<Vec<Vec<i32>>, WfdbError> {
+    let actual = data.len() as u64;
+    let truncated = |expected: u64| WfdbError::Truncated {
+        path: path.to_owned(),
+        expected,
+        actual,
+    };
+    let start = usize::try_from(offset)
+        .ok()
+        .filter(|&o| o <= data.len())
+        .ok_or_else(|| truncated(offset))?;
+    let body = &data[start..];
+    let avail = body.len() as u64;
+    // Total samples in the interleaved stream, capped by what the file holds, so a
+    // header claiming billions of samples fails before any allocation.
+    let total = match n_samples {
+        Some(n) => {
+            let total = n
+                .checked_mul(nsig as u64)
+                .ok_or_else(|| truncated(u64::MAX))?;
+            let need = match format {
+                SignalFormat::F212 => total.checked_mul(3).map(|b| b.div_ceil(2)),
+                SignalFormat::F16 => total.checked_mul(2),
+            }
+            .and_then(|b| b.checked_add(offset))
+            .ok_or_else(|| truncated(u64::MAX))?;
+            if need > actual {
+                return Err(truncated(need));
+            }
+            total
+        }
+        None => {
+            let whole = match format {
+                SignalFormat::F212 => avail * 2 / 3,
+                SignalFormat::F16 => avail / 2,
+            };
+            whole - whole % nsig as u64
+        }
+    };
+    // `total` is bounded by the file length, so it fits in usize.
+    let total = total as usize;
+    let frames = total.checked_div(nsig).unwrap_or(0);
+    let mut out: Vec<Vec<i32>> = (0..nsig).map(|_| Vec::with_capacity(frames)).collect();
+    let mut push = |k: usize, v: i32| out[k % nsig].push(v);
+    match format {
+        SignalFormat::F16 => {
+            for (k, b) in body.chunks_exact(2).take(total).enumerate() {
+                push(k, i32::from(i16::from_le_bytes([b[0], b[1]])));
+            }
+        }
+        SignalFormat::F212 => {
+            let mut k = 0;
+            for b in body.chunks(3) {
+                if k >= total {
+                    break;
+                }
+                if b.len() >= 2 {
+                    push(k, sign12(u16::from(b[0]) | (u16::from(b[1]) & 0x0F) << 8));
+                    k += 1;
+                }
+                if k < total && b.len() == 3 {
+                    push(k, sign12(u16::from(b[2]) | (u16::from(b[1]) & 0xF0) << 4));
+                    k += 1;
+                }
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Sign-extend a 12-bit two's-complement value.
+fn sign12(v: u16) -> i32 {
+    i32::from(((v << 4) as i16) >> 4)
+}
+
+/// Encode signals (equal lengths, values already range-checked) frame-interleaved.
+fn encode_group(signals: &[&[i32]], format: SignalFormat) -> Vec<u8> {
+    let frames = signals.first().map_or(0, |s| s.len());
+    let stream = (0..frames).flat_map(|f| signals.iter().map(move |s| s[f]));
+    match format {
+        SignalFormat::F16 => stream.flat_map(|v| (v as i16).to_le_bytes()).collect(),
+        SignalFormat::F212 => {
+            let values: Vec<u16> = stream.map(|v| (v as u16) & 0x0FFF).collect();
+            let mut out = Vec::with_capacity(values.len() * 3 / 2 + 2);
+            for pair in values.chunks(2) {
+                out.push(pair[0] as u8);
+                let hi1 = pair.get(1).map_or(0, |&s| (s >> 8) << 4);
+                out.push(((pair[0] >> 8) | hi1) as u8);
+                // An odd final sample takes 2 bytes, as WFDB's own writer does.
+                if let Some(&s) = pair.get(1) {
+                    out.push(s as u8);
+                }
+            }
+            out
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn format_212_bit_layout() {
+        // Samples 0x123 and -1 (0xFFF): byte0 = 0x23, byte1 = 0xF1, byte2 = 0xFF.
+        let bytes = encode_group(&[&[0x123, -1]], SignalFormat::F212);
+        assert_eq!(bytes, vec![0x23, 0xF1, 0xFF]);
+        let back = decode_group(&bytes, 0, SignalFormat::F212, 1, Some(2), Path::new("x")).unwrap();
+        assert_eq!(back, vec![vec![0x123, -1]]);
+        let bytes = encode_group(&[&[-2048, 2047, 5]], SignalFormat::F212);
+        assert_eq!(bytes.len(), 5);
+        let back = decode_group(&bytes, 0, SignalFormat::F212, 1, Some(3), Path::new("x")).unwrap();
+        assert_eq!(back, vec![vec![-2048, 2047, 5]]);
+    }
+
+    #[test]
+    fn interleaving_and_offset() {
+        let bytes = encode_group(&[&[1, 2, 3], &[-1, -2, -3]], SignalFormat::F16);
+        let mut with_offset = vec![9u8; 4];
+        with_offset.extend_from_slice(&bytes);
+        let back =
+            decode_group(&with_offset, 4, SignalFormat::F16, 2, None, Path::new("x")).unwrap();
+        assert_eq!(back, vec![vec![1, 2, 3], vec![-1, -2, -3]]);
+        let err =
+            decode_group(&bytes, 0, SignalFormat::F16, 2, Some(4), Path::new("x")).unwrap_err();
+        assert!(matches!(
+            err,
+            WfdbError::Truncated {
+                expected: 16,
+                actual: 12,
+                ..
+            }
+        ));
+        let err =
+            decode_group(&bytes, 100, SignalFormat::F16, 2, None, Path::new("x")).unwrap_err();
+        assert!(matches!(err, WfdbError::Truncated { .. }));
+        let err = decode_group(
+            &bytes,
+            0,
+            SignalFormat::F212,
+            2,
+            Some(u64::MAX),
+            Path::new("x"),
+        )
+        .unwrap_err();
+        assert!(matches!(err, WfdbError::Truncated { .. }));
+    }
+
+    #[test]
+    fn checksum_wraps_to_i16() {
+        assert_eq!(checksum(&[30000, 30000]), (60000u16 as i16) as i32);
+        assert_eq!(checksum(&[-5, 2]), -3);
+    }
+}
