@@ -5,7 +5,10 @@
 //! [`engine`]) → AAMI class ([`aami`]).
 
 pub mod aami;
+pub mod detect;
 pub mod engine;
+pub mod evaluate;
+pub mod pipeline;
 pub mod kernels;
 pub mod model;
 pub mod quant;

@@ -1,1 +1,349 @@
-fn main() {}
+//! `rhythm`: classify the beats of an ECG record, inspect models, measure the detector.
+
+use clap::{Parser, Subcommand, ValueEnum};
+use rhythm::aami::AamiClass;
+use rhythm::detect::{self, MatchResult};
+use rhythm::engine::{BackendChoice, Engine, SpectrogramImpl};
+use rhythm::evaluate::Confusion;
+use rhythm::model::builder::NetworkBuilder;
+use rhythm::model::{self, Model, Precision};
+use rhythm::pipeline::{condition_signal, BeatResult, EcgRecord};
+use rhythm::spectrogram::{self, SpectrogramConfig, StftF32};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+
+#[derive(Parser)]
+#[command(name = "rhythm", version, about = "Heart-beat arrhythmia classification (AAMI N, S, V, F, Q) from raw ECG")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Clone, Copy, ValueEnum, PartialEq)]
+enum BeatSource {
+    /// Beats found by rhythm's QRS detector.
+    Detected,
+    /// Beat positions of the record's reference annotations (.atr).
+    Reference,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum StftChoice {
+    F32,
+    Fp16,
+    Int8,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Classify every beat of a WFDB record (path without extension, e.g. fixtures/records/100).
+    Classify {
+        /// Record path without extension.
+        record: PathBuf,
+        /// Model file (default: fixtures/models/rhythm-int8.rhm).
+        #[arg(long)]
+        model: Option<PathBuf>,
+        /// Where beats come from.
+        #[arg(long, value_enum, default_value = "detected")]
+        beats: BeatSource,
+        /// Lead to use (default: MLII if present, else the first signal).
+        #[arg(long)]
+        lead: Option<String>,
+        /// STFT implementation.
+        #[arg(long, value_enum, default_value = "f32")]
+        spectrogram: StftChoice,
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+        /// Only print the summary, not every beat.
+        #[arg(long)]
+        summary_only: bool,
+    },
+    /// Print a model's layers, shapes, quantization and size.
+    Inspect {
+        /// Model file.
+        model: PathBuf,
+    },
+    /// Measure the QRS detector (Se, +P, 150 ms window) on records of a WFDB database.
+    DetectEval {
+        /// Directory with RECORDS and the records (default: ../shared/data/mitdb).
+        #[arg(long)]
+        data: Option<PathBuf>,
+        /// Print a Markdown table.
+        #[arg(long)]
+        markdown: bool,
+    },
+    /// Generate a model with random weights (no training), calibrated on real beats, in f32, fp16
+    /// and int8, plus golden int8 vectors. A stand-in until the trainer ships a trained model.
+    GenModel {
+        /// Output directory for the model files.
+        #[arg(long, default_value = "fixtures/models")]
+        out_dir: PathBuf,
+        /// Output file for the golden vectors.
+        #[arg(long, default_value = "fixtures/golden/rhythm-int8-golden.json")]
+        golden: PathBuf,
+        /// Random seed of the weights.
+        #[arg(long, default_value_t = 2026)]
+        seed: u64,
+        /// Records whose reference beats calibrate activation ranges.
+        #[arg(long, num_args = 1.., default_values = ["fixtures/records/100", "fixtures/records/119", "fixtures/records/208"])]
+        calibration: Vec<PathBuf>,
+    },
+}
+
+/// Looks for a file shipped in the repository: as given, then relative to the workspace root.
+fn shipped(path: &Path) -> PathBuf {
+    if path.exists() || path.is_absolute() {
+        return path.to_path_buf();
+    }
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let alt = root.join(path);
+    if alt.exists() || alt.with_extension("hea").exists() {
+        alt
+    } else {
+        path.to_path_buf()
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Classify { record, model, beats, lead, spectrogram, json, summary_only } => {
+            classify(&record, model.as_deref(), beats, lead.as_deref(), spectrogram, json, summary_only)
+        }
+        Command::Inspect { model } => Model::open(shipped(&model)).map(|m| print!("{}", model::describe(&m))).map_err(|e| e.to_string()),
+        Command::DetectEval { data, markdown } => detect_eval(data, markdown),
+        Command::GenModel { out_dir, golden, seed, calibration } => gen_model(&out_dir, &golden, seed, &calibration),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("rhythm: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn classify(record: &Path, model: Option<&Path>, source: BeatSource, lead: Option<&str>, stft: StftChoice, json: bool, summary_only: bool) -> Result<(), String> {
+    let model_path = shipped(model.unwrap_or(Path::new("fixtures/models/rhythm-int8.rhm")));
+    let model = Model::open(&model_path).map_err(|e| e.to_string())?;
+    let fs = model.spectrogram().sample_rate_hz as f64;
+    let rec = EcgRecord::load(shipped(record), fs, lead).map_err(|e| e.to_string())?;
+    let mut engine = Engine::new(Arc::clone(&model), BackendChoice::CpuScalar).map_err(|e| e.to_string())?;
+    engine
+        .set_spectrogram_impl(match stft {
+            StftChoice::F32 => SpectrogramImpl::F32,
+            StftChoice::Fp16 => SpectrogramImpl::F16,
+            StftChoice::Int8 => SpectrogramImpl::Int8,
+        })
+        .map_err(|e| e.to_string())?;
+    let positions = match source {
+        BeatSource::Detected => detect::detect_qrs(&rec.signal_mv, fs as f32),
+        BeatSource::Reference => {
+            if rec.reference.is_empty() {
+                return Err(format!("{} has no reference annotations (.atr); use --beats detected", record.display()));
+            }
+            rec.reference_positions()
+        }
+    };
+    let start = std::time::Instant::now();
+    let conditioned = condition_signal(&rec.signal_mv, fs as f32);
+    let mut results: Vec<BeatResult> = Vec::with_capacity(positions.len());
+    for i in 0..positions.len() {
+        results.push(engine.classify_beat(&rec.signal_mv, &conditioned, &positions, i).map_err(|e| e.to_string())?);
+    }
+    let elapsed = start.elapsed();
+    let tol = detect::match_tolerance(fs as f32);
+    let have_ref = !rec.reference.is_empty();
+    let confusion = have_ref.then(|| Confusion::from_beats(&rec.reference, &results, tol));
+    let detection: Option<MatchResult> = (have_ref && source == BeatSource::Detected).then(|| detect::match_beats(&rec.reference_positions(), &positions, tol));
+    let mut counts = [0usize; 5];
+    results.iter().for_each(|b| counts[b.class().index()] += 1);
+
+    if json {
+        let beats: Vec<serde_json::Value> = results
+            .iter()
+            .map(|b| {
+                serde_json::json!({
+                    "sample": b.sample,
+                    "time_s": b.sample as f64 / fs,
+                    "class": b.classification.map(|c| c.class.to_string()),
+                    "confidence": b.classification.map(|c| c.confidence()),
+                    "probabilities": b.classification.map(|c| c.probabilities),
+                    "quality": format!("{:?}", b.quality),
+                    "edge_padded": b.edge_padded,
+                })
+            })
+            .collect();
+        let summary = confusion.as_ref().map(|c| {
+            let per_class: serde_json::Map<String, serde_json::Value> =
+                AamiClass::ALL.iter().map(|k| (k.to_string(), serde_json::to_value(c.class_stats(*k)).unwrap_or_default())).collect();
+            serde_json::json!({ "confusion": c, "per_class": per_class, "accuracy": c.accuracy() })
+        });
+        let out = serde_json::json!({
+            "record": rec.name,
+            "lead": rec.lead,
+            "sampling_rate_hz": rec.original_fs,
+            "model": model_path.display().to_string(),
+            "model_precision": model.precision().to_string(),
+            "backend": engine.backend_name(),
+            "beat_source": if source == BeatSource::Detected { "detected" } else { "reference" },
+            "beats": beats,
+            "class_counts": AamiClass::ALL.iter().map(|k| (k.to_string(), counts[k.index()])).collect::<serde_json::Map<_, _>>(),
+            "detection": detection.as_ref().map(|d| serde_json::json!({
+                "true_positives": d.true_positives, "false_negatives": d.false_negatives, "false_positives": d.false_positives,
+                "sensitivity": d.sensitivity(), "positive_predictivity": d.positive_predictivity() })),
+            "summary": summary,
+            "classification_seconds": elapsed.as_secs_f64(),
+        });
+        println!("{}", serde_json::to_string_pretty(&out).map_err(|e| e.to_string())?);
+        return Ok(());
+    }
+
+    println!(
+        "record {}  lead {}  {} Hz ({} samples at {} Hz)  model {} ({}, backend {})",
+        rec.name,
+        rec.lead,
+        rec.original_fs,
+        rec.signal_mv.len(),
+        fs,
+        model_path.display(),
+        model.precision(),
+        engine.backend_name()
+    );
+    if model.metadata().contains("UNTRAINED") {
+        println!("note: this model has random, untrained weights: its classes are not meaningful (see README).");
+    }
+    if !summary_only {
+        println!("{:>9} {:>10}  class  confidence  quality", "sample", "time_s");
+        for b in &results {
+            match b.classification {
+                Some(c) => println!("{:>9} {:>10.3}  {:<5}  {:>10.3}  {:?}{}", b.sample, b.sample as f64 / fs, c.class, c.confidence(), b.quality, if b.edge_padded { " (edge)" } else { "" }),
+                None => println!("{:>9} {:>10.3}  -      {:>10}  {:?}", b.sample, b.sample as f64 / fs, "-", b.quality),
+            }
+        }
+    }
+    println!(
+        "{} beats ({}) classified in {:.3} s: N {} S {} V {} F {} Q {}",
+        results.len(),
+        if source == BeatSource::Detected { "detected" } else { "reference positions" },
+        elapsed.as_secs_f64(),
+        counts[0],
+        counts[1],
+        counts[2],
+        counts[3],
+        counts[4]
+    );
+    if let Some(d) = detection {
+        println!(
+            "detection vs reference (150 ms): TP {} FN {} FP {}  Se {:.2}%  +P {:.2}%",
+            d.true_positives,
+            d.false_negatives,
+            d.false_positives,
+            100.0 * d.sensitivity(),
+            100.0 * d.positive_predictivity()
+        );
+    }
+    match confusion {
+        Some(c) => print!("{}", c.report()),
+        None => println!("no reference annotations: no summary against them"),
+    }
+    Ok(())
+}
+
+fn detect_eval(data: Option<PathBuf>, markdown: bool) -> Result<(), String> {
+    let dir = data.unwrap_or_else(|| rhythm::wfdb::default_data_dir().join("mitdb"));
+    let list = std::fs::read_to_string(dir.join("RECORDS")).map_err(|e| format!("{}: {e}", dir.join("RECORDS").display()))?;
+    let mut total = MatchResult::default();
+    if markdown {
+        println!("| record | beats | TP | FN | FP | Se % | +P % |\n|---|---|---|---|---|---|---|");
+    }
+    let start = std::time::Instant::now();
+    for name in list.lines().map(str::trim).filter(|l| !l.is_empty()) {
+        let rec = EcgRecord::load(dir.join(name), 360.0, None).map_err(|e| format!("{name}: {e}"))?;
+        let r = detect::evaluate_record(&rec.signal_mv, rec.fs as f32, &rec.reference_positions());
+        let line = (name, rec.reference.len(), r.true_positives, r.false_negatives, r.false_positives, 100.0 * r.sensitivity(), 100.0 * r.positive_predictivity());
+        if markdown {
+            println!("| {} | {} | {} | {} | {} | {:.2} | {:.2} |", line.0, line.1, line.2, line.3, line.4, line.5, line.6);
+        } else {
+            println!("{:>6} beats {:>5} TP {:>5} FN {:>4} FP {:>4} Se {:>6.2}% +P {:>6.2}%", line.0, line.1, line.2, line.3, line.4, line.5, line.6);
+        }
+        total.add_counts(&r);
+    }
+    let t = (total.true_positives, total.false_negatives, total.false_positives, 100.0 * total.sensitivity(), 100.0 * total.positive_predictivity());
+    if markdown {
+        println!("| **total** | {} | {} | {} | {} | **{:.2}** | **{:.2}** |", t.0 + t.1, t.0, t.1, t.2, t.3, t.4);
+    } else {
+        println!("total: TP {} FN {} FP {}  Se {:.2}%  +P {:.2}%", t.0, t.1, t.2, t.3, t.4);
+    }
+    eprintln!("detect-eval: {:.1} s", start.elapsed().as_secs_f64());
+    Ok(())
+}
+
+/// Spectrogram images and RR features of every reference beat of a record.
+pub fn beat_inputs(path: &Path, sc: &SpectrogramConfig) -> Result<Vec<(Vec<f32>, Vec<f32>)>, String> {
+    let rec = EcgRecord::load(path, sc.sample_rate_hz as f64, None).map_err(|e| e.to_string())?;
+    let cond = condition_signal(&rec.signal_mv, rec.fs as f32);
+    let mut stft = StftF32::new(*sc).map_err(|e| e.to_string())?;
+    let pos = rec.reference_positions();
+    let mut window = vec![0.0; sc.window_len as usize];
+    let mut out = Vec::with_capacity(pos.len());
+    for i in 0..pos.len() {
+        spectrogram::extract_window(&cond, pos[i] as usize, sc, &mut window).map_err(|e| e.to_string())?;
+        let mut image = vec![0.0; sc.image_len()];
+        stft.compute(&window, &mut image).map_err(|e| e.to_string())?;
+        out.push((image, spectrogram::rr_features(&pos, i, rec.fs as f32).to_array().to_vec()));
+    }
+    Ok(out)
+}
+
+fn gen_model(out_dir: &Path, golden: &Path, seed: u64, calibration: &[PathBuf]) -> Result<(), String> {
+    let sc = SpectrogramConfig::default_360hz();
+    let mut net = NetworkBuilder::random_efficientnet_like(seed, sc, spectrogram::RR_FEATURES, 5, 1);
+    net.metadata = format!(
+        "UNTRAINED generated model (rhythm gen-model --seed {seed}): random EfficientNet-Lite-style weights, activation ranges calibrated on reference beats of {}. Its classes are not meaningful; it exercises the runtime until the trainer ships a trained model.",
+        calibration.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", ")
+    );
+    let mut samples = Vec::new();
+    for p in calibration {
+        let beats = beat_inputs(&shipped(p), &sc)?;
+        // Every 4th beat keeps calibration fast and still covers the record.
+        samples.extend(beats.into_iter().step_by(4));
+    }
+    let cal = net.calibrate(&samples).map_err(|e| e.to_string())?;
+    std::fs::create_dir_all(out_dir).map_err(|e| e.to_string())?;
+    let write = |name: &str, bytes: Vec<u8>| -> Result<(), String> {
+        let p = out_dir.join(name);
+        std::fs::write(&p, bytes).map_err(|e| format!("{}: {e}", p.display()))?;
+        eprintln!("wrote {}", p.display());
+        Ok(())
+    };
+    write("rhythm-f32.rhm", net.float_spec(Precision::F32).to_bytes().map_err(|e| e.to_string())?)?;
+    write("rhythm-fp16.rhm", net.float_spec(Precision::F16).to_bytes().map_err(|e| e.to_string())?)?;
+    let int8 = net.int8_spec(&cal).to_bytes().map_err(|e| e.to_string())?;
+    write("rhythm-int8.rhm", int8.clone())?;
+
+    // Golden vectors: real beats of the first record → exact int8 logits of the scalar reference.
+    let model = Model::from_bytes(&int8).map_err(|e| e.to_string())?;
+    let mut engine = Engine::new(model, BackendChoice::CpuScalar).map_err(|e| e.to_string())?;
+    let beats = beat_inputs(&shipped(&calibration[0]), &sc)?;
+    let mut cases = Vec::new();
+    for (image, side) in beats.iter().step_by(beats.len().div_ceil(16).max(1)) {
+        let c = engine.classify_image(image, side).map_err(|e| e.to_string())?;
+        let logits = engine.last_int8_logits().map(|l| l.to_vec()).unwrap_or_default();
+        cases.push(serde_json::json!({ "image": image, "side": side, "int8_logits": logits, "class": c.class.to_string() }));
+    }
+    let doc = serde_json::json!({
+        "model": "fixtures/models/rhythm-int8.rhm",
+        "model_crc32": model::format::read_header(&int8).map(|h| h.crc32).unwrap_or(0),
+        "about": "Inputs (normalised spectrogram image, bins x frames row-major, and RR features) and the exact int8 logits the scalar reference computes. Any backend must reproduce int8_logits bit for bit.",
+        "cases": cases,
+    });
+    if let Some(parent) = golden.parent() {
+        std::fs::create_dir_all(parent).map_err(|e| e.to_string())?;
+    }
+    std::fs::write(golden, serde_json::to_string(&doc).map_err(|e| e.to_string())?).map_err(|e| e.to_string())?;
+    eprintln!("wrote {}", golden.display());
+    Ok(())
+}

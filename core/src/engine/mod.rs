@@ -5,7 +5,10 @@ pub mod cpu;
 pub mod plan;
 
 use crate::aami::AamiClass;
+use crate::detect::{self, QualityFlag};
 use crate::model::{Model, ModelError};
+use crate::pipeline::BeatResult;
+use crate::spectrogram::{self, SpectrogramError, StftF16, StftF32, StftInt8, WindowEdge};
 use std::sync::Arc;
 use thiserror::Error;
 
@@ -75,11 +78,51 @@ impl Classification {
     }
 }
 
+/// Which STFT implementation turns beat windows into images.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum SpectrogramImpl {
+    /// f32 reference (rustfft). The default: the trainer uses it.
+    F32,
+    /// fp16 inputs and basis, f32 accumulation.
+    F16,
+    /// int8 GEMM against a quantized DFT basis (maps onto the accelerator).
+    Int8,
+}
+
+enum Stft {
+    F32(StftF32),
+    F16(StftF16),
+    Int8(StftInt8),
+}
+
+impl Stft {
+    fn new(kind: SpectrogramImpl, cfg: spectrogram::SpectrogramConfig) -> Result<Stft, SpectrogramError> {
+        Ok(match kind {
+            SpectrogramImpl::F32 => Stft::F32(StftF32::new(cfg)?),
+            SpectrogramImpl::F16 => Stft::F16(StftF16::new(cfg)?),
+            SpectrogramImpl::Int8 => Stft::Int8(StftInt8::new(cfg)?),
+        })
+    }
+    fn compute(&mut self, window: &[f32], image: &mut [f32]) -> Result<(), SpectrogramError> {
+        match self {
+            Stft::F32(s) => s.compute(window, image),
+            Stft::F16(s) => s.compute(window, image),
+            Stft::Int8(s) => s.compute(window, image),
+        }
+    }
+}
+
 /// A model bound to a backend, with every buffer a beat needs allocated up front.
 pub struct Engine {
     model: Arc<Model>,
     backend: Box<dyn Backend>,
     logits: [f32; 5],
+    stft: Stft,
+    stft_kind: SpectrogramImpl,
+    window: Vec<f32>,
+    raw_window: Vec<f32>,
+    image: Vec<f32>,
+    side: Vec<f32>,
 }
 
 impl Engine {

@@ -1,0 +1,159 @@
+//! AAMI EC57-style evaluation: beat-by-beat matching of classified beats to reference beats
+//! (150 ms window), a 5×5 confusion matrix, per-class Se, +P, Spe and Acc.
+
+use crate::aami::AamiClass;
+use crate::detect::match_beats;
+use crate::pipeline::{BeatResult, ReferenceBeat};
+use std::fmt::Write;
+
+/// Confusion matrix plus detection errors.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct Confusion {
+    /// `matrix[reference][predicted]` for matched beats.
+    pub matrix: [[u64; 5]; 5],
+    /// Reference beats with no detected beat within the window, per reference class.
+    pub missed: [u64; 5],
+    /// Detected beats with no reference beat, per predicted class.
+    pub extra: [u64; 5],
+}
+
+/// Per-class statistics, in percent.
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize)]
+pub struct ClassStats {
+    /// Sensitivity: TP / (TP + FN); missed beats count as FN.
+    pub se: f64,
+    /// Positive predictivity: TP / (TP + FP); false detections labelled with the class count as FP.
+    pub ppv: f64,
+    /// Specificity: TN / (TN + FP).
+    pub spe: f64,
+    /// Accuracy: (TP + TN) / all.
+    pub acc: f64,
+    /// Reference beats of the class.
+    pub support: u64,
+}
+
+fn pct(num: u64, den: u64) -> f64 {
+    if den == 0 {
+        f64::NAN
+    } else {
+        100.0 * num as f64 / den as f64
+    }
+}
+
+impl Confusion {
+    /// Matches `results` to `reference` within `tolerance` samples and counts.
+    pub fn from_beats(reference: &[ReferenceBeat], results: &[BeatResult], tolerance: u64) -> Confusion {
+        let r: Vec<u64> = reference.iter().map(|b| b.sample).collect();
+        let d: Vec<u64> = results.iter().map(|b| b.sample).collect();
+        let m = match_beats(&r, &d, tolerance);
+        let mut c = Confusion::default();
+        let mut ref_hit = vec![false; r.len()];
+        let mut det_hit = vec![false; d.len()];
+        for &(ri, di) in &m.pairs {
+            ref_hit[ri] = true;
+            det_hit[di] = true;
+            c.matrix[reference[ri].class.index()][results[di].class().index()] += 1;
+        }
+        for (i, hit) in ref_hit.iter().enumerate() {
+            if !hit {
+                c.missed[reference[i].class.index()] += 1;
+            }
+        }
+        for (i, hit) in det_hit.iter().enumerate() {
+            if !hit {
+                c.extra[results[i].class().index()] += 1;
+            }
+        }
+        c
+    }
+
+    /// Adds another record's counts (gross statistics).
+    pub fn add(&mut self, o: &Confusion) {
+        for i in 0..5 {
+            for j in 0..5 {
+                self.matrix[i][j] += o.matrix[i][j];
+            }
+            self.missed[i] += o.missed[i];
+            self.extra[i] += o.extra[i];
+        }
+    }
+
+    /// All beats counted (matched, missed and extra).
+    pub fn total(&self) -> u64 {
+        self.matrix.iter().flatten().sum::<u64>() + self.missed.iter().sum::<u64>() + self.extra.iter().sum::<u64>()
+    }
+
+    /// Statistics of one class.
+    pub fn class_stats(&self, class: AamiClass) -> ClassStats {
+        let k = class.index();
+        let tp = self.matrix[k][k];
+        let fn_ = (0..5).filter(|&j| j != k).map(|j| self.matrix[k][j]).sum::<u64>() + self.missed[k];
+        let fp = (0..5).filter(|&i| i != k).map(|i| self.matrix[i][k]).sum::<u64>() + self.extra[k];
+        let all = self.total();
+        let tn = all - tp - fn_ - fp;
+        ClassStats { se: pct(tp, tp + fn_), ppv: pct(tp, tp + fp), spe: pct(tn, tn + fp), acc: pct(tp + tn, all), support: tp + fn_ }
+    }
+
+    /// Fraction of matched beats classified correctly, in percent.
+    pub fn accuracy(&self) -> f64 {
+        let correct: u64 = (0..5).map(|k| self.matrix[k][k]).sum();
+        pct(correct, self.matrix.iter().flatten().sum())
+    }
+
+    /// A text report: matrix and per-class statistics.
+    pub fn report(&self) -> String {
+        let mut s = String::new();
+        let _ = writeln!(s, "confusion matrix (rows: reference, columns: predicted)");
+        let _ = writeln!(s, "       {:>7} {:>7} {:>7} {:>7} {:>7} {:>7}", "N", "S", "V", "F", "Q", "missed");
+        for c in AamiClass::ALL {
+            let row = &self.matrix[c.index()];
+            let _ = writeln!(s, "  {:<4} {:>7} {:>7} {:>7} {:>7} {:>7} {:>7}", c.to_string(), row[0], row[1], row[2], row[3], row[4], self.missed[c.index()]);
+        }
+        let e = &self.extra;
+        let _ = writeln!(s, "  {:<4} {:>7} {:>7} {:>7} {:>7} {:>7}", "xtra", e[0], e[1], e[2], e[3], e[4]);
+        let _ = writeln!(s, "class  support      Se%     +P%    Spe%    Acc%");
+        for c in AamiClass::ALL {
+            let st = self.class_stats(c);
+            let _ = writeln!(s, "  {:<4} {:>7} {:>7.2} {:>7.2} {:>7.2} {:>7.2}", c.to_string(), st.support, st.se, st.ppv, st.spe, st.acc);
+        }
+        let _ = writeln!(s, "accuracy over matched beats: {:.2}%", self.accuracy());
+        s
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::detect::QualityFlag;
+    use crate::engine::Classification;
+
+    fn beat(sample: u64, class: AamiClass) -> BeatResult {
+        let mut p = [0.0; 5];
+        p[class.index()] = 1.0;
+        BeatResult { sample, classification: Some(Classification { class, probabilities: p }), quality: QualityFlag::Ok, edge_padded: false }
+    }
+
+    #[test]
+    fn counts_matches_misses_and_extras() {
+        let r = |sample, class| ReferenceBeat { sample, symbol: "N", class };
+        let reference = [r(100, AamiClass::N), r(500, AamiClass::V), r(900, AamiClass::N), r(1300, AamiClass::S)];
+        let results = [beat(110, AamiClass::N), beat(480, AamiClass::N), beat(1310, AamiClass::S), beat(2000, AamiClass::V)];
+        let c = Confusion::from_beats(&reference, &results, 54);
+        assert_eq!(c.matrix[0][0], 1);
+        assert_eq!(c.matrix[2][0], 1);
+        assert_eq!(c.matrix[1][1], 1);
+        assert_eq!(c.missed[0], 1);
+        assert_eq!(c.extra[2], 1);
+        assert_eq!(c.total(), 5);
+        let v = c.class_stats(AamiClass::V);
+        assert_eq!(v.se, 0.0);
+        assert_eq!(v.ppv, 0.0);
+        let n = c.class_stats(AamiClass::N);
+        assert!((n.se - 50.0).abs() < 1e-9);
+        assert!((n.ppv - 50.0).abs() < 1e-9);
+        assert!((c.accuracy() - 100.0 * 2.0 / 3.0).abs() < 1e-9);
+        let mut g = c.clone();
+        g.add(&c);
+        assert_eq!(g.total(), 10);
+    }
+}
