@@ -1,0 +1,90 @@
+//! Window-level signal-quality checks: non-finite samples, flat line, clipping.
+
+use super::clamp_fs;
+
+/// Verdict on one window of ECG samples. Checks run in declaration order after `Ok`;
+/// the first problem found is reported.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum QualityFlag {
+    /// No problem found.
+    Ok,
+    /// The window contains NaN or ±inf (e.g. a dropped sample or a decoding error).
+    NonFinite,
+    /// The window is empty.
+    Empty,
+    /// Peak-to-peak range below [`QualityConfig::flat_range_mv`]: lead off or no signal.
+    Flat,
+    /// The signal sits at its extreme value for long runs or a large fraction of the
+    /// window (ADC clipping / amplifier saturation), or exceeds
+    /// [`QualityConfig::max_abs_mv`].
+    Saturated,
+}
+
+/// Thresholds for [`assess_quality_with`].
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct QualityConfig {
+    /// Minimum peak-to-peak amplitude (mV) of a usable window.
+    pub flat_range_mv: f32,
+    /// A run at the window's max or min at least this long (seconds) means clipping.
+    pub clip_run_secs: f32,
+    /// Fraction of samples at the window's max or min above which the window is clipped.
+    pub clip_fraction: f32,
+    /// Any |sample| above this (mV) is treated as saturation (a 12-bit ±5 mV ADC rails at ~5 mV).
+    pub max_abs_mv: f32,
+}
+
+impl Default for QualityConfig {
+    fn default() -> Self {
+        Self {
+            flat_range_mv: 0.02,
+            clip_run_secs: 0.04,
+            clip_fraction: 0.05,
+            max_abs_mv: 20.0,
+        }
+    }
+}
+
+/// [`assess_quality_with`] using [`QualityConfig::default`].
+pub fn assess_quality(window: &[f32], fs: f32) -> QualityFlag {
+    assess_quality_with(window, fs, &QualityConfig::default())
+}
+
+/// Classify a window of samples (mV) at sampling rate `fs`.
+pub fn assess_quality_with(window: &[f32], fs: f32, cfg: &QualityConfig) -> QualityFlag {
+    if window.iter().any(|x| !x.is_finite()) {
+        return QualityFlag::NonFinite;
+    }
+    if window.is_empty() {
+        return QualityFlag::Empty;
+    }
+    let (lo, hi) = window
+        .iter()
+        .fold((f32::INFINITY, f32::NEG_INFINITY), |(lo, hi), &x| {
+            (lo.min(x), hi.max(x))
+        });
+    let range = hi - lo;
+    if range < cfg.flat_range_mv {
+        return QualityFlag::Flat;
+    }
+    if hi.abs().max(lo.abs()) > cfg.max_abs_mv {
+        return QualityFlag::Saturated;
+    }
+    // Samples "at the rail": (practically) equal to the max or min. A clipped ADC repeats
+    // its rail value exactly; a looser tolerance would flag the flat baseline of a clean
+    // ECG whose lowest point is the isoelectric line.
+    let eps = range * 1e-6;
+    let min_run = ((cfg.clip_run_secs * clamp_fs(fs)).round() as usize).max(3);
+    let (mut at_rail, mut run_hi, mut run_lo, mut longest) = (0usize, 0usize, 0usize, 0usize);
+    for &x in window {
+        let is_hi = x >= hi - eps;
+        let is_lo = x <= lo + eps;
+        run_hi = if is_hi { run_hi + 1 } else { 0 };
+        run_lo = if is_lo { run_lo + 1 } else { 0 };
+        at_rail += usize::from(is_hi || is_lo);
+        longest = longest.max(run_hi).max(run_lo);
+    }
+    if longest >= min_run || at_rail as f32 > cfg.clip_fraction * window.len() as f32 {
+        return QualityFlag::Saturated;
+    }
+    QualityFlag::Ok
+}
