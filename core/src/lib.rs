@@ -5,4 +5,5 @@
 //! [`engine`]) → AAMI class ([`aami`]).
 
 pub mod aami;
+pub mod spectrogram;
 pub mod wfdb;
