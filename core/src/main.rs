@@ -190,7 +190,7 @@ fn classify(record: &Path, model: Option<&Path>, source: BeatSource, lead: Optio
             "backend": engine.backend_name(),
             "beat_source": if source == BeatSource::Detected { "detected" } else { "reference" },
             "beats": beats,
-            "class_counts": AamiClass::ALL.iter().map(|k| (k.to_string(), counts[k.index()])).collect::<serde_json::Map<_, _>>(),
+            "class_counts": AamiClass::ALL.iter().map(|k| (k.to_string(), serde_json::json!(counts[k.index()]))).collect::<serde_json::Map<_, _>>(),
             "detection": detection.as_ref().map(|d| serde_json::json!({
                 "true_positives": d.true_positives, "false_negatives": d.false_negatives, "false_positives": d.false_positives,
                 "sensitivity": d.sensitivity(), "positive_predictivity": d.positive_predictivity() })),

@@ -4,7 +4,7 @@
 use crate::aami::AamiClass;
 use crate::detect::{self, QualityFlag};
 use crate::engine::{Classification, Engine, EngineError};
-use crate::spectrogram::{self, SpectrogramError, WindowEdge};
+use crate::spectrogram::SpectrogramError;
 use crate::wfdb::{self, WfdbError};
 use std::path::Path;
 use thiserror::Error;

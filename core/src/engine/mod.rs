@@ -135,11 +135,67 @@ impl Engine {
             BackendChoice::CpuScalar => Box::new(CpuBackend::new(Arc::clone(&model))?),
             BackendChoice::Custom(b) => b,
         };
+        let sc = *model.spectrogram();
+        let stft = Stft::new(SpectrogramImpl::F32, sc).map_err(|e| EngineError::Backend(e.to_string()))?;
         Ok(Engine {
-            model,
             backend,
             logits: [0.0; 5],
+            stft,
+            stft_kind: SpectrogramImpl::F32,
+            window: vec![0.0; sc.window_len as usize],
+            raw_window: vec![0.0; sc.window_len as usize],
+            image: vec![0.0; sc.image_len()],
+            side: vec![0.0; model.n_side()],
+            model,
         })
+    }
+
+    /// Chooses the STFT implementation (default [`SpectrogramImpl::F32`]).
+    pub fn set_spectrogram_impl(&mut self, kind: SpectrogramImpl) -> Result<(), EngineError> {
+        self.stft = Stft::new(kind, *self.model.spectrogram()).map_err(|e| EngineError::Backend(e.to_string()))?;
+        self.stft_kind = kind;
+        Ok(())
+    }
+
+    /// The STFT implementation in use.
+    pub fn spectrogram_impl(&self) -> SpectrogramImpl {
+        self.stft_kind
+    }
+
+    /// Classifies beat `i` of `beats` (R-peak positions at the model's rate). `raw` is the
+    /// signal in mV, `conditioned` the same after [`crate::pipeline::condition_signal`]; the
+    /// quality flag comes from the raw window, the image from the conditioned one. A window
+    /// that cannot be classified (non-finite samples) is still returned, flagged, with no
+    /// classification. Allocates nothing.
+    pub fn classify_beat(&mut self, raw: &[f32], conditioned: &[f32], beats: &[u64], i: usize) -> Result<BeatResult, EngineError> {
+        let r = *beats.get(i).ok_or(EngineError::InputShape { what: "beat index", expected: beats.len(), got: i })? as usize;
+        if raw.len() != conditioned.len() {
+            return Err(EngineError::InputShape { what: "conditioned signal", expected: raw.len(), got: conditioned.len() });
+        }
+        let sc = *self.model.spectrogram();
+        let fs = sc.sample_rate_hz as f32;
+        let window_err = |e: SpectrogramError| EngineError::Backend(format!("beat {i}: {e}"));
+        spectrogram::extract_window(raw, r, &sc, &mut self.raw_window).map_err(window_err)?;
+        let quality = detect::assess_quality(&self.raw_window, fs);
+        let edge = spectrogram::extract_window(conditioned, r, &sc, &mut self.window).map_err(window_err)?;
+        let rr = spectrogram::rr_features(beats, i, fs).to_array();
+        let n = self.side.len().min(rr.len());
+        self.side[..n].copy_from_slice(&rr[..n]);
+        let classification = match quality {
+            QualityFlag::NonFinite | QualityFlag::Empty => None,
+            _ => match self.stft.compute(&self.window, &mut self.image) {
+                Ok(()) => {
+                    // Move the buffers out for the call (no allocation: an empty Vec is free).
+                    let (image, side) = (std::mem::take(&mut self.image), std::mem::take(&mut self.side));
+                    let c = self.classify_image(&image, &side);
+                    self.image = image;
+                    self.side = side;
+                    Some(c?)
+                }
+                Err(_) => None,
+            },
+        };
+        Ok(BeatResult { sample: r as u64, classification, quality, edge_padded: edge == WindowEdge::Padded })
     }
 
     /// The model.

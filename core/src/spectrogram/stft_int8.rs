@@ -1,0 +1,247 @@
+//! STFT as an int8 GEMM against a quantized Hann×DFT basis (the shape an NPU runs).
+
+#[cfg(test)]
+use super::fp;
+use super::{
+    center_window, check_len, hann_dft_basis, power_to_image, SpectrogramConfig, SpectrogramError,
+};
+
+/// Largest GEMM depth `k` for which [`gemm_i8_i32`] cannot overflow: every product is at most
+/// `(-128)² = 16384 = 2^14` in magnitude, so `k * 2^14 <= i32::MAX` needs `k <= 2^17 - 1`.
+pub const MAX_GEMM_K: usize = (1 << 17) - 1;
+
+/// Exact integer GEMM `C = A · Bᵀ`: `out[i*n + j] = Σ_p a[i*k + p] * b[j*k + p]`.
+///
+/// `a` is `m × k` row-major, `b` is `n × k` row-major (each row of `b` is one column of the
+/// right operand), `out` is `m × n` row-major. Accumulation is in i32 and exact for
+/// `k <= MAX_GEMM_K`, so any correct kernel (SIMD, NPU) must match this one bit for bit.
+/// This is the plain scalar reference.
+///
+/// Errors: slice lengths that don't match the shape, or `k > MAX_GEMM_K`.
+pub fn gemm_i8_i32(
+    a: &[i8],
+    b: &[i8],
+    m: usize,
+    n: usize,
+    k: usize,
+    out: &mut [i32],
+) -> Result<(), SpectrogramError> {
+    if k > MAX_GEMM_K {
+        return Err(SpectrogramError::GemmTooDeep { k });
+    }
+    // A saturated size (usize::MAX) can never match a real slice length (<= isize::MAX).
+    check_len("gemm a", m.saturating_mul(k), a.len())?;
+    check_len("gemm b", n.saturating_mul(k), b.len())?;
+    check_len("gemm out", m.saturating_mul(n), out.len())?;
+    if k == 0 {
+        out.fill(0);
+        return Ok(());
+    }
+    for (a_row, out_row) in a.chunks_exact(k).zip(out.chunks_exact_mut(n.max(1))) {
+        for (b_row, o) in b.chunks_exact(k).zip(out_row.iter_mut()) {
+            let mut acc = 0i32;
+            for (&x, &y) in a_row.iter().zip(b_row) {
+                acc += i32::from(x) * i32::from(y);
+            }
+            *o = acc;
+        }
+    }
+    Ok(())
+}
+
+/// STFT as an int8 GEMM with i32 accumulation.
+///
+/// Definition of the int8 path (on top of the module-level definition):
+/// * **Basis**: the `2*n_bins` rows of `n_fft` (rows `k < n_bins`: `h[m]*cos(2πkm/n_fft)`,
+///   rows `n_bins + k`: `-h[m]*sin(2πkm/n_fft)`, computed in f64) are quantized symmetric
+///   per row: `s_r = (max_m |row_r[m]| / 127) as f32`, `q = clamp(round(row / s_r), -127, 127)`
+///   (round half away from zero). An all-zero row (the sine row of DC, and of Nyquist if kept)
+///   has `s_r = 0` and `q = 0`.
+/// * **Window**: the mean-removed window `x` is quantized with one scale per window,
+///   `s_x = (max_i |x[i]| / 127) as f32`, `q = clamp(round(x / s_x), -127, 127)`; an all-zero
+///   window has `s_x = 0` and gives the floor image.
+/// * **Frames**: the int8 window is unfolded (im2col) into `n_frames × n_fft` int8 frames.
+/// * **GEMM**: `acc = basis_q · framesᵀ` with [`gemm_i8_i32`], `acc` is
+///   `2*n_bins × n_frames` row-major: `acc[k][f]` = real part, `acc[n_bins + k][f]` =
+///   imaginary part of bin `k`, frame `f` (already image order).
+/// * **Power**: `P[k,f] = s_x² · (s_k² · re² + s_{n_bins+k}² · im²)` computed in f64 and
+///   rounded to f32 (the cosine and sine rows of a bin have their own scales, so this is the
+///   per-row form of `(s_x·s_k)²·(re² + im²)`); log and normalisation as in the module docs.
+///
+/// `compute` does not allocate. [`compute_accumulators`](Self::compute_accumulators),
+/// [`frames_i8`](Self::frames_i8), [`basis_i8`](Self::basis_i8) and
+/// [`power_from_accumulators`](Self::power_from_accumulators) expose the integer stage so a
+/// hardware GEMM can be checked bit-exact and reuse the float post-processing.
+#[derive(Debug)]
+pub struct StftInt8 {
+    cfg: SpectrogramConfig,
+    basis: Vec<i8>,
+    row_scales: Vec<f32>,
+    centered: Vec<f32>,
+    window_q: Vec<i8>,
+    frames: Vec<i8>,
+    acc: Vec<i32>,
+}
+
+impl StftInt8 {
+    /// Quantizes the basis and allocates all scratch for `cfg` (validated first).
+    pub fn new(cfg: SpectrogramConfig) -> Result<Self, SpectrogramError> {
+        cfg.validate()?;
+        let n = cfg.n_fft as usize;
+        let rows = 2 * cfg.n_bins as usize;
+        let basis_f64 = hann_dft_basis(&cfg);
+        let mut basis = vec![0i8; rows * n];
+        let mut row_scales = vec![0.0f32; rows];
+        for ((row, q_row), s) in basis_f64
+            .chunks_exact(n)
+            .zip(basis.chunks_exact_mut(n))
+            .zip(&mut row_scales)
+        {
+            let max = row.iter().fold(0.0f64, |m, v| m.max(v.abs()));
+            *s = (max / 127.0) as f32;
+            if *s > 0.0 {
+                let s64 = f64::from(*s);
+                for (q, &v) in q_row.iter_mut().zip(row) {
+                    *q = (v / s64).round().clamp(-127.0, 127.0) as i8;
+                }
+            }
+        }
+        Ok(StftInt8 {
+            cfg,
+            basis,
+            row_scales,
+            centered: vec![0.0; cfg.window_len as usize],
+            window_q: vec![0; cfg.window_len as usize],
+            frames: vec![0; cfg.n_frames as usize * n],
+            acc: vec![0; rows * cfg.n_frames as usize],
+        })
+    }
+
+    /// The configuration this planner was built for.
+    pub fn config(&self) -> &SpectrogramConfig {
+        &self.cfg
+    }
+
+    /// The quantized basis (GEMM left operand), `2*n_bins × n_fft` row-major.
+    pub fn basis_i8(&self) -> &[i8] {
+        &self.basis
+    }
+
+    /// Per-row dequantization scales of [`basis_i8`](Self::basis_i8), `2*n_bins` values.
+    pub fn basis_scales(&self) -> &[f32] {
+        &self.row_scales
+    }
+
+    /// The int8 frames of the last window (GEMM right operand), `n_frames × n_fft` row-major.
+    pub fn frames_i8(&self) -> &[i8] {
+        &self.frames
+    }
+
+    /// Length of the accumulator buffer, `2 * n_bins * n_frames`.
+    pub fn accumulators_len(&self) -> usize {
+        2 * self.cfg.image_len()
+    }
+
+    /// Runs the integer stage on one window: center, quantize, unfold, GEMM into `acc`
+    /// (`2*n_bins × n_frames`, see the type docs). Returns the window scale `s_x`.
+    pub fn compute_accumulators(
+        &mut self,
+        window: &[f32],
+        acc: &mut [i32],
+    ) -> Result<f32, SpectrogramError> {
+        check_len("accumulators", self.accumulators_len(), acc.len())?;
+        let max_abs = center_window(window, &self.cfg, &mut self.centered)?;
+        let sx = max_abs / 127.0;
+        if sx > 0.0 {
+            let sx64 = f64::from(sx);
+            for (q, &x) in self.window_q.iter_mut().zip(&self.centered) {
+                *q = (f64::from(x) / sx64).round().clamp(-127.0, 127.0) as i8;
+            }
+        } else {
+            self.window_q.fill(0);
+        }
+        let (n, hop) = (self.cfg.n_fft as usize, self.cfg.hop as usize);
+        for (f, frame) in self.frames.chunks_exact_mut(n).enumerate() {
+            frame.copy_from_slice(&self.window_q[f * hop..f * hop + n]);
+        }
+        let rows = 2 * self.cfg.n_bins as usize;
+        gemm_i8_i32(
+            &self.basis,
+            &self.frames,
+            rows,
+            self.cfg.n_frames as usize,
+            n,
+            acc,
+        )?;
+        Ok(sx)
+    }
+
+    /// Float post-processing of the integer stage: power in image layout from accumulators
+    /// (as produced by [`compute_accumulators`](Self::compute_accumulators) or a hardware
+    /// GEMM on the same operands) and the window scale.
+    pub fn power_from_accumulators(
+        &self,
+        acc: &[i32],
+        window_scale: f32,
+        power: &mut [f32],
+    ) -> Result<(), SpectrogramError> {
+        check_len("accumulators", self.accumulators_len(), acc.len())?;
+        check_len("image", self.cfg.image_len(), power.len())?;
+        let (bins, frames) = (self.cfg.n_bins as usize, self.cfg.n_frames as usize);
+        let sx = f64::from(window_scale);
+        for k in 0..bins {
+            let (sc, ss) = (
+                sx * f64::from(self.row_scales[k]),
+                sx * f64::from(self.row_scales[bins + k]),
+            );
+            let re_row = &acc[k * frames..(k + 1) * frames];
+            let im_row = &acc[(bins + k) * frames..(bins + k + 1) * frames];
+            let out_row = &mut power[k * frames..(k + 1) * frames];
+            for ((p, &re), &im) in out_row.iter_mut().zip(re_row).zip(im_row) {
+                let (a, b) = (sc * f64::from(re), ss * f64::from(im));
+                *p = (a * a + b * b) as f32;
+            }
+        }
+        Ok(())
+    }
+
+    /// Computes the power `P[k,f]` in image layout `[bin][frame]`, before log/normalisation.
+    pub fn compute_power(
+        &mut self,
+        window: &[f32],
+        power: &mut [f32],
+    ) -> Result<(), SpectrogramError> {
+        check_len("image", self.cfg.image_len(), power.len())?;
+        // Borrow the planner-owned accumulators without allocating (take leaves an empty Vec).
+        let mut acc = std::mem::take(&mut self.acc);
+        let result = self
+            .compute_accumulators(window, &mut acc)
+            .and_then(|sx| self.power_from_accumulators(&acc, sx, power));
+        self.acc = acc;
+        result
+    }
+
+    /// Computes the normalised log-power image of one beat window.
+    ///
+    /// `window.len()` must be `window_len` and `image.len()` must be `image_len()`.
+    pub fn compute(&mut self, window: &[f32], image: &mut [f32]) -> Result<(), SpectrogramError> {
+        self.compute_power(window, image)?;
+        power_to_image(image, &self.cfg);
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+impl StftInt8 {
+    /// (address, capacity) of every owned buffer, to prove `compute` never reallocates.
+    pub(super) fn buffer_fingerprint(&self) -> Vec<(usize, usize)> {
+        vec![
+            fp(&self.basis),
+            fp(&self.row_scales),
+            fp(&self.centered),
+            fp(&self.window_q),
+            fp(&self.frames),
+            fp(&self.acc),
+        ]
+    }
+}

@@ -1,0 +1,136 @@
+//! Beat window extraction and RR-interval side features.
+
+use super::{check_len, SpectrogramConfig, SpectrogramError};
+
+/// Whether a beat window lay entirely inside the signal.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WindowEdge {
+    /// Every sample came from the signal.
+    Inside,
+    /// The window crossed a signal edge; the edge sample was replicated there.
+    Padded,
+}
+
+/// Copies the beat window around `r_index` into `out`:
+/// `out[i] = signal[clamp(r_index - r_offset + i, 0, signal.len() - 1)]`.
+///
+/// Replicating the edge sample (rather than dropping the beat) keeps beats at record edges;
+/// the result says whether that happened. `out.len()` must be `cfg.window_len`.
+///
+/// Errors: invalid config, `r_index >= signal.len()` (including an empty signal), wrong
+/// `out` length. Never panics.
+pub fn extract_window(
+    signal: &[f32],
+    r_index: usize,
+    cfg: &SpectrogramConfig,
+    out: &mut [f32],
+) -> Result<WindowEdge, SpectrogramError> {
+    cfg.validate()?;
+    check_len("window out", cfg.window_len as usize, out.len())?;
+    if r_index >= signal.len() {
+        return Err(SpectrogramError::RPeakOutOfRange {
+            r_index,
+            len: signal.len(),
+        });
+    }
+    let last = signal.len() - 1;
+    let start = r_index as i64 - i64::from(cfg.r_offset);
+    let end = start + i64::from(cfg.window_len); // exclusive
+    let edge = if start < 0 || end > signal.len() as i64 {
+        WindowEdge::Padded
+    } else {
+        WindowEdge::Inside
+    };
+    for (i, o) in out.iter_mut().enumerate() {
+        let src = (start + i as i64).clamp(0, last as i64) as usize;
+        *o = signal[src];
+    }
+    Ok(edge)
+}
+
+/// Number of RR side features, the length of [`RrFeatures::to_array`].
+pub const RR_FEATURES: usize = 4;
+
+/// RR interval used when a record has a single beat (75 bpm), seconds.
+pub const DEFAULT_RR_S: f32 = 0.8;
+
+/// Most previous RR intervals averaged into [`RrFeatures::local_rr_s`].
+const LOCAL_RR_BEATS: usize = 10;
+
+/// RR-interval side features of one beat (seconds), fed to the classifier beside the image.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct RrFeatures {
+    /// Interval from the previous R peak to this one.
+    pub pre_rr_s: f32,
+    /// Interval from this R peak to the next one.
+    pub post_rr_s: f32,
+    /// Mean of up to 10 RR intervals ending at this beat (the pre-RR interval included).
+    pub local_rr_s: f32,
+    /// `pre_rr_s / local_rr_s` (1.0 if `local_rr_s` is 0); below 1 means premature.
+    pub pre_over_local: f32,
+}
+
+impl RrFeatures {
+    /// Features in model input order: `[pre, post, local, pre/local]`.
+    pub fn to_array(&self) -> [f32; RR_FEATURES] {
+        [
+            self.pre_rr_s,
+            self.post_rr_s,
+            self.local_rr_s,
+            self.pre_over_local,
+        ]
+    }
+
+    fn uniform(rr: f32) -> Self {
+        RrFeatures {
+            pre_rr_s: rr,
+            post_rr_s: rr,
+            local_rr_s: rr,
+            pre_over_local: 1.0,
+        }
+    }
+}
+
+/// RR features of beat `i` given all R-peak sample indices of a record (ascending) and the
+/// sampling rate `fs` in Hz.
+///
+/// * `pre_rr_s = (r[i] - r[i-1]) / fs`, `post_rr_s = (r[i+1] - r[i]) / fs`.
+/// * `local_rr_s` = mean of the RR intervals ending at beats `max(1, i-9) ..= i`
+///   (up to 10, including the pre-RR interval).
+///
+/// Fallbacks (documented, never a panic):
+/// * first beat: `pre_rr_s = post_rr_s` and `local_rr_s = pre_rr_s`;
+/// * last beat: `post_rr_s = pre_rr_s`;
+/// * a single beat, `i` out of range, or `fs` not finite and positive: every interval is
+///   [`DEFAULT_RR_S`] and the ratio 1.0;
+/// * a non-ascending pair counts as a zero interval (saturating), and a zero `local_rr_s`
+///   gives `pre_over_local = 1.0`.
+pub fn rr_features(r_peaks: &[u64], i: usize, fs: f32) -> RrFeatures {
+    let n = r_peaks.len();
+    if n < 2 || i >= n || !(fs.is_finite() && fs > 0.0) {
+        return RrFeatures::uniform(DEFAULT_RR_S);
+    }
+    let fs = f64::from(fs);
+    // Interval ending at beat j (j >= 1), seconds.
+    let rr = |j: usize| r_peaks[j].saturating_sub(r_peaks[j - 1]) as f64 / fs;
+    let post = (i + 1 < n).then(|| rr(i + 1));
+    let pre = if i >= 1 {
+        rr(i)
+    } else {
+        post.unwrap_or(f64::from(DEFAULT_RR_S))
+    };
+    let post = post.unwrap_or(pre);
+    let local = if i >= 1 {
+        let first = i.saturating_sub(LOCAL_RR_BEATS - 1).max(1);
+        (first..=i).map(rr).sum::<f64>() / (i - first + 1) as f64
+    } else {
+        pre
+    };
+    let ratio = if local > 0.0 { pre / local } else { 1.0 };
+    RrFeatures {
+        pre_rr_s: pre as f32,
+        post_rr_s: post as f32,
+        local_rr_s: local as f32,
+        pre_over_local: ratio as f32,
+    }
+}
