@@ -105,11 +105,11 @@ impl CpuBackend {
 
     fn load_inputs(&mut self, image: &[f32], side: &[f32]) -> Result<(), EngineError> {
         let m = Arc::clone(&self.model);
-        let mut inputs = vec![(m.image_input(), image)];
-        if let Some(s) = m.side_input() {
-            inputs.push((s, side));
-        }
-        for (v, data) in inputs {
+        let inputs = [
+            Some((m.image_input(), image)),
+            m.side_input().map(|s| (s, side)),
+        ];
+        for (v, data) in inputs.into_iter().flatten() {
             let r = self.range(v as u32);
             if data.len() != r.len() {
                 return Err(EngineError::InputShape {
@@ -120,9 +120,9 @@ impl CpuBackend {
             }
             match &mut self.arena {
                 Arena::I8(a) => {
-                    let q = m.values()[v].quant.ok_or(EngineError::Backend(
-                        "int8 input without quantization".into(),
-                    ))?;
+                    let q = m.values()[v].quant.ok_or_else(|| {
+                        EngineError::Backend("int8 input without quantization".into())
+                    })?;
                     a[r].iter_mut()
                         .zip(data)
                         .for_each(|(y, &x)| *y = q.quantize(x));
@@ -279,9 +279,9 @@ impl CpuBackend {
         }
         match &self.arena {
             Arena::I8(a) => {
-                let q = m.values()[m.logits()].quant.ok_or(EngineError::Backend(
-                    "int8 logits without quantization".into(),
-                ))?;
+                let q = m.values()[m.logits()].quant.ok_or_else(|| {
+                    EngineError::Backend("int8 logits without quantization".into())
+                })?;
                 logits
                     .iter_mut()
                     .zip(&a[r])

@@ -1,0 +1,72 @@
+//! Classifying a beat allocates nothing: a counting global allocator proves it.
+
+use rhythm::engine::{BackendChoice, Engine, SpectrogramImpl};
+use rhythm::model::Model;
+use rhythm::pipeline::{condition_signal, EcgRecord};
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+struct Counting;
+static ALLOCS: AtomicUsize = AtomicUsize::new(0);
+
+// SAFETY: forwards every call to the system allocator unchanged; only counts.
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, l: Layout) -> *mut u8 {
+        ALLOCS.fetch_add(1, Ordering::SeqCst);
+        // SAFETY: same contract as the caller's.
+        unsafe { System.alloc(l) }
+    }
+    unsafe fn dealloc(&self, p: *mut u8, l: Layout) {
+        // SAFETY: same contract as the caller's.
+        unsafe { System.dealloc(p, l) }
+    }
+    unsafe fn realloc(&self, p: *mut u8, l: Layout, n: usize) -> *mut u8 {
+        ALLOCS.fetch_add(1, Ordering::SeqCst);
+        // SAFETY: same contract as the caller's.
+        unsafe { System.realloc(p, l, n) }
+    }
+}
+
+#[global_allocator]
+static GLOBAL: Counting = Counting;
+
+#[test]
+fn classifying_beats_allocates_nothing() {
+    let root = concat!(env!("CARGO_MANIFEST_DIR"), "/../fixtures");
+    let rec = EcgRecord::load(format!("{root}/records/119"), 360.0, None).unwrap();
+    let cond = condition_signal(&rec.signal_mv, 360.0);
+    let beats = rec.reference_positions();
+    for (file, stft) in [
+        ("rhythm-int8.rhm", SpectrogramImpl::F32),
+        ("rhythm-int8.rhm", SpectrogramImpl::Int8),
+        ("rhythm-fp16.rhm", SpectrogramImpl::F16),
+        ("rhythm-f32.rhm", SpectrogramImpl::F32),
+    ] {
+        let model = Model::open(format!("{root}/models/{file}")).unwrap();
+        let mut engine = Engine::new(model, BackendChoice::CpuScalar).unwrap();
+        engine.set_spectrogram_impl(stft).unwrap();
+        engine
+            .classify_beat(&rec.signal_mv, &cond, &beats, 0)
+            .unwrap(); // warm-up
+        let before = ALLOCS.load(Ordering::SeqCst);
+        let mut classes = [0usize; 5];
+        for i in 0..200 {
+            let r = engine
+                .classify_beat(&rec.signal_mv, &cond, &beats, i)
+                .unwrap();
+            classes[r.class().index()] += 1;
+        }
+        let after = ALLOCS.load(Ordering::SeqCst);
+        assert_eq!(
+            after - before,
+            0,
+            "{file} with {stft:?}: {} allocations in 200 beats",
+            after - before
+        );
+        assert_eq!(classes.iter().sum::<usize>(), 200);
+    }
+    // The counter works: an allocation is seen.
+    let before = ALLOCS.load(Ordering::SeqCst);
+    let v = std::hint::black_box(vec![1u8; 10]);
+    assert!(ALLOCS.load(Ordering::SeqCst) > before && v.len() == 10);
+}
