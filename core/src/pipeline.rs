@@ -55,6 +55,9 @@ pub struct EcgRecord {
     pub signal_mv: Vec<f32>,
     /// Reference beats (empty when the record has no `.atr`).
     pub reference: Vec<ReferenceBeat>,
+    /// Ventricular flutter/fibrillation episodes `[start, end)` from the `[` and `]`
+    /// annotations, at the model's rate.
+    pub flutter: Vec<(u64, u64)>,
 }
 
 impl EcgRecord {
@@ -90,26 +93,36 @@ impl EcgRecord {
         }
         let mut atr = path.as_os_str().to_owned();
         atr.push(".atr");
-        let reference = if Path::new(&atr).exists() {
-            wfdb::read_annotations(path, "atr")?
-                .into_iter()
-                .filter_map(|a| {
-                    let class = a.aami_class()?;
-                    let s = if resampled {
-                        wfdb::resample_index(a.sample, fs, target_fs)
-                    } else {
-                        a.sample
-                    };
-                    (s >= 0 && (s as usize) < signal_mv.len()).then_some(ReferenceBeat {
-                        sample: s as u64,
-                        symbol: a.symbol(),
-                        class,
-                    })
-                })
-                .collect()
-        } else {
-            Vec::new()
-        };
+        let annotations = if Path::new(&atr).exists() { wfdb::read_annotations(path, "atr")? } else { Vec::new() };
+        let at_model_rate = |s: i64| if resampled { wfdb::resample_index(s, fs, target_fs) } else { s };
+        let in_signal = |s: i64| s >= 0 && (s as usize) < signal_mv.len();
+        let reference = annotations
+            .iter()
+            .filter_map(|a| {
+                let class = a.aami_class()?;
+                let s = at_model_rate(a.sample);
+                in_signal(s).then_some(ReferenceBeat { sample: s as u64, symbol: a.symbol(), class })
+            })
+            .collect();
+        // Ventricular flutter/fibrillation episodes: '[' opens, ']' closes (EC57 leaves them
+        // out of beat-by-beat scoring: they hold no annotated beats to match).
+        let mut flutter = Vec::new();
+        let mut open = None;
+        for a in &annotations {
+            let s = at_model_rate(a.sample).max(0) as u64;
+            match a.symbol() {
+                "[" => open = Some(s),
+                "]" => {
+                    if let Some(o) = open.take() {
+                        flutter.push((o, s));
+                    }
+                }
+                _ => {}
+            }
+        }
+        if let Some(o) = open {
+            flutter.push((o, signal_mv.len() as u64));
+        }
         let name = path
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
@@ -121,7 +134,13 @@ impl EcgRecord {
             fs: target_fs,
             signal_mv,
             reference,
+            flutter,
         })
+    }
+
+    /// Whether `sample` lies in a ventricular flutter/fibrillation episode.
+    pub fn in_flutter(&self, sample: u64) -> bool {
+        self.flutter.iter().any(|&(a, b)| sample >= a && sample < b)
     }
 
     /// Reference beat positions.

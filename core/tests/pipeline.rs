@@ -4,7 +4,7 @@
 use rhythm::detect::{self, QualityFlag};
 use rhythm::engine::{BackendChoice, Engine};
 use rhythm::model::Model;
-use rhythm::pipeline::{condition_signal, EcgRecord};
+use rhythm::pipeline::EcgRecord;
 use rhythm::wfdb;
 use std::path::{Path, PathBuf};
 use std::process::Command;

@@ -12,6 +12,9 @@ use half::f16;
 use std::ops::Range;
 use std::sync::Arc;
 
+/// Called with (value index, data) after each op.
+type Observer<'a, E> = &'a mut dyn FnMut(usize, &[E]);
+
 enum Arena {
     I8(Vec<i8>),
     F16(Vec<f16>),
@@ -199,7 +202,7 @@ impl CpuBackend {
     fn run_float<E: FloatElem>(
         &mut self,
         weights: impl Fn(&Model, usize) -> &[E],
-        mut observe: Option<&mut dyn FnMut(usize, &[E])>,
+        mut observe: Option<Observer<'_, E>>,
     ) where
         Arena: ArenaOf<E>,
     {

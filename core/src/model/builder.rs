@@ -9,6 +9,9 @@ use crate::engine::{Backend, CpuBackend, EngineError};
 use crate::quant::{quantize_bias, quantize_weight, weight_scales};
 use half::f16;
 
+/// One model input: a spectrogram image and its side features.
+pub type ModelInput = (Vec<f32>, Vec<f32>);
+
 /// Index of a value in the network being built.
 pub type ValueId = u32;
 
@@ -144,6 +147,7 @@ impl NetworkBuilder {
     }
 
     /// Convolution with He-initialised random weights and small random biases.
+    #[allow(clippy::too_many_arguments)]
     pub fn conv2d_random(
         &mut self,
         rng: &mut SplitMix64,
@@ -306,7 +310,7 @@ impl NetworkBuilder {
     }
 
     /// Runs the f32 network on `samples` (image, side features) and records every value's range.
-    pub fn calibrate(&self, samples: &[(Vec<f32>, Vec<f32>)]) -> Result<Calibration, EngineError> {
+    pub fn calibrate(&self, samples: &[ModelInput]) -> Result<Calibration, EngineError> {
         let model = Model::from_bytes(&self.float_spec(Precision::F32).to_bytes()?)?;
         let mut cpu = CpuBackend::new(model)?;
         let mut ranges = vec![(f32::INFINITY, f32::NEG_INFINITY); self.values.len()];
@@ -487,7 +491,7 @@ pub fn random_inputs(
     spectrogram: &SpectrogramConfig,
     n_side: usize,
     count: usize,
-) -> Vec<(Vec<f32>, Vec<f32>)> {
+) -> Vec<ModelInput> {
     let (h, w) = spectrogram.image_shape();
     (0..count)
         .map(|_| {
