@@ -327,43 +327,65 @@ fn classify(
 
 fn detect_eval(data: Option<PathBuf>, markdown: bool) -> Result<(), String> {
     let dir = data.unwrap_or_else(|| rhythm::wfdb::default_data_dir().join("mitdb"));
-    let list = std::fs::read_to_string(dir.join("RECORDS")).map_err(|e| format!("{}: {e}", dir.join("RECORDS").display()))?;
+    let list = std::fs::read_to_string(dir.join("RECORDS"))
+        .map_err(|e| format!("{}: {e}", dir.join("RECORDS").display()))?;
     let (mut total, mut total_ec57) = (MatchResult::default(), MatchResult::default());
     if markdown {
         println!("| record | beats | TP | FN | FP | Se % | +P % | FP outside VF |\n|---|---|---|---|---|---|---|---|");
     }
     let start = std::time::Instant::now();
     for name in list.lines().map(str::trim).filter(|l| !l.is_empty()) {
-        let rec = EcgRecord::load(dir.join(name), 360.0, None).map_err(|e| format!("{name}: {e}"))?;
+        let rec =
+            EcgRecord::load(dir.join(name), 360.0, None).map_err(|e| format!("{name}: {e}"))?;
         let fs = rec.fs as f32;
         let found = detect::detect_qrs(&rec.signal_mv, fs);
         let reference = rec.reference_positions();
         let r = detect::match_beats(&reference, &found, detect::match_tolerance(fs));
         // EC57: detections inside ventricular flutter episodes are not scored.
-        let outside: Vec<u64> = found.iter().copied().filter(|&s| !rec.in_flutter(s)).collect();
+        let outside: Vec<u64> = found
+            .iter()
+            .copied()
+            .filter(|&s| !rec.in_flutter(s))
+            .collect();
         let r57 = detect::match_beats(&reference, &outside, detect::match_tolerance(fs));
         let (se, ppv) = (100.0 * r.sensitivity(), 100.0 * r.positive_predictivity());
         if markdown {
-            println!("| {name} | {} | {} | {} | {} | {se:.2} | {ppv:.2} | {} |", reference.len(), r.true_positives, r.false_negatives, r.false_positives, r57.false_positives);
+            println!(
+                "| {name} | {} | {} | {} | {} | {se:.2} | {ppv:.2} | {} |",
+                reference.len(),
+                r.true_positives,
+                r.false_negatives,
+                r.false_positives,
+                r57.false_positives
+            );
         } else {
-            println!("{name:>6} beats {:>5} TP {:>5} FN {:>4} FP {:>4} Se {se:>6.2}% +P {ppv:>6.2}%", reference.len(), r.true_positives, r.false_negatives, r.false_positives);
+            println!(
+                "{name:>6} beats {:>5} TP {:>5} FN {:>4} FP {:>4} Se {se:>6.2}% +P {ppv:>6.2}%",
+                reference.len(),
+                r.true_positives,
+                r.false_negatives,
+                r.false_positives
+            );
         }
         total.add_counts(&r);
         total_ec57.add_counts(&r57);
     }
-    for (label, t) in [("whole records", &total), ("VF episodes excluded (EC57)", &total_ec57)] {
+    for (label, t) in [
+        ("whole records", &total),
+        ("VF episodes excluded (EC57)", &total_ec57),
+    ] {
         let (se, ppv) = (100.0 * t.sensitivity(), 100.0 * t.positive_predictivity());
-        println!("total, {label}: TP {} FN {} FP {}  Se {se:.2}%  +P {ppv:.2}%", t.true_positives, t.false_negatives, t.false_positives);
+        println!(
+            "total, {label}: TP {} FN {} FP {}  Se {se:.2}%  +P {ppv:.2}%",
+            t.true_positives, t.false_negatives, t.false_positives
+        );
     }
     eprintln!("detect-eval: {:.1} s", start.elapsed().as_secs_f64());
     Ok(())
 }
 
 /// Spectrogram images and RR features of every reference beat of a record.
-pub fn beat_inputs(
-    path: &Path,
-    sc: &SpectrogramConfig,
-) -> Result<Vec<ModelInput>, String> {
+pub fn beat_inputs(path: &Path, sc: &SpectrogramConfig) -> Result<Vec<ModelInput>, String> {
     let rec = EcgRecord::load(path, sc.sample_rate_hz as f64, None).map_err(|e| e.to_string())?;
     let cond = condition_signal(&rec.signal_mv, rec.fs as f32);
     let mut stft = StftF32::new(*sc).map_err(|e| e.to_string())?;

@@ -93,15 +93,29 @@ impl EcgRecord {
         }
         let mut atr = path.as_os_str().to_owned();
         atr.push(".atr");
-        let annotations = if Path::new(&atr).exists() { wfdb::read_annotations(path, "atr")? } else { Vec::new() };
-        let at_model_rate = |s: i64| if resampled { wfdb::resample_index(s, fs, target_fs) } else { s };
+        let annotations = if Path::new(&atr).exists() {
+            wfdb::read_annotations(path, "atr")?
+        } else {
+            Vec::new()
+        };
+        let at_model_rate = |s: i64| {
+            if resampled {
+                wfdb::resample_index(s, fs, target_fs)
+            } else {
+                s
+            }
+        };
         let in_signal = |s: i64| s >= 0 && (s as usize) < signal_mv.len();
         let reference = annotations
             .iter()
             .filter_map(|a| {
                 let class = a.aami_class()?;
                 let s = at_model_rate(a.sample);
-                in_signal(s).then_some(ReferenceBeat { sample: s as u64, symbol: a.symbol(), class })
+                in_signal(s).then_some(ReferenceBeat {
+                    sample: s as u64,
+                    symbol: a.symbol(),
+                    class,
+                })
             })
             .collect();
         // Ventricular flutter/fibrillation episodes: '[' opens, ']' closes (EC57 leaves them
