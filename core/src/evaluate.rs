@@ -42,7 +42,11 @@ fn pct(num: u64, den: u64) -> f64 {
 
 impl Confusion {
     /// Matches `results` to `reference` within `tolerance` samples and counts.
-    pub fn from_beats(reference: &[ReferenceBeat], results: &[BeatResult], tolerance: u64) -> Confusion {
+    pub fn from_beats(
+        reference: &[ReferenceBeat],
+        results: &[BeatResult],
+        tolerance: u64,
+    ) -> Confusion {
         let r: Vec<u64> = reference.iter().map(|b| b.sample).collect();
         let d: Vec<u64> = results.iter().map(|b| b.sample).collect();
         let m = match_beats(&r, &d, tolerance);
@@ -80,18 +84,34 @@ impl Confusion {
 
     /// All beats counted (matched, missed and extra).
     pub fn total(&self) -> u64 {
-        self.matrix.iter().flatten().sum::<u64>() + self.missed.iter().sum::<u64>() + self.extra.iter().sum::<u64>()
+        self.matrix.iter().flatten().sum::<u64>()
+            + self.missed.iter().sum::<u64>()
+            + self.extra.iter().sum::<u64>()
     }
 
     /// Statistics of one class.
     pub fn class_stats(&self, class: AamiClass) -> ClassStats {
         let k = class.index();
         let tp = self.matrix[k][k];
-        let fn_ = (0..5).filter(|&j| j != k).map(|j| self.matrix[k][j]).sum::<u64>() + self.missed[k];
-        let fp = (0..5).filter(|&i| i != k).map(|i| self.matrix[i][k]).sum::<u64>() + self.extra[k];
+        let fn_ = (0..5)
+            .filter(|&j| j != k)
+            .map(|j| self.matrix[k][j])
+            .sum::<u64>()
+            + self.missed[k];
+        let fp = (0..5)
+            .filter(|&i| i != k)
+            .map(|i| self.matrix[i][k])
+            .sum::<u64>()
+            + self.extra[k];
         let all = self.total();
         let tn = all - tp - fn_ - fp;
-        ClassStats { se: pct(tp, tp + fn_), ppv: pct(tp, tp + fp), spe: pct(tn, tn + fp), acc: pct(tp + tn, all), support: tp + fn_ }
+        ClassStats {
+            se: pct(tp, tp + fn_),
+            ppv: pct(tp, tp + fp),
+            spe: pct(tn, tn + fp),
+            acc: pct(tp + tn, all),
+            support: tp + fn_,
+        }
     }
 
     /// Fraction of matched beats classified correctly, in percent.
@@ -104,17 +124,44 @@ impl Confusion {
     pub fn report(&self) -> String {
         let mut s = String::new();
         let _ = writeln!(s, "confusion matrix (rows: reference, columns: predicted)");
-        let _ = writeln!(s, "       {:>7} {:>7} {:>7} {:>7} {:>7} {:>7}", "N", "S", "V", "F", "Q", "missed");
+        let _ = writeln!(
+            s,
+            "       {:>7} {:>7} {:>7} {:>7} {:>7} {:>7}",
+            "N", "S", "V", "F", "Q", "missed"
+        );
         for c in AamiClass::ALL {
             let row = &self.matrix[c.index()];
-            let _ = writeln!(s, "  {:<4} {:>7} {:>7} {:>7} {:>7} {:>7} {:>7}", c.to_string(), row[0], row[1], row[2], row[3], row[4], self.missed[c.index()]);
+            let _ = writeln!(
+                s,
+                "  {:<4} {:>7} {:>7} {:>7} {:>7} {:>7} {:>7}",
+                c.to_string(),
+                row[0],
+                row[1],
+                row[2],
+                row[3],
+                row[4],
+                self.missed[c.index()]
+            );
         }
         let e = &self.extra;
-        let _ = writeln!(s, "  {:<4} {:>7} {:>7} {:>7} {:>7} {:>7}", "xtra", e[0], e[1], e[2], e[3], e[4]);
+        let _ = writeln!(
+            s,
+            "  {:<4} {:>7} {:>7} {:>7} {:>7} {:>7}",
+            "xtra", e[0], e[1], e[2], e[3], e[4]
+        );
         let _ = writeln!(s, "class  support      Se%     +P%    Spe%    Acc%");
         for c in AamiClass::ALL {
             let st = self.class_stats(c);
-            let _ = writeln!(s, "  {:<4} {:>7} {:>7.2} {:>7.2} {:>7.2} {:>7.2}", c.to_string(), st.support, st.se, st.ppv, st.spe, st.acc);
+            let _ = writeln!(
+                s,
+                "  {:<4} {:>7} {:>7.2} {:>7.2} {:>7.2} {:>7.2}",
+                c.to_string(),
+                st.support,
+                st.se,
+                st.ppv,
+                st.spe,
+                st.acc
+            );
         }
         let _ = writeln!(s, "accuracy over matched beats: {:.2}%", self.accuracy());
         s
@@ -130,14 +177,36 @@ mod tests {
     fn beat(sample: u64, class: AamiClass) -> BeatResult {
         let mut p = [0.0; 5];
         p[class.index()] = 1.0;
-        BeatResult { sample, classification: Some(Classification { class, probabilities: p }), quality: QualityFlag::Ok, edge_padded: false }
+        BeatResult {
+            sample,
+            classification: Some(Classification {
+                class,
+                probabilities: p,
+            }),
+            quality: QualityFlag::Ok,
+            edge_padded: false,
+        }
     }
 
     #[test]
     fn counts_matches_misses_and_extras() {
-        let r = |sample, class| ReferenceBeat { sample, symbol: "N", class };
-        let reference = [r(100, AamiClass::N), r(500, AamiClass::V), r(900, AamiClass::N), r(1300, AamiClass::S)];
-        let results = [beat(110, AamiClass::N), beat(480, AamiClass::N), beat(1310, AamiClass::S), beat(2000, AamiClass::V)];
+        let r = |sample, class| ReferenceBeat {
+            sample,
+            symbol: "N",
+            class,
+        };
+        let reference = [
+            r(100, AamiClass::N),
+            r(500, AamiClass::V),
+            r(900, AamiClass::N),
+            r(1300, AamiClass::S),
+        ];
+        let results = [
+            beat(110, AamiClass::N),
+            beat(480, AamiClass::N),
+            beat(1310, AamiClass::S),
+            beat(2000, AamiClass::V),
+        ];
         let c = Confusion::from_beats(&reference, &results, 54);
         assert_eq!(c.matrix[0][0], 1);
         assert_eq!(c.matrix[2][0], 1);

@@ -14,7 +14,11 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 #[derive(Parser)]
-#[command(name = "rhythm", version, about = "Heart-beat arrhythmia classification (AAMI N, S, V, F, Q) from raw ECG")]
+#[command(
+    name = "rhythm",
+    version,
+    about = "Heart-beat arrhythmia classification (AAMI N, S, V, F, Q) from raw ECG"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -109,12 +113,33 @@ fn shipped(path: &Path) -> PathBuf {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Classify { record, model, beats, lead, spectrogram, json, summary_only } => {
-            classify(&record, model.as_deref(), beats, lead.as_deref(), spectrogram, json, summary_only)
-        }
-        Command::Inspect { model } => Model::open(shipped(&model)).map(|m| print!("{}", model::describe(&m))).map_err(|e| e.to_string()),
+        Command::Classify {
+            record,
+            model,
+            beats,
+            lead,
+            spectrogram,
+            json,
+            summary_only,
+        } => classify(
+            &record,
+            model.as_deref(),
+            beats,
+            lead.as_deref(),
+            spectrogram,
+            json,
+            summary_only,
+        ),
+        Command::Inspect { model } => Model::open(shipped(&model))
+            .map(|m| print!("{}", model::describe(&m)))
+            .map_err(|e| e.to_string()),
         Command::DetectEval { data, markdown } => detect_eval(data, markdown),
-        Command::GenModel { out_dir, golden, seed, calibration } => gen_model(&out_dir, &golden, seed, &calibration),
+        Command::GenModel {
+            out_dir,
+            golden,
+            seed,
+            calibration,
+        } => gen_model(&out_dir, &golden, seed, &calibration),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -125,12 +150,21 @@ fn main() -> ExitCode {
     }
 }
 
-fn classify(record: &Path, model: Option<&Path>, source: BeatSource, lead: Option<&str>, stft: StftChoice, json: bool, summary_only: bool) -> Result<(), String> {
+fn classify(
+    record: &Path,
+    model: Option<&Path>,
+    source: BeatSource,
+    lead: Option<&str>,
+    stft: StftChoice,
+    json: bool,
+    summary_only: bool,
+) -> Result<(), String> {
     let model_path = shipped(model.unwrap_or(Path::new("fixtures/models/rhythm-int8.rhm")));
     let model = Model::open(&model_path).map_err(|e| e.to_string())?;
     let fs = model.spectrogram().sample_rate_hz as f64;
     let rec = EcgRecord::load(shipped(record), fs, lead).map_err(|e| e.to_string())?;
-    let mut engine = Engine::new(Arc::clone(&model), BackendChoice::CpuScalar).map_err(|e| e.to_string())?;
+    let mut engine =
+        Engine::new(Arc::clone(&model), BackendChoice::CpuScalar).map_err(|e| e.to_string())?;
     engine
         .set_spectrogram_impl(match stft {
             StftChoice::F32 => SpectrogramImpl::F32,
@@ -142,7 +176,10 @@ fn classify(record: &Path, model: Option<&Path>, source: BeatSource, lead: Optio
         BeatSource::Detected => detect::detect_qrs(&rec.signal_mv, fs as f32),
         BeatSource::Reference => {
             if rec.reference.is_empty() {
-                return Err(format!("{} has no reference annotations (.atr); use --beats detected", record.display()));
+                return Err(format!(
+                    "{} has no reference annotations (.atr); use --beats detected",
+                    record.display()
+                ));
             }
             rec.reference_positions()
         }
@@ -151,13 +188,18 @@ fn classify(record: &Path, model: Option<&Path>, source: BeatSource, lead: Optio
     let conditioned = condition_signal(&rec.signal_mv, fs as f32);
     let mut results: Vec<BeatResult> = Vec::with_capacity(positions.len());
     for i in 0..positions.len() {
-        results.push(engine.classify_beat(&rec.signal_mv, &conditioned, &positions, i).map_err(|e| e.to_string())?);
+        results.push(
+            engine
+                .classify_beat(&rec.signal_mv, &conditioned, &positions, i)
+                .map_err(|e| e.to_string())?,
+        );
     }
     let elapsed = start.elapsed();
     let tol = detect::match_tolerance(fs as f32);
     let have_ref = !rec.reference.is_empty();
     let confusion = have_ref.then(|| Confusion::from_beats(&rec.reference, &results, tol));
-    let detection: Option<MatchResult> = (have_ref && source == BeatSource::Detected).then(|| detect::match_beats(&rec.reference_positions(), &positions, tol));
+    let detection: Option<MatchResult> = (have_ref && source == BeatSource::Detected)
+        .then(|| detect::match_beats(&rec.reference_positions(), &positions, tol));
     let mut counts = [0usize; 5];
     results.iter().for_each(|b| counts[b.class().index()] += 1);
 
@@ -177,8 +219,15 @@ fn classify(record: &Path, model: Option<&Path>, source: BeatSource, lead: Optio
             })
             .collect();
         let summary = confusion.as_ref().map(|c| {
-            let per_class: serde_json::Map<String, serde_json::Value> =
-                AamiClass::ALL.iter().map(|k| (k.to_string(), serde_json::to_value(c.class_stats(*k)).unwrap_or_default())).collect();
+            let per_class: serde_json::Map<String, serde_json::Value> = AamiClass::ALL
+                .iter()
+                .map(|k| {
+                    (
+                        k.to_string(),
+                        serde_json::to_value(c.class_stats(*k)).unwrap_or_default(),
+                    )
+                })
+                .collect();
             serde_json::json!({ "confusion": c, "per_class": per_class, "accuracy": c.accuracy() })
         });
         let out = serde_json::json!({
@@ -197,7 +246,10 @@ fn classify(record: &Path, model: Option<&Path>, source: BeatSource, lead: Optio
             "summary": summary,
             "classification_seconds": elapsed.as_secs_f64(),
         });
-        println!("{}", serde_json::to_string_pretty(&out).map_err(|e| e.to_string())?);
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&out).map_err(|e| e.to_string())?
+        );
         return Ok(());
     }
 
@@ -216,18 +268,39 @@ fn classify(record: &Path, model: Option<&Path>, source: BeatSource, lead: Optio
         println!("note: this model has random, untrained weights: its classes are not meaningful (see README).");
     }
     if !summary_only {
-        println!("{:>9} {:>10}  class  confidence  quality", "sample", "time_s");
+        println!(
+            "{:>9} {:>10}  class  confidence  quality",
+            "sample", "time_s"
+        );
         for b in &results {
             match b.classification {
-                Some(c) => println!("{:>9} {:>10.3}  {:<5}  {:>10.3}  {:?}{}", b.sample, b.sample as f64 / fs, c.class, c.confidence(), b.quality, if b.edge_padded { " (edge)" } else { "" }),
-                None => println!("{:>9} {:>10.3}  -      {:>10}  {:?}", b.sample, b.sample as f64 / fs, "-", b.quality),
+                Some(c) => println!(
+                    "{:>9} {:>10.3}  {:<5}  {:>10.3}  {:?}{}",
+                    b.sample,
+                    b.sample as f64 / fs,
+                    c.class,
+                    c.confidence(),
+                    b.quality,
+                    if b.edge_padded { " (edge)" } else { "" }
+                ),
+                None => println!(
+                    "{:>9} {:>10.3}  -      {:>10}  {:?}",
+                    b.sample,
+                    b.sample as f64 / fs,
+                    "-",
+                    b.quality
+                ),
             }
         }
     }
     println!(
         "{} beats ({}) classified in {:.3} s: N {} S {} V {} F {} Q {}",
         results.len(),
-        if source == BeatSource::Detected { "detected" } else { "reference positions" },
+        if source == BeatSource::Detected {
+            "detected"
+        } else {
+            "reference positions"
+        },
         elapsed.as_secs_f64(),
         counts[0],
         counts[1],
@@ -254,35 +327,72 @@ fn classify(record: &Path, model: Option<&Path>, source: BeatSource, lead: Optio
 
 fn detect_eval(data: Option<PathBuf>, markdown: bool) -> Result<(), String> {
     let dir = data.unwrap_or_else(|| rhythm::wfdb::default_data_dir().join("mitdb"));
-    let list = std::fs::read_to_string(dir.join("RECORDS")).map_err(|e| format!("{}: {e}", dir.join("RECORDS").display()))?;
+    let list = std::fs::read_to_string(dir.join("RECORDS"))
+        .map_err(|e| format!("{}: {e}", dir.join("RECORDS").display()))?;
     let mut total = MatchResult::default();
     if markdown {
         println!("| record | beats | TP | FN | FP | Se % | +P % |\n|---|---|---|---|---|---|---|");
     }
     let start = std::time::Instant::now();
     for name in list.lines().map(str::trim).filter(|l| !l.is_empty()) {
-        let rec = EcgRecord::load(dir.join(name), 360.0, None).map_err(|e| format!("{name}: {e}"))?;
+        let rec =
+            EcgRecord::load(dir.join(name), 360.0, None).map_err(|e| format!("{name}: {e}"))?;
         let r = detect::evaluate_record(&rec.signal_mv, rec.fs as f32, &rec.reference_positions());
-        let line = (name, rec.reference.len(), r.true_positives, r.false_negatives, r.false_positives, 100.0 * r.sensitivity(), 100.0 * r.positive_predictivity());
+        let line = (
+            name,
+            rec.reference.len(),
+            r.true_positives,
+            r.false_negatives,
+            r.false_positives,
+            100.0 * r.sensitivity(),
+            100.0 * r.positive_predictivity(),
+        );
         if markdown {
-            println!("| {} | {} | {} | {} | {} | {:.2} | {:.2} |", line.0, line.1, line.2, line.3, line.4, line.5, line.6);
+            println!(
+                "| {} | {} | {} | {} | {} | {:.2} | {:.2} |",
+                line.0, line.1, line.2, line.3, line.4, line.5, line.6
+            );
         } else {
-            println!("{:>6} beats {:>5} TP {:>5} FN {:>4} FP {:>4} Se {:>6.2}% +P {:>6.2}%", line.0, line.1, line.2, line.3, line.4, line.5, line.6);
+            println!(
+                "{:>6} beats {:>5} TP {:>5} FN {:>4} FP {:>4} Se {:>6.2}% +P {:>6.2}%",
+                line.0, line.1, line.2, line.3, line.4, line.5, line.6
+            );
         }
         total.add_counts(&r);
     }
-    let t = (total.true_positives, total.false_negatives, total.false_positives, 100.0 * total.sensitivity(), 100.0 * total.positive_predictivity());
+    let t = (
+        total.true_positives,
+        total.false_negatives,
+        total.false_positives,
+        100.0 * total.sensitivity(),
+        100.0 * total.positive_predictivity(),
+    );
     if markdown {
-        println!("| **total** | {} | {} | {} | {} | **{:.2}** | **{:.2}** |", t.0 + t.1, t.0, t.1, t.2, t.3, t.4);
+        println!(
+            "| **total** | {} | {} | {} | {} | **{:.2}** | **{:.2}** |",
+            t.0 + t.1,
+            t.0,
+            t.1,
+            t.2,
+            t.3,
+            t.4
+        );
     } else {
-        println!("total: TP {} FN {} FP {}  Se {:.2}%  +P {:.2}%", t.0, t.1, t.2, t.3, t.4);
+        println!(
+            "total: TP {} FN {} FP {}  Se {:.2}%  +P {:.2}%",
+            t.0, t.1, t.2, t.3, t.4
+        );
     }
     eprintln!("detect-eval: {:.1} s", start.elapsed().as_secs_f64());
     Ok(())
 }
 
 /// Spectrogram images and RR features of every reference beat of a record.
-pub fn beat_inputs(path: &Path, sc: &SpectrogramConfig) -> Result<Vec<(Vec<f32>, Vec<f32>)>, String> {
+#[allow(clippy::type_complexity)]
+pub fn beat_inputs(
+    path: &Path,
+    sc: &SpectrogramConfig,
+) -> Result<Vec<(Vec<f32>, Vec<f32>)>, String> {
     let rec = EcgRecord::load(path, sc.sample_rate_hz as f64, None).map_err(|e| e.to_string())?;
     let cond = condition_signal(&rec.signal_mv, rec.fs as f32);
     let mut stft = StftF32::new(*sc).map_err(|e| e.to_string())?;
@@ -290,17 +400,30 @@ pub fn beat_inputs(path: &Path, sc: &SpectrogramConfig) -> Result<Vec<(Vec<f32>,
     let mut window = vec![0.0; sc.window_len as usize];
     let mut out = Vec::with_capacity(pos.len());
     for i in 0..pos.len() {
-        spectrogram::extract_window(&cond, pos[i] as usize, sc, &mut window).map_err(|e| e.to_string())?;
+        spectrogram::extract_window(&cond, pos[i] as usize, sc, &mut window)
+            .map_err(|e| e.to_string())?;
         let mut image = vec![0.0; sc.image_len()];
-        stft.compute(&window, &mut image).map_err(|e| e.to_string())?;
-        out.push((image, spectrogram::rr_features(&pos, i, rec.fs as f32).to_array().to_vec()));
+        stft.compute(&window, &mut image)
+            .map_err(|e| e.to_string())?;
+        out.push((
+            image,
+            spectrogram::rr_features(&pos, i, rec.fs as f32)
+                .to_array()
+                .to_vec(),
+        ));
     }
     Ok(out)
 }
 
-fn gen_model(out_dir: &Path, golden: &Path, seed: u64, calibration: &[PathBuf]) -> Result<(), String> {
+fn gen_model(
+    out_dir: &Path,
+    golden: &Path,
+    seed: u64,
+    calibration: &[PathBuf],
+) -> Result<(), String> {
     let sc = SpectrogramConfig::default_360hz();
-    let mut net = NetworkBuilder::random_efficientnet_like(seed, sc, spectrogram::RR_FEATURES, 5, 1);
+    let mut net =
+        NetworkBuilder::random_efficientnet_like(seed, sc, spectrogram::RR_FEATURES, 5, 1);
     net.metadata = format!(
         "UNTRAINED generated model (rhythm gen-model --seed {seed}): random EfficientNet-Lite-style weights, activation ranges calibrated on reference beats of {}. Its classes are not meaningful; it exercises the runtime until the trainer ships a trained model.",
         calibration.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", ")
@@ -319,8 +442,18 @@ fn gen_model(out_dir: &Path, golden: &Path, seed: u64, calibration: &[PathBuf]) 
         eprintln!("wrote {}", p.display());
         Ok(())
     };
-    write("rhythm-f32.rhm", net.float_spec(Precision::F32).to_bytes().map_err(|e| e.to_string())?)?;
-    write("rhythm-fp16.rhm", net.float_spec(Precision::F16).to_bytes().map_err(|e| e.to_string())?)?;
+    write(
+        "rhythm-f32.rhm",
+        net.float_spec(Precision::F32)
+            .to_bytes()
+            .map_err(|e| e.to_string())?,
+    )?;
+    write(
+        "rhythm-fp16.rhm",
+        net.float_spec(Precision::F16)
+            .to_bytes()
+            .map_err(|e| e.to_string())?,
+    )?;
     let int8 = net.int8_spec(&cal).to_bytes().map_err(|e| e.to_string())?;
     write("rhythm-int8.rhm", int8.clone())?;
 
@@ -330,8 +463,13 @@ fn gen_model(out_dir: &Path, golden: &Path, seed: u64, calibration: &[PathBuf]) 
     let beats = beat_inputs(&shipped(&calibration[0]), &sc)?;
     let mut cases = Vec::new();
     for (image, side) in beats.iter().step_by(beats.len().div_ceil(16).max(1)) {
-        let c = engine.classify_image(image, side).map_err(|e| e.to_string())?;
-        let logits = engine.last_int8_logits().map(|l| l.to_vec()).unwrap_or_default();
+        let c = engine
+            .classify_image(image, side)
+            .map_err(|e| e.to_string())?;
+        let logits = engine
+            .last_int8_logits()
+            .map(|l| l.to_vec())
+            .unwrap_or_default();
         cases.push(serde_json::json!({ "image": image, "side": side, "int8_logits": logits, "class": c.class.to_string() }));
     }
     let doc = serde_json::json!({
@@ -343,7 +481,11 @@ fn gen_model(out_dir: &Path, golden: &Path, seed: u64, calibration: &[PathBuf]) 
     if let Some(parent) = golden.parent() {
         std::fs::create_dir_all(parent).map_err(|e| e.to_string())?;
     }
-    std::fs::write(golden, serde_json::to_string(&doc).map_err(|e| e.to_string())?).map_err(|e| e.to_string())?;
+    std::fs::write(
+        golden,
+        serde_json::to_string(&doc).map_err(|e| e.to_string())?,
+    )
+    .map_err(|e| e.to_string())?;
     eprintln!("wrote {}", golden.display());
     Ok(())
 }

@@ -60,7 +60,11 @@ pub struct EcgRecord {
 impl EcgRecord {
     /// Reads `path` (without extension), picks `lead` (default: MLII if present, else the
     /// first signal) and resamples to `target_fs` if the record's rate differs.
-    pub fn load(path: impl AsRef<Path>, target_fs: f64, lead: Option<&str>) -> Result<EcgRecord, PipelineError> {
+    pub fn load(
+        path: impl AsRef<Path>,
+        target_fs: f64,
+        lead: Option<&str>,
+    ) -> Result<EcgRecord, PipelineError> {
         let path = path.as_ref();
         let rec = wfdb::Record::read(path)?;
         let fs = rec.fs();
@@ -68,10 +72,17 @@ impl EcgRecord {
             return Err(PipelineError::BadSamplingRate(fs));
         }
         let idx = match lead {
-            Some(name) => rec.signal_index(name).ok_or_else(|| PipelineError::NoSuchLead(name.to_string()))?,
+            Some(name) => rec
+                .signal_index(name)
+                .ok_or_else(|| PipelineError::NoSuchLead(name.to_string()))?,
             None => rec.signal_index("MLII").unwrap_or(0),
         };
-        let lead = rec.header.signals.get(idx).map(|s| s.description.clone()).unwrap_or_default();
+        let lead = rec
+            .header
+            .signals
+            .get(idx)
+            .map(|s| s.description.clone())
+            .unwrap_or_default();
         let mut signal_mv = rec.physical(idx)?;
         let resampled = (fs - target_fs).abs() > 1e-9;
         if resampled {
@@ -84,15 +95,33 @@ impl EcgRecord {
                 .into_iter()
                 .filter_map(|a| {
                     let class = a.aami_class()?;
-                    let s = if resampled { wfdb::resample_index(a.sample, fs, target_fs) } else { a.sample };
-                    (s >= 0 && (s as usize) < signal_mv.len()).then_some(ReferenceBeat { sample: s as u64, symbol: a.symbol(), class })
+                    let s = if resampled {
+                        wfdb::resample_index(a.sample, fs, target_fs)
+                    } else {
+                        a.sample
+                    };
+                    (s >= 0 && (s as usize) < signal_mv.len()).then_some(ReferenceBeat {
+                        sample: s as u64,
+                        symbol: a.symbol(),
+                        class,
+                    })
                 })
                 .collect()
         } else {
             Vec::new()
         };
-        let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-        Ok(EcgRecord { name, lead, original_fs: fs, fs: target_fs, signal_mv, reference })
+        let name = path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        Ok(EcgRecord {
+            name,
+            lead,
+            original_fs: fs,
+            fs: target_fs,
+            signal_mv,
+            reference,
+        })
     }
 
     /// Reference beat positions.
@@ -130,19 +159,30 @@ impl BeatResult {
 /// Prepares a raw signal for beat windows: non-finite samples become 0 (they are flagged per
 /// beat from the raw window) and baseline wander and noise are filtered.
 pub fn condition_signal(signal_mv: &[f32], fs: f32) -> Vec<f32> {
-    let clean: Vec<f32> = signal_mv.iter().map(|&x| if x.is_finite() { x } else { 0.0 }).collect();
+    let clean: Vec<f32> = signal_mv
+        .iter()
+        .map(|&x| if x.is_finite() { x } else { 0.0 })
+        .collect();
     detect::condition(&clean, fs)
 }
 
 impl Engine {
     /// Classifies every beat of a record's signal (mV at the model's rate) at `beats`.
-    pub fn classify_record(&mut self, signal_mv: &[f32], beats: &[u64]) -> Result<Vec<BeatResult>, EngineError> {
+    pub fn classify_record(
+        &mut self,
+        signal_mv: &[f32],
+        beats: &[u64],
+    ) -> Result<Vec<BeatResult>, EngineError> {
         let fs = self.model().spectrogram().sample_rate_hz as f32;
         let conditioned = condition_signal(signal_mv, fs);
         let mut out = Vec::with_capacity(beats.len());
         for i in 0..beats.len() {
             if beats[i] as usize >= signal_mv.len() {
-                return Err(EngineError::InputShape { what: "beat position", expected: signal_mv.len(), got: beats[i] as usize });
+                return Err(EngineError::InputShape {
+                    what: "beat position",
+                    expected: signal_mv.len(),
+                    got: beats[i] as usize,
+                });
             }
             out.push(self.classify_beat(signal_mv, &conditioned, beats, i)?);
         }

@@ -7,7 +7,8 @@ use rhythm::model::{Model, ModelError, OpKind, Precision};
 use rhythm::spectrogram::SpectrogramConfig;
 
 fn net() -> NetworkBuilder {
-    let mut b = NetworkBuilder::random_efficientnet_like(11, SpectrogramConfig::default_360hz(), 4, 5, 1);
+    let mut b =
+        NetworkBuilder::random_efficientnet_like(11, SpectrogramConfig::default_360hz(), 4, 5, 1);
     b.metadata = "test model".into();
     b
 }
@@ -15,13 +16,24 @@ fn net() -> NetworkBuilder {
 fn int8_spec() -> ModelSpec {
     let b = net();
     let mut rng = SplitMix64(1);
-    let cal = b.calibrate(&random_inputs(&mut rng, &SpectrogramConfig::default_360hz(), 4, 8)).unwrap();
+    let cal = b
+        .calibrate(&random_inputs(
+            &mut rng,
+            &SpectrogramConfig::default_360hz(),
+            4,
+            8,
+        ))
+        .unwrap();
     b.int8_spec(&cal)
 }
 
 #[test]
 fn round_trip_every_precision() {
-    for spec in [net().float_spec(Precision::F32), net().float_spec(Precision::F16), int8_spec()] {
+    for spec in [
+        net().float_spec(Precision::F32),
+        net().float_spec(Precision::F16),
+        int8_spec(),
+    ] {
         let bytes = spec.to_bytes().unwrap();
         assert_eq!(bytes.len() % ALIGN, 0);
         let m = Model::from_bytes(&bytes).unwrap();
@@ -44,7 +56,10 @@ fn round_trip_every_precision() {
         }
         // Every tensor lies 64-byte aligned inside the file.
         for op in m.ops() {
-            for b in [op.weights, op.bias, op.weight_scales].into_iter().flatten() {
+            for b in [op.weights, op.bias, op.weight_scales]
+                .into_iter()
+                .flatten()
+            {
                 assert_eq!(b.offset % ALIGN, 0);
             }
         }
@@ -60,25 +75,35 @@ fn open_maps_a_file_and_static_needs_alignment() {
     std::fs::write(&path, &bytes).unwrap();
     let m = Model::open(&path).unwrap();
     assert_eq!(m.bytes(), &bytes[..]);
-    assert!(matches!(Model::open(dir.join("missing.rhm")), Err(ModelError::Io { .. })));
+    assert!(matches!(
+        Model::open(dir.join("missing.rhm")),
+        Err(ModelError::Io { .. })
+    ));
     std::fs::remove_dir_all(&dir).ok();
 
     // A 'static aligned copy is used in place; a misaligned one is refused.
-    let blocks: &'static mut [rhythm::model::format::AlignedBlock] =
-        Box::leak(vec![rhythm::model::format::AlignedBlock([0; 64]); bytes.len() / 64 + 1].into_boxed_slice());
+    let blocks: &'static mut [rhythm::model::format::AlignedBlock] = Box::leak(
+        vec![rhythm::model::format::AlignedBlock([0; 64]); bytes.len() / 64 + 1].into_boxed_slice(),
+    );
     let raw: &'static mut [u8] = bytemuck::cast_slice_mut(blocks);
     raw[..bytes.len()].copy_from_slice(&bytes);
     let raw: &'static [u8] = raw;
     let m = Model::from_static(&raw[..bytes.len()]).unwrap();
     assert_eq!(m.bytes().as_ptr(), raw.as_ptr(), "zero-copy");
-    assert!(matches!(Model::from_static(&raw[1..]), Err(ModelError::Misaligned(_))));
+    assert!(matches!(
+        Model::from_static(&raw[1..]),
+        Err(ModelError::Misaligned(_))
+    ));
 }
 
 #[test]
 fn every_truncation_is_an_error() {
     let bytes = int8_spec().to_bytes().unwrap();
     for n in 0..bytes.len() {
-        assert!(Model::from_bytes(&bytes[..n]).is_err(), "prefix of {n} bytes accepted");
+        assert!(
+            Model::from_bytes(&bytes[..n]).is_err(),
+            "prefix of {n} bytes accepted"
+        );
     }
 }
 
@@ -106,14 +131,20 @@ fn resealed_corruptions_never_panic() {
         let mut b = bytes.clone();
         for _ in 0..1 + rng.below(3) {
             // Mostly hit the header and tables, where structure lives.
-            let i = if rng.below(4) > 0 { rng.below(table_end.min(b.len())) } else { rng.below(b.len()) };
+            let i = if rng.below(4) > 0 {
+                rng.below(table_end.min(b.len()))
+            } else {
+                rng.below(b.len())
+            };
             b[i] = rng.next_u64() as u8;
         }
         reseal(&mut b);
         if let Ok(m) = Model::from_bytes(&b) {
             accepted += 1;
             if m.n_classes() == 5 {
-                if let Ok(mut e) = rhythm::engine::Engine::new(m.clone(), rhythm::engine::BackendChoice::CpuScalar) {
+                if let Ok(mut e) =
+                    rhythm::engine::Engine::new(m.clone(), rhythm::engine::BackendChoice::CpuScalar)
+                {
                     let img = vec![0.5; m.values()[m.image_input()].shape.len()];
                     let side = vec![0.8; m.n_side()];
                     let _ = e.classify_image(&img, &side);
@@ -126,7 +157,10 @@ fn resealed_corruptions_never_panic() {
 
 fn expect_invalid(spec: &ModelSpec, needle: &str) {
     match Model::from_bytes(&spec.to_bytes_unchecked()) {
-        Err(e) => assert!(e.to_string().contains(needle), "error '{e}' does not mention '{needle}'"),
+        Err(e) => assert!(
+            e.to_string().contains(needle),
+            "error '{e}' does not mention '{needle}'"
+        ),
         Ok(_) => panic!("malformed model accepted (expected '{needle}')"),
     }
 }
@@ -182,7 +216,10 @@ fn structural_errors_are_named() {
     let mut b = good.to_bytes().unwrap();
     b[8] = 9;
     reseal(&mut b);
-    assert!(matches!(Model::from_bytes(&b), Err(ModelError::UnsupportedVersion { .. })));
+    assert!(matches!(
+        Model::from_bytes(&b),
+        Err(ModelError::UnsupportedVersion { .. })
+    ));
     let mut b = good.to_bytes().unwrap();
     b[0] = b'X';
     assert!(matches!(Model::from_bytes(&b), Err(ModelError::BadMagic)));
@@ -192,5 +229,8 @@ fn structural_errors_are_named() {
     let past_end = (b.len() as u64).to_le_bytes();
     b[blobs_off..blobs_off + 8].copy_from_slice(&past_end);
     reseal(&mut b);
-    assert!(Model::from_bytes(&b).unwrap_err().to_string().contains("outside"));
+    assert!(Model::from_bytes(&b)
+        .unwrap_err()
+        .to_string()
+        .contains("outside"));
 }

@@ -21,7 +21,7 @@ fn small_config() -> SpectrogramConfig {
 /// A random network of random ops: varied kernels, strides, groups, pooling and residuals.
 fn random_network(seed: u64, sc: SpectrogramConfig) -> NetworkBuilder {
     let mut rng = SplitMix64(seed);
-    let n_side = if seed % 2 == 0 { 4 } else { 0 };
+    let n_side = if seed.is_multiple_of(2) { 4 } else { 0 };
     let mut b = NetworkBuilder::new(sc, n_side);
     let acts = [Activation::None, Activation::Relu, Activation::Relu6];
     let mut x = b.image();
@@ -45,7 +45,7 @@ fn random_network(seed: u64, sc: SpectrogramConfig) -> NetworkBuilder {
                 let (c, a) = (2 + rng.below(7), acts[rng.below(3)]);
                 x = b.conv2d_random(&mut rng, x, c, 1, 1, 1, a) // pointwise
             }
-            _ if s.c % 2 == 0 => {
+            _ if s.c.is_multiple_of(2) => {
                 let a = acts[rng.below(3)];
                 x = b.conv2d_random(&mut rng, x, s.c * 2, 3, 2, 2, a) // grouped, strided
             }

@@ -96,7 +96,10 @@ enum Stft {
 }
 
 impl Stft {
-    fn new(kind: SpectrogramImpl, cfg: spectrogram::SpectrogramConfig) -> Result<Stft, SpectrogramError> {
+    fn new(
+        kind: SpectrogramImpl,
+        cfg: spectrogram::SpectrogramConfig,
+    ) -> Result<Stft, SpectrogramError> {
         Ok(match kind {
             SpectrogramImpl::F32 => Stft::F32(StftF32::new(cfg)?),
             SpectrogramImpl::F16 => Stft::F16(StftF16::new(cfg)?),
@@ -136,7 +139,8 @@ impl Engine {
             BackendChoice::Custom(b) => b,
         };
         let sc = *model.spectrogram();
-        let stft = Stft::new(SpectrogramImpl::F32, sc).map_err(|e| EngineError::Backend(e.to_string()))?;
+        let stft =
+            Stft::new(SpectrogramImpl::F32, sc).map_err(|e| EngineError::Backend(e.to_string()))?;
         Ok(Engine {
             backend,
             logits: [0.0; 5],
@@ -152,7 +156,8 @@ impl Engine {
 
     /// Chooses the STFT implementation (default [`SpectrogramImpl::F32`]).
     pub fn set_spectrogram_impl(&mut self, kind: SpectrogramImpl) -> Result<(), EngineError> {
-        self.stft = Stft::new(kind, *self.model.spectrogram()).map_err(|e| EngineError::Backend(e.to_string()))?;
+        self.stft = Stft::new(kind, *self.model.spectrogram())
+            .map_err(|e| EngineError::Backend(e.to_string()))?;
         self.stft_kind = kind;
         Ok(())
     }
@@ -167,17 +172,32 @@ impl Engine {
     /// quality flag comes from the raw window, the image from the conditioned one. A window
     /// that cannot be classified (non-finite samples) is still returned, flagged, with no
     /// classification. Allocates nothing.
-    pub fn classify_beat(&mut self, raw: &[f32], conditioned: &[f32], beats: &[u64], i: usize) -> Result<BeatResult, EngineError> {
-        let r = *beats.get(i).ok_or(EngineError::InputShape { what: "beat index", expected: beats.len(), got: i })? as usize;
+    pub fn classify_beat(
+        &mut self,
+        raw: &[f32],
+        conditioned: &[f32],
+        beats: &[u64],
+        i: usize,
+    ) -> Result<BeatResult, EngineError> {
+        let r = *beats.get(i).ok_or(EngineError::InputShape {
+            what: "beat index",
+            expected: beats.len(),
+            got: i,
+        })? as usize;
         if raw.len() != conditioned.len() {
-            return Err(EngineError::InputShape { what: "conditioned signal", expected: raw.len(), got: conditioned.len() });
+            return Err(EngineError::InputShape {
+                what: "conditioned signal",
+                expected: raw.len(),
+                got: conditioned.len(),
+            });
         }
         let sc = *self.model.spectrogram();
         let fs = sc.sample_rate_hz as f32;
         let window_err = |e: SpectrogramError| EngineError::Backend(format!("beat {i}: {e}"));
         spectrogram::extract_window(raw, r, &sc, &mut self.raw_window).map_err(window_err)?;
         let quality = detect::assess_quality(&self.raw_window, fs);
-        let edge = spectrogram::extract_window(conditioned, r, &sc, &mut self.window).map_err(window_err)?;
+        let edge = spectrogram::extract_window(conditioned, r, &sc, &mut self.window)
+            .map_err(window_err)?;
         let rr = spectrogram::rr_features(beats, i, fs).to_array();
         let n = self.side.len().min(rr.len());
         self.side[..n].copy_from_slice(&rr[..n]);
@@ -186,7 +206,10 @@ impl Engine {
             _ => match self.stft.compute(&self.window, &mut self.image) {
                 Ok(()) => {
                     // Move the buffers out for the call (no allocation: an empty Vec is free).
-                    let (image, side) = (std::mem::take(&mut self.image), std::mem::take(&mut self.side));
+                    let (image, side) = (
+                        std::mem::take(&mut self.image),
+                        std::mem::take(&mut self.side),
+                    );
                     let c = self.classify_image(&image, &side);
                     self.image = image;
                     self.side = side;
@@ -195,7 +218,12 @@ impl Engine {
                 Err(_) => None,
             },
         };
-        Ok(BeatResult { sample: r as u64, classification, quality, edge_padded: edge == WindowEdge::Padded })
+        Ok(BeatResult {
+            sample: r as u64,
+            classification,
+            quality,
+            edge_padded: edge == WindowEdge::Padded,
+        })
     }
 
     /// The model.

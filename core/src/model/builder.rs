@@ -144,6 +144,7 @@ impl NetworkBuilder {
     }
 
     /// Convolution with He-initialised random weights and small random biases.
+    #[allow(clippy::too_many_arguments)]
     pub fn conv2d_random(
         &mut self,
         rng: &mut SplitMix64,

@@ -417,7 +417,7 @@ impl Model {
             return Err(ModelError::BigEndianHost);
         }
         let bytes = storage.bytes();
-        if bytes.as_ptr() as usize % ALIGN != 0 {
+        if !(bytes.as_ptr() as usize).is_multiple_of(ALIGN) {
             return Err(ModelError::Misaligned(ALIGN));
         }
         let header = read_header(bytes)?;
@@ -536,7 +536,7 @@ impl Model {
                 OpKind::Conv2d => {
                     let g = d.groups as usize;
                     expect(
-                        g >= 1 && ins[0].c % g == 0 && out.c % g == 0,
+                        g >= 1 && ins[0].c.is_multiple_of(g) && out.c.is_multiple_of(g),
                         "groups must divide input and output channels",
                     )?;
                     let (oh, ow) = window_output(ins[0], d).ok_or_else(|| {

@@ -433,7 +433,7 @@ impl Model {
     /// Validates a model held in a `'static` byte slice (e.g. `include_bytes!` in flash) and
     /// uses it in place. The slice must be 64-byte aligned.
     pub fn from_static(bytes: &'static [u8]) -> Result<Arc<Model>, ModelError> {
-        if bytes.as_ptr() as usize % format::ALIGN != 0 {
+        if !(bytes.as_ptr() as usize).is_multiple_of(format::ALIGN) {
             return Err(ModelError::Misaligned(format::ALIGN));
         }
         Model::from_storage(Storage::Static(bytes)).map(Arc::new)
