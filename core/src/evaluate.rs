@@ -71,6 +71,15 @@ impl Confusion {
         c
     }
 
+    /// Counts beats classified at their reference positions: `(reference, predicted)` pairs.
+    pub fn from_labels(pairs: impl IntoIterator<Item = (AamiClass, AamiClass)>) -> Confusion {
+        let mut c = Confusion::default();
+        for (r, p) in pairs {
+            c.matrix[r.index()][p.index()] += 1;
+        }
+        c
+    }
+
     /// Adds another record's counts (gross statistics).
     pub fn add(&mut self, o: &Confusion) {
         for i in 0..5 {
