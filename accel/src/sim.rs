@@ -408,12 +408,19 @@ impl Model {
     }
 
     fn reset(&mut self) {
-        let (irqs, count) = (self.armed, self.irq_count);
-        self.power_on();
+        // Identity registers keep their values (a driver polling ID must never see 0);
+        // CTRL is cleared last: RESET self-clearing is the "reset done" signal, so every
+        // other register must already hold its reset value.
+        let keep = [reg::ID, reg::VERSION, reg::CAPS, reg::HWCFG, reg::DMACFG, reg::CTRL];
+        for off in (0..spec::REG_BLOCK_LEN).step_by(4) {
+            if !keep.contains(&off) {
+                self.wr(off, 0);
+            }
+        }
+        self.wr(reg::STATUS, status::IDLE);
         self.job = None;
-        (self.armed, self.irq_count) = (irqs, count);
         fence(Ordering::SeqCst);
-        // CTRL (with RESET) was zeroed by power_on: that is the "reset done" signal.
+        self.wr(reg::CTRL, 0);
     }
 
     fn halt(&mut self, code: ErrorCode, index: u32, slot_cpl: Option<(u64, u32)>) {
