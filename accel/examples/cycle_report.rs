@@ -24,7 +24,12 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let case = &golden["cases"][0];
     let floats = |v: &serde_json::Value| -> Vec<f32> {
         v.as_array()
-            .map(|a| a.iter().filter_map(|x| x.as_f64()).map(|x| x as f32).collect())
+            .map(|a| {
+                a.iter()
+                    .filter_map(|x| x.as_f64())
+                    .map(|x| x as f32)
+                    .collect()
+            })
             .unwrap_or_default()
     };
     let (image, side) = (floats(&case["image"]), floats(&case["side"]));
@@ -49,7 +54,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         // STFT GEMM descriptor for this model's spectrogram.
         let sc = *model.spectrogram();
         let stft = StftInt8::new(sc)?;
-        let (m, n, k) = (2 * sc.n_bins as usize, sc.n_frames as usize, sc.n_fft as usize);
+        let (m, n, k) = (
+            2 * sc.n_bins as usize,
+            sc.n_frames as usize,
+            sc.n_fft as usize,
+        );
         let g = AccelGemm::new(&mut dev, m, n, k)?;
         g.set_a(&dev, stft.basis_i8())?;
         let stft_desc = *g.descriptor();
@@ -72,7 +81,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         );
         println!("| op | kind | opcode | out | MACs | compute cyc | DMA cyc | total cyc | µs | PE util |");
         println!("|---:|---|---|---|---:|---:|---:|---:|---:|---:|");
-        let whole = spec::Window { start: 0, end: u64::MAX };
+        let whole = spec::Window {
+            start: 0,
+            end: u64::MAX,
+        };
         let (mut cycles, mut macs) = (0u64, 0u64);
         for (d, &op) in backend.descriptors().iter().zip(backend.descriptor_ops()) {
             let f = spec::validate(d, whole, whole)?;
@@ -82,12 +94,18 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             let kind = model.ops()[op].desc.kind;
             let geo = if kind == OpKind::Conv2d {
                 let od = model.ops()[op].desc;
-                format!(" k{}x{} s{} g{}", od.kernel.0, od.kernel.1, od.stride.0, od.groups)
+                format!(
+                    " k{}x{} s{} g{}",
+                    od.kernel.0, od.kernel.1, od.stride.0, od.groups
+                )
             } else {
                 String::new()
             };
             let util = if c.macs > 0 {
-                format!("{:.0} %", 100.0 * c.macs as f64 / (c.cycles * (cm.rows * cm.cols) as u64) as f64)
+                format!(
+                    "{:.0} %",
+                    100.0 * c.macs as f64 / (c.cycles * (cm.rows * cm.cols) as u64) as f64
+                )
             } else {
                 "–".into()
             };

@@ -142,7 +142,11 @@ fn requant_table(rq: &[Requant]) -> Vec<u8> {
 
 impl AccelBackend {
     /// Compiles `model` (int8) for the open device `dev`.
-    pub fn new(model: Arc<Model>, mut dev: Device, cfg: AccelConfig) -> Result<AccelBackend, EngineError> {
+    pub fn new(
+        model: Arc<Model>,
+        mut dev: Device,
+        cfg: AccelConfig,
+    ) -> Result<AccelBackend, EngineError> {
         if model.precision() != Precision::Int8 {
             return Err(EngineError::Backend(
                 "the accelerator runs int8 models only".into(),
@@ -156,8 +160,8 @@ impl AccelBackend {
         let mut desc_ops = Vec::new();
         let mut on_device = vec![false; model.ops().len()];
         let mut cpu_ops = Vec::new();
-        for i in 0..model.ops().len() {
-            if model.ops()[i].desc.kind == OpKind::Softmax {
+        for (i, op) in model.ops().iter().enumerate() {
+            if op.desc.kind == OpKind::Softmax {
                 // Softmax runs on the CPU, after the logits (the Engine applies it).
                 cpu_ops.push(i);
                 continue;
@@ -168,7 +172,7 @@ impl AccelBackend {
                         descs.push(d);
                         desc_ops.push(i);
                     }
-                    on_device[i] = true;
+                    on_device[i] = true; // indexed: compile_op borrows `dev` mutably
                 }
                 None => cpu_ops.push(i),
             }
@@ -219,15 +223,26 @@ impl AccelBackend {
         });
         // Refuse at construction what would be refused per beat.
         dev.validate(&descs)?;
-        for v in [Some(model.image_input()), model.side_input(), Some(model.logits())]
-            .into_iter()
-            .flatten()
+        for v in [
+            Some(model.image_input()),
+            model.side_input(),
+            Some(model.logits()),
+        ]
+        .into_iter()
+        .flatten()
         {
             if model.values()[v].quant.is_none() {
-                return Err(EngineError::Backend(format!("value {v} has no quantization")));
+                return Err(EngineError::Backend(format!(
+                    "value {v} has no quantization"
+                )));
             }
         }
-        let max_val = model.values().iter().map(|v| v.shape.len()).max().unwrap_or(0);
+        let max_val = model
+            .values()
+            .iter()
+            .map(|v| v.shape.len())
+            .max()
+            .unwrap_or(0);
         let n_logits = model.values()[model.logits()].shape.len();
         Ok(AccelBackend {
             model,
@@ -308,7 +323,10 @@ impl AccelBackend {
         // int8 models carry the quantization of every value (checked at load).
         let q = self.model.values()[v]
             .quant
-            .unwrap_or(rhythm::quant::ActQuant { scale: 1.0, zero_point: 0 });
+            .unwrap_or(rhythm::quant::ActQuant {
+                scale: 1.0,
+                zero_point: 0,
+            });
         let buf = &mut self.bufs[0][..r.len()];
         for (b, &x) in buf.iter_mut().zip(data) {
             *b = q.quantize(x) as u8;
@@ -379,17 +397,28 @@ impl AccelBackend {
                 o,
                 y8,
             ),
-            OpKind::FullyConnected => {
-                scalar::fully_connected_i8(a8, za, m.weights_i8(i), m.bias_i32(i), &q.requant, o, y8)
-            }
+            OpKind::FullyConnected => scalar::fully_connected_i8(
+                a8,
+                za,
+                m.weights_i8(i),
+                m.bias_i32(i),
+                &q.requant,
+                o,
+                y8,
+            ),
             OpKind::Add => {
                 if let Some(r) = q.add {
                     scalar::add_i8(a8, za, b8, zb, r, o, y8)
                 }
             }
-            OpKind::AvgPool2d => {
-                scalar::avg_pool_i8(&ConvGeometry::new(&d, vin, vout), a8, za, q.requant[0], o, y8)
-            }
+            OpKind::AvgPool2d => scalar::avg_pool_i8(
+                &ConvGeometry::new(&d, vin, vout),
+                a8,
+                za,
+                q.requant[0],
+                o,
+                y8,
+            ),
             OpKind::GlobalAvgPool => {
                 scalar::avg_pool_i8(&ConvGeometry::global(vin), a8, za, q.requant[0], o, y8)
             }
@@ -477,7 +506,12 @@ impl AccelBackend {
         }
     }
 
-    fn run_cpu(&mut self, image: &[f32], side: &[f32], logits: &mut [f32]) -> Result<(), EngineError> {
+    fn run_cpu(
+        &mut self,
+        image: &[f32],
+        side: &[f32],
+        logits: &mut [f32],
+    ) -> Result<(), EngineError> {
         self.cpu.infer(image, side, logits)?;
         if let Some(l) = self.cpu.int8_logits() {
             self.logits_i8.copy_from_slice(l);
@@ -559,7 +593,11 @@ fn compile_op(
                 // SAFETY: i8 → u8 reinterpretation of the same bytes (same size/alignment).
                 unsafe { std::slice::from_raw_parts(w.as_ptr() as *const u8, w.len()) }
             };
-            let bias: Vec<u8> = model.bias_i32(i).iter().flat_map(|b| b.to_le_bytes()).collect();
+            let bias: Vec<u8> = model
+                .bias_i32(i)
+                .iter()
+                .flat_map(|b| b.to_le_bytes())
+                .collect();
             let table = requant_table(&q.requant);
             let wb = dev.alloc(w.len())?;
             dev.write(&wb, 0, w)?;
@@ -622,19 +660,20 @@ fn compile_op(
                 return Ok(None);
             };
             let (ca, cb) = (vin.c as u32, vb.c as u32);
-            let part = |src: u64, shape: [u16; 3], zp: i32, r: Requant, row: u32, off: u32| Descriptor {
-                opcode: Opcode::Rescale as u8,
-                in0: src,
-                in_shape: shape,
-                in0_zp: zp as i16,
-                in1_zp: 0,
-                mult0: r.multiplier,
-                shift0: r.shift as u32,
-                p0: row,
-                p1: ca + cb,
-                p2: off,
-                ..base
-            };
+            let part =
+                |src: u64, shape: [u16; 3], zp: i32, r: Requant, row: u32, off: u32| Descriptor {
+                    opcode: Opcode::Rescale as u8,
+                    in0: src,
+                    in_shape: shape,
+                    in0_zp: zp as i16,
+                    in1_zp: 0,
+                    mult0: r.multiplier,
+                    shift0: r.shift as u32,
+                    p0: row,
+                    p1: ca + cb,
+                    p2: off,
+                    ..base
+                };
             vec![
                 part(in0, in_s, q.input_zero_points[0], q.requant[0], ca, 0),
                 part(in1, b_s, q.input_zero_points[1], q.requant[1], cb, ca),
@@ -663,7 +702,12 @@ impl Backend for AccelBackend {
         format!("accel-{}x{}@{}MHz", hw.rows, hw.cols, hw.clock_mhz)
     }
 
-    fn infer(&mut self, image: &[f32], side: &[f32], logits: &mut [f32]) -> Result<(), EngineError> {
+    fn infer(
+        &mut self,
+        image: &[f32],
+        side: &[f32],
+        logits: &mut [f32],
+    ) -> Result<(), EngineError> {
         let n = self.logits_i8.len();
         if logits.len() != n {
             return Err(EngineError::InputShape {
@@ -698,9 +742,9 @@ impl Backend for AccelBackend {
                 Ok(()) => {
                     self.stats.device_beats += 1;
                     self.stats.consecutive = 0;
-                    let q = m.values()[m.logits()]
-                        .quant
-                        .ok_or_else(|| EngineError::Backend("int8 logits without quantization".into()))?;
+                    let q = m.values()[m.logits()].quant.ok_or_else(|| {
+                        EngineError::Backend("int8 logits without quantization".into())
+                    })?;
                     for (y, &x) in logits.iter_mut().zip(&self.logits_i8) {
                         *y = q.dequantize(x);
                     }

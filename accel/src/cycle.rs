@@ -48,7 +48,10 @@ impl CycleModel {
         let (compute, macs) = match d.op() {
             Some(Opcode::Conv2d) if d.is_depthwise() => {
                 // Channel-parallel: rows take channels, columns take taps.
-                (pixels * oc.div_ceil(r) * taps.div_ceil(c), pixels * oc * taps)
+                (
+                    pixels * oc.div_ceil(r) * taps.div_ceil(c),
+                    pixels * oc * taps,
+                )
             }
             Some(Opcode::Conv2d) => {
                 let g = (d.groups as u64).max(1);

@@ -17,7 +17,9 @@ pub enum DriverError {
     #[error(transparent)]
     Uio(#[from] UioError),
     /// The registers do not identify a rhythm accelerator.
-    #[error("ID register reads {id:#010x}, version {version:#010x}: not a supported rhythm accelerator")]
+    #[error(
+        "ID register reads {id:#010x}, version {version:#010x}: not a supported rhythm accelerator"
+    )]
     NotOurDevice {
         /// ID register.
         id: u32,
@@ -255,7 +257,9 @@ impl Device {
         let irq = Irq::new(&node, cfg.irq)?;
         let slots = cfg.ring_slots;
         if !slots.is_power_of_two() || slots > spec::MAX_RING_SLOTS {
-            return Err(DriverError::BadMap("ring_slots must be a power of two <= 4096"));
+            return Err(DriverError::BadMap(
+                "ring_slots must be a power of two <= 4096",
+            ));
         }
         // Rings need 4 KiB alignment; requiring it of the region keeps offsets = bus - base.
         if dma_bus % spec::RING_ALIGN != 0 {
@@ -494,7 +498,11 @@ impl Device {
             for (i, d) in part.iter().enumerate() {
                 let mut d = *d;
                 // Only the last descriptor interrupts; tags identify batch and position.
-                d.flags = if i + 1 == part.len() { spec::flags::IRQ } else { 0 };
+                d.flags = if i + 1 == part.len() {
+                    spec::flags::IRQ
+                } else {
+                    0
+                };
                 d.tag = (self.batch << 12) | (i as u32 & 0xFFF);
                 let slot = (start.wrapping_add(i as u32) & (self.slots - 1)) as usize;
                 self.dma
@@ -538,7 +546,12 @@ impl Device {
         Ok(())
     }
 
-    fn verify_output(&mut self, index: usize, d: &Descriptor, want: u32) -> Result<(), DriverError> {
+    fn verify_output(
+        &mut self,
+        index: usize,
+        d: &Descriptor,
+        want: u32,
+    ) -> Result<(), DriverError> {
         let f = spec::validate(d, self.data_window(), self.write_window)
             .map_err(|source| DriverError::Refused { index, source })?;
         let (addr, len) = f.write;
@@ -629,7 +642,8 @@ impl Device {
     pub fn raw_doorbell(&mut self, desc: &[u8; spec::DESC_LEN]) -> Result<(), DriverError> {
         self.check()?;
         let slot = (self.tail & (self.slots - 1)) as usize;
-        self.dma.write_bytes(self.ring_off + slot * spec::DESC_LEN, desc);
+        self.dma
+            .write_bytes(self.ring_off + slot * spec::DESC_LEN, desc);
         uio::dma_wmb();
         let end = self.tail.wrapping_add(1);
         self.wr(reg::CQ_TAIL, end);

@@ -84,15 +84,12 @@ pub fn execute(d: &Descriptor, mem: &mut dyn BusMemory) -> Result<Vec<u8>, Error
                             for kx in 0..kw {
                                 let iy = (oy * sh + ky) as isize - pt;
                                 let ix = (ox * sw + kx) as isize - pl;
-                                let inside = iy >= 0
-                                    && ix >= 0
-                                    && (iy as usize) < ih
-                                    && (ix as usize) < iw;
+                                let inside =
+                                    iy >= 0 && ix >= 0 && (iy as usize) < ih && (ix as usize) < iw;
                                 for c in 0..cin_g {
                                     patch[(ky * kw + kx) * cin_g + c] = if inside {
-                                        let at = (iy as usize * iw + ix as usize) * ic
-                                            + g * cin_g
-                                            + c;
+                                        let at =
+                                            (iy as usize * iw + ix as usize) * ic + g * cin_g + c;
                                         x[at] as i8 as i32 - zi
                                     } else {
                                         0
@@ -128,12 +125,12 @@ pub fn execute(d: &Descriptor, mem: &mut dyn BusMemory) -> Result<Vec<u8>, Error
             let rq = table(mem, d.requant, oc)?;
             let out: Vec<u8> = (0..oc)
                 .map(|o| {
-                    let acc = w[o * n_in..(o + 1) * n_in]
-                        .iter()
-                        .zip(&x)
-                        .fold(bias[o], |a, (&wv, &xv)| {
+                    let acc = w[o * n_in..(o + 1) * n_in].iter().zip(&x).fold(
+                        bias[o],
+                        |a, (&wv, &xv)| {
                             a.wrapping_add((wv as i8 as i32).wrapping_mul(xv as i8 as i32 - zi))
-                        });
+                        },
+                    );
                     out8(requant(acc, rq[o].0, rq[o].1), zo, lo, hi)
                 })
                 .collect();

@@ -26,7 +26,10 @@ fn bytes_of(x: &[i8]) -> &[u8] {
 impl AccelGemm {
     /// Allocates `A (m×k)`, `B (n×k)` and `C (m×n, i32)` and builds the descriptor.
     pub fn new(dev: &mut Device, m: usize, n: usize, k: usize) -> Result<AccelGemm, DriverError> {
-        let too_big = |_| DriverError::OutOfDmaMemory { need: usize::MAX, free: 0 };
+        let too_big = |_| DriverError::OutOfDmaMemory {
+            need: usize::MAX,
+            free: 0,
+        };
         let (m32, n32, k32) = (
             u32::try_from(m).map_err(too_big)?,
             u32::try_from(n).map_err(too_big)?,

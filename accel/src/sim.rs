@@ -281,7 +281,7 @@ impl BusMemory for Bus<'_> {
 
 impl Model {
     fn rd(&self, off: usize) -> u32 {
-        debug_assert!(off + 4 <= spec::REG_BLOCK_LEN && off % 4 == 0);
+        debug_assert!(off + 4 <= spec::REG_BLOCK_LEN && off.is_multiple_of(4));
         // SAFETY: register offsets are constants inside the 4 KiB block, 4-byte aligned in a
         // page-aligned mapping; volatile because the driver writes these words concurrently.
         u32::from_le(unsafe { std::ptr::read_volatile(self.regs.as_ptr().add(off) as *const u32) })
@@ -400,7 +400,9 @@ impl Model {
             return true;
         }
         self.execute_one(fault == Some(Fault::CorruptOutput));
-        if self.rd(reg::CQ_HEAD) == self.rd(reg::CQ_TAIL) && self.rd(reg::STATUS) & status::HALTED == 0 {
+        if self.rd(reg::CQ_HEAD) == self.rd(reg::CQ_TAIL)
+            && self.rd(reg::STATUS) & status::HALTED == 0
+        {
             self.job = None;
             self.wr(reg::STATUS, status::IDLE);
         }
@@ -411,7 +413,14 @@ impl Model {
         // Identity registers keep their values (a driver polling ID must never see 0);
         // CTRL is cleared last: RESET self-clearing is the "reset done" signal, so every
         // other register must already hold its reset value.
-        let keep = [reg::ID, reg::VERSION, reg::CAPS, reg::HWCFG, reg::DMACFG, reg::CTRL];
+        let keep = [
+            reg::ID,
+            reg::VERSION,
+            reg::CAPS,
+            reg::HWCFG,
+            reg::DMACFG,
+            reg::CTRL,
+        ];
         for off in (0..spec::REG_BLOCK_LEN).step_by(4) {
             if !keep.contains(&off) {
                 self.wr(off, 0);
@@ -456,15 +465,18 @@ impl Model {
         let cpl = self.rd(reg::CPL_BASE_LO) as u64 | ((self.rd(reg::CPL_BASE_HI) as u64) << 32);
         if !size.is_power_of_two()
             || size > spec::MAX_RING_SLOTS
-            || ring % spec::RING_ALIGN != 0
-            || cpl % spec::RING_ALIGN != 0
+            || !ring.is_multiple_of(spec::RING_ALIGN)
+            || !cpl.is_multiple_of(spec::RING_ALIGN)
         {
             self.halt(ErrorCode::QueueConfig, head, None);
             return;
         }
         let slot = (head & (size - 1)) as u64;
         let cpl_addr = cpl + slot * spec::COMPLETION_LEN as u64;
-        let raw = match self.bus().read(ring + slot * spec::DESC_LEN as u64, spec::DESC_LEN) {
+        let raw = match self
+            .bus()
+            .read(ring + slot * spec::DESC_LEN as u64, spec::DESC_LEN)
+        {
             Ok(r) => r,
             Err(_) => return self.halt(ErrorCode::QueueConfig, head, None),
         };

@@ -521,7 +521,11 @@ fn overlaps(a: (u64, u64), b: (u64, u64)) -> bool {
 /// flags, zero points and bounds in int8 range, consistent shapes and geometry, requant
 /// shifts in `[1, 62]` (table entries are checked by the device when read), every read
 /// inside `readable`, the write inside `writable`, aligned bases, and no output/input overlap.
-pub fn validate(d: &Descriptor, readable: Window, writable: Window) -> Result<Footprint, DescError> {
+pub fn validate(
+    d: &Descriptor,
+    readable: Window,
+    writable: Window,
+) -> Result<Footprint, DescError> {
     let op = d.op().ok_or(DescError::BadOpcode {
         opcode: d.opcode,
         flags: d.flags,
@@ -558,12 +562,16 @@ pub fn validate(d: &Descriptor, readable: Window, writable: Window) -> Result<Fo
                 return Err(DescError::BadShape("kernel size"));
             }
             if d.pad[0] >= kh || d.pad[2] >= kh || d.pad[1] >= kw || d.pad[3] >= kw {
-                return Err(DescError::BadShape("padding must be smaller than the kernel"));
+                return Err(DescError::BadShape(
+                    "padding must be smaller than the kernel",
+                ));
             }
             let oh = out_dim(d.in_shape[0], kh, d.stride[0], d.pad[0], d.pad[2]);
             let ow = out_dim(d.in_shape[1], kw, d.stride[1], d.pad[1], d.pad[3]);
             if oh != Some(d.out_shape[0]) || ow != Some(d.out_shape[1]) {
-                return Err(DescError::BadShape("output size does not follow from geometry"));
+                return Err(DescError::BadShape(
+                    "output size does not follow from geometry",
+                ));
             }
             let (cin, cout) = (d.in_shape[2] as u64, d.out_shape[2] as u64);
             if op == Opcode::Conv2d {
@@ -602,7 +610,9 @@ pub fn validate(d: &Descriptor, readable: Window, writable: Window) -> Result<Fo
         }
         Opcode::Add => {
             if !shapes_nonzero || d.in_shape != d.out_shape {
-                return Err(DescError::BadShape("add needs equal input and output shapes"));
+                return Err(DescError::BadShape(
+                    "add needs equal input and output shapes",
+                ));
             }
             if !shift_ok(d.shift0) || d.mult0 < 0 || d.mult1 < 0 {
                 return Err(DescError::BadShape("add requant parameters"));

@@ -230,9 +230,7 @@ impl Region {
         // SAFETY: the destination range is inside the mapping; `data` is a separate Rust
         // slice, so the ranges cannot overlap. The device does not access this range while
         // the driver writes it (ownership passes at the doorbell, after a write barrier).
-        unsafe {
-            std::ptr::copy_nonoverlapping(data.as_ptr(), self.ptr().add(off), data.len())
-        };
+        unsafe { std::ptr::copy_nonoverlapping(data.as_ptr(), self.ptr().add(off), data.len()) };
         true
     }
 
@@ -243,9 +241,7 @@ impl Region {
         }
         // SAFETY: the source range is inside the mapping and `out` is a distinct Rust
         // slice. The driver reads only after completion and a read barrier.
-        unsafe {
-            std::ptr::copy_nonoverlapping(self.ptr().add(off), out.as_mut_ptr(), out.len())
-        };
+        unsafe { std::ptr::copy_nonoverlapping(self.ptr().add(off), out.as_mut_ptr(), out.len()) };
         true
     }
 }
@@ -296,13 +292,14 @@ impl Irq {
     /// From the opened node or an explicit fd.
     pub fn new(node: &File, source: IrqSource) -> Result<Irq, UioError> {
         let fd = match source {
-            IrqSource::DeviceNode => node
-                .as_fd()
-                .try_clone_to_owned()
-                .map_err(|source| UioError::Io {
-                    what: "dup device fd".into(),
-                    source,
-                })?,
+            IrqSource::DeviceNode => {
+                node.as_fd()
+                    .try_clone_to_owned()
+                    .map_err(|source| UioError::Io {
+                        what: "dup device fd".into(),
+                        source,
+                    })?
+            }
             IrqSource::Fd(fd) => fd,
         };
         Ok(Irq { fd, last_count: 0 })

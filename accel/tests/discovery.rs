@@ -31,11 +31,20 @@ fn finds_the_named_device_among_others() {
     assert_eq!(found.iter().map(|f| f.number).collect::<Vec<_>>(), [1, 3]);
     assert_eq!(found[0].maps[1].addr, 0x8000_0000);
     assert_eq!(found[0].maps[1].size, 0x40_0000);
-    assert!(matches!(find(&root, "nope"), Err(UioError::NotFound { .. })));
-    assert!(matches!(find(&t.path().join("missing"), "x"), Err(UioError::NotFound { .. })));
+    assert!(matches!(
+        find(&root, "nope"),
+        Err(UioError::NotFound { .. })
+    ));
+    assert!(matches!(
+        find(&t.path().join("missing"), "x"),
+        Err(UioError::NotFound { .. })
+    ));
     // A garbled attribute is an error, not a panic or a zero.
     std::fs::write(root.join("uio1/maps/map1/size"), "lots\n").unwrap();
-    assert!(matches!(find(&root, "rhythm-accel"), Err(UioError::Sysfs { .. })));
+    assert!(matches!(
+        find(&root, "rhythm-accel"),
+        Err(UioError::Sysfs { .. })
+    ));
 }
 
 #[test]
@@ -60,7 +69,8 @@ fn open_refuses_wrong_id_small_maps_and_missing_node() {
     // A node whose registers are all zero: not our device.
     let node = paths.dev_root.join("uio0");
     let f = std::fs::File::create(&node).unwrap();
-    f.set_len(rhythm_accel::uio::page_size() as u64 + 0x100000).unwrap();
+    f.set_len(rhythm_accel::uio::page_size() as u64 + 0x100000)
+        .unwrap();
     match Device::open(cfg()) {
         Err(DriverError::NotOurDevice { id: 0, .. }) => {}
         other => panic!("{other:?}"),
@@ -90,10 +100,13 @@ fn udmabuf_source_is_discovered_and_mapped() {
     let mut dev = Device::open(cfg).unwrap();
     assert_eq!(dev.data_window().end, 0x9000_0000 + (1 << 20));
     let b = dev.alloc(100).unwrap();
-    assert!(b.bus >= 0x9000_0000 && b.bus % 64 == 0);
+    assert!(b.bus >= 0x9000_0000 && b.bus.is_multiple_of(64));
     dev.write(&b, 0, &[7; 100]).unwrap();
     let mut back = [0u8; 100];
     dev.read(&b, 0, &mut back).unwrap();
     assert_eq!(back, [7; 100]);
-    assert!(matches!(dev.write(&b, 50, &[0; 51]), Err(DriverError::DmaBounds { .. })));
+    assert!(matches!(
+        dev.write(&b, 50, &[0; 51]),
+        Err(DriverError::DmaBounds { .. })
+    ));
 }

@@ -29,7 +29,8 @@ fn fast(policy: AccelConfig) -> (rhythm_accel::Sim, rhythm_accel::AccelBackend) 
 fn each_fault_is_recomputed_on_cpu_counted_and_recovered() {
     let (sim, mut b) = fast(AccelConfig::default());
     run_golden(&mut b, 2);
-    let cases: [(Fault, fn(&rhythm_accel::FaultStats) -> u64); 3] = [
+    type Counter = fn(&rhythm_accel::FaultStats) -> u64;
+    let cases: [(Fault, Counter); 3] = [
         (Fault::Hang, |s| s.timeouts),
         (Fault::Error(ErrorCode::Internal), |s| s.device_errors),
         (Fault::CorruptOutput, |s| s.corrupt_outputs),
@@ -41,9 +42,17 @@ fn each_fault_is_recomputed_on_cpu_counted_and_recovered() {
         let s = b.fault_stats();
         assert_eq!(s.faults, before.faults + 1, "{fault:?}");
         assert_eq!(counter(s), counter(&before) + 1, "{fault:?}: {s:?}");
-        assert_eq!(s.resets, before.resets + 1, "{fault:?}: reset after the fault");
+        assert_eq!(
+            s.resets,
+            before.resets + 1,
+            "{fault:?}: reset after the fault"
+        );
         assert_eq!(s.cpu_beats, before.cpu_beats + 1);
-        assert_eq!(s.device_beats, before.device_beats + 2, "{fault:?}: device used again");
+        assert_eq!(
+            s.device_beats,
+            before.device_beats + 2,
+            "{fault:?}: device used again"
+        );
         assert_eq!(s.state, DeviceState::Healthy);
         assert_eq!(s.consecutive, 0);
         assert!(s.last_fault.is_some());

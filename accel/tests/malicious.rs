@@ -58,7 +58,8 @@ fn malicious_descriptors_are_refused_and_never_sent() {
     let (good, bufs) = valid_conv(&mut dev);
     let data = dev.data_window();
     let ring_addr = data.start - 4096; // descriptor/completion rings lie below the data window
-    let mutations: Vec<(&str, Box<dyn Fn(&mut Descriptor)>)> = vec![
+    type Mutation = Box<dyn Fn(&mut Descriptor)>;
+    let mutations: Vec<(&str, Mutation)> = vec![
         ("input outside DMA", Box::new(|d| d.in0 = 0x1000)),
         ("input past end", Box::new(move |d| d.in0 = data.end - 64)),
         ("address overflow", Box::new(|d| d.weights = u64::MAX - 63)),
@@ -74,13 +75,19 @@ fn malicious_descriptors_are_refused_and_never_sent() {
         ("groups not dividing", Box::new(|d| d.groups = 3)),
         ("kernel too big", Box::new(|d| d.kernel = [16, 16])),
         ("zero point out of range", Box::new(|d| d.in0_zp = 300)),
-        ("inverted bounds", Box::new(|d| (d.act_min, d.act_max) = (10, -10))),
+        (
+            "inverted bounds",
+            Box::new(|d| (d.act_min, d.act_max) = (10, -10)),
+        ),
         ("output over input", Box::new(|d| d.out = d.in0)),
         ("output over weights", Box::new(|d| d.out = d.weights)),
         ("empty tensor", Box::new(|d| d.in_shape = [0, 8, 4])),
-        ("huge shape reads beyond", Box::new(|d| {
-            d.in_shape = [4096, 4096, 64];
-        })),
+        (
+            "huge shape reads beyond",
+            Box::new(|d| {
+                d.in_shape = [4096, 4096, 64];
+            }),
+        ),
     ];
     for (what, mutate) in &mutations {
         let mut bad = good;
@@ -88,7 +95,10 @@ fn malicious_descriptors_are_refused_and_never_sent() {
         let jobs = sim.jobs();
         // A bad descriptor anywhere in the list: nothing of the list is sent.
         let e = dev.run(&[good, bad], &[]).unwrap_err();
-        assert!(matches!(e, DriverError::Refused { index: 1, .. }), "{what}: {e}");
+        assert!(
+            matches!(e, DriverError::Refused { index: 1, .. }),
+            "{what}: {e}"
+        );
         assert_eq!(sim.jobs(), jobs, "{what}: a doorbell was rung");
     }
     // The refused lists never ran the good descriptor either: its output is untouched.
@@ -96,11 +106,17 @@ fn malicious_descriptors_are_refused_and_never_sent() {
     dev.read(&bufs[1], 0, &mut out).unwrap();
     assert!(out.iter().all(|&b| b == 0));
     // A write window restricted to the activations protects the weights.
-    dev.set_write_window(Window { start: bufs[1].bus, end: bufs[1].bus + 256 });
+    dev.set_write_window(Window {
+        start: bufs[1].bus,
+        end: bufs[1].bus + 256,
+    });
     let mut bad = good;
     bad.out = bufs[2].bus;
     bad.weights = bufs[1].bus; // swap: would overwrite weights
-    assert!(matches!(dev.validate(&[bad]), Err(DriverError::Refused { .. })));
+    assert!(matches!(
+        dev.validate(&[bad]),
+        Err(DriverError::Refused { .. })
+    ));
     dev.run(&[good], &[0]).unwrap();
 }
 
@@ -114,9 +130,18 @@ fn device_refuses_what_bypasses_the_driver() {
             b[125] = 7;
             b
         }),
-        (ErrorCode::AddressRange, Descriptor { in0: 0x10, ..good }.encode()),
-        (ErrorCode::BadOpcode, Descriptor { opcode: 0, ..good }.encode()),
-        (ErrorCode::BadShape, Descriptor { groups: 0, ..good }.encode()),
+        (
+            ErrorCode::AddressRange,
+            Descriptor { in0: 0x10, ..good }.encode(),
+        ),
+        (
+            ErrorCode::BadOpcode,
+            Descriptor { opcode: 0, ..good }.encode(),
+        ),
+        (
+            ErrorCode::BadShape,
+            Descriptor { groups: 0, ..good }.encode(),
+        ),
     ];
     for (want, raw) in cases {
         match dev.raw_doorbell(&raw) {
@@ -129,10 +154,17 @@ fn device_refuses_what_bypasses_the_driver() {
     }
     // A write into the rings is refused by the device, too.
     let data = dev.data_window();
-    let raw = Descriptor { out: data.start - 4096, ..good }.encode();
+    let raw = Descriptor {
+        out: data.start - 4096,
+        ..good
+    }
+    .encode();
     assert!(matches!(
         dev.raw_doorbell(&raw),
-        Err(DriverError::Device { code: ErrorCode::AddressRange, .. })
+        Err(DriverError::Device {
+            code: ErrorCode::AddressRange,
+            ..
+        })
     ));
 }
 
@@ -140,7 +172,10 @@ struct Ram(Vec<u8>);
 impl BusMemory for Ram {
     fn read(&self, addr: u64, len: usize) -> Result<Vec<u8>, ErrorCode> {
         let a = addr as usize;
-        self.0.get(a..a + len).map(|s| s.to_vec()).ok_or(ErrorCode::AddressRange)
+        self.0
+            .get(a..a + len)
+            .map(|s| s.to_vec())
+            .ok_or(ErrorCode::AddressRange)
     }
     fn write(&mut self, addr: u64, data: &[u8]) -> Result<(), ErrorCode> {
         let a = addr as usize;
@@ -199,7 +234,12 @@ proptest! {
 fn desc_error_codes_match_device_codes() {
     assert_eq!(DescError::Reserved(120).code(), ErrorCode::Reserved);
     assert_eq!(
-        DescError::AddressRange { what: "x", addr: 0, len: 1 }.code(),
+        DescError::AddressRange {
+            what: "x",
+            addr: 0,
+            len: 1
+        }
+        .code(),
         ErrorCode::AddressRange
     );
 }

@@ -124,7 +124,9 @@ pub fn random_network(seed: u64, sc: SpectrogramConfig) -> NetworkBuilder {
 }
 
 /// A calibrated int8 model of `net` and test inputs.
-pub fn int8_model(net: &NetworkBuilder, seed: u64) -> (Arc<Model>, Vec<(Vec<f32>, Vec<f32>)>) {
+pub type Inputs = Vec<(Vec<f32>, Vec<f32>)>;
+
+pub fn int8_model(net: &NetworkBuilder, seed: u64) -> (Arc<Model>, Inputs) {
     let mut rng = SplitMix64(seed);
     let sc = net.float_spec(rhythm::model::Precision::F32).spectrogram;
     let n_side = net.side().map_or(0, |_| 4);
