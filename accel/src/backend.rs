@@ -340,15 +340,14 @@ impl AccelBackend {
         if let Some(s) = m.side_input() {
             self.write_input(s, side)?;
         }
-        for k in 0..self.steps.len() {
-            match &self.steps[k] {
-                Step::Device { descs, verify } => {
-                    let (descs, verify) = (descs.clone(), verify.clone());
-                    self.dev.run(&self.descs[descs], &verify)?;
-                }
-                Step::Cpu(i) => self.cpu_op(*i)?,
-            }
-        }
+        // Move the step list out for the loop (no allocation: `take` leaves an empty Vec).
+        let steps = std::mem::take(&mut self.steps);
+        let result = steps.iter().try_for_each(|step| match step {
+            Step::Device { descs, verify } => self.dev.run(&self.descs[descs.clone()], verify),
+            Step::Cpu(i) => self.cpu_op(*i),
+        });
+        self.steps = steps;
+        result?;
         let r = self.value_range(m.logits());
         let mut raw = [0u8; 256];
         let n = r.len().min(raw.len());

@@ -32,6 +32,9 @@ use std::time::{Duration, Instant};
 pub enum Fault {
     /// Never complete; only `CTRL.RESET` recovers.
     Hang,
+    /// A wedged device: never complete, and ignore `CTRL.RESET` for as long as this fault is
+    /// the persistent one ([`Sim::set_persistent`]); resets time out.
+    Wedged,
     /// Halt on the first descriptor with this error code.
     Error(ErrorCode),
     /// Complete normally, then flip a byte of the last output after its CRC was taken
@@ -351,8 +354,15 @@ impl Model {
             self.armed = i32::from_ne_bytes(buf) != 0;
         }
         if self.rd(reg::CTRL) & ctrl::RESET != 0 {
-            self.reset();
-            return true;
+            let wedged = self
+                .job
+                .as_ref()
+                .is_some_and(|j| j.fault == Some(Fault::Wedged))
+                && self.shared.persistent.lock().ok().and_then(|p| *p) == Some(Fault::Wedged);
+            if !wedged {
+                self.reset();
+                return true;
+            }
         }
         if self.armed && self.rd(reg::IRQ_STATUS) & self.rd(reg::IRQ_MASK) != 0 {
             self.irq_count = self.irq_count.wrapping_add(1);
@@ -392,7 +402,9 @@ impl Model {
             Some(j) => (j.fault, j.not_before),
             None => (None, None),
         };
-        if fault == Some(Fault::Hang) || not_before.is_some_and(|t| Instant::now() < t) {
+        if matches!(fault, Some(Fault::Hang | Fault::Wedged))
+            || not_before.is_some_and(|t| Instant::now() < t)
+        {
             return false;
         }
         if let Some(Fault::Error(code)) = fault {

@@ -149,3 +149,28 @@ fn vanishing_while_idle_is_detected_on_next_use() {
     assert!(matches!(e, DriverError::Gone), "{e}");
     assert!(dev.is_gone());
 }
+
+#[test]
+fn wedged_device_failing_reset_stays_on_cpu_until_retry_succeeds() {
+    let policy = AccelConfig {
+        max_consecutive_faults: 3,
+        retry_after_beats: 4,
+    };
+    let (sim, mut b) = fast(policy);
+    sim.set_persistent(Some(Fault::Wedged));
+    run_golden(&mut b, 2);
+    let s = b.fault_stats().clone();
+    assert_eq!(
+        (s.faults, s.timeouts, s.reset_failures),
+        (1, 1, 1),
+        "{s:?}"
+    );
+    assert_eq!(s.state, DeviceState::Disabled { until: 1 + 4 });
+    assert_eq!(s.cpu_beats, 2);
+    sim.set_persistent(None);
+    run_golden(&mut b, 4); // beats 3, 4 on the CPU; beat 5 retries and succeeds
+    let s = b.fault_stats();
+    assert_eq!(s.state, DeviceState::Healthy, "{s:?}");
+    assert_eq!(s.device_beats, 2);
+    assert_eq!(s.cpu_beats, 4);
+}
