@@ -21,7 +21,8 @@ fn run_golden(b: &mut rhythm_accel::AccelBackend, n: usize) {
 
 fn fast(policy: AccelConfig) -> (rhythm_accel::Sim, rhythm_accel::AccelBackend) {
     let (sim, mut b) = accel(shipped_model(), SimConfig::default(), policy);
-    b.device_mut().set_timeout(Duration::from_millis(50));
+    // Long enough that scheduling noise is never a timeout, short enough for hang tests.
+    b.device_mut().set_timeout(Duration::from_millis(300));
     (sim, b)
 }
 
@@ -67,13 +68,13 @@ fn slow_completion_within_timeout_is_not_a_fault_and_beyond_is() {
     run_golden(&mut b, 1);
     assert_eq!(b.fault_stats().faults, 0);
     assert_eq!(b.fault_stats().device_beats, 1);
-    // Slower than the 50 ms timeout: the beat goes to the CPU, the late job is reset away
+    // Slower than the 300 ms timeout: the beat goes to the CPU, the late job is reset away
     // and cannot write into the next beat's buffers.
-    sim.inject(Fault::Slow(Duration::from_millis(200)));
+    sim.inject(Fault::Slow(Duration::from_millis(1500)));
     run_golden(&mut b, 4);
     let s = b.fault_stats();
     assert_eq!((s.faults, s.timeouts, s.device_beats), (1, 1, 4), "{s:?}");
-    std::thread::sleep(Duration::from_millis(250));
+    std::thread::sleep(Duration::from_millis(100));
     run_golden(&mut b, 2);
     assert_eq!(b.fault_stats().faults, 1);
 }
@@ -128,7 +129,14 @@ fn vanished_device_falls_back_for_good_and_handles_return_errors() {
 fn vanishing_while_idle_is_detected_on_next_use() {
     let (sim, mut dev) = sim_and_device(SimConfig::default());
     sim.vanish();
-    std::thread::sleep(Duration::from_millis(20));
+    let node = sim.paths().class_root.join("uio0");
+    for _ in 0..200 {
+        if !node.exists() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    assert!(!node.exists(), "simulator did not vanish");
     let buf = dev.alloc(64).unwrap();
     let d = rhythm_accel::spec::Descriptor {
         opcode: rhythm_accel::spec::Opcode::Rescale as u8,
