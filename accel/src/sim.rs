@@ -295,6 +295,34 @@ impl Model {
         unsafe { std::ptr::write_volatile(self.regs.as_mut_ptr().add(off) as *mut u32, v.to_le()) }
     }
 
+    /// Applies a pending `IRQ_CLEAR` write. Hardware applies the write the moment it lands;
+    /// the model sees it only when it polls, so it applies it before every change or use of
+    /// `IRQ_STATUS` — a clear written before a cause is raised can then never remove it.
+    fn apply_irq_clear(&self) -> bool {
+        // SAFETY: IRQ_CLEAR is a 4-byte aligned word inside the live register mapping. The
+        // atomic swap makes "read the written bits and zero the register" one step, so a
+        // driver write landing in between is not lost (an aligned 32-bit store is
+        // single-copy atomic on every supported target, like a bus write).
+        let clear = unsafe {
+            std::sync::atomic::AtomicU32::from_ptr(
+                self.regs.as_mut_ptr().add(reg::IRQ_CLEAR) as *mut u32
+            )
+        }
+        .swap(0, Ordering::SeqCst);
+        let clear = u32::from_le(clear);
+        if clear != 0 {
+            self.wr(reg::IRQ_STATUS, self.rd(reg::IRQ_STATUS) & !clear);
+        }
+        clear != 0
+    }
+
+    /// Sets `IRQ_STATUS` bits (after applying any earlier clear).
+    fn raise(&self, bits: u32) {
+        self.apply_irq_clear();
+        fence(Ordering::SeqCst);
+        self.wr(reg::IRQ_STATUS, self.rd(reg::IRQ_STATUS) | bits);
+    }
+
     fn add64(&self, lo: usize, v: u64) {
         let cur = self.rd(lo) as u64 | ((self.rd(lo + 4) as u64) << 32);
         let n = cur.wrapping_add(v);
@@ -342,13 +370,7 @@ impl Model {
 
     /// One pass over the device state; returns whether anything happened.
     fn step(&mut self) -> bool {
-        let mut did = false;
-        let clear = self.rd(reg::IRQ_CLEAR);
-        if clear != 0 {
-            self.wr(reg::IRQ_STATUS, self.rd(reg::IRQ_STATUS) & !clear);
-            self.wr(reg::IRQ_CLEAR, 0);
-            did = true;
-        }
+        let mut did = self.apply_irq_clear();
         let mut buf = [0u8; 4];
         while let Ok(4) = self.irq.read(&mut buf) {
             self.armed = i32::from_ne_bytes(buf) != 0;
@@ -364,6 +386,7 @@ impl Model {
                 return true;
             }
         }
+        self.apply_irq_clear();
         if self.armed && self.rd(reg::IRQ_STATUS) & self.rd(reg::IRQ_MASK) != 0 {
             self.irq_count = self.irq_count.wrapping_add(1);
             if self.irq.write_all(&self.irq_count.to_ne_bytes()).is_ok() {
@@ -373,7 +396,10 @@ impl Model {
             did = true;
         }
         let st = self.rd(reg::STATUS);
-        let pending = self.rd(reg::CQ_HEAD) != self.rd(reg::CQ_TAIL);
+        let tail = self.rd(reg::CQ_TAIL);
+        // Acquire: descriptors and tensors written before the doorbell are visible now.
+        fence(Ordering::SeqCst);
+        let pending = self.rd(reg::CQ_HEAD) != tail;
         if self.rd(reg::CTRL) & ctrl::ENABLE == 0 || st & status::HALTED != 0 || !pending {
             return did;
         }
@@ -457,8 +483,7 @@ impl Model {
         self.wr(reg::ERR_CODE, code as u32);
         self.wr(reg::ERR_INDEX, index);
         self.wr(reg::STATUS, status::ERROR | status::HALTED | status::IDLE);
-        fence(Ordering::SeqCst);
-        self.wr(reg::IRQ_STATUS, self.rd(reg::IRQ_STATUS) | irq::ERROR);
+        self.raise(irq::ERROR);
         self.job = None;
     }
 
@@ -554,8 +579,7 @@ impl Model {
         fence(Ordering::SeqCst);
         self.wr(reg::CQ_HEAD, head.wrapping_add(1));
         if d.flags & spec::flags::IRQ != 0 {
-            fence(Ordering::SeqCst);
-            self.wr(reg::IRQ_STATUS, self.rd(reg::IRQ_STATUS) | irq::DONE);
+            self.raise(irq::DONE);
         }
     }
 

@@ -322,7 +322,8 @@ impl Irq {
 
     /// Waits up to `timeout` for an interrupt; returns the event count.
     pub fn wait(&mut self, timeout: Duration) -> Result<u32, UioError> {
-        let ms = timeout.as_millis().min(i32::MAX as u128) as i32;
+        // Round up: a sub-millisecond remainder must still block, not spin.
+        let ms = timeout.as_micros().div_ceil(1000).min(i32::MAX as u128) as i32;
         let mut fds = [PollFd::new(self.fd.as_fd(), PollFlags::POLLIN)];
         let n = loop {
             match poll(

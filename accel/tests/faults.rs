@@ -168,11 +168,7 @@ fn wedged_device_failing_reset_stays_on_cpu_until_retry_succeeds() {
     sim.set_persistent(Some(Fault::Wedged));
     run_golden(&mut b, 2);
     let s = b.fault_stats().clone();
-    assert_eq!(
-        (s.faults, s.timeouts, s.reset_failures),
-        (1, 1, 1),
-        "{s:?}"
-    );
+    assert_eq!((s.faults, s.timeouts, s.reset_failures), (1, 1, 1), "{s:?}");
     assert_eq!(s.state, DeviceState::Disabled { until: 1 + 4 });
     assert_eq!(s.cpu_beats, 2);
     sim.set_persistent(None);
