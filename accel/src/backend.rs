@@ -29,6 +29,10 @@ pub struct AccelConfig {
     pub max_consecutive_faults: u32,
     /// Beats to stay on the CPU once disabled, before one reset-and-retry.
     pub retry_after_beats: u64,
+    /// Every this many beats, also run the beat on the CPU and compare the int8 logits
+    /// (0 = never). Catches a datapath that computes wrong values before its output CRC,
+    /// which no other check can see; a mismatch is a fault and the CPU result is used.
+    pub spot_check_every: u64,
 }
 
 impl Default for AccelConfig {
@@ -36,6 +40,7 @@ impl Default for AccelConfig {
         AccelConfig {
             max_consecutive_faults: 3,
             retry_after_beats: 1000,
+            spot_check_every: 1024,
         }
     }
 }
@@ -75,8 +80,12 @@ pub struct FaultStats {
     pub refused: u64,
     /// Of which: the device vanished.
     pub gone: u64,
+    /// Of which: device result differed from the CPU spot check.
+    pub mismatches: u64,
     /// Of which: anything else.
     pub other: u64,
+    /// Beats spot-checked against the CPU.
+    pub spot_checks: u64,
     /// Successful resets.
     pub resets: u64,
     /// Failed resets.
@@ -265,7 +274,9 @@ impl AccelBackend {
                 corrupt_outputs: 0,
                 refused: 0,
                 gone: 0,
+                mismatches: 0,
                 other: 0,
+                spot_checks: 0,
                 resets: 0,
                 reset_failures: 0,
                 consecutive: 0,
@@ -435,12 +446,19 @@ impl AccelBackend {
         self.dev.write(&self.arena, ry.start, y)
     }
 
-    fn record_fault(&mut self, e: &DriverError) {
+    fn record_fault(&mut self, e: Option<&DriverError>) {
         let s = &mut self.stats;
         s.faults += 1;
         s.consecutive += 1;
-        s.last_fault = Some(e.to_string());
-        let gone = self.dev.is_gone() || matches!(e, DriverError::Gone);
+        s.last_fault = Some(e.map_or_else(
+            || "device int8 logits differ from the CPU spot check".to_string(),
+            |e| e.to_string(),
+        ));
+        let gone = self.dev.is_gone() || matches!(e, Some(DriverError::Gone));
+        let Some(e) = e else {
+            s.mismatches += 1;
+            return self.after_fault();
+        };
         match e {
             _ if gone => s.gone += 1,
             DriverError::Timeout(_) => s.timeouts += 1,
@@ -451,7 +469,13 @@ impl AccelBackend {
             DriverError::Device { .. } => s.device_errors += 1,
             _ => s.other += 1,
         }
-        if gone {
+        self.after_fault()
+    }
+
+    /// Reset, and disable after repeated faults (the policy in the module docs).
+    fn after_fault(&mut self) {
+        let s = &mut self.stats;
+        if self.dev.is_gone() {
             s.state = DeviceState::Gone;
             return;
         }
@@ -739,6 +763,19 @@ impl Backend for AccelBackend {
         if self.device_usable() {
             match self.run_device(image, side) {
                 Ok(()) => {
+                    let every = self.cfg.spot_check_every;
+                    if every > 0 && self.stats.beats.is_multiple_of(every) {
+                        self.stats.spot_checks += 1;
+                        self.cpu.infer(image, side, logits)?;
+                        if self.cpu.int8_logits() != Some(&self.logits_i8[..]) {
+                            self.record_fault(None);
+                            if let Some(l) = self.cpu.int8_logits() {
+                                self.logits_i8.copy_from_slice(l);
+                            }
+                            self.stats.cpu_beats += 1;
+                            return Ok(());
+                        }
+                    }
                     self.stats.device_beats += 1;
                     self.stats.consecutive = 0;
                     let q = m.values()[m.logits()].quant.ok_or_else(|| {
@@ -749,7 +786,7 @@ impl Backend for AccelBackend {
                     }
                     return Ok(());
                 }
-                Err(e) => self.record_fault(&e),
+                Err(e) => self.record_fault(Some(&e)),
             }
         }
         self.run_cpu(image, side, logits)

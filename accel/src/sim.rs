@@ -40,6 +40,9 @@ pub enum Fault {
     /// Complete normally, then flip a byte of the last output after its CRC was taken
     /// (corruption between the output stage and memory).
     CorruptOutput,
+    /// Complete, but with one byte of the last output wrong *before* its CRC is taken (a
+    /// datapath error): invisible to the CRC, caught only by the backend's CPU spot check.
+    CorruptCompute,
     /// Complete correctly, but only after this delay.
     Slow(Duration),
     /// Disappear: registers read all-ones, sysfs entry and node removed, interrupt fd hung up.
@@ -437,7 +440,7 @@ impl Model {
             self.halt(code, self.rd(reg::CQ_HEAD), None);
             return true;
         }
-        self.execute_one(fault == Some(Fault::CorruptOutput));
+        self.execute_one(fault);
         if self.rd(reg::CQ_HEAD) == self.rd(reg::CQ_TAIL)
             && self.rd(reg::STATUS) & status::HALTED == 0
         {
@@ -495,7 +498,7 @@ impl Model {
         }
     }
 
-    fn execute_one(&mut self, corrupt_last: bool) {
+    fn execute_one(&mut self, fault: Option<Fault>) {
         let head = self.rd(reg::CQ_HEAD);
         let size = self.rd(reg::CQ_SIZE);
         let ring = self.rd(reg::CQ_BASE_LO) as u64 | ((self.rd(reg::CQ_BASE_HI) as u64) << 32);
@@ -548,13 +551,24 @@ impl Model {
             return self.halt(ErrorCode::BadOpcode, head, Some((cpl_addr, tag)));
         }
         let mut bus = self.bus();
-        let out = match exec::execute(&d, &mut bus) {
+        let mut out = match exec::execute(&d, &mut bus) {
             Ok(o) => o,
             Err(code) => return self.halt(code, head, Some((cpl_addr, tag))),
         };
-        let crc = crc32fast::hash(&out);
         let last = head.wrapping_add(1) == self.rd(reg::CQ_TAIL);
-        if corrupt_last && last {
+        if fault == Some(Fault::CorruptCompute) && last {
+            // Wrong in the datapath: memory and CRC agree on the wrong value.
+            out[0] ^= 0x21;
+            let first = d.out
+                + if d.op() == Some(spec::Opcode::Rescale) {
+                    d.p2 as u64
+                } else {
+                    0
+                };
+            let _ = bus.write(first, &out[..1]);
+        }
+        let crc = crc32fast::hash(&out);
+        if fault == Some(Fault::CorruptOutput) && last {
             // Flip one output byte after the CRC was taken.
             let mut first = [0u8; 1];
             if let Ok(v) = bus.read(f.write.0, 1) {

@@ -84,6 +84,7 @@ fn repeated_faults_disable_the_device_until_retry() {
     let policy = AccelConfig {
         max_consecutive_faults: 3,
         retry_after_beats: 5,
+        ..AccelConfig::default()
     };
     let (sim, mut b) = fast(policy);
     sim.set_persistent(Some(Fault::Error(ErrorCode::Internal)));
@@ -163,6 +164,7 @@ fn wedged_device_failing_reset_stays_on_cpu_until_retry_succeeds() {
     let policy = AccelConfig {
         max_consecutive_faults: 3,
         retry_after_beats: 4,
+        ..AccelConfig::default()
     };
     let (sim, mut b) = fast(policy);
     sim.set_persistent(Some(Fault::Wedged));
@@ -177,4 +179,31 @@ fn wedged_device_failing_reset_stays_on_cpu_until_retry_succeeds() {
     assert_eq!(s.state, DeviceState::Healthy, "{s:?}");
     assert_eq!(s.device_beats, 2);
     assert_eq!(s.cpu_beats, 4);
+}
+
+#[test]
+fn datapath_corruption_is_caught_only_by_the_cpu_spot_check() {
+    // Without spot checks a wrong value computed before the CRC goes through: the limit of
+    // what the device's own checks can see (documented in docs/accel.md §7).
+    let (sim, mut b) = fast(AccelConfig {
+        spot_check_every: 0,
+        ..AccelConfig::default()
+    });
+    sim.inject(Fault::CorruptCompute);
+    let (image, side, want) = golden().swap_remove(0);
+    let mut l = [0f32; 5];
+    b.infer(&image, &side, &mut l).unwrap();
+    assert_ne!(b.int8_logits().unwrap(), &want[..]);
+    assert_eq!(b.fault_stats().faults, 0);
+    // With a spot check on every beat it is a fault, and the CPU result is returned.
+    let (sim, mut b) = fast(AccelConfig {
+        spot_check_every: 1,
+        ..AccelConfig::default()
+    });
+    run_golden(&mut b, 1);
+    sim.inject(Fault::CorruptCompute);
+    run_golden(&mut b, 2);
+    let s = b.fault_stats();
+    assert_eq!((s.faults, s.mismatches, s.spot_checks), (1, 1, 3), "{s:?}");
+    assert_eq!((s.device_beats, s.cpu_beats, s.resets), (2, 1, 1));
 }
