@@ -120,54 +120,6 @@ fn malicious_descriptors_are_refused_and_never_sent() {
     dev.run(&[good], &[0]).unwrap();
 }
 
-#[test]
-fn device_refuses_what_bypasses_the_driver() {
-    let (_sim, mut dev) = sim_and_device(SimConfig::default());
-    let (good, _) = valid_conv(&mut dev);
-    let cases: Vec<(ErrorCode, [u8; spec::DESC_LEN])> = vec![
-        (ErrorCode::Reserved, {
-            let mut b = good.encode();
-            b[125] = 7;
-            b
-        }),
-        (
-            ErrorCode::AddressRange,
-            Descriptor { in0: 0x10, ..good }.encode(),
-        ),
-        (
-            ErrorCode::BadOpcode,
-            Descriptor { opcode: 0, ..good }.encode(),
-        ),
-        (
-            ErrorCode::BadShape,
-            Descriptor { groups: 0, ..good }.encode(),
-        ),
-    ];
-    for (want, raw) in cases {
-        match dev.raw_doorbell(&raw) {
-            Err(DriverError::Device { code, .. }) => assert_eq!(code, want),
-            other => panic!("expected device error {want:?}, got {other:?}"),
-        }
-        // Halted until reset; then usable again.
-        dev.reset().unwrap();
-        dev.run(&[good], &[0]).unwrap();
-    }
-    // A write into the rings is refused by the device, too.
-    let data = dev.data_window();
-    let raw = Descriptor {
-        out: data.start - 4096,
-        ..good
-    }
-    .encode();
-    assert!(matches!(
-        dev.raw_doorbell(&raw),
-        Err(DriverError::Device {
-            code: ErrorCode::AddressRange,
-            ..
-        })
-    ));
-}
-
 struct Ram(Vec<u8>);
 impl BusMemory for Ram {
     fn read(&self, addr: u64, len: usize) -> Result<Vec<u8>, ErrorCode> {
