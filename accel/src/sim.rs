@@ -598,11 +598,14 @@ impl Model {
     }
 
     fn do_vanish(&mut self) {
+        // Unbind first (sysfs entry and node gone), then the bus aborts (all-ones), then the
+        // interrupt fd hangs up: whatever the driver notices first, re-discovery already fails.
+        let _ = std::fs::remove_dir_all(&self.uio_dir);
+        let _ = std::fs::remove_file(&self.node_path);
+        fence(Ordering::SeqCst);
         for off in (0..spec::REG_BLOCK_LEN).step_by(4) {
             self.wr(off, u32::MAX);
         }
-        let _ = std::fs::remove_dir_all(&self.uio_dir);
-        let _ = std::fs::remove_file(&self.node_path);
         let _ = self.irq.shutdown(std::net::Shutdown::Both);
     }
 }
