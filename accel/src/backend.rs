@@ -387,7 +387,11 @@ impl AccelBackend {
         let (a, b, y) = (&mut a[..ra.len()], &mut b[..rb.len()], &mut y[..ry.len()]);
         self.dev.read(&self.arena, ra.start, a)?;
         self.dev.read(&self.arena, rb.start, b)?;
-        let (a8, b8, y8) = (as_i8(a), as_i8(b), as_i8_mut(y));
+        let (a8, b8, y8): (&[i8], &[i8], &mut [i8]) = (
+            bytemuck::cast_slice(a),
+            bytemuck::cast_slice(b),
+            bytemuck::cast_slice_mut(y),
+        );
         let o = I8Output {
             zero_point: q.output_zero_point,
             min: q.act_min,
@@ -544,16 +548,6 @@ impl AccelBackend {
     }
 }
 
-fn as_i8(b: &[u8]) -> &[i8] {
-    // SAFETY: i8 and u8 have the same size and alignment, and every bit pattern is valid.
-    unsafe { std::slice::from_raw_parts(b.as_ptr() as *const i8, b.len()) }
-}
-
-fn as_i8_mut(b: &mut [u8]) -> &mut [i8] {
-    // SAFETY: as in `as_i8`; the exclusive borrow is carried over.
-    unsafe { std::slice::from_raw_parts_mut(b.as_mut_ptr() as *mut i8, b.len()) }
-}
-
 /// Descriptors for op `i`, or `None` when it must stay on the CPU (capability missing or a
 /// field out of the descriptor's range).
 fn compile_op(
@@ -611,11 +605,7 @@ fn compile_op(
             if hw.caps & cap != cap {
                 return Ok(None);
             }
-            let w: &[u8] = {
-                let w = model.weights_i8(i);
-                // SAFETY: i8 → u8 reinterpretation of the same bytes (same size/alignment).
-                unsafe { std::slice::from_raw_parts(w.as_ptr() as *const u8, w.len()) }
-            };
+            let w: &[u8] = bytemuck::cast_slice(model.weights_i8(i));
             let bias: Vec<u8> = model
                 .bias_i32(i)
                 .iter()

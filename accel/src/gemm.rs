@@ -19,8 +19,7 @@ pub struct AccelGemm {
 }
 
 fn bytes_of(x: &[i8]) -> &[u8] {
-    // SAFETY: i8 and u8 have the same size and alignment; every bit pattern is valid.
-    unsafe { std::slice::from_raw_parts(x.as_ptr() as *const u8, x.len()) }
+    bytemuck::cast_slice(x)
 }
 
 impl AccelGemm {
