@@ -110,3 +110,64 @@ pub struct OpCost {
     /// Bytes moved.
     pub bytes: u64,
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::spec::{validate, Window};
+
+    fn cost(m: &CycleModel, d: &Descriptor) -> OpCost {
+        let w = Window {
+            start: 0,
+            end: u64::MAX,
+        };
+        m.cost(d, &validate(d, w, w).unwrap())
+    }
+
+    #[test]
+    fn conv_costs_follow_the_documented_formulas() {
+        let pw = Descriptor {
+            opcode: Opcode::Conv2d as u8,
+            in_shape: [16, 16, 8],
+            out_shape: [16, 16, 16],
+            kernel: [1, 1],
+            stride: [1, 1],
+            groups: 1,
+            in0: 0,
+            out: 4096,
+            weights: 16384,
+            bias: 20480,
+            requant: 24576,
+            ..Descriptor::default()
+        };
+        let c = cost(&CycleModel::SMALL, &pw);
+        // 256 pixels · ⌈16/8⌉ · ⌈8/8⌉; bytes 2048 in + 128 w + 64 bias + 128 table + 4096 out.
+        assert_eq!((c.compute, c.macs, c.bytes), (512, 256 * 16 * 8, 6464));
+        assert_eq!(c.dma, 6464 / 8);
+        assert_eq!(c.cycles, 808 + 64);
+        let dw = Descriptor {
+            in_shape: [16, 16, 64],
+            out_shape: [16, 16, 64],
+            kernel: [3, 3],
+            pad: [1, 1, 1, 1],
+            groups: 64,
+            out: 1 << 16,
+            ..pw
+        };
+        assert!(dw.is_depthwise());
+        // Channel-parallel: 256 · ⌈64/16⌉ · ⌈9/16⌉.
+        assert_eq!(cost(&CycleModel::LARGE, &dw).compute, 256 * 4);
+        let gemm = Descriptor {
+            opcode: Opcode::Gemm as u8,
+            in_shape: [0; 3],
+            out_shape: [0; 3],
+            in1: 8192,
+            out: 1 << 16,
+            p0: 64,
+            p1: 32,
+            p2: 64,
+            ..Descriptor::default()
+        };
+        assert_eq!(cost(&CycleModel::SMALL, &gemm).compute, 8 * 32 * 8);
+    }
+}
