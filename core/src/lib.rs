@@ -5,6 +5,7 @@
 //! [`engine`]) → AAMI class ([`aami`]).
 
 pub mod aami;
+pub mod adapt;
 pub mod detect;
 pub mod engine;
 pub mod evaluate;

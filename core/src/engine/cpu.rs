@@ -199,6 +199,7 @@ impl CpuBackend {
         }
     }
 
+    #[allow(clippy::type_complexity)]
     fn run_float<E: FloatElem>(
         &mut self,
         weights: impl Fn(&Model, usize) -> &[E],

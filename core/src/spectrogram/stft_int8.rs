@@ -57,19 +57,23 @@ pub fn gemm_i8_i32(
 ///   per row: `s_r = (max_m |row_r[m]| / 127) as f32`, `q = clamp(round(row / s_r), -127, 127)`
 ///   (round half away from zero). An all-zero row (the sine row of DC, and of Nyquist if kept)
 ///   has `s_r = 0` and `q = 0`.
-/// * **Window**: the mean-removed window `x` is quantized with one scale per window,
-///   `s_x = (max_i |x[i]| / 127) as f32`, `q = clamp(round(x / s_x), -127, 127)`; an all-zero
-///   window has `s_x = 0` and gives the floor image.
-/// * **Frames**: the int8 window is unfolded (im2col) into `n_frames × n_fft` int8 frames.
-/// * **GEMM**: `acc = basis_q · framesᵀ` with [`gemm_i8_i32`], `acc` is
+/// * **Frames** (GEMM right operand `A`, `n_frames × n_fft`): frame `f` is the mean-removed
+///   window slice `x[f*hop .. f*hop + n_fft]` (im2col), quantized symmetric **per frame**:
+///   `s_f = (max_m |x[f*hop + m]| / 127) as f32`, `q = clamp(round(x / s_f), -127, 127)`.
+///   Frames away from the QRS are small, so they get a much finer step than one scale per
+///   window would give them. An all-zero frame has `s_f = 0`, `q = 0` and zero power; a flat
+///   window gives the floor image.
+/// * **GEMM**: `acc = basis_q · Aᵀ` with [`gemm_i8_i32`] (exact int8×int8→i32), `acc` is
 ///   `2*n_bins × n_frames` row-major: `acc[k][f]` = real part, `acc[n_bins + k][f]` =
 ///   imaginary part of bin `k`, frame `f` (already image order).
-/// * **Power**: `P[k,f] = s_x² · (s_k² · re² + s_{n_bins+k}² · im²)` computed in f64 and
-///   rounded to f32 (the cosine and sine rows of a bin have their own scales, so this is the
-///   per-row form of `(s_x·s_k)²·(re² + im²)`); log and normalisation as in the module docs.
+/// * **Power**: `P[k,f] = s_f² · (s_k² · re² + s_{n_bins+k}² · im²)` computed in f64 and
+///   rounded to f32 (the cosine and sine rows of a bin have their own scales, the frame its
+///   own; per output element this is the exact dequantization of the integer result); log and
+///   normalisation as in the module docs.
 ///
-/// `compute` does not allocate. [`compute_accumulators`](Self::compute_accumulators),
-/// [`frames_i8`](Self::frames_i8), [`basis_i8`](Self::basis_i8) and
+/// `compute` does not allocate. [`compute_accumulators`](Self::compute_accumulators) (which
+/// also returns the per-frame scales), [`frames_i8`](Self::frames_i8),
+/// [`basis_i8`](Self::basis_i8), [`basis_scales`](Self::basis_scales) and
 /// [`power_from_accumulators`](Self::power_from_accumulators) expose the integer stage so a
 /// hardware GEMM can be checked bit-exact and reuse the float post-processing.
 #[derive(Debug)]
@@ -78,8 +82,8 @@ pub struct StftInt8 {
     basis: Vec<i8>,
     row_scales: Vec<f32>,
     centered: Vec<f32>,
-    window_q: Vec<i8>,
     frames: Vec<i8>,
+    frame_scales: Vec<f32>,
     acc: Vec<i32>,
 }
 
@@ -111,8 +115,8 @@ impl StftInt8 {
             basis,
             row_scales,
             centered: vec![0.0; cfg.window_len as usize],
-            window_q: vec![0; cfg.window_len as usize],
             frames: vec![0; cfg.n_frames as usize * n],
+            frame_scales: vec![0.0; cfg.n_frames as usize],
             acc: vec![0; rows * cfg.n_frames as usize],
         })
     }
@@ -132,7 +136,8 @@ impl StftInt8 {
         &self.row_scales
     }
 
-    /// The int8 frames of the last window (GEMM right operand), `n_frames × n_fft` row-major.
+    /// The int8 frames of the last window (GEMM right operand), `n_frames × n_fft` row-major,
+    /// each row quantized with its own scale (see the type docs).
     pub fn frames_i8(&self) -> &[i8] {
         &self.frames
     }
@@ -142,27 +147,43 @@ impl StftInt8 {
         2 * self.cfg.image_len()
     }
 
-    /// Runs the integer stage on one window: center, quantize, unfold, GEMM into `acc`
-    /// (`2*n_bins × n_frames`, see the type docs). Returns the window scale `s_x`.
+    /// Length of the per-frame scale buffer, `n_frames`.
+    pub fn frame_scales_len(&self) -> usize {
+        self.cfg.n_frames as usize
+    }
+
+    /// Runs the integer stage on one window: center, cut frames, quantize each frame with its
+    /// own scale, GEMM into `acc` (`2*n_bins × n_frames`, see the type docs). Writes the frame
+    /// scales `s_f` into `frame_scales` (`n_frames` values).
+    ///
+    /// On error, `acc` and `frame_scales` are unspecified.
     pub fn compute_accumulators(
         &mut self,
         window: &[f32],
         acc: &mut [i32],
-    ) -> Result<f32, SpectrogramError> {
+        frame_scales: &mut [f32],
+    ) -> Result<(), SpectrogramError> {
         check_len("accumulators", self.accumulators_len(), acc.len())?;
-        let max_abs = center_window(window, &self.cfg, &mut self.centered)?;
-        let sx = max_abs / 127.0;
-        if sx > 0.0 {
-            let sx64 = f64::from(sx);
-            for (q, &x) in self.window_q.iter_mut().zip(&self.centered) {
-                *q = (f64::from(x) / sx64).round().clamp(-127.0, 127.0) as i8;
-            }
-        } else {
-            self.window_q.fill(0);
-        }
+        check_len("frame scales", self.frame_scales_len(), frame_scales.len())?;
+        center_window(window, &self.cfg, &mut self.centered)?;
         let (n, hop) = (self.cfg.n_fft as usize, self.cfg.hop as usize);
-        for (f, frame) in self.frames.chunks_exact_mut(n).enumerate() {
-            frame.copy_from_slice(&self.window_q[f * hop..f * hop + n]);
+        for (f, (q_frame, s)) in self
+            .frames
+            .chunks_exact_mut(n)
+            .zip(frame_scales.iter_mut())
+            .enumerate()
+        {
+            let x = &self.centered[f * hop..f * hop + n];
+            let max_abs = x.iter().fold(0.0f32, |m, v| m.max(v.abs()));
+            *s = max_abs / 127.0;
+            if *s > 0.0 {
+                let s64 = f64::from(*s);
+                for (q, &v) in q_frame.iter_mut().zip(x) {
+                    *q = (f64::from(v) / s64).round().clamp(-127.0, 127.0) as i8;
+                }
+            } else {
+                q_frame.fill(0);
+            }
         }
         let rows = 2 * self.cfg.n_bins as usize;
         gemm_i8_i32(
@@ -172,33 +193,35 @@ impl StftInt8 {
             self.cfg.n_frames as usize,
             n,
             acc,
-        )?;
-        Ok(sx)
+        )
     }
 
     /// Float post-processing of the integer stage: power in image layout from accumulators
     /// (as produced by [`compute_accumulators`](Self::compute_accumulators) or a hardware
-    /// GEMM on the same operands) and the window scale.
+    /// GEMM on the same operands) and the per-frame scales (`n_frames` values).
     pub fn power_from_accumulators(
         &self,
         acc: &[i32],
-        window_scale: f32,
+        frame_scales: &[f32],
         power: &mut [f32],
     ) -> Result<(), SpectrogramError> {
         check_len("accumulators", self.accumulators_len(), acc.len())?;
+        check_len("frame scales", self.frame_scales_len(), frame_scales.len())?;
         check_len("image", self.cfg.image_len(), power.len())?;
         let (bins, frames) = (self.cfg.n_bins as usize, self.cfg.n_frames as usize);
-        let sx = f64::from(window_scale);
         for k in 0..bins {
             let (sc, ss) = (
-                sx * f64::from(self.row_scales[k]),
-                sx * f64::from(self.row_scales[bins + k]),
+                f64::from(self.row_scales[k]),
+                f64::from(self.row_scales[bins + k]),
             );
             let re_row = &acc[k * frames..(k + 1) * frames];
             let im_row = &acc[(bins + k) * frames..(bins + k + 1) * frames];
             let out_row = &mut power[k * frames..(k + 1) * frames];
-            for ((p, &re), &im) in out_row.iter_mut().zip(re_row).zip(im_row) {
-                let (a, b) = (sc * f64::from(re), ss * f64::from(im));
+            for (((p, &re), &im), &sf) in
+                out_row.iter_mut().zip(re_row).zip(im_row).zip(frame_scales)
+            {
+                let sf = f64::from(sf);
+                let (a, b) = (sf * sc * f64::from(re), sf * ss * f64::from(im));
                 *p = (a * a + b * b) as f32;
             }
         }
@@ -212,12 +235,14 @@ impl StftInt8 {
         power: &mut [f32],
     ) -> Result<(), SpectrogramError> {
         check_len("image", self.cfg.image_len(), power.len())?;
-        // Borrow the planner-owned accumulators without allocating (take leaves an empty Vec).
+        // Borrow the planner-owned buffers without allocating (take leaves an empty Vec).
         let mut acc = std::mem::take(&mut self.acc);
+        let mut scales = std::mem::take(&mut self.frame_scales);
         let result = self
-            .compute_accumulators(window, &mut acc)
-            .and_then(|sx| self.power_from_accumulators(&acc, sx, power));
+            .compute_accumulators(window, &mut acc, &mut scales)
+            .and_then(|()| self.power_from_accumulators(&acc, &scales, power));
         self.acc = acc;
+        self.frame_scales = scales;
         result
     }
 
@@ -239,8 +264,8 @@ impl StftInt8 {
             fp(&self.basis),
             fp(&self.row_scales),
             fp(&self.centered),
-            fp(&self.window_q),
             fp(&self.frames),
+            fp(&self.frame_scales),
             fp(&self.acc),
         ]
     }
