@@ -30,7 +30,9 @@ fn stft_gemm_descriptor_equals_reference() {
                 })
                 .collect();
             let mut want = vec![0i32; stft.accumulators_len()];
-            stft.compute_accumulators(&window, &mut want).unwrap();
+            let mut frame_scales = vec![0f32; stft.frame_scales_len()];
+            stft.compute_accumulators(&window, &mut want, &mut frame_scales)
+                .unwrap();
             let mut direct = vec![0i32; m * n];
             gemm_i8_i32(stft.basis_i8(), stft.frames_i8(), m, n, k, &mut direct).unwrap();
             assert_eq!(direct, want);
