@@ -31,7 +31,11 @@ pub struct AdaptConfig {
 
 impl Default for AdaptConfig {
     fn default() -> Self {
-        AdaptConfig { learning_rate: 0.5, steps: 20, class_balanced: true }
+        AdaptConfig {
+            learning_rate: 0.5,
+            steps: 20,
+            class_balanced: true,
+        }
     }
 }
 
@@ -39,7 +43,12 @@ impl LinearHead {
     /// A head from its parts; `None` if the sizes disagree.
     pub fn new(weights: Vec<f32>, bias: Vec<f32>, dim: usize) -> Option<LinearHead> {
         let classes = bias.len();
-        (classes > 0 && weights.len() == classes * dim).then_some(LinearHead { weights, bias, dim, classes })
+        (classes > 0 && weights.len() == classes * dim).then_some(LinearHead {
+            weights,
+            bias,
+            dim,
+            classes,
+        })
     }
 
     /// Logits of one feature vector.
@@ -63,9 +72,22 @@ impl LinearHead {
         let mut head = self.clone();
         let n = labels.len().min(features.len() / self.dim.max(1));
         let mut counts = vec![0usize; self.classes];
-        labels[..n].iter().filter(|&&l| (l as usize) < self.classes).for_each(|&l| counts[l as usize] += 1);
-        let weight = |l: usize| if cfg.class_balanced { 1.0 / counts[l].max(1) as f32 } else { 1.0 };
-        let total: f32 = labels[..n].iter().filter(|&&l| (l as usize) < self.classes).map(|&l| weight(l as usize)).sum();
+        labels[..n]
+            .iter()
+            .filter(|&&l| (l as usize) < self.classes)
+            .for_each(|&l| counts[l as usize] += 1);
+        let weight = |l: usize| {
+            if cfg.class_balanced {
+                1.0 / counts[l].max(1) as f32
+            } else {
+                1.0
+            }
+        };
+        let total: f32 = labels[..n]
+            .iter()
+            .filter(|&&l| (l as usize) < self.classes)
+            .map(|&l| weight(l as usize))
+            .sum();
         if total <= 0.0 {
             return head;
         }
@@ -89,12 +111,21 @@ impl LinearHead {
                     let p = (logits[c] - m).exp() / z;
                     let d = w * (p - if c == l { 1.0 } else { 0.0 });
                     gb[c] += d;
-                    gw[c * self.dim..(c + 1) * self.dim].iter_mut().zip(x).for_each(|(g, &xv)| *g += d * xv);
+                    gw[c * self.dim..(c + 1) * self.dim]
+                        .iter_mut()
+                        .zip(x)
+                        .for_each(|(g, &xv)| *g += d * xv);
                 }
             }
             let step = cfg.learning_rate / total;
-            head.weights.iter_mut().zip(&gw).for_each(|(w, g)| *w -= step * g);
-            head.bias.iter_mut().zip(&gb).for_each(|(b, g)| *b -= step * g);
+            head.weights
+                .iter_mut()
+                .zip(&gw)
+                .for_each(|(w, g)| *w -= step * g);
+            head.bias
+                .iter_mut()
+                .zip(&gb)
+                .for_each(|(b, g)| *b -= step * g);
         }
         head
     }
@@ -110,7 +141,11 @@ mod tests {
         let head = LinearHead::new(vec![0.0; 5 * 3], vec![0.0; 5], 3).unwrap();
         let x = [1.0, 0.0, 1.0, 0.9, 0.1, 1.0, 0.0, 1.0, 1.0, 0.1, 0.9, 1.0];
         let y = [2u8, 2, 1, 1];
-        let cfg = AdaptConfig { learning_rate: 1.0, steps: 50, class_balanced: true };
+        let cfg = AdaptConfig {
+            learning_rate: 1.0,
+            steps: 50,
+            class_balanced: true,
+        };
         let a = head.adapt(&x, &y, &cfg);
         for i in 0..4 {
             assert_eq!(a.predict(&x[i * 3..i * 3 + 3]), y[i] as usize);
@@ -123,16 +158,23 @@ mod tests {
 
     #[test]
     fn one_step_matches_the_closed_form_gradient() {
-        let head = LinearHead::new(vec![0.1, -0.2, 0.3, 0.0, 0.5, -0.1], vec![0.05, -0.05], 3).unwrap();
+        let head =
+            LinearHead::new(vec![0.1, -0.2, 0.3, 0.0, 0.5, -0.1], vec![0.05, -0.05], 3).unwrap();
         let x = [1.0, 2.0, -1.0];
-        let cfg = AdaptConfig { learning_rate: 0.1, steps: 1, class_balanced: false };
+        let cfg = AdaptConfig {
+            learning_rate: 0.1,
+            steps: 1,
+            class_balanced: false,
+        };
         let a = head.adapt(&x, &[1], &cfg);
         let mut l = [0.0; 2];
         head.logits(&x, &mut l);
         let p1 = 1.0 / (1.0 + (l[0] - l[1]).exp());
         let p0 = 1.0 - p1;
         let want_w0: Vec<f32> = (0..3).map(|j| head.weights[j] - 0.1 * p0 * x[j]).collect();
-        let want_w1: Vec<f32> = (0..3).map(|j| head.weights[3 + j] - 0.1 * (p1 - 1.0) * x[j]).collect();
+        let want_w1: Vec<f32> = (0..3)
+            .map(|j| head.weights[3 + j] - 0.1 * (p1 - 1.0) * x[j])
+            .collect();
         for j in 0..3 {
             assert!((a.weights[j] - want_w0[j]).abs() < 1e-6);
             assert!((a.weights[3 + j] - want_w1[j]).abs() < 1e-6);
