@@ -164,7 +164,7 @@ fn classify(
     let fs = model.spectrogram().sample_rate_hz as f64;
     let rec = EcgRecord::load(shipped(record), fs, lead).map_err(|e| e.to_string())?;
     let mut engine =
-        Engine::new(Arc::clone(&model), BackendChoice::CpuScalar).map_err(|e| e.to_string())?;
+        Engine::new(Arc::clone(&model), BackendChoice::CpuAuto).map_err(|e| e.to_string())?;
     engine
         .set_spectrogram_impl(match stft {
             StftChoice::F32 => SpectrogramImpl::F32,

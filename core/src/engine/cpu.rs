@@ -1,11 +1,11 @@
 //! The CPU backend: runs a model's ops in order over a statically planned arena, with the
-//! int8 kernels chosen at construction (scalar reference today; SIMD levels plug in through
+//! int8 kernels chosen at construction (the scalar reference or a SIMD [`KernelLevel`], through
 //! [`Int8Kernels`]) and the scalar float kernels for fp16 and f32 models.
 
 use super::plan::MemoryPlan;
 use super::{Backend, EngineError};
 use crate::kernels::scalar::{self, FloatElem, ScalarKernels};
-use crate::kernels::{ConvGeometry, I8Output, Int8Kernels};
+use crate::kernels::{ConvGeometry, I8Output, Int8Kernels, KernelLevel};
 use crate::model::{Model, OpKind, Precision};
 use crate::quant::Requant;
 use half::f16;
@@ -56,6 +56,14 @@ impl CpuBackend {
     /// A backend with the scalar reference kernels.
     pub fn new(model: Arc<Model>) -> Result<CpuBackend, EngineError> {
         Self::with_kernels(model, &ScalarKernels)
+    }
+
+    /// A backend with the kernels of `level`; an error if this CPU cannot run it.
+    pub fn with_level(model: Arc<Model>, level: KernelLevel) -> Result<CpuBackend, EngineError> {
+        let kernels = level.kernels().ok_or_else(|| {
+            EngineError::Backend(format!("kernel level {level} is not supported on this CPU"))
+        })?;
+        Self::with_kernels(model, kernels)
     }
 
     /// A backend with a given int8 kernel set.

@@ -6,6 +6,7 @@ pub mod plan;
 
 use crate::aami::AamiClass;
 use crate::detect::{self, QualityFlag};
+use crate::kernels::KernelLevel;
 use crate::model::{Model, ModelError};
 use crate::pipeline::BeatResult;
 use crate::spectrogram::{self, SpectrogramError, StftF16, StftF32, StftInt8, WindowEdge};
@@ -38,8 +39,8 @@ pub enum EngineError {
     Backend(String),
 }
 
-/// Something that runs a loaded model: the CPU reference today; SIMD levels and the
-/// accelerator later. Created once per model (all planning and compiling happens then);
+/// Something that runs a loaded model: the CPU (scalar reference or a SIMD level) and, later,
+/// the accelerator. Created once per model (all planning and compiling happens then);
 /// [`Backend::infer`] is called per beat and must not allocate.
 pub trait Backend: Send {
     /// A short name for logs and reports (e.g. "cpu-scalar").
@@ -58,6 +59,11 @@ pub trait Backend: Send {
 pub enum BackendChoice {
     /// The CPU with the scalar reference kernels.
     CpuScalar,
+    /// The CPU with the fastest kernels this CPU runs, or the level named by
+    /// `RHYTHM_KERNELS` (an error if that level is unknown or unsupported).
+    CpuAuto,
+    /// The CPU with a given kernel level (an error if this CPU cannot run it).
+    Cpu(KernelLevel),
     /// A backend built by the caller (accelerator, SIMD, test doubles).
     Custom(Box<dyn Backend>),
 }
@@ -136,6 +142,14 @@ impl Engine {
         }
         let backend: Box<dyn Backend> = match choice {
             BackendChoice::CpuScalar => Box::new(CpuBackend::new(Arc::clone(&model))?),
+            BackendChoice::CpuAuto => {
+                let level =
+                    KernelLevel::selected().map_err(|e| EngineError::Backend(e.to_string()))?;
+                Box::new(CpuBackend::with_level(Arc::clone(&model), level)?)
+            }
+            BackendChoice::Cpu(level) => {
+                Box::new(CpuBackend::with_level(Arc::clone(&model), level)?)
+            }
             BackendChoice::Custom(b) => b,
         };
         let sc = *model.spectrogram();

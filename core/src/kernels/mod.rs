@@ -1,8 +1,17 @@
 //! Compute kernels: a scalar reference for every op and precision ([`scalar`]), and the
 //! [`Int8Kernels`] trait through which optimized (SIMD) variants plug in. Every optimized
 //! kernel must match its scalar twin bit for bit (int8) or within a stated tolerance (float).
+//!
+//! SIMD levels ([`KernelLevel`]): AVX2 on x86_64, NEON and NEON+dotprod on aarch64, picked at
+//! run time by feature detection ([`KernelLevel::best`]); `RHYTHM_KERNELS=scalar|avx2|neon|dotprod`
+//! forces one ([`KernelLevel::selected`]).
 
+#[cfg(target_arch = "aarch64")]
+mod arm;
 pub mod scalar;
+mod simd;
+#[cfg(target_arch = "x86_64")]
+mod x86;
 
 use crate::model::{OpDesc, Shape};
 use crate::quant::{AddRequant, Requant};
@@ -138,4 +147,199 @@ pub trait Int8Kernels: Send + Sync {
         out_offset: usize,
         output: &mut [i8],
     );
+    /// Exact int8 GEMM `out[i·n + j] = Σ_p a[i·k + p] · b[j·k + p]` (`a` is `m × k`, `b` is
+    /// `n × k`, both row-major), the STFT's GEMM ([`crate::spectrogram::gemm_i8_i32`]).
+    /// Panics if a slice is too short; exact for `k <= MAX_GEMM_K`.
+    fn gemm_i8_i32(&self, a: &[i8], b: &[i8], m: usize, n: usize, k: usize, out: &mut [i32]) {
+        assert!(a.len() >= m * k && b.len() >= n * k && out.len() >= m * n);
+        for i in 0..m {
+            for j in 0..n {
+                out[i * n + j] = a[i * k..(i + 1) * k]
+                    .iter()
+                    .zip(&b[j * k..(j + 1) * k])
+                    .fold(0i32, |s, (&x, &y)| s.wrapping_add(x as i32 * y as i32));
+            }
+        }
+    }
+}
+
+/// An int8 kernel implementation level.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum KernelLevel {
+    /// The scalar reference ([`scalar::ScalarKernels`]); always available.
+    Scalar,
+    /// x86_64 AVX2 (`vpmaddwd` i16 pairs).
+    Avx2,
+    /// aarch64 Advanced SIMD (`smlal` i16 lanes).
+    Neon,
+    /// aarch64 Advanced SIMD with the dot-product extension (`sdot`, 16 int8 MACs per instruction).
+    Dotprod,
+}
+
+/// `RHYTHM_KERNELS` names a level that does not exist or that this CPU cannot run.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("kernel level {0:?} is unknown or not supported on this CPU (available: {1})")]
+pub struct KernelLevelError(pub String, pub String);
+
+#[cfg(target_arch = "x86_64")]
+static AVX2: simd::SimdKernels<x86::Avx2> = {
+    // SAFETY: only handed out by `KernelLevel::kernels` after detecting AVX2.
+    unsafe { simd::SimdKernels::new() }
+};
+#[cfg(target_arch = "aarch64")]
+static NEON: simd::SimdKernels<arm::Neon> = {
+    // SAFETY: only handed out by `KernelLevel::kernels` after detecting NEON.
+    unsafe { simd::SimdKernels::new() }
+};
+#[cfg(target_arch = "aarch64")]
+static DOTPROD: simd::SimdKernels<arm::Dotprod> = {
+    // SAFETY: only handed out by `KernelLevel::kernels` after detecting NEON and dotprod.
+    unsafe { simd::SimdKernels::new() }
+};
+
+impl KernelLevel {
+    /// Every level, slowest first.
+    pub const ALL: [KernelLevel; 4] = [
+        KernelLevel::Scalar,
+        KernelLevel::Avx2,
+        KernelLevel::Neon,
+        KernelLevel::Dotprod,
+    ];
+
+    /// The name used by `RHYTHM_KERNELS` and in backend names.
+    pub fn name(self) -> &'static str {
+        match self {
+            KernelLevel::Scalar => "scalar",
+            KernelLevel::Avx2 => "avx2",
+            KernelLevel::Neon => "neon",
+            KernelLevel::Dotprod => "dotprod",
+        }
+    }
+
+    /// Parses a name (case-insensitive).
+    pub fn parse(name: &str) -> Option<KernelLevel> {
+        Self::ALL
+            .into_iter()
+            .find(|l| l.name().eq_ignore_ascii_case(name.trim()))
+    }
+
+    /// The kernels of this level, if this build and this CPU can run them.
+    pub fn kernels(self) -> Option<&'static dyn Int8Kernels> {
+        match self {
+            KernelLevel::Scalar => Some(&scalar::ScalarKernels),
+            #[cfg(target_arch = "x86_64")]
+            KernelLevel::Avx2 if std::arch::is_x86_feature_detected!("avx2") => Some(&AVX2),
+            #[cfg(target_arch = "aarch64")]
+            KernelLevel::Neon if std::arch::is_aarch64_feature_detected!("neon") => Some(&NEON),
+            #[cfg(target_arch = "aarch64")]
+            KernelLevel::Dotprod
+                if std::arch::is_aarch64_feature_detected!("neon")
+                    && std::arch::is_aarch64_feature_detected!("dotprod") =>
+            {
+                Some(&DOTPROD)
+            }
+            _ => None,
+        }
+    }
+
+    /// Whether this CPU can run the level.
+    pub fn is_supported(self) -> bool {
+        self.kernels().is_some()
+    }
+
+    /// The levels this CPU can run, slowest first (always starts with `Scalar`).
+    pub fn available() -> Vec<KernelLevel> {
+        Self::ALL.into_iter().filter(|l| l.is_supported()).collect()
+    }
+
+    /// The fastest level this CPU can run.
+    pub fn best() -> KernelLevel {
+        Self::ALL
+            .into_iter()
+            .rev()
+            .find(|l| l.is_supported())
+            .unwrap_or(KernelLevel::Scalar)
+    }
+
+    /// `RHYTHM_KERNELS` if set (an error if it names an unknown or unsupported level),
+    /// else [`KernelLevel::best`].
+    pub fn selected() -> Result<KernelLevel, KernelLevelError> {
+        match std::env::var("RHYTHM_KERNELS") {
+            Ok(v) if !v.trim().is_empty() => match Self::parse(&v) {
+                Some(l) if l.is_supported() => Ok(l),
+                _ => Err(KernelLevelError(
+                    v,
+                    Self::available()
+                        .iter()
+                        .map(|l| l.name())
+                        .collect::<Vec<_>>()
+                        .join(", "),
+                )),
+            },
+            _ => Ok(Self::best()),
+        }
+    }
+}
+
+impl std::fmt::Display for KernelLevel {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// [`crate::spectrogram::gemm_i8_i32`] (same signature, checks and results) on the kernels of
+/// [`KernelLevel::selected`] (the scalar reference if `RHYTHM_KERNELS` is invalid).
+pub fn gemm_i8_i32(
+    a: &[i8],
+    b: &[i8],
+    m: usize,
+    n: usize,
+    k: usize,
+    out: &mut [i32],
+) -> Result<(), crate::spectrogram::SpectrogramError> {
+    let level = KernelLevel::selected().unwrap_or(KernelLevel::Scalar);
+    gemm_i8_i32_with(
+        level.kernels().unwrap_or(&scalar::ScalarKernels),
+        a,
+        b,
+        m,
+        n,
+        k,
+        out,
+    )
+}
+
+/// [`gemm_i8_i32`] on a given kernel set.
+pub fn gemm_i8_i32_with(
+    kernels: &dyn Int8Kernels,
+    a: &[i8],
+    b: &[i8],
+    m: usize,
+    n: usize,
+    k: usize,
+    out: &mut [i32],
+) -> Result<(), crate::spectrogram::SpectrogramError> {
+    use crate::spectrogram::{SpectrogramError, MAX_GEMM_K};
+    if k > MAX_GEMM_K {
+        return Err(SpectrogramError::GemmTooDeep { k });
+    }
+    for (what, expected, actual) in [
+        ("gemm a", m.saturating_mul(k), a.len()),
+        ("gemm b", n.saturating_mul(k), b.len()),
+        ("gemm out", m.saturating_mul(n), out.len()),
+    ] {
+        if expected != actual {
+            return Err(SpectrogramError::LengthMismatch {
+                what,
+                expected,
+                actual,
+            });
+        }
+    }
+    if k == 0 {
+        out.fill(0);
+        return Ok(());
+    }
+    kernels.gemm_i8_i32(a, b, m, n, k, out);
+    Ok(())
 }

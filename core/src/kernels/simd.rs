@@ -1,0 +1,458 @@
+//! Architecture-independent drivers of the SIMD int8 kernels.
+//!
+//! Each SIMD level implements a few micro-kernels ([`Micro`]); the drivers here do the
+//! bookkeeping (im2col rows, weight packing, padding, tails) in plain Rust and call a
+//! micro-kernel per block of 4 output pixels × 16 output channels, per depthwise pixel and per
+//! requantized pixel, so the call overhead is amortized over hundreds of MACs.
+//!
+//! Exactness: all sums are int32 with wrapping adds, like the scalar reference; integer
+//! addition modulo 2^32 is associative and commutative, so any summation order gives the same
+//! bits. Requantization mirrors [`crate::quant::Requant::apply`] lane by lane.
+
+use super::scalar::{self, ScalarKernels};
+use super::{ConvGeometry, I8Output, Int8Kernels};
+use crate::quant::{saturate, AddRequant, Requant};
+use std::cell::RefCell;
+use std::marker::PhantomData;
+
+/// Output channels per micro-kernel tile.
+pub(crate) const OCB: usize = 16;
+/// Output pixels per micro-kernel tile.
+pub(crate) const PXB: usize = 4;
+
+/// Integer scratch buffers of one call.
+#[derive(Default)]
+pub(crate) struct Ints {
+    acc: Vec<i32>,
+    off: Vec<i32>,
+    mult: Vec<i32>,
+    shift: Vec<i32>,
+    taps: Vec<(usize, usize)>,
+}
+
+/// Per-thread scratch, grown on first use and then reused: a beat allocates nothing once the
+/// largest layer has run once on the thread.
+#[derive(Default)]
+pub(crate) struct Scratch {
+    c16: Vec<i16>,
+    w16: Vec<i16>,
+    c8: Vec<i8>,
+    w8: Vec<i8>,
+    ints: Ints,
+}
+
+thread_local! {
+    static SCRATCH: RefCell<Scratch> = RefCell::new(Scratch::default());
+}
+
+/// Element of an im2col row and of packed weights: i16 (`x − zp`) or i8 (raw `x`).
+pub(crate) trait ColElem: Copy + Default + 'static {
+    /// Narrowing conversion; callers only pass values that fit.
+    fn from_i32(v: i32) -> Self;
+    /// (col, packed weights, integer buffers) of the scratch.
+    fn bufs(s: &mut Scratch) -> (&mut Vec<Self>, &mut Vec<Self>, &mut Ints);
+}
+
+impl ColElem for i16 {
+    #[inline(always)]
+    fn from_i32(v: i32) -> Self {
+        v as i16
+    }
+    fn bufs(s: &mut Scratch) -> (&mut Vec<i16>, &mut Vec<i16>, &mut Ints) {
+        (&mut s.c16, &mut s.w16, &mut s.ints)
+    }
+}
+
+impl ColElem for i8 {
+    #[inline(always)]
+    fn from_i32(v: i32) -> Self {
+        v as i8
+    }
+    fn bufs(s: &mut Scratch) -> (&mut Vec<i8>, &mut Vec<i8>, &mut Ints) {
+        (&mut s.c8, &mut s.w8, &mut s.ints)
+    }
+}
+
+/// The micro-kernels of one SIMD level.
+///
+/// # Safety
+/// Implementors' `unsafe fn`s may only be called on a CPU that has the level's features;
+/// [`SimdKernels`] values are only handed out after runtime detection (see
+/// [`super::KernelLevel::kernels`]). Slices passed in must have the documented lengths.
+pub(crate) unsafe trait Micro: Send + Sync + 'static {
+    /// Level name.
+    const NAME: &'static str;
+    /// im2col element.
+    type E: ColElem;
+    /// `k` is padded to a multiple of this.
+    const KSTEP: usize;
+    /// Whether im2col rows hold the raw `x` (padding = zero point, and `zp · Σw` is subtracted
+    /// once per output channel) instead of `x − zp` (padding 0).
+    const RAW: bool;
+    /// Index of weight (`k`, `o`) inside one packed block of [`OCB`] output channels.
+    fn w_index(k: usize, o: usize) -> usize;
+    /// `acc[p*16 + o] = Σ_k cols[p*kpad + k] · w[block(k, o)]` for 4 pixels, 16 channels.
+    ///
+    /// # Safety
+    /// `cols` holds `4·kpad` elements, `w` `kpad·16`, `acc` 64; CPU features present.
+    unsafe fn tile(cols: &[Self::E], kpad: usize, w: &[Self::E], acc: &mut [i32; PXB * OCB]);
+    /// Depthwise pixel: `acc[ch] += Σ_(t, base) wt[t·c + ch] · (input[base + ch] − zp)`.
+    ///
+    /// # Safety
+    /// Every `base + c <= input.len()`, `wt` holds `taps·c`, `acc` `c`; CPU features present.
+    unsafe fn dw_pixel(
+        c: usize,
+        zp: i32,
+        input: &[i8],
+        taps: &[(usize, usize)],
+        wt: &[i16],
+        acc: &mut [i32],
+    );
+    /// Per-channel requantization of `acc` into `dst` (same length as `acc`).
+    ///
+    /// # Safety
+    /// `mult`, `shift`, `dst` at least as long as `acc`; CPU features present.
+    unsafe fn requant(acc: &[i32], mult: &[i32], shift: &[i32], out: I8Output, dst: &mut [i8]);
+    /// `Σ a[i] · b[i]` (equal lengths), exact in wrapping i32.
+    ///
+    /// # Safety
+    /// CPU features present.
+    unsafe fn dot(a: &[i8], b: &[i8]) -> i32;
+    /// The residual add of [`scalar::add_i8`].
+    ///
+    /// # Safety
+    /// CPU features present; `a`, `b`, `output` of equal length.
+    #[allow(clippy::too_many_arguments)]
+    unsafe fn add(
+        a: &[i8],
+        a_zp: i32,
+        b: &[i8],
+        b_zp: i32,
+        r: AddRequant,
+        out: I8Output,
+        output: &mut [i8],
+    );
+}
+
+/// An [`Int8Kernels`] set built from a level's micro-kernels.
+pub(crate) struct SimdKernels<M: Micro>(PhantomData<M>);
+
+impl<M: Micro> SimdKernels<M> {
+    /// # Safety
+    /// Only construct after checking that the CPU has `M`'s features.
+    pub(crate) const unsafe fn new() -> Self {
+        SimdKernels(PhantomData)
+    }
+}
+
+/// Fills `mult`/`shift` from the requantization parameters.
+fn fill_params(ints: &mut Ints, requant: &[Requant]) {
+    ints.mult.clear();
+    ints.shift.clear();
+    ints.mult.extend(requant.iter().map(|r| r.multiplier));
+    ints.shift.extend(requant.iter().map(|r| r.shift as i32));
+}
+
+/// Resizes without reallocating once the capacity suffices.
+fn reset<T: Copy>(v: &mut Vec<T>, n: usize, x: T) {
+    v.clear();
+    v.resize(n, x);
+}
+
+/// One im2col row: the `k = kh·kw·cin_g` inputs of output pixel `p` for group `grp`.
+#[allow(clippy::too_many_arguments)]
+#[inline(always)]
+fn fill_col<E: ColElem>(
+    g: &ConvGeometry,
+    input: &[i8],
+    zp: i32,
+    raw: bool,
+    grp: usize,
+    cin_g: usize,
+    p: usize,
+    col: &mut [E],
+) {
+    let (oy, ox) = (p / g.output.w, p % g.output.w);
+    let (sub, pad) = if raw { (0, zp) } else { (zp, 0) };
+    let mut i = 0;
+    for ky in 0..g.kh {
+        let iy = (oy * g.sh + ky) as isize - g.pad_top as isize;
+        for kx in 0..g.kw {
+            let ix = (ox * g.sw + kx) as isize - g.pad_left as isize;
+            let dst = &mut col[i..i + cin_g];
+            if iy < 0 || iy >= g.input.h as isize || ix < 0 || ix >= g.input.w as isize {
+                dst.fill(E::from_i32(pad));
+            } else {
+                let base = (iy as usize * g.input.w + ix as usize) * g.input.c + grp * cin_g;
+                for (d, &x) in dst.iter_mut().zip(&input[base..base + cin_g]) {
+                    *d = E::from_i32(x as i32 - sub);
+                }
+            }
+            i += cin_g;
+        }
+    }
+    col[i..].fill(E::default());
+}
+
+#[allow(clippy::too_many_arguments)]
+fn conv<M: Micro>(
+    g: &ConvGeometry,
+    input: &[i8],
+    zp: i32,
+    weights: &[i8],
+    bias: &[i32],
+    requant: &[Requant],
+    out: I8Output,
+    output: &mut [i8],
+) {
+    let groups = g.groups;
+    let (cin_g, cout_g) = (g.input.c / groups, g.output.c / groups);
+    if cin_g == 1 && cout_g == 1 {
+        return depthwise::<M>(g, input, zp, weights, bias, requant, out, output);
+    }
+    let cout = g.output.c;
+    let k = g.kh * g.kw * cin_g;
+    let kpad = k.div_ceil(M::KSTEP) * M::KSTEP;
+    let nob = cout_g.div_ceil(OCB);
+    let block = kpad * OCB;
+    let npx = g.output.h * g.output.w;
+    SCRATCH.with(|s| {
+        let mut s = s.borrow_mut();
+        let (col, wp, ints) = M::E::bufs(&mut s);
+        // Pack the weights: [group][oc block][w_index(k, o)], zero-padded in k and o.
+        reset(wp, groups * nob * block, M::E::default());
+        reset(&mut ints.off, cout, 0);
+        for oc in 0..cout {
+            let (grp, o) = (oc / cout_g, oc % cout_g);
+            let dst = &mut wp[(grp * nob + o / OCB) * block..][..block];
+            let row = &weights[oc * k..(oc + 1) * k];
+            let mut wsum = 0i32;
+            for (kk, &w) in row.iter().enumerate() {
+                dst[M::w_index(kk, o % OCB)] = M::E::from_i32(w as i32);
+                wsum = wsum.wrapping_add(w as i32);
+            }
+            ints.off[oc] = if M::RAW {
+                bias[oc].wrapping_sub(wsum.wrapping_mul(zp))
+            } else {
+                bias[oc]
+            };
+        }
+        fill_params(ints, requant);
+        reset(col, PXB * kpad, M::E::default());
+        reset(&mut ints.acc, PXB * cout, 0);
+        let mut tile = [0i32; PXB * OCB];
+        for p0 in (0..npx).step_by(PXB) {
+            let n = PXB.min(npx - p0);
+            for grp in 0..groups {
+                for j in 0..PXB {
+                    // A partial tile repeats its last pixel; the extra results are dropped.
+                    let p = p0 + j.min(n - 1);
+                    fill_col(
+                        g,
+                        input,
+                        zp,
+                        M::RAW,
+                        grp,
+                        cin_g,
+                        p,
+                        &mut col[j * kpad..(j + 1) * kpad],
+                    );
+                }
+                for ob in 0..nob {
+                    let w = &wp[(grp * nob + ob) * block..][..block];
+                    // SAFETY: SimdKernels<M> exists only when M's features were detected;
+                    // col has 4·kpad, w kpad·16 elements.
+                    unsafe { M::tile(col, kpad, w, &mut tile) };
+                    let oc0 = grp * cout_g + ob * OCB;
+                    let m = OCB.min(cout_g - ob * OCB);
+                    for j in 0..n {
+                        let acc = &mut ints.acc[j * cout + oc0..j * cout + oc0 + m];
+                        for ((a, &t), &o) in
+                            acc.iter_mut().zip(&tile[j * OCB..]).zip(&ints.off[oc0..])
+                        {
+                            *a = t.wrapping_add(o);
+                        }
+                    }
+                }
+            }
+            for j in 0..n {
+                let dst = &mut output[(p0 + j) * cout..(p0 + j + 1) * cout];
+                // SAFETY: features detected; all slices have `cout` elements.
+                unsafe {
+                    M::requant(
+                        &ints.acc[j * cout..(j + 1) * cout],
+                        &ints.mult,
+                        &ints.shift,
+                        out,
+                        dst,
+                    )
+                };
+            }
+        }
+    })
+}
+
+#[allow(clippy::too_many_arguments)]
+fn depthwise<M: Micro>(
+    g: &ConvGeometry,
+    input: &[i8],
+    zp: i32,
+    weights: &[i8],
+    bias: &[i32],
+    requant: &[Requant],
+    out: I8Output,
+    output: &mut [i8],
+) {
+    let c = g.output.c;
+    let taps = g.kh * g.kw;
+    SCRATCH.with(|s| {
+        let mut s = s.borrow_mut();
+        let Scratch { w16: wt, ints, .. } = &mut *s;
+        // Transpose the weights to [tap][channel] so channels are contiguous.
+        reset(wt, taps * c, 0);
+        for ch in 0..c {
+            for t in 0..taps {
+                wt[t * c + ch] = weights[ch * taps + t] as i16;
+            }
+        }
+        fill_params(ints, requant);
+        reset(&mut ints.acc, c, 0);
+        for oy in 0..g.output.h {
+            for ox in 0..g.output.w {
+                ints.taps.clear();
+                for ky in 0..g.kh {
+                    let iy = (oy * g.sh + ky) as isize - g.pad_top as isize;
+                    if iy < 0 || iy >= g.input.h as isize {
+                        continue;
+                    }
+                    for kx in 0..g.kw {
+                        let ix = (ox * g.sw + kx) as isize - g.pad_left as isize;
+                        if ix < 0 || ix >= g.input.w as isize {
+                            continue;
+                        }
+                        let base = (iy as usize * g.input.w + ix as usize) * c;
+                        ints.taps.push((ky * g.kw + kx, base));
+                    }
+                }
+                ints.acc.copy_from_slice(&bias[..c]);
+                let at = (oy * g.output.w + ox) * c;
+                // SAFETY: features detected; every tap base + c is inside the input (in-bounds
+                // pixel), wt has taps·c elements, acc/mult/shift/dst have c.
+                unsafe {
+                    M::dw_pixel(c, zp, input, &ints.taps, wt, &mut ints.acc);
+                    M::requant(
+                        &ints.acc,
+                        &ints.mult,
+                        &ints.shift,
+                        out,
+                        &mut output[at..at + c],
+                    );
+                }
+            }
+        }
+    })
+}
+
+impl<M: Micro> Int8Kernels for SimdKernels<M> {
+    fn name(&self) -> &'static str {
+        M::NAME
+    }
+    fn conv2d(
+        &self,
+        g: &ConvGeometry,
+        input: &[i8],
+        input_zp: i32,
+        weights: &[i8],
+        bias: &[i32],
+        requant: &[Requant],
+        out: I8Output,
+        output: &mut [i8],
+    ) {
+        assert!(input.len() >= g.input.len() && output.len() >= g.output.len());
+        conv::<M>(g, input, input_zp, weights, bias, requant, out, output)
+    }
+    fn fully_connected(
+        &self,
+        input: &[i8],
+        input_zp: i32,
+        weights: &[i8],
+        bias: &[i32],
+        requant: &[Requant],
+        out: I8Output,
+        output: &mut [i8],
+    ) {
+        let n = input.len();
+        for (o, y) in output.iter_mut().enumerate() {
+            let w = &weights[o * n..(o + 1) * n];
+            // Σ w·(x − zp) = Σ w·x − zp·Σ w, exact in wrapping i32.
+            let wsum = w.iter().fold(0i32, |s, &v| s.wrapping_add(v as i32));
+            // SAFETY: features detected; equal lengths.
+            let dot = unsafe { M::dot(w, input) };
+            let acc = bias[o]
+                .wrapping_add(dot)
+                .wrapping_sub(wsum.wrapping_mul(input_zp));
+            *y = saturate(requant[o].apply(acc), out.zero_point, out.min, out.max);
+        }
+    }
+    fn add(
+        &self,
+        a: &[i8],
+        a_zp: i32,
+        b: &[i8],
+        b_zp: i32,
+        requant: AddRequant,
+        out: I8Output,
+        output: &mut [i8],
+    ) {
+        let n = output.len().min(a.len()).min(b.len());
+        // SAFETY: features detected; equal lengths.
+        unsafe { M::add(&a[..n], a_zp, &b[..n], b_zp, requant, out, &mut output[..n]) }
+    }
+    fn avg_pool(
+        &self,
+        g: &ConvGeometry,
+        input: &[i8],
+        input_zp: i32,
+        requant: Requant,
+        out: I8Output,
+        output: &mut [i8],
+    ) {
+        // Small in the shipped networks (< 1 % of the time): the scalar reference.
+        ScalarKernels.avg_pool(g, input, input_zp, requant, out, output)
+    }
+    fn rescale(
+        &self,
+        input: &[i8],
+        input_zp: i32,
+        requant: Requant,
+        out: I8Output,
+        row: usize,
+        out_stride: usize,
+        out_offset: usize,
+        output: &mut [i8],
+    ) {
+        scalar::rescale_i8(
+            input, input_zp, requant, out, row, out_stride, out_offset, output,
+        )
+    }
+    fn gemm_i8_i32(&self, a: &[i8], b: &[i8], m: usize, n: usize, k: usize, out: &mut [i32]) {
+        assert!(a.len() >= m * k && b.len() >= n * k && out.len() >= m * n);
+        for i in 0..m {
+            let ar = &a[i * k..(i + 1) * k];
+            for j in 0..n {
+                // SAFETY: features detected; equal lengths.
+                out[i * n + j] = unsafe { M::dot(ar, &b[j * k..(j + 1) * k]) };
+            }
+        }
+    }
+}
+
+/// Scalar tail of a requantization: exactly [`Requant::apply`] + [`saturate`].
+#[inline(always)]
+pub(crate) fn requant_one(acc: i32, mult: i32, shift: i32, out: I8Output) -> i8 {
+    let r = Requant {
+        multiplier: mult,
+        shift: shift as u8,
+    };
+    saturate(r.apply(acc), out.zero_point, out.min, out.max)
+}

@@ -1,0 +1,298 @@
+//! x86_64 AVX2 micro-kernels. int8 products are formed as i16 × i16 → i32 pairs
+//! (`vpmaddwd`): exact for every int8 weight and every `x − zp ∈ [−255, 255]`.
+
+use super::simd::{requant_one, Micro, OCB, PXB};
+use super::I8Output;
+use crate::quant::{saturate, AddRequant};
+use std::arch::x86_64::*;
+
+/// The AVX2 level (Haswell and later, Zen and later).
+pub(crate) struct Avx2;
+
+/// `(p + 2^(sh−1)) >> sh` (arithmetic) on 4 i64 lanes, clamped to `[lo, hi]`.
+#[target_feature(enable = "avx2")]
+#[inline]
+fn round_shift_clamp(p: __m256i, sh: __m256i, lo: __m256i, hi: __m256i) -> __m256i {
+    let one = _mm256_set1_epi64x(1);
+    let x = _mm256_add_epi64(p, _mm256_sllv_epi64(one, _mm256_sub_epi64(sh, one)));
+    // AVX2 has no 64-bit arithmetic shift: shift the one's complement of negatives logically.
+    let s = _mm256_cmpgt_epi64(_mm256_setzero_si256(), x);
+    let r = _mm256_xor_si256(_mm256_srlv_epi64(_mm256_xor_si256(x, s), sh), s);
+    let r = _mm256_blendv_epi8(r, lo, _mm256_cmpgt_epi64(lo, r));
+    _mm256_blendv_epi8(r, hi, _mm256_cmpgt_epi64(r, hi))
+}
+
+/// Even/odd i64 results (low 32 bits meaningful) back into 8 i32 lanes, plus the zero point,
+/// stored as 8 bytes. Values are already within the output bounds.
+#[target_feature(enable = "avx2")]
+#[inline]
+fn finish8(r_e: __m256i, r_o: __m256i, zp: __m256i, dst: &mut [i8]) {
+    let v = _mm256_blend_epi32::<0b1010_1010>(r_e, _mm256_slli_epi64::<32>(r_o));
+    let v = _mm256_add_epi32(v, zp);
+    let p16 = _mm256_packs_epi32(v, v);
+    let p8 = _mm256_packs_epi16(p16, p16);
+    let d = _mm256_permutevar8x32_epi32(p8, _mm256_setr_epi32(0, 4, 0, 0, 0, 0, 0, 0));
+    let bytes = _mm_cvtsi128_si64(_mm256_castsi256_si128(d)).to_le_bytes();
+    for (y, b) in dst[..8].iter_mut().zip(bytes) {
+        *y = b as i8;
+    }
+}
+
+/// Output bounds relative to the zero point, as i64 lanes: `clamp(r + zp, min, max) − zp`.
+#[target_feature(enable = "avx2")]
+#[inline]
+fn bounds(out: I8Output) -> (__m256i, __m256i) {
+    (
+        _mm256_set1_epi64x(out.min as i64 - out.zero_point as i64),
+        _mm256_set1_epi64x(out.max as i64 - out.zero_point as i64),
+    )
+}
+
+/// Horizontal sum of 8 i32 lanes.
+#[target_feature(enable = "avx2")]
+#[inline]
+fn hsum(v: __m256i) -> i32 {
+    let s = _mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256::<1>(v));
+    let s = _mm_add_epi32(s, _mm_shuffle_epi32::<0b01_00_11_10>(s));
+    let s = _mm_add_epi32(s, _mm_shuffle_epi32::<0b10_11_00_01>(s));
+    _mm_cvtsi128_si32(s)
+}
+
+#[target_feature(enable = "avx2")]
+fn tile_avx2(cols: &[i16], kpad: usize, w: &[i16], acc: &mut [i32; PXB * OCB]) {
+    assert!(cols.len() >= PXB * kpad && w.len() >= kpad * OCB && kpad.is_multiple_of(2));
+    let z = _mm256_setzero_si256();
+    let (mut a0, mut a1, mut a2, mut a3, mut a4, mut a5, mut a6, mut a7) = (z, z, z, z, z, z, z, z);
+    let c = cols.as_ptr();
+    let wp = w.as_ptr();
+    let mut k = 0;
+    while k < kpad {
+        // SAFETY: k + 1 < kpad and p·kpad + k + 1 < 4·kpad, so the 4-byte reads are inside
+        // `cols`; k·16 + 32 <= kpad·16, so the 64-byte weight block is inside `w`.
+        unsafe {
+            let w0 = _mm256_loadu_si256(wp.add(k * OCB) as *const __m256i);
+            let w1 = _mm256_loadu_si256(wp.add(k * OCB + 16) as *const __m256i);
+            let x0 = _mm256_set1_epi32((c.add(k) as *const i32).read_unaligned());
+            let x1 = _mm256_set1_epi32((c.add(kpad + k) as *const i32).read_unaligned());
+            let x2 = _mm256_set1_epi32((c.add(2 * kpad + k) as *const i32).read_unaligned());
+            let x3 = _mm256_set1_epi32((c.add(3 * kpad + k) as *const i32).read_unaligned());
+            a0 = _mm256_add_epi32(a0, _mm256_madd_epi16(x0, w0));
+            a1 = _mm256_add_epi32(a1, _mm256_madd_epi16(x0, w1));
+            a2 = _mm256_add_epi32(a2, _mm256_madd_epi16(x1, w0));
+            a3 = _mm256_add_epi32(a3, _mm256_madd_epi16(x1, w1));
+            a4 = _mm256_add_epi32(a4, _mm256_madd_epi16(x2, w0));
+            a5 = _mm256_add_epi32(a5, _mm256_madd_epi16(x2, w1));
+            a6 = _mm256_add_epi32(a6, _mm256_madd_epi16(x3, w0));
+            a7 = _mm256_add_epi32(a7, _mm256_madd_epi16(x3, w1));
+        }
+        k += 2;
+    }
+    let o = acc.as_mut_ptr() as *mut __m256i;
+    // SAFETY: acc holds 64 i32 = 8 × 32 bytes.
+    unsafe {
+        for (i, v) in [a0, a1, a2, a3, a4, a5, a6, a7].into_iter().enumerate() {
+            _mm256_storeu_si256(o.add(i), v);
+        }
+    }
+}
+
+#[target_feature(enable = "avx2")]
+fn dw_pixel_avx2(
+    c: usize,
+    zp: i32,
+    input: &[i8],
+    taps: &[(usize, usize)],
+    wt: &[i16],
+    acc: &mut [i32],
+) {
+    assert!(
+        acc.len() >= c
+            && taps
+                .iter()
+                .all(|&(t, b)| b + c <= input.len() && (t + 1) * c <= wt.len())
+    );
+    let zp16 = _mm256_set1_epi16(zp as i16);
+    let ip = input.as_ptr();
+    let wp = wt.as_ptr();
+    let ap = acc.as_mut_ptr();
+    let mut ch = 0;
+    while ch + 16 <= c {
+        // SAFETY: ch + 16 <= c and the assert above bound every access.
+        unsafe {
+            let mut lo = _mm256_loadu_si256(ap.add(ch) as *const __m256i);
+            let mut hi = _mm256_loadu_si256(ap.add(ch + 8) as *const __m256i);
+            for &(t, base) in taps {
+                let x = _mm256_cvtepi8_epi16(_mm_loadu_si128(ip.add(base + ch) as *const __m128i));
+                let x = _mm256_sub_epi16(x, zp16);
+                let w = _mm256_loadu_si256(wp.add(t * c + ch) as *const __m256i);
+                // |w·(x − zp)| <= 128·255 < 2^15: the low 16 bits are the exact product.
+                let p = _mm256_mullo_epi16(x, w);
+                lo = _mm256_add_epi32(lo, _mm256_cvtepi16_epi32(_mm256_castsi256_si128(p)));
+                hi = _mm256_add_epi32(hi, _mm256_cvtepi16_epi32(_mm256_extracti128_si256::<1>(p)));
+            }
+            _mm256_storeu_si256(ap.add(ch) as *mut __m256i, lo);
+            _mm256_storeu_si256(ap.add(ch + 8) as *mut __m256i, hi);
+        }
+        ch += 16;
+    }
+    while ch + 8 <= c {
+        // SAFETY: as above with 8 lanes.
+        unsafe {
+            let zp8 = _mm_set1_epi16(zp as i16);
+            let mut a = _mm256_loadu_si256(ap.add(ch) as *const __m256i);
+            for &(t, base) in taps {
+                let x = _mm_cvtepi8_epi16(_mm_loadl_epi64(ip.add(base + ch) as *const __m128i));
+                let x = _mm_sub_epi16(x, zp8);
+                let w = _mm_loadu_si128(wp.add(t * c + ch) as *const __m128i);
+                a = _mm256_add_epi32(a, _mm256_cvtepi16_epi32(_mm_mullo_epi16(x, w)));
+            }
+            _mm256_storeu_si256(ap.add(ch) as *mut __m256i, a);
+        }
+        ch += 8;
+    }
+    for c0 in ch..c {
+        for &(t, base) in taps {
+            acc[c0] = acc[c0].wrapping_add(wt[t * c + c0] as i32 * (input[base + c0] as i32 - zp));
+        }
+    }
+}
+
+#[target_feature(enable = "avx2")]
+fn requant_avx2(acc: &[i32], mult: &[i32], shift: &[i32], out: I8Output, dst: &mut [i8]) {
+    let n = acc.len();
+    assert!(mult.len() >= n && shift.len() >= n && dst.len() >= n);
+    let (lo, hi) = bounds(out);
+    let zp = _mm256_set1_epi32(out.zero_point);
+    let low32 = _mm256_set1_epi64x(0xffff_ffff);
+    let mut i = 0;
+    while i + 8 <= n {
+        // SAFETY: i + 8 <= n and the assert above.
+        let (a, m, sh) = unsafe {
+            (
+                _mm256_loadu_si256(acc.as_ptr().add(i) as *const __m256i),
+                _mm256_loadu_si256(mult.as_ptr().add(i) as *const __m256i),
+                _mm256_loadu_si256(shift.as_ptr().add(i) as *const __m256i),
+            )
+        };
+        let p_e = _mm256_mul_epi32(a, m);
+        let p_o = _mm256_mul_epi32(_mm256_srli_epi64::<32>(a), _mm256_srli_epi64::<32>(m));
+        let r_e = round_shift_clamp(p_e, _mm256_and_si256(sh, low32), lo, hi);
+        let r_o = round_shift_clamp(p_o, _mm256_srli_epi64::<32>(sh), lo, hi);
+        finish8(r_e, r_o, zp, &mut dst[i..i + 8]);
+        i += 8;
+    }
+    for j in i..n {
+        dst[j] = requant_one(acc[j], mult[j], shift[j], out);
+    }
+}
+
+#[target_feature(enable = "avx2")]
+fn dot_avx2(a: &[i8], b: &[i8]) -> i32 {
+    let n = a.len().min(b.len());
+    let mut s = _mm256_setzero_si256();
+    let mut i = 0;
+    while i + 16 <= n {
+        // SAFETY: i + 16 <= n.
+        unsafe {
+            let x = _mm256_cvtepi8_epi16(_mm_loadu_si128(a.as_ptr().add(i) as *const __m128i));
+            let y = _mm256_cvtepi8_epi16(_mm_loadu_si128(b.as_ptr().add(i) as *const __m128i));
+            s = _mm256_add_epi32(s, _mm256_madd_epi16(x, y));
+        }
+        i += 16;
+    }
+    let mut r = hsum(s);
+    for j in i..n {
+        r = r.wrapping_add(a[j] as i32 * b[j] as i32);
+    }
+    r
+}
+
+#[target_feature(enable = "avx2")]
+fn add_avx2(a: &[i8], za: i32, b: &[i8], zb: i32, r: AddRequant, out: I8Output, dst: &mut [i8]) {
+    let n = dst.len().min(a.len()).min(b.len());
+    let (lo, hi) = bounds(out);
+    let zp = _mm256_set1_epi32(out.zero_point);
+    let (va, vb) = (_mm256_set1_epi32(za), _mm256_set1_epi32(zb));
+    let (ma, mb) = (
+        _mm256_set1_epi32(r.multiplier_a),
+        _mm256_set1_epi32(r.multiplier_b),
+    );
+    let sh = _mm256_set1_epi64x(r.shift as i64);
+    let mut i = 0;
+    while i + 8 <= n {
+        // SAFETY: i + 8 <= n: 8-byte loads inside a and b.
+        let (x, y) = unsafe {
+            (
+                _mm256_cvtepi8_epi32(_mm_loadl_epi64(a.as_ptr().add(i) as *const __m128i)),
+                _mm256_cvtepi8_epi32(_mm_loadl_epi64(b.as_ptr().add(i) as *const __m128i)),
+            )
+        };
+        let (x, y) = (_mm256_sub_epi32(x, va), _mm256_sub_epi32(y, vb));
+        let p_e = _mm256_add_epi64(_mm256_mul_epi32(x, ma), _mm256_mul_epi32(y, mb));
+        let p_o = _mm256_add_epi64(
+            _mm256_mul_epi32(_mm256_srli_epi64::<32>(x), ma),
+            _mm256_mul_epi32(_mm256_srli_epi64::<32>(y), mb),
+        );
+        let r_e = round_shift_clamp(p_e, sh, lo, hi);
+        let r_o = round_shift_clamp(p_o, sh, lo, hi);
+        finish8(r_e, r_o, zp, &mut dst[i..i + 8]);
+        i += 8;
+    }
+    for j in i..n {
+        dst[j] = saturate(
+            r.apply(a[j] as i32 - za, b[j] as i32 - zb),
+            out.zero_point,
+            out.min,
+            out.max,
+        );
+    }
+}
+
+// SAFETY: every method only runs AVX2 code, and `SimdKernels<Avx2>` is only created after
+// `is_x86_feature_detected!("avx2")`.
+unsafe impl Micro for Avx2 {
+    const NAME: &'static str = "avx2";
+    type E = i16;
+    const KSTEP: usize = 2;
+    const RAW: bool = false;
+    #[inline(always)]
+    fn w_index(k: usize, o: usize) -> usize {
+        // [k / 2][o][k % 2]: one vpmaddwd pairs two k of 8 channels.
+        (k / 2) * 2 * OCB + o * 2 + k % 2
+    }
+    unsafe fn tile(cols: &[i16], kpad: usize, w: &[i16], acc: &mut [i32; PXB * OCB]) {
+        // SAFETY: the caller guarantees AVX2.
+        unsafe { tile_avx2(cols, kpad, w, acc) }
+    }
+    unsafe fn dw_pixel(
+        c: usize,
+        zp: i32,
+        input: &[i8],
+        taps: &[(usize, usize)],
+        wt: &[i16],
+        acc: &mut [i32],
+    ) {
+        // SAFETY: the caller guarantees AVX2.
+        unsafe { dw_pixel_avx2(c, zp, input, taps, wt, acc) }
+    }
+    unsafe fn requant(acc: &[i32], mult: &[i32], shift: &[i32], out: I8Output, dst: &mut [i8]) {
+        // SAFETY: the caller guarantees AVX2.
+        unsafe { requant_avx2(acc, mult, shift, out, dst) }
+    }
+    unsafe fn dot(a: &[i8], b: &[i8]) -> i32 {
+        // SAFETY: the caller guarantees AVX2.
+        unsafe { dot_avx2(a, b) }
+    }
+    unsafe fn add(
+        a: &[i8],
+        a_zp: i32,
+        b: &[i8],
+        b_zp: i32,
+        r: AddRequant,
+        out: I8Output,
+        output: &mut [i8],
+    ) {
+        // SAFETY: the caller guarantees AVX2.
+        unsafe { add_avx2(a, a_zp, b, b_zp, r, out, output) }
+    }
+}
