@@ -1,0 +1,101 @@
+//! Every hyper-parameter and seed of a training run, read from a TOML file.
+
+use anyhow::{Context, Result};
+use rhythm::adapt::AdaptConfig;
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+
+/// A training run.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// Folder holding `mitdb/` (and `nsrdb/` when its signals exist).
+    pub data_dir: PathBuf,
+    /// Where models, tables and plots go.
+    pub out_dir: PathBuf,
+    /// The EfficientNet-Lite0 `.pth` (fetched by `trainer/fetch-weights.sh`).
+    pub weights: PathBuf,
+    /// burn backend: "flex" or "ndarray".
+    pub backend: String,
+    /// Seed of every random choice.
+    pub seed: u64,
+    /// Threads for data preparation.
+    pub threads: usize,
+    /// Training records (default: DS1); a short list makes a smoke run.
+    pub train_records: Vec<String>,
+    /// Test records (default: DS2).
+    pub test_records: Vec<String>,
+    /// Supervised transfer learning.
+    pub pretrain: PretrainConfig,
+    /// MAML meta-training.
+    pub maml: MamlConfig,
+    /// Patient adaptation on the test records.
+    pub adapt: PatientAdaptConfig,
+}
+
+/// Supervised training of the head and the trainable blocks on pooled training beats.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PretrainConfig {
+    /// Epochs over a class-balanced sample.
+    pub epochs: usize,
+    /// Beats drawn (class-balanced, with replacement) per epoch.
+    pub beats_per_epoch: usize,
+    /// Mini-batch size.
+    pub batch_size: usize,
+    /// Adam learning rate.
+    pub learning_rate: f64,
+    /// Channels of the head's 1×1 convolution.
+    pub head_channels: usize,
+    /// Number of EfficientNet-Lite0 blocks kept (0..=4) after the stem.
+    pub blocks: usize,
+    /// Blocks (counted from the end of the kept ones) trained; the others stay frozen.
+    pub trainable_blocks: usize,
+}
+
+/// First-order MAML across patients, with an explicit (second-order) inner step on the head.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MamlConfig {
+    /// Outer iterations (0 disables MAML).
+    pub iterations: usize,
+    /// Tasks (patients) per outer step.
+    pub tasks_per_step: usize,
+    /// Support beats per class in a task.
+    pub shots: usize,
+    /// Query beats per class in a task.
+    pub queries: usize,
+    /// Inner-loop steps on the head.
+    pub inner_steps: usize,
+    /// Inner-loop step size.
+    pub inner_lr: f32,
+    /// Outer Adam learning rate.
+    pub outer_lr: f64,
+}
+
+/// Few-shot adaptation to each test patient from the first five minutes.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PatientAdaptConfig {
+    /// Shots per class present; 0 means "all beats of the first five minutes".
+    pub shots: Vec<usize>,
+    /// The head update.
+    pub head: AdaptConfig,
+}
+
+impl Config {
+    /// Reads a TOML file; relative paths are relative to the file's folder.
+    pub fn load(path: &Path) -> Result<Config> {
+        let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+        let mut c: Config = toml::from_str(&text).with_context(|| format!("parsing {}", path.display()))?;
+        let base = path.parent().unwrap_or(Path::new("."));
+        for p in [&mut c.data_dir, &mut c.out_dir, &mut c.weights] {
+            if p.is_relative() {
+                *p = base.join(&*p);
+            }
+        }
+        anyhow::ensure!(c.backend == "flex" || c.backend == "ndarray", "backend must be \"flex\" or \"ndarray\", not {:?}", c.backend);
+        anyhow::ensure!(c.pretrain.blocks <= 4 && c.pretrain.trainable_blocks <= c.pretrain.blocks, "blocks ≤ 4 and trainable_blocks ≤ blocks");
+        Ok(c)
+    }
+}

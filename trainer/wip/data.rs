@@ -1,0 +1,143 @@
+//! MIT-BIH beats as training data, made by core's own reader, conditioning, beat window and
+//! spectrogram code (never a second copy of the preprocessing).
+
+use anyhow::{Context, Result};
+use rhythm::aami::AamiClass;
+use rhythm::pipeline::{condition_signal, EcgRecord};
+use rhythm::spectrogram::{extract_window, rr_features, SpectrogramConfig, StftF32, RR_FEATURES};
+use std::path::Path;
+
+/// de Chazal et al. 2004 inter-patient training set (paced records excluded).
+pub const DS1: [&str; 22] = [
+    "101", "106", "108", "109", "112", "114", "115", "116", "118", "119", "122", "124", "201", "203", "205", "207", "208",
+    "209", "215", "220", "223", "230",
+];
+/// de Chazal et al. 2004 inter-patient test set (paced records excluded).
+pub const DS2: [&str; 22] = [
+    "100", "103", "105", "111", "113", "117", "121", "123", "200", "202", "210", "212", "213", "214", "219", "221", "222",
+    "228", "231", "232", "233", "234",
+];
+/// Patient adaptation may use beats from the first five minutes only.
+pub const ADAPTATION_SECONDS: f64 = 300.0;
+
+/// Spectrogram images, RR features and labels of many beats, with where they came from.
+#[derive(Debug, Clone, Default)]
+pub struct BeatSet {
+    /// `n × image_len` normalised images (row-major bins × frames).
+    pub images: Vec<f32>,
+    /// `n × RR_FEATURES` side features.
+    pub side: Vec<f32>,
+    /// AAMI class index of each beat.
+    pub labels: Vec<u8>,
+    /// Index into `records` of each beat.
+    pub record: Vec<u16>,
+    /// R-peak sample (360 Hz) of each beat.
+    pub sample: Vec<u64>,
+    /// Record names.
+    pub records: Vec<String>,
+    /// Elements per image.
+    pub image_len: usize,
+}
+
+impl BeatSet {
+    /// Number of beats.
+    pub fn len(&self) -> usize {
+        self.labels.len()
+    }
+    /// Whether there are no beats.
+    pub fn is_empty(&self) -> bool {
+        self.labels.is_empty()
+    }
+    /// Image of beat `i`.
+    pub fn image(&self, i: usize) -> &[f32] {
+        &self.images[i * self.image_len..(i + 1) * self.image_len]
+    }
+    /// Side features of beat `i`.
+    pub fn side(&self, i: usize) -> &[f32] {
+        &self.side[i * RR_FEATURES..(i + 1) * RR_FEATURES]
+    }
+    /// Beats per class.
+    pub fn class_counts(&self) -> [usize; 5] {
+        let mut c = [0; 5];
+        self.labels.iter().for_each(|&l| c[l as usize] += 1);
+        c
+    }
+    /// Indices of the beats of record `name`.
+    pub fn indices_of(&self, name: &str) -> Vec<usize> {
+        match self.records.iter().position(|r| r == name) {
+            Some(r) => (0..self.len()).filter(|&i| self.record[i] as usize == r).collect(),
+            None => Vec::new(),
+        }
+    }
+    fn append(&mut self, mut o: BeatSet) {
+        let offset = self.records.len() as u16;
+        self.image_len = o.image_len;
+        self.images.append(&mut o.images);
+        self.side.append(&mut o.side);
+        self.labels.append(&mut o.labels);
+        self.record.extend(o.record.iter().map(|r| r + offset));
+        self.sample.append(&mut o.sample);
+        self.records.append(&mut o.records);
+    }
+}
+
+/// Every reference beat of one record as a model input.
+pub fn record_beats(dir: &Path, name: &str, sc: &SpectrogramConfig) -> Result<BeatSet> {
+    let rec = EcgRecord::load(dir.join(name), sc.sample_rate_hz as f64, None).with_context(|| format!("record {name}"))?;
+    let fs = rec.fs as f32;
+    let cond = condition_signal(&rec.signal_mv, fs);
+    let pos = rec.reference_positions();
+    let mut stft = StftF32::new(*sc)?;
+    let mut window = vec![0.0; sc.window_len as usize];
+    let n = pos.len();
+    let mut set = BeatSet { images: vec![0.0; n * sc.image_len()], image_len: sc.image_len(), records: vec![name.to_string()], ..Default::default() };
+    for (i, beat) in rec.reference.iter().enumerate() {
+        extract_window(&cond, beat.sample as usize, sc, &mut window)?;
+        stft.compute(&window, &mut set.images[i * sc.image_len()..(i + 1) * sc.image_len()])?;
+        set.side.extend_from_slice(&rr_features(&pos, i, fs).to_array());
+        set.labels.push(beat.class.index() as u8);
+        set.record.push(0);
+        set.sample.push(beat.sample);
+    }
+    Ok(set)
+}
+
+/// Beats of several records, made on `threads` threads, in the order of `names`.
+pub fn load_beats(dir: &Path, names: &[&str], sc: &SpectrogramConfig, threads: usize, progress: &indicatif::ProgressBar) -> Result<BeatSet> {
+    let threads = threads.max(1);
+    let mut parts: Vec<Option<Result<BeatSet>>> = (0..names.len()).map(|_| None).collect();
+    std::thread::scope(|s| {
+        let chunks: Vec<Vec<(usize, &str)>> = (0..threads).map(|t| names.iter().copied().enumerate().skip(t).step_by(threads).collect()).collect();
+        let handles: Vec<_> = chunks
+            .into_iter()
+            .map(|chunk| {
+                s.spawn(move || {
+                    chunk
+                        .into_iter()
+                        .map(|(i, n)| {
+                            let r = record_beats(dir, n, sc);
+                            progress.inc(1);
+                            (i, r)
+                        })
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        for h in handles {
+            for (i, r) in h.join().unwrap_or_default() {
+                parts[i] = Some(r);
+            }
+        }
+    });
+    let mut all = BeatSet::default();
+    for (i, p) in parts.into_iter().enumerate() {
+        let set = p.with_context(|| format!("worker for record {} failed", names[i]))??;
+        all.append(set);
+    }
+    Ok(all)
+}
+
+/// Human-readable class counts.
+pub fn describe_counts(c: &[usize; 5]) -> String {
+    AamiClass::ALL.iter().map(|k| format!("{k} {}", c[k.index()])).collect::<Vec<_>>().join(", ")
+}

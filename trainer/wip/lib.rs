@@ -1,0 +1,13 @@
+//! rhythm-trainer: ImageNet transfer (EfficientNet-Lite0) + MAML meta-training in burn on
+//! MIT-BIH, patient adaptation, AAMI evaluation and export to core model files. The
+//! `rhythm-train` binary drives [`pipeline::run`].
+
+pub mod backbone;
+pub mod config;
+pub mod data;
+pub mod eval;
+pub mod export;
+pub mod model;
+pub mod pipeline;
+pub mod plots;
+pub mod train;

@@ -1,0 +1,46 @@
+//! `rhythm-train`: ImageNet transfer (EfficientNet-Lite0) + MAML meta-training in burn on
+//! MIT-BIH DS1, patient adaptation and AAMI evaluation on DS2, export to core model files.
+
+use clap::{Parser, Subcommand};
+use std::path::PathBuf;
+
+#[derive(Parser)]
+#[command(name = "rhythm-train", version, about = "Train, meta-train, adapt, evaluate and export rhythm models")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// The whole pipeline: data, three variants (random init, ImageNet transfer, transfer +
+    /// MAML), patient adaptation, evaluation, export, report.
+    Run {
+        /// TOML file with every hyper-parameter and seed.
+        #[arg(long, default_value = "trainer/config.toml")]
+        config: PathBuf,
+        /// Override the burn backend ("flex" or "ndarray").
+        #[arg(long)]
+        backend: Option<String>,
+    },
+}
+
+fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    let r = match cli.command {
+        Command::Run { config, backend } => rhythm_trainer::config::Config::load(&config).and_then(|mut c| {
+            if let Some(b) = backend {
+                anyhow::ensure!(b == "flex" || b == "ndarray", "backend must be flex or ndarray");
+                c.backend = b;
+            }
+            rhythm_trainer::pipeline::run(&c, &config).map(|_| ())
+        }),
+    };
+    match r {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("rhythm-train: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
