@@ -38,8 +38,8 @@ fn check(model: &Arc<Model>, reference: Arc<Model>, seed: u64) {
             inputs.push(Tensor::from_shape(&[1, side.len(), 1, 1], &side).unwrap().into_tvalue());
         }
         let out = plan.run(inputs).unwrap();
-        let logits: Vec<f32> = out[0].to_array_view::<f32>().unwrap().iter().copied().collect();
-        let probs: Vec<f32> = out[1].to_array_view::<f32>().unwrap().iter().copied().collect();
+        let logits: Vec<f32> = out[0].to_plain_array_view::<f32>().unwrap().iter().copied().collect();
+        let probs: Vec<f32> = out[1].to_plain_array_view::<f32>().unwrap().iter().copied().collect();
         let scale = want.iter().fold(1.0f32, |m, x| m.max(x.abs()));
         for k in 0..5 {
             assert!((logits[k] - want[k]).abs() <= 1e-4 * scale, "logits {logits:?} vs {want:?}");

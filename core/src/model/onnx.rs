@@ -144,7 +144,12 @@ pub fn to_onnx_f32(model: &Model) -> Result<Vec<u8>, ModelError> {
         let d = &op.desc;
         let x = rename(d.inputs[0] as usize);
         let y = rename(d.output as usize);
-        let pre = format!("{y}_pre");
+        // Without a fused activation the op writes its value directly.
+        let pre = if d.activation == Activation::None {
+            y.clone()
+        } else {
+            format!("{y}_pre")
+        };
         let in_s = vals[d.inputs[0] as usize].shape;
         let out_s = vals[d.output as usize].shape;
         let (kh, kw) = (d.kernel.0 as i64, d.kernel.1 as i64);
