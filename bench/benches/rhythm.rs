@@ -24,14 +24,24 @@ fn stft(c: &mut Criterion) {
     let mut image = vec![0.0; sc.image_len()];
     let mut g = c.benchmark_group("stft");
     let mut f32s = StftF32::new(sc).unwrap();
-    g.bench_function("f32-rustfft", |b| b.iter(|| f32s.compute(black_box(&window), &mut image)));
+    g.bench_function("f32-rustfft", |b| {
+        b.iter(|| f32s.compute(black_box(&window), &mut image))
+    });
     let mut f16s = StftF16::new(sc).unwrap();
-    g.bench_function("fp16", |b| b.iter(|| f16s.compute(black_box(&window), &mut image)));
+    g.bench_function("fp16", |b| {
+        b.iter(|| f16s.compute(black_box(&window), &mut image))
+    });
     let mut i8s = StftInt8::new(sc).unwrap();
-    g.bench_function("int8-scalar-gemm", |b| b.iter(|| i8s.compute(black_box(&window), &mut image)));
+    g.bench_function("int8-scalar-gemm", |b| {
+        b.iter(|| i8s.compute(black_box(&window), &mut image))
+    });
     g.finish();
     // The int8 STFT's GEMM alone (2·n_bins × n_frames × n_fft), per kernel level.
-    let (mm, n, k) = (2 * sc.n_bins as usize, sc.n_frames as usize, sc.n_fft as usize);
+    let (mm, n, k) = (
+        2 * sc.n_bins as usize,
+        sc.n_frames as usize,
+        sc.n_fft as usize,
+    );
     let mut rng = SplitMix64(1);
     let a: Vec<i8> = (0..mm * k).map(|_| rng.below(255) as i8).collect();
     let bb: Vec<i8> = (0..n * k).map(|_| rng.below(255) as i8).collect();
@@ -54,15 +64,23 @@ fn layers(c: &mut Criterion) {
     let mut rng = SplitMix64(7);
     let peak = int8_mac_peak(50_000_000);
     if let Some(p) = peak {
-        eprintln!("int8 MAC peak (vpmaddwd+vpaddd, 1 core): {:.2} GMAC/s", p / 1e9);
+        eprintln!(
+            "int8 MAC peak (vpmaddwd+vpaddd, 1 core): {:.2} GMAC/s",
+            p / 1e9
+        );
     }
     let mut g = c.benchmark_group("mac-peak");
     g.sample_size(10);
-    g.bench_function("avx2-vpmaddwd-x8", |b| b.iter(|| int8_mac_peak(black_box(1_000_000))));
+    g.bench_function("avx2-vpmaddwd-x8", |b| {
+        b.iter(|| int8_mac_peak(black_box(1_000_000)))
+    });
     g.finish();
     for (i, op) in m.ops().iter().enumerate() {
         let d = &op.desc;
-        if !matches!(d.kind, OpKind::Conv2d | OpKind::Add | OpKind::FullyConnected) {
+        if !matches!(
+            d.kind,
+            OpKind::Conv2d | OpKind::Add | OpKind::FullyConnected
+        ) {
             continue;
         }
         let q = m.op_quant(i).unwrap();
@@ -84,23 +102,53 @@ fn layers(c: &mut Criterion) {
             OpKind::Add => "add",
             _ => "fc",
         };
-        let name = format!("layer{i:02}-{kind}-{}x{}-{}to{}", d.kernel.0, d.kernel.1, ins.c, outs.c);
+        let name = format!(
+            "layer{i:02}-{kind}-{}x{}-{}to{}",
+            d.kernel.0, d.kernel.1, ins.c, outs.c
+        );
         let macs = m.op_macs(i).max(outs.len());
         let mut grp = c.benchmark_group(name);
         grp.throughput(Throughput::Elements(macs as u64));
         for level in KernelLevel::available() {
             let k = level.kernels().unwrap();
             let za = q.input_zero_points[0];
-            grp.bench_function(BenchmarkId::from_parameter(level.name()), |b| match d.kind {
-                OpKind::Conv2d => b.iter(|| {
-                    k.conv2d(&g_, black_box(&input), za, m.weights_i8(i), m.bias_i32(i), &q.requant, o, &mut output)
-                }),
-                OpKind::FullyConnected => b.iter(|| {
-                    k.fully_connected(black_box(&input), za, m.weights_i8(i), m.bias_i32(i), &q.requant, o, &mut output)
-                }),
-                _ => b.iter(|| {
-                    k.add(black_box(&input), za, &other, q.input_zero_points[1], q.add.unwrap(), o, &mut output)
-                }),
+            grp.bench_function(BenchmarkId::from_parameter(level.name()), |b| {
+                match d.kind {
+                    OpKind::Conv2d => b.iter(|| {
+                        k.conv2d(
+                            &g_,
+                            black_box(&input),
+                            za,
+                            m.weights_i8(i),
+                            m.bias_i32(i),
+                            &q.requant,
+                            o,
+                            &mut output,
+                        )
+                    }),
+                    OpKind::FullyConnected => b.iter(|| {
+                        k.fully_connected(
+                            black_box(&input),
+                            za,
+                            m.weights_i8(i),
+                            m.bias_i32(i),
+                            &q.requant,
+                            o,
+                            &mut output,
+                        )
+                    }),
+                    _ => b.iter(|| {
+                        k.add(
+                            black_box(&input),
+                            za,
+                            &other,
+                            q.input_zero_points[1],
+                            q.add.unwrap(),
+                            o,
+                            &mut output,
+                        )
+                    }),
+                }
             });
         }
         grp.finish();
@@ -114,17 +162,32 @@ fn beats(c: &mut Criterion) {
     let mut g = c.benchmark_group("beat-network");
     let mut cases: Vec<(String, &str, BackendChoice)> = KernelLevel::available()
         .into_iter()
-        .map(|l| (format!("int8-{l}"), "rhythm-int8.rhm", BackendChoice::Cpu(l)))
+        .map(|l| {
+            (
+                format!("int8-{l}"),
+                "rhythm-int8.rhm",
+                BackendChoice::Cpu(l),
+            )
+        })
         .collect();
-    cases.push(("fp16-scalar".into(), "rhythm-fp16.rhm", BackendChoice::CpuScalar));
-    cases.push(("f32-scalar".into(), "rhythm-f32.rhm", BackendChoice::CpuScalar));
+    cases.push((
+        "fp16-scalar".into(),
+        "rhythm-fp16.rhm",
+        BackendChoice::CpuScalar,
+    ));
+    cases.push((
+        "f32-scalar".into(),
+        "rhythm-f32.rhm",
+        BackendChoice::CpuScalar,
+    ));
     for (name, file, choice) in cases {
         let mut e = Engine::new(model(file), choice).unwrap();
         let mut j = 0;
         g.bench_function(&name, |b| {
             b.iter(|| {
                 j = (j + 1) % inputs.len();
-                e.classify_image(black_box(&inputs[j].0), &inputs[j].1).unwrap()
+                e.classify_image(black_box(&inputs[j].0), &inputs[j].1)
+                    .unwrap()
             })
         });
     }
@@ -132,14 +195,18 @@ fn beats(c: &mut Criterion) {
     let r = record("100");
     let mut g = c.benchmark_group("beat-full");
     for level in KernelLevel::available() {
-        for (stft, sname) in [(SpectrogramImpl::F32, "stft-f32"), (SpectrogramImpl::Int8, "stft-int8")] {
+        for (stft, sname) in [
+            (SpectrogramImpl::F32, "stft-f32"),
+            (SpectrogramImpl::Int8, "stft-int8"),
+        ] {
             let mut e = Engine::new(model("rhythm-int8.rhm"), BackendChoice::Cpu(level)).unwrap();
             e.set_spectrogram_impl(stft).unwrap();
             let mut i = 0;
             g.bench_function(format!("int8-{level}-{sname}"), |b| {
                 b.iter(|| {
                     i = 1 + (i % (r.beats.len() - 2));
-                    e.classify_beat(&r.raw, &r.conditioned, &r.beats, i).unwrap()
+                    e.classify_beat(&r.raw, &r.conditioned, &r.beats, i)
+                        .unwrap()
                 })
             });
         }
@@ -157,7 +224,11 @@ fn whole_record(c: &mut Criterion) {
     for level in KernelLevel::available() {
         let mut e = Engine::new(model("rhythm-int8.rhm"), BackendChoice::Cpu(level)).unwrap();
         g.bench_function(format!("int8-{level}-reference-beats"), |b| {
-            b.iter(|| e.classify_record(black_box(&r.raw), &r.beats).unwrap().len())
+            b.iter(|| {
+                e.classify_record(black_box(&r.raw), &r.beats)
+                    .unwrap()
+                    .len()
+            })
         });
         g.bench_function(format!("int8-{level}-detect+classify"), |b| {
             b.iter(|| {
@@ -198,7 +269,8 @@ fn tract_peer(c: &mut Criterion) {
         b.iter(|| {
             j = (j + 1) % inputs.len();
             let (img, side) = &inputs[j];
-            plan.run(tvec![img.clone().into_tvalue(), side.clone().into_tvalue()]).unwrap()
+            plan.run(tvec![img.clone().into_tvalue(), side.clone().into_tvalue()])
+                .unwrap()
         })
     });
     g.finish();

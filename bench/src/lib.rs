@@ -53,8 +53,13 @@ pub fn beat_inputs(n: usize) -> Vec<(Vec<f32>, Vec<f32>)> {
         .step_by((r.beats.len() / n.max(1)).max(1))
         .take(n)
         .map(|i| {
-            rhythm::spectrogram::extract_window(&r.conditioned, r.beats[i] as usize, &sc, &mut window)
-                .expect("window");
+            rhythm::spectrogram::extract_window(
+                &r.conditioned,
+                r.beats[i] as usize,
+                &sc,
+                &mut window,
+            )
+            .expect("window");
             stft.compute(&window, &mut image).expect("stft");
             let rr = rhythm::spectrogram::rr_features(&r.beats, i, 360.0).to_array();
             (image.clone(), rr[..m.n_side()].to_vec())

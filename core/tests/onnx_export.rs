@@ -32,18 +32,39 @@ fn check(model: &Arc<Model>, reference: Arc<Model>, seed: u64) {
         cpu.infer(&image, &side, &mut want).unwrap();
         let mut want_p = [0.0f32; 5];
         softmax(&want, &mut want_p);
-        let mut inputs: TVec<TValue> =
-            tvec![Tensor::from_shape(&[1, 1, h, w], &image).unwrap().into_tvalue()];
+        let mut inputs: TVec<TValue> = tvec![Tensor::from_shape(&[1, 1, h, w], &image)
+            .unwrap()
+            .into_tvalue()];
         if model.n_side() > 0 {
-            inputs.push(Tensor::from_shape(&[1, side.len(), 1, 1], &side).unwrap().into_tvalue());
+            inputs.push(
+                Tensor::from_shape(&[1, side.len(), 1, 1], &side)
+                    .unwrap()
+                    .into_tvalue(),
+            );
         }
         let out = plan.run(inputs).unwrap();
-        let logits: Vec<f32> = out[0].to_plain_array_view::<f32>().unwrap().iter().copied().collect();
-        let probs: Vec<f32> = out[1].to_plain_array_view::<f32>().unwrap().iter().copied().collect();
+        let logits: Vec<f32> = out[0]
+            .to_plain_array_view::<f32>()
+            .unwrap()
+            .iter()
+            .copied()
+            .collect();
+        let probs: Vec<f32> = out[1]
+            .to_plain_array_view::<f32>()
+            .unwrap()
+            .iter()
+            .copied()
+            .collect();
         let scale = want.iter().fold(1.0f32, |m, x| m.max(x.abs()));
         for k in 0..5 {
-            assert!((logits[k] - want[k]).abs() <= 1e-4 * scale, "logits {logits:?} vs {want:?}");
-            assert!((probs[k] - want_p[k]).abs() <= 1e-5, "probs {probs:?} vs {want_p:?}");
+            assert!(
+                (logits[k] - want[k]).abs() <= 1e-4 * scale,
+                "logits {logits:?} vs {want:?}"
+            );
+            assert!(
+                (probs[k] - want_p[k]).abs() <= 1e-5,
+                "probs {probs:?} vs {want_p:?}"
+            );
         }
     }
 }
@@ -72,7 +93,10 @@ fn varied_networks_export_to_equivalent_onnx() {
         n_bins: 16,
         ..SpectrogramConfig::default_360hz()
     };
-    for (seed, sc, n_side, width) in [(3, small, 0, 2), (4, SpectrogramConfig::default_360hz(), 4, 1)] {
+    for (seed, sc, n_side, width) in [
+        (3, small, 0, 2),
+        (4, SpectrogramConfig::default_360hz(), 4, 1),
+    ] {
         let net = NetworkBuilder::random_efficientnet_like(seed, sc, n_side, 5, width);
         let m = Model::from_bytes(&net.float_spec(Precision::F32).to_bytes().unwrap()).unwrap();
         check(&m, m.clone(), seed);

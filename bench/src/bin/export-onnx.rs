@@ -9,10 +9,17 @@ use rhythm_bench::{beat_inputs, model};
 use std::path::PathBuf;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let out = PathBuf::from(std::env::args().nth(1).unwrap_or_else(|| "target/peers".into()));
+    let out = PathBuf::from(
+        std::env::args()
+            .nth(1)
+            .unwrap_or_else(|| "target/peers".into()),
+    );
     std::fs::create_dir_all(&out)?;
     let m = model("rhythm-f32.rhm");
-    std::fs::write(out.join("rhythm-f32.onnx"), rhythm::model::onnx::to_onnx_f32(&m)?)?;
+    std::fs::write(
+        out.join("rhythm-f32.onnx"),
+        rhythm::model::onnx::to_onnx_f32(&m)?,
+    )?;
     let (h, w) = m.spectrogram().image_shape();
     let beats: Vec<serde_json::Value> = beat_inputs(64)
         .into_iter()

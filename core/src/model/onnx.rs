@@ -89,7 +89,13 @@ fn value_info(name: &str, dims: &[i64]) -> ValueInfoProto {
 }
 
 /// Appends the activation `act` after value `x`; returns the name of its output.
-fn activation(nodes: &mut Vec<NodeProto>, inits: &mut Vec<TensorProto>, x: String, act: Activation, out: String) -> String {
+fn activation(
+    nodes: &mut Vec<NodeProto>,
+    inits: &mut Vec<TensorProto>,
+    x: String,
+    act: Activation,
+    out: String,
+) -> String {
     match act {
         Activation::None => return x,
         Activation::Relu => nodes.push(node("Relu", &[&x], &out, vec![])),
@@ -134,10 +140,16 @@ pub fn to_onnx_f32(model: &Model) -> Result<Vec<u8>, ModelError> {
     };
     let mut inputs = vec![];
     let img = vals[m.image_input()].shape;
-    inputs.push(value_info("image", &[1, img.c as i64, img.h as i64, img.w as i64]));
+    inputs.push(value_info(
+        "image",
+        &[1, img.c as i64, img.h as i64, img.w as i64],
+    ));
     if let Some(s) = m.side_input() {
         let sh = vals[s].shape;
-        inputs.push(value_info("side", &[1, sh.c as i64, sh.h as i64, sh.w as i64]));
+        inputs.push(value_info(
+            "side",
+            &[1, sh.c as i64, sh.h as i64, sh.w as i64],
+        ));
     }
     let mut logits = String::new();
     for (i, op) in m.ops().iter().enumerate() {
@@ -189,13 +201,27 @@ pub fn to_onnx_f32(model: &Model) -> Result<Vec<u8>, ModelError> {
             OpKind::FullyConnected => {
                 let nhwc = format!("{y}_nhwc");
                 let flat = format!("{y}_flat");
-                nodes.push(node("Transpose", &[&x], &nhwc, vec![attr_ints("perm", &[0, 2, 3, 1])]));
+                nodes.push(node(
+                    "Transpose",
+                    &[&x],
+                    &nhwc,
+                    vec![attr_ints("perm", &[0, 2, 3, 1])],
+                ));
                 nodes.push(node("Flatten", &[&nhwc], &flat, vec![attr_int("axis", 1)]));
                 let (wn, bn) = (format!("w{i}"), format!("b{i}"));
-                inits.push(tensor(&wn, &[out_s.c as i64, in_s.len() as i64], weights(i)));
+                inits.push(tensor(
+                    &wn,
+                    &[out_s.c as i64, in_s.len() as i64],
+                    weights(i),
+                ));
                 inits.push(tensor(&bn, &[out_s.c as i64], m.bias_f32(i).to_vec()));
                 let fc = format!("{y}_fc");
-                nodes.push(node("Gemm", &[&flat, &wn, &bn], &fc, vec![attr_int("transB", 1)]));
+                nodes.push(node(
+                    "Gemm",
+                    &[&flat, &wn, &bn],
+                    &fc,
+                    vec![attr_int("transB", 1)],
+                ));
                 // Back to [1, c, 1, 1] so every value stays 4-D NCHW.
                 inits.push(tensor(&format!("shape{i}"), &[4], vec![]));
                 let shape_name = format!("shape{i}");
@@ -244,8 +270,18 @@ pub fn to_onnx_f32(model: &Model) -> Result<Vec<u8>, ModelError> {
     }
     let n = m.n_classes() as i64;
     // logits [1, n, 1, 1] → [1, n]; probs = softmax over axis 1.
-    nodes.push(node("Flatten", &[&logits], "logits", vec![attr_int("axis", 1)]));
-    nodes.push(node("Softmax", &["logits"], "probs", vec![attr_int("axis", 1)]));
+    nodes.push(node(
+        "Flatten",
+        &[&logits],
+        "logits",
+        vec![attr_int("axis", 1)],
+    ));
+    nodes.push(node(
+        "Softmax",
+        &["logits"],
+        "probs",
+        vec![attr_int("axis", 1)],
+    ));
     let graph = GraphProto {
         name: "rhythm".into(),
         node: nodes,
