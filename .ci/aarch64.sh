@@ -5,7 +5,8 @@
 #   .ci/aarch64.sh            # install the toolchain pieces if missing, then test
 #   SKIP_INSTALL=1 .ci/aarch64.sh
 #
-# Time on the dev machine (2 shared cores): ~1 min warm (build cached), ~6 min cold build.
+# Time on the dev machine (2 shared cores, loaded by other builds): ~5 min warm (tests under
+# qemu; no_alloc alone ~85 s), ~15 min cold (build ~8 min).
 set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$ROOT"
@@ -42,7 +43,10 @@ fi
 
 echo "== cargo test -p rhythm --target $TARGET (qemu-aarch64-static, QEMU_CPU=$QEMU_CPU)"
 start=$(date +%s)
-cargo test -p rhythm --target "$TARGET"
+# The CLI tests spawn the rhythm binary directly; an aarch64 binary cannot be exec'd by the
+# x86 host without binfmt_misc (not available in containers), so they are skipped here (they
+# run natively in .ci/run).
+cargo test -p rhythm --target "$TARGET" -- --skip cli_
 # Each SIMD level on its own through RHYTHM_KERNELS (the engine's auto choice), so the
 # whole-model path of both is exercised, not only the kernel property tests.
 for level in neon dotprod; do

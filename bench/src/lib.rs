@@ -1,2 +1,125 @@
-//! rhythm-bench: criterion latency benchmarks of the rhythm runtime against peers
-//! (tract on the same network). Not built yet: see the speed issue.
+//! Shared fixtures of rhythm's benchmarks: the shipped models, real beats of record 100, and
+//! the MAC-peak micro-benchmark.
+
+use rhythm::engine::{BackendChoice, Engine};
+use rhythm::model::Model;
+use rhythm::pipeline::{condition_signal, EcgRecord};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+/// The repository's `fixtures/` folder.
+pub fn fixtures() -> PathBuf {
+    Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../fixtures")).to_path_buf()
+}
+
+/// A shipped model by file name (`rhythm-int8.rhm`, `rhythm-fp16.rhm`, `rhythm-f32.rhm`).
+pub fn model(file: &str) -> Arc<Model> {
+    Model::open(fixtures().join("models").join(file)).expect("shipped model")
+}
+
+/// Record 100 (30 min, 360 Hz): raw signal, conditioned signal, reference beat positions.
+pub struct Record {
+    /// Raw signal, mV.
+    pub raw: Vec<f32>,
+    /// Conditioned signal.
+    pub conditioned: Vec<f32>,
+    /// Reference R-peak positions.
+    pub beats: Vec<u64>,
+}
+
+/// Loads `fixtures/records/<name>`.
+pub fn record(name: &str) -> Record {
+    let rec = EcgRecord::load(fixtures().join("records").join(name), 360.0, None).expect("record");
+    let conditioned = condition_signal(&rec.signal_mv, 360.0);
+    let beats = rec.reference_positions();
+    Record {
+        raw: rec.signal_mv,
+        conditioned,
+        beats,
+    }
+}
+
+/// `n` real model inputs (spectrogram image, RR side features) of record 100's beats, made by
+/// the engine's own beat path (f32 STFT).
+pub fn beat_inputs(n: usize) -> Vec<(Vec<f32>, Vec<f32>)> {
+    let r = record("100");
+    let m = model("rhythm-f32.rhm");
+    let sc = *m.spectrogram();
+    let mut window = vec![0.0; sc.window_len as usize];
+    let mut image = vec![0.0; sc.image_len()];
+    let mut stft = rhythm::spectrogram::StftF32::new(sc).expect("stft");
+    let _ = Engine::new(m.clone(), BackendChoice::CpuScalar).expect("engine");
+    (1..r.beats.len() - 1)
+        .step_by((r.beats.len() / n.max(1)).max(1))
+        .take(n)
+        .map(|i| {
+            rhythm::spectrogram::extract_window(
+                &r.conditioned,
+                r.beats[i] as usize,
+                &sc,
+                &mut window,
+            )
+            .expect("window");
+            stft.compute(&window, &mut image).expect("stft");
+            let rr = rhythm::spectrogram::rr_features(&r.beats, i, 360.0).to_array();
+            (image.clone(), rr[..m.n_side()].to_vec())
+        })
+        .collect()
+}
+
+/// Measured int8 MAC peak of this core for the instruction the AVX2 kernels use
+/// (`vpmaddwd` + `vpaddd`, 16 MACs each, 8 independent accumulators): returns MACs per
+/// second over `iters` × 8 × 16 MACs. `None` without AVX2.
+pub fn int8_mac_peak(iters: u64) -> Option<f64> {
+    #[cfg(target_arch = "x86_64")]
+    {
+        if std::arch::is_x86_feature_detected!("avx2") {
+            let t = std::time::Instant::now();
+            // SAFETY: AVX2 was detected just above.
+            let sink = unsafe { x86_peak(iters) };
+            let dt = t.elapsed().as_secs_f64();
+            std::hint::black_box(sink);
+            return Some(iters as f64 * 8.0 * 16.0 / dt);
+        }
+    }
+    let _ = iters;
+    None
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+fn x86_peak(iters: u64) -> i32 {
+    use std::arch::asm;
+    use std::arch::x86_64::*;
+    let x = _mm256_set1_epi16(3);
+    let w = _mm256_set1_epi16(-2);
+    let z = _mm256_setzero_si256();
+    let (mut a0, mut a1, mut a2, mut a3, mut a4, mut a5, mut a6, mut a7) = (z, z, z, z, z, z, z, z);
+    // Inline asm so the compiler can neither hoist nor fold the loop-invariant products.
+    // SAFETY: register-only AVX2 instructions (the function requires AVX2) and a counter.
+    unsafe {
+        asm!(
+            "2:",
+            "vpmaddwd {t0}, {x}, {w}", "vpaddd {a0}, {a0}, {t0}",
+            "vpmaddwd {t1}, {x}, {w}", "vpaddd {a1}, {a1}, {t1}",
+            "vpmaddwd {t2}, {x}, {w}", "vpaddd {a2}, {a2}, {t2}",
+            "vpmaddwd {t3}, {x}, {w}", "vpaddd {a3}, {a3}, {t3}",
+            "vpmaddwd {t0}, {x}, {w}", "vpaddd {a4}, {a4}, {t0}",
+            "vpmaddwd {t1}, {x}, {w}", "vpaddd {a5}, {a5}, {t1}",
+            "vpmaddwd {t2}, {x}, {w}", "vpaddd {a6}, {a6}, {t2}",
+            "vpmaddwd {t3}, {x}, {w}", "vpaddd {a7}, {a7}, {t3}",
+            "dec {n}",
+            "jnz 2b",
+            n = inout(reg) iters.max(1) => _,
+            x = in(ymm_reg) x, w = in(ymm_reg) w,
+            t0 = out(ymm_reg) _, t1 = out(ymm_reg) _, t2 = out(ymm_reg) _, t3 = out(ymm_reg) _,
+            a0 = inout(ymm_reg) a0, a1 = inout(ymm_reg) a1, a2 = inout(ymm_reg) a2,
+            a3 = inout(ymm_reg) a3, a4 = inout(ymm_reg) a4, a5 = inout(ymm_reg) a5,
+            a6 = inout(ymm_reg) a6, a7 = inout(ymm_reg) a7,
+            options(nomem, nostack),
+        );
+    }
+    [a0, a1, a2, a3, a4, a5, a6, a7]
+        .iter()
+        .fold(0, |s, v| s ^ _mm256_extract_epi32::<0>(*v))
+}

@@ -6,6 +6,8 @@
 
 pub mod builder;
 pub mod format;
+#[cfg(feature = "onnx")]
+pub mod onnx;
 pub mod writer;
 
 use crate::quant::{ActQuant, AddRequant, QuantError, Requant};

@@ -1,0 +1,288 @@
+//! rhythm's criterion benchmarks (`cargo bench -p rhythm-bench [--features tract]`):
+//! STFT implementations, the int8 GEMM of the STFT, every layer of the shipped int8 model per
+//! kernel level, the MAC peak, one beat end to end per backend level and precision, the whole
+//! 30-minute record 100, and (feature `tract`) tract-onnx running the exported f32 ONNX of the
+//! same network.
+
+use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
+use rhythm::engine::{BackendChoice, Engine, SpectrogramImpl};
+use rhythm::kernels::{gemm_i8_i32_with, ConvGeometry, I8Output, KernelLevel};
+use rhythm::model::builder::SplitMix64;
+use rhythm::model::OpKind;
+use rhythm::spectrogram::{StftF16, StftF32, StftInt8};
+use rhythm_bench::{beat_inputs, int8_mac_peak, model, record};
+use std::hint::black_box;
+use std::time::Duration;
+
+fn stft(c: &mut Criterion) {
+    let m = model("rhythm-int8.rhm");
+    let sc = *m.spectrogram();
+    let r = record("100");
+    let mut window = vec![0.0; sc.window_len as usize];
+    rhythm::spectrogram::extract_window(&r.conditioned, r.beats[10] as usize, &sc, &mut window)
+        .unwrap();
+    let mut image = vec![0.0; sc.image_len()];
+    let mut g = c.benchmark_group("stft");
+    let mut f32s = StftF32::new(sc).unwrap();
+    g.bench_function("f32-rustfft", |b| {
+        b.iter(|| f32s.compute(black_box(&window), &mut image))
+    });
+    let mut f16s = StftF16::new(sc).unwrap();
+    g.bench_function("fp16", |b| {
+        b.iter(|| f16s.compute(black_box(&window), &mut image))
+    });
+    let mut i8s = StftInt8::new(sc).unwrap();
+    g.bench_function("int8-scalar-gemm", |b| {
+        b.iter(|| i8s.compute(black_box(&window), &mut image))
+    });
+    g.finish();
+    // The int8 STFT's GEMM alone (2·n_bins × n_frames × n_fft), per kernel level.
+    let (mm, n, k) = (
+        2 * sc.n_bins as usize,
+        sc.n_frames as usize,
+        sc.n_fft as usize,
+    );
+    let mut rng = SplitMix64(1);
+    let a: Vec<i8> = (0..mm * k).map(|_| rng.below(255) as i8).collect();
+    let bb: Vec<i8> = (0..n * k).map(|_| rng.below(255) as i8).collect();
+    let mut out = vec![0i32; mm * n];
+    let mut g = c.benchmark_group("stft-gemm");
+    g.throughput(Throughput::Elements((mm * n * k) as u64));
+    for level in KernelLevel::available() {
+        let kern = level.kernels().unwrap();
+        g.bench_function(level.name(), |b| {
+            b.iter(|| gemm_i8_i32_with(kern, black_box(&a), &bb, mm, n, k, &mut out).unwrap())
+        });
+    }
+    g.finish();
+}
+
+/// Every weighted/add layer of the shipped int8 model on its real shapes, per level.
+/// Throughput is in MACs (elements for Add), so criterion prints MAC/s.
+fn layers(c: &mut Criterion) {
+    let m = model("rhythm-int8.rhm");
+    let mut rng = SplitMix64(7);
+    let peak = int8_mac_peak(50_000_000);
+    if let Some(p) = peak {
+        eprintln!(
+            "int8 MAC peak (vpmaddwd+vpaddd, 1 core): {:.2} GMAC/s",
+            p / 1e9
+        );
+    }
+    let mut g = c.benchmark_group("mac-peak");
+    g.sample_size(10);
+    g.bench_function("avx2-vpmaddwd-x8", |b| {
+        b.iter(|| int8_mac_peak(black_box(1_000_000)))
+    });
+    g.finish();
+    for (i, op) in m.ops().iter().enumerate() {
+        let d = &op.desc;
+        if !matches!(
+            d.kind,
+            OpKind::Conv2d | OpKind::Add | OpKind::FullyConnected
+        ) {
+            continue;
+        }
+        let q = m.op_quant(i).unwrap();
+        let ins = m.values()[d.inputs[0] as usize].shape;
+        let outs = m.values()[d.output as usize].shape;
+        let g_ = ConvGeometry::new(d, ins, outs);
+        let input: Vec<i8> = (0..ins.len()).map(|_| rng.below(256) as u8 as i8).collect();
+        let other: Vec<i8> = (0..ins.len()).map(|_| rng.below(256) as u8 as i8).collect();
+        let mut output = vec![0i8; outs.len()];
+        let o = I8Output {
+            zero_point: q.output_zero_point,
+            min: q.act_min,
+            max: q.act_max,
+        };
+        let kind = match d.kind {
+            OpKind::Conv2d if d.groups as usize == ins.c && ins.c > 1 => "depthwise",
+            OpKind::Conv2d if d.kernel == (1, 1) => "pointwise",
+            OpKind::Conv2d => "conv",
+            OpKind::Add => "add",
+            _ => "fc",
+        };
+        let name = format!(
+            "layer{i:02}-{kind}-{}x{}-{}to{}",
+            d.kernel.0, d.kernel.1, ins.c, outs.c
+        );
+        let macs = m.op_macs(i).max(outs.len());
+        let mut grp = c.benchmark_group(name);
+        grp.throughput(Throughput::Elements(macs as u64));
+        for level in KernelLevel::available() {
+            let k = level.kernels().unwrap();
+            let za = q.input_zero_points[0];
+            grp.bench_function(BenchmarkId::from_parameter(level.name()), |b| {
+                match d.kind {
+                    OpKind::Conv2d => b.iter(|| {
+                        k.conv2d(
+                            &g_,
+                            black_box(&input),
+                            za,
+                            m.weights_i8(i),
+                            m.bias_i32(i),
+                            &q.requant,
+                            o,
+                            &mut output,
+                        )
+                    }),
+                    OpKind::FullyConnected => b.iter(|| {
+                        k.fully_connected(
+                            black_box(&input),
+                            za,
+                            m.weights_i8(i),
+                            m.bias_i32(i),
+                            &q.requant,
+                            o,
+                            &mut output,
+                        )
+                    }),
+                    _ => b.iter(|| {
+                        k.add(
+                            black_box(&input),
+                            za,
+                            &other,
+                            q.input_zero_points[1],
+                            q.add.unwrap(),
+                            o,
+                            &mut output,
+                        )
+                    }),
+                }
+            });
+        }
+        grp.finish();
+    }
+}
+
+/// One beat: the network alone (`classify_image`) per precision and level, and the whole beat
+/// path (`classify_beat`: window, quality, STFT, network) for the int8 model.
+fn beats(c: &mut Criterion) {
+    let inputs = beat_inputs(16);
+    let mut g = c.benchmark_group("beat-network");
+    let mut cases: Vec<(String, &str, BackendChoice)> = KernelLevel::available()
+        .into_iter()
+        .map(|l| {
+            (
+                format!("int8-{l}"),
+                "rhythm-int8.rhm",
+                BackendChoice::Cpu(l),
+            )
+        })
+        .collect();
+    cases.push((
+        "fp16-scalar".into(),
+        "rhythm-fp16.rhm",
+        BackendChoice::CpuScalar,
+    ));
+    cases.push((
+        "f32-scalar".into(),
+        "rhythm-f32.rhm",
+        BackendChoice::CpuScalar,
+    ));
+    for (name, file, choice) in cases {
+        let mut e = Engine::new(model(file), choice).unwrap();
+        let mut j = 0;
+        g.bench_function(&name, |b| {
+            b.iter(|| {
+                j = (j + 1) % inputs.len();
+                e.classify_image(black_box(&inputs[j].0), &inputs[j].1)
+                    .unwrap()
+            })
+        });
+    }
+    g.finish();
+    let r = record("100");
+    let mut g = c.benchmark_group("beat-full");
+    for level in KernelLevel::available() {
+        for (stft, sname) in [
+            (SpectrogramImpl::F32, "stft-f32"),
+            (SpectrogramImpl::Int8, "stft-int8"),
+        ] {
+            let mut e = Engine::new(model("rhythm-int8.rhm"), BackendChoice::Cpu(level)).unwrap();
+            e.set_spectrogram_impl(stft).unwrap();
+            let mut i = 0;
+            g.bench_function(format!("int8-{level}-{sname}"), |b| {
+                b.iter(|| {
+                    i = 1 + (i % (r.beats.len() - 2));
+                    e.classify_beat(&r.raw, &r.conditioned, &r.beats, i)
+                        .unwrap()
+                })
+            });
+        }
+    }
+    g.finish();
+}
+
+/// The whole 30-minute record 100 (2273 reference beats): conditioning + every beat, and the
+/// same with QRS detection first.
+fn whole_record(c: &mut Criterion) {
+    let r = record("100");
+    let mut g = c.benchmark_group("record100-30min");
+    g.sample_size(10);
+    g.measurement_time(Duration::from_secs(8));
+    for level in KernelLevel::available() {
+        let mut e = Engine::new(model("rhythm-int8.rhm"), BackendChoice::Cpu(level)).unwrap();
+        g.bench_function(format!("int8-{level}-reference-beats"), |b| {
+            b.iter(|| {
+                e.classify_record(black_box(&r.raw), &r.beats)
+                    .unwrap()
+                    .len()
+            })
+        });
+        g.bench_function(format!("int8-{level}-detect+classify"), |b| {
+            b.iter(|| {
+                let beats = rhythm::detect::detect_qrs(black_box(&r.raw), 360.0);
+                e.classify_record(&r.raw, &beats).unwrap().len()
+            })
+        });
+    }
+    g.finish();
+}
+
+/// tract-onnx (0.23) running the exported f32 ONNX of the same network, one thread.
+#[cfg(feature = "tract")]
+fn tract_peer(c: &mut Criterion) {
+    use tract_onnx::prelude::*;
+    let m = model("rhythm-f32.rhm");
+    let bytes = rhythm::model::onnx::to_onnx_f32(&m).unwrap();
+    let plan = tract_onnx::onnx()
+        .model_for_read(&mut &bytes[..])
+        .unwrap()
+        .into_optimized()
+        .unwrap()
+        .into_runnable()
+        .unwrap();
+    let (h, w) = m.spectrogram().image_shape();
+    let inputs: Vec<(Tensor, Tensor)> = beat_inputs(16)
+        .into_iter()
+        .map(|(img, side)| {
+            (
+                Tensor::from_shape(&[1, 1, h, w], &img).unwrap(),
+                Tensor::from_shape(&[1, side.len(), 1, 1], &side).unwrap(),
+            )
+        })
+        .collect();
+    let mut g = c.benchmark_group("beat-network");
+    let mut j = 0;
+    g.bench_function("tract-onnx-f32", |b| {
+        b.iter(|| {
+            j = (j + 1) % inputs.len();
+            let (img, side) = &inputs[j];
+            plan.run(tvec![img.clone().into_tvalue(), side.clone().into_tvalue()])
+                .unwrap()
+        })
+    });
+    g.finish();
+}
+#[cfg(not(feature = "tract"))]
+fn tract_peer(_: &mut Criterion) {
+    eprintln!("tract-onnx peer skipped: run with --features tract");
+}
+
+criterion_group! {
+    name = benches;
+    config = Criterion::default().warm_up_time(Duration::from_millis(500)).measurement_time(Duration::from_secs(2));
+    targets = stft, layers, beats, tract_peer, whole_record
+}
+criterion_main!(benches);
