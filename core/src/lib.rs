@@ -14,4 +14,5 @@ pub mod model;
 pub mod pipeline;
 pub mod quant;
 pub mod spectrogram;
+pub mod stream;
 pub mod wfdb;

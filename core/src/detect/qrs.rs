@@ -260,17 +260,29 @@ impl QrsDetector {
     /// End of stream: flush the pipeline and return every beat not yet returned.
     /// The detector is then reset (a new stream starts at index 0).
     pub fn finish(&mut self) -> Vec<u64> {
-        let end = self.n;
         let mut beats = Vec::new();
+        self.finish_with(|b| beats.push(b));
+        beats
+    }
+
+    /// [`QrsDetector::finish`] without allocating: calls `on_beat` for every beat not yet
+    /// returned, in order. The detector is then reset.
+    pub fn finish_with(&mut self, mut on_beat: impl FnMut(u64)) {
+        let end = self.n;
         if end > 0 {
             // Feed the last value until every peak still inside the pipeline has been judged;
             // a constant input produces no new peaks.
             let flush = self.p.feat_delay + self.p.ms95 + self.p.preblank + self.p.search_after + 4;
             let hold = self.last;
+            let mut emit = |b: u64| {
+                if b < end {
+                    on_beat(b);
+                }
+            };
             for _ in 0..flush {
                 self.step(hold);
                 while let Some(b) = self.pop_out() {
-                    beats.push(b);
+                    emit(b);
                 }
             }
             if self.learning {
@@ -279,12 +291,10 @@ impl QrsDetector {
                 self.end_learning();
             }
             while let Some(b) = self.pop_out() {
-                beats.push(b);
+                emit(b);
             }
         }
-        beats.retain(|&b| b < end);
         self.reset();
-        beats
     }
 
     fn pop_out(&mut self) -> Option<u64> {
