@@ -151,6 +151,13 @@ pub struct RhythmEngine {
     backend_name: CString,
 }
 
+impl RhythmEngine {
+    /// The Rust engine behind the handle (for Rust callers and tests of the rlib).
+    pub fn engine(&self) -> &core::engine::Engine {
+        &self.engine
+    }
+}
+
 thread_local! {
     static LAST_ERROR: RefCell<CString> = RefCell::new(CString::default());
 }
