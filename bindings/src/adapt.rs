@@ -177,7 +177,10 @@ pub unsafe extern "C" fn rhythm_engine_adapt_features(
         }
         let want = h.engine.feature_dim();
         if want == 0 {
-            return fail(RhythmStatus::Adaptation, "model has no adaptable classifier");
+            return fail(
+                RhythmStatus::Adaptation,
+                "model has no adaptable classifier",
+            );
         }
         if dim != want {
             return fail(

@@ -236,7 +236,10 @@ pub(crate) unsafe fn slice<'a, T>(p: *const T, len: usize, what: &str) -> Result
     }
     non_null(p, what)?;
     if len > isize::MAX as usize / std::mem::size_of::<T>().max(1) {
-        return fail(RhythmStatus::InvalidArgument, format!("{what}: length {len} too large"));
+        return fail(
+            RhythmStatus::InvalidArgument,
+            format!("{what}: length {len} too large"),
+        );
     }
     // SAFETY: non-NULL and within isize (checked above); validity is the caller's contract.
     Ok(unsafe { std::slice::from_raw_parts(p, len) })
@@ -291,12 +294,11 @@ pub(crate) fn class_to_c(c: core::aami::AamiClass) -> RhythmClass {
 /// The library version ("0.1.0"), a static NUL-terminated string. Never NULL.
 #[no_mangle]
 pub extern "C" fn rhythm_version() -> *const c_char {
-    const V: &CStr = match CStr::from_bytes_with_nul(
-        concat!(env!("CARGO_PKG_VERSION"), "\0").as_bytes(),
-    ) {
-        Ok(v) => v,
-        Err(_) => c"unknown",
-    };
+    const V: &CStr =
+        match CStr::from_bytes_with_nul(concat!(env!("CARGO_PKG_VERSION"), "\0").as_bytes()) {
+            Ok(v) => v,
+            Err(_) => c"unknown",
+        };
     V.as_ptr()
 }
 
@@ -385,7 +387,12 @@ fn backend_from(raw: u32) -> Result<RhythmBackend, Fail> {
         1 => RhythmBackend::Cpu,
         2 => RhythmBackend::CpuScalar,
         3 => RhythmBackend::Accel,
-        _ => return fail(RhythmStatus::InvalidArgument, format!("unknown backend {raw}")),
+        _ => {
+            return fail(
+                RhythmStatus::InvalidArgument,
+                format!("unknown backend {raw}"),
+            )
+        }
     })
 }
 

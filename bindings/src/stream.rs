@@ -1,8 +1,8 @@
 //! Streaming calls: raw samples in, beats out through a callback.
 
 use crate::{
-    beat_to_c, engine_mut, fail, guard, non_null, slice, Fail, Res, RhythmBeat,
-    RhythmEngine, RhythmStatus,
+    beat_to_c, engine_mut, fail, guard, non_null, slice, Fail, Res, RhythmBeat, RhythmEngine,
+    RhythmStatus,
 };
 use rhythm_core::stream::{AdcScale, Stream, StreamBeat, StreamConfig, StreamError};
 use std::ffi::c_void;
@@ -10,7 +10,8 @@ use std::ffi::c_void;
 /// Called once per reported beat, synchronously, inside rhythm_stream_push_* and
 /// rhythm_stream_finish. `beat` is valid only during the call; `user` is the pointer given
 /// to the push/finish call. Must not call rhythm_* functions on the same stream or engine.
-pub type RhythmBeatCallback = Option<unsafe extern "C" fn(beat: *const RhythmBeat, user: *mut c_void)>;
+pub type RhythmBeatCallback =
+    Option<unsafe extern "C" fn(beat: *const RhythmBeat, user: *mut c_void)>;
 
 /// Incremental conditioning, QRS detection and classification of one ECG lead. Opaque.
 pub struct RhythmStream {
@@ -59,7 +60,11 @@ unsafe fn stream_mut<'a>(p: *mut RhythmStream) -> Result<&'a mut RhythmStream, F
 }
 
 /// Calls the C callback for one beat.
-fn deliver(cb: unsafe extern "C" fn(*const RhythmBeat, *mut c_void), user: *mut c_void, b: &StreamBeat) {
+fn deliver(
+    cb: unsafe extern "C" fn(*const RhythmBeat, *mut c_void),
+    user: *mut c_void,
+    b: &StreamBeat,
+) {
     let mut c = beat_to_c(&b.beat);
     c.post_rr_estimated = b.post_rr_estimated;
     c.latency_samples = b.latency_samples;
@@ -121,7 +126,9 @@ pub unsafe extern "C" fn rhythm_stream_free(stream: *mut RhythmStream) {
     }));
 }
 
-fn callback(cb: RhythmBeatCallback) -> Result<unsafe extern "C" fn(*const RhythmBeat, *mut c_void), Fail> {
+fn callback(
+    cb: RhythmBeatCallback,
+) -> Result<unsafe extern "C" fn(*const RhythmBeat, *mut c_void), Fail> {
     match cb {
         Some(f) => Ok(f),
         None => fail(RhythmStatus::NullPointer, "callback is NULL"),
@@ -184,7 +191,9 @@ pub unsafe extern "C" fn rhythm_stream_push_i16(
         // SAFETY: `len` int16 values (caller's contract); NULL rejected unless len == 0.
         let x = unsafe { slice(samples, len, "samples") }?;
         s.stream
-            .push_adc(&mut e.engine, x, AdcScale { gain, baseline }, |b| deliver(cb, user, b))
+            .push_adc(&mut e.engine, x, AdcScale { gain, baseline }, |b| {
+                deliver(cb, user, b)
+            })
             .map_err(stream_error)
     })
 }

@@ -16,14 +16,7 @@ fn root() -> PathBuf {
 }
 
 fn model_path(name: &str) -> CString {
-    CString::new(
-        root()
-            .join("fixtures/models")
-            .join(name)
-            .to_str()
-            .unwrap(),
-    )
-    .unwrap()
+    CString::new(root().join("fixtures/models").join(name).to_str().unwrap()).unwrap()
 }
 
 fn last_error() -> String {
@@ -35,10 +28,9 @@ fn last_error() -> String {
 
 #[test]
 fn header_is_up_to_date() {
-    let committed = std::fs::read_to_string(
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("include/rhythm.h"),
-    )
-    .unwrap();
+    let committed =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("include/rhythm.h"))
+            .unwrap();
     assert!(
         committed == GENERATED_HEADER,
         "bindings/include/rhythm.h differs from the header generated from the source: run \
@@ -211,9 +203,14 @@ fn ffi_checks_pointers_lengths_and_backends() {
         );
         let mut info = std::mem::zeroed::<RhythmModelInfo>();
         assert_eq!(rhythm_engine_info(e, &mut info), RhythmStatus::Ok);
-        assert_eq!((info.sample_rate_hz, info.window_len, info.feature_dim), (360, 256, 36));
         assert_eq!(
-            CStr::from_ptr(rhythm_engine_backend_name(e)).to_str().unwrap(),
+            (info.sample_rate_hz, info.window_len, info.feature_dim),
+            (360, 256, 36)
+        );
+        assert_eq!(
+            CStr::from_ptr(rhythm_engine_backend_name(e))
+                .to_str()
+                .unwrap(),
             "cpu-scalar"
         );
 
@@ -235,7 +232,15 @@ fn ffi_checks_pointers_lengths_and_backends() {
             RhythmStatus::NullPointer
         );
         assert_eq!(
-            rhythm_classify_window(ptr::null_mut(), 5, ptr::null(), w.as_ptr(), 256, &rr, &mut beat),
+            rhythm_classify_window(
+                ptr::null_mut(),
+                5,
+                ptr::null(),
+                w.as_ptr(),
+                256,
+                &rr,
+                &mut beat
+            ),
             RhythmStatus::NullPointer
         );
         assert_eq!(
@@ -248,9 +253,15 @@ fn ffi_checks_pointers_lengths_and_backends() {
 
         // Streams: wrong rate, NULL callback, NULL samples with a length.
         let mut s: *mut RhythmStream = ptr::null_mut();
-        assert_eq!(rhythm_stream_new(e, 250.0, 0.0, &mut s), RhythmStatus::SampleRate);
+        assert_eq!(
+            rhythm_stream_new(e, 250.0, 0.0, &mut s),
+            RhythmStatus::SampleRate
+        );
         assert!(s.is_null());
-        assert_eq!(rhythm_stream_new(e, 360.0, -1.0, &mut s), RhythmStatus::InvalidArgument);
+        assert_eq!(
+            rhythm_stream_new(e, 360.0, -1.0, &mut s),
+            RhythmStatus::InvalidArgument
+        );
         assert_eq!(rhythm_stream_new(e, 360.0, 0.0, &mut s), RhythmStatus::Ok);
         let mut n = 0usize;
         let user = &mut n as *mut usize as *mut c_void;
@@ -276,12 +287,18 @@ fn ffi_checks_pointers_lengths_and_backends() {
             rhythm_stream_push_i16(s, e, [0i16; 4].as_ptr(), 4, 0.0, 0, Some(count_beats), user),
             RhythmStatus::InvalidArgument
         );
-        assert_eq!(rhythm_stream_finish(s, e, Some(count_beats), user), RhythmStatus::Ok);
+        assert_eq!(
+            rhythm_stream_finish(s, e, Some(count_beats), user),
+            RhythmStatus::Ok
+        );
         let want = detect::detect_qrs(x, 360.0).len();
         assert_eq!(n, want);
         let mut st = std::mem::zeroed::<RhythmStreamStats>();
         assert_eq!(rhythm_stream_stats(s, &mut st), RhythmStatus::Ok);
-        assert_eq!((st.beats, st.samples, st.overflows), (want as u64, x.len() as u64 + 4 - 4, 0));
+        assert_eq!(
+            (st.beats, st.samples, st.overflows),
+            (want as u64, x.len() as u64 + 4 - 4, 0)
+        );
         rhythm_stream_free(s);
 
         // Adaptation through the C API equals the Rust engine's.
@@ -305,8 +322,8 @@ fn ffi_checks_pointers_lengths_and_backends() {
         );
         assert_eq!(rhythm_engine_is_adapted(e), 1);
         let c_head = (*e_ref(e)).clone();
-        let mut rust = Engine::new(Model::from_bytes(&bytes).unwrap(), BackendChoice::CpuScalar)
-            .unwrap();
+        let mut rust =
+            Engine::new(Model::from_bytes(&bytes).unwrap(), BackendChoice::CpuScalar).unwrap();
         let lb: Vec<_> = feats
             .chunks(36)
             .zip(labels)
@@ -320,17 +337,36 @@ fn ffi_checks_pointers_lengths_and_backends() {
         let windows = vec![0.05f32; 2 * 256];
         let rrs = [rr, rr];
         assert_eq!(
-            rhythm_engine_adapt(e, windows.as_ptr(), 256, rrs.as_ptr(), [1u8, 3].as_ptr(), 2, &cfg),
+            rhythm_engine_adapt(
+                e,
+                windows.as_ptr(),
+                256,
+                rrs.as_ptr(),
+                [1u8, 3].as_ptr(),
+                2,
+                &cfg
+            ),
             RhythmStatus::Ok
         );
         assert_eq!(
-            rhythm_engine_adapt(e, windows.as_ptr(), 200, rrs.as_ptr(), [1u8, 3].as_ptr(), 2, &cfg),
+            rhythm_engine_adapt(
+                e,
+                windows.as_ptr(),
+                200,
+                rrs.as_ptr(),
+                [1u8, 3].as_ptr(),
+                2,
+                &cfg
+            ),
             RhythmStatus::InvalidArgument
         );
         assert_eq!(rhythm_engine_reset_adaptation(e), RhythmStatus::Ok);
         assert_eq!(rhythm_engine_is_adapted(e), 0);
         assert_eq!(rhythm_engine_is_adapted(ptr::null()), -1);
-        assert_eq!(rhythm_engine_reset_adaptation(ptr::null_mut()), RhythmStatus::NullPointer);
+        assert_eq!(
+            rhythm_engine_reset_adaptation(ptr::null_mut()),
+            RhythmStatus::NullPointer
+        );
         rhythm_engine_free(e);
         rhythm_engine_free(ptr::null_mut());
         rhythm_stream_free(ptr::null_mut());

@@ -14,9 +14,7 @@ use rhythm::wfdb;
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let root = concat!(env!("CARGO_MANIFEST_DIR"), "/../fixtures");
     let mut args = std::env::args().skip(1);
-    let record = args
-        .next()
-        .unwrap_or_else(|| format!("{root}/records/100"));
+    let record = args.next().unwrap_or_else(|| format!("{root}/records/100"));
     let model = args
         .next()
         .unwrap_or_else(|| format!("{root}/models/rhythm-int8.rhm"));

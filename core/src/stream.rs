@@ -307,7 +307,8 @@ impl Stream {
             return Err(StreamError::Config("max_post_rr_s must be in (0, 60]"));
         }
         let fs = model_fs as f32;
-        let conditioner = Conditioner::try_new(fs).map_err(|e| EngineError::Backend(e.to_string()))?;
+        let conditioner =
+            Conditioner::try_new(fs).map_err(|e| EngineError::Backend(e.to_string()))?;
         let detector = QrsDetector::try_new(fs).map_err(|e| EngineError::Backend(e.to_string()))?;
         let wl = sc.window_len as usize;
         let max_post = (f64::from(cfg.max_post_rr_s) * f64::from(fs)).ceil() as u64;
@@ -502,7 +503,8 @@ impl Stream {
             let next = self.pending.get(1);
             // Keep two free slots: a full queue classifies its oldest beat early (counted).
             let overflowing = self.pending.len + 2 > self.pending.cap();
-            let window_end = (r + u64::from(self.sc.window_len)).saturating_sub(u64::from(self.sc.r_offset));
+            let window_end =
+                (r + u64::from(self.sc.window_len)).saturating_sub(u64::from(self.sc.r_offset));
             let window_ready = window_end <= self.cond.len;
             // Any beat not detected yet lies at or after `n - max_delay`.
             let n = self.raw.len;
@@ -559,7 +561,10 @@ impl Stream {
         let start = r as i64 - i64::from(self.sc.r_offset);
         let end = start + i64::from(self.sc.window_len);
         let mut misses = 0u64;
-        for (ring, out) in [(&self.raw, &mut self.raw_win), (&self.cond, &mut self.cond_win)] {
+        for (ring, out) in [
+            (&self.raw, &mut self.raw_win),
+            (&self.cond, &mut self.cond_win),
+        ] {
             let last = ring.len.saturating_sub(1) as i64;
             for (i, o) in out.iter_mut().enumerate() {
                 let src = (start + i as i64).clamp(0, last) as u64;

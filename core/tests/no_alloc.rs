@@ -125,5 +125,10 @@ fn streaming_and_adapted_classification_allocate_nothing() {
     stream.finish(&mut engine, |_| beats += 1).unwrap();
     let after = allocs();
     assert!(beats > 100, "{beats} beats");
-    assert_eq!(after - before, 0, "{} allocations while streaming", after - before);
+    assert_eq!(
+        after - before,
+        0,
+        "{} allocations while streaming",
+        after - before
+    );
 }

@@ -84,7 +84,10 @@ fn check_record(name: &str, model: &str, minutes: Option<usize>, seeds: &[u64]) 
         let (got, s) = streamed(&mut e, sig, seed);
         assert_same(&got, &want, &format!("record {name} seed {seed}"));
         let st = s.stats();
-        assert_eq!((st.overflows, st.ring_misses, st.post_rr_timeouts), (0, 0, 0));
+        assert_eq!(
+            (st.overflows, st.ring_misses, st.post_rr_timeouts),
+            (0, 0, 0)
+        );
         assert!(st.max_latency_samples <= s.max_latency_samples());
         assert_eq!(s.position(), 0, "finish restarts the stream");
     }

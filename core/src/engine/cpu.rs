@@ -379,10 +379,7 @@ impl Backend for CpuBackend {
                     .zip(&a[r])
                     .for_each(|(y, &x)| *y = q.dequantize(x));
             }
-            Arena::F16(a) => out
-                .iter_mut()
-                .zip(&a[r])
-                .for_each(|(y, x)| *y = x.to_f32()),
+            Arena::F16(a) => out.iter_mut().zip(&a[r]).for_each(|(y, x)| *y = x.to_f32()),
             Arena::F32(a) => out.copy_from_slice(&a[r]),
         }
         Ok(())
