@@ -337,7 +337,7 @@ int32_t rhythm_engine_is_adapted(const struct RhythmEngine *engine);
 //
 // Latency: a beat is reported once the next beat is detected (its RR features include the
 // post-RR interval), typically 1.1-1.5 s after its R peak at normal heart rates, at most
-// max_post_rr_s + 3.5 s (RhythmStreamStats.latency_bound_samples).
+// max_post_rr_s + 3.3 s (7.3 s by default; RhythmStreamStats.latency_bound_samples).
 //
 // # Safety
 // `engine` NULL or a live handle; `out` NULL or writable.
@@ -413,7 +413,7 @@ enum RhythmStatus rhythm_stream_stats(const struct RhythmStream *stream,
 //
 // Latency: a beat is reported once the next beat is detected (its RR features include the
 // post-RR interval), typically 1.1-1.5 s after its R peak at normal heart rates, at most
-// max_post_rr_s + 3.5 s (RhythmStreamStats.latency_bound_samples).
+// max_post_rr_s + 3.3 s (7.3 s by default; RhythmStreamStats.latency_bound_samples).
 //
 // # Safety
 // `engine` NULL or a live handle; `out` NULL or writable.

@@ -25,7 +25,7 @@
 //! A beat is reported when three things are known:
 //!
 //! 1. its detection: the QRS detector reports an R peak at most
-//!    [`QrsDetector::max_delay_samples`] after it (≈ 3.5 s worst case at 360 Hz, during
+//!    [`QrsDetector::max_delay_samples`] after it (≈ 3.3 s worst case at 360 Hz, during
 //!    search-back; typically ≈ 0.3–0.6 s);
 //! 2. its conditioned window: `window_len − r_offset` samples after the R peak plus the
 //!    conditioner's group delay ([`Conditioner::delay`]), ≈ 0.44 s + 0.42 s at 360 Hz;
@@ -38,7 +38,7 @@
 //! the beat is reported anyway with `post_rr = max_post_rr_s` and
 //! [`StreamBeat::post_rr_estimated`] set (offline would have used the true, longer,
 //! interval; it is the only case where stream and offline differ). The worst-case latency is
-//! therefore `max_post_rr_s + max_delay_samples / fs` (≈ 4 s + 3.5 s with the defaults);
+//! therefore `max_post_rr_s + max_delay_samples / fs` (≈ 4 s + 3.3 s = 7.3 s with the defaults);
 //! [`Stream::max_latency_samples`] returns it. At the end of the record ([`Stream::finish`])
 //! every pending beat is reported; the last one uses `post_rr = pre_rr` as offline.
 //!
