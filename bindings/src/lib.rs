@@ -552,8 +552,9 @@ pub(crate) fn rr_from_c(rr: &RhythmRr) -> core::spectrogram::RrFeatures {
 /// Classifies one beat from its windows: `window` is the conditioned signal around the R
 /// peak (`len` == window_len samples, R peak at r_offset, see rhythm_engine_info());
 /// `raw_window` the same span of the unfiltered signal in mV, used for the quality flag
-/// (NULL: the quality is judged on `window`). `sample` is copied into the result.
-/// Allocates nothing.
+/// (NULL: the quality is judged on `window`). `sample` is copied into the result;
+/// `edge_padded`, `post_rr_estimated` and `latency_samples` are false/0 (the caller cut the
+/// window). Allocates nothing.
 ///
 /// # Safety
 /// `engine` NULL or a live handle; `raw_window` NULL or `len` floats; `window` `len`
