@@ -3,6 +3,76 @@
 //! Pipeline: WFDB record ([`wfdb`]) → conditioning and QRS detection ([`detect`]) →
 //! beat window and STFT spectrogram ([`spectrogram`]) → quantized 2D-CNN ([`model`],
 //! [`engine`]) → AAMI class ([`aami`]).
+//!
+//! Three ways in:
+//!
+//! * **Offline**, a whole record at once: [`detect::detect_qrs`],
+//!   [`pipeline::condition_signal`] and [`engine::Engine::classify_beat`] (below).
+//! * **Streaming**, samples in chunks as a device delivers them: [`stream::Stream`], which
+//!   gives the same beats as the offline path with bounded latency and fixed memory.
+//! * **Adapted** to a patient from a few labelled beats: [`engine::Engine::adapt`].
+//!
+//! ```
+//! use rhythm::detect;
+//! use rhythm::engine::{BackendChoice, Engine};
+//! use rhythm::model::Model;
+//! use rhythm::pipeline::{condition_signal, EcgRecord};
+//!
+//! let root = concat!(env!("CARGO_MANIFEST_DIR"), "/../fixtures");
+//! let mut engine = Engine::new(
+//!     Model::open(format!("{root}/models/rhythm-int8.rhm"))?,
+//!     BackendChoice::CpuAuto,
+//! )?;
+//! let fs = engine.model().spectrogram().sample_rate_hz as f64;
+//! let record = EcgRecord::load(format!("{root}/records/119"), fs, None)?;
+//! let signal = &record.signal_mv[..60 * 360]; // the first minute
+//! let beats = detect::detect_qrs(signal, fs as f32);
+//! let conditioned = condition_signal(signal, fs as f32);
+//! for i in 0..beats.len() {
+//!     let beat = engine.classify_beat(signal, &conditioned, &beats, i)?;
+//!     println!("{} {} {:?}", beat.sample, beat.class(), beat.quality);
+//! }
+//! assert!(beats.len() > 50);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! Adapting the classifier head to a patient's labelled beats, then back:
+//!
+//! ```
+//! use rhythm::adapt::AdaptConfig;
+//! use rhythm::engine::{AdaptInput, BackendChoice, Engine, LabelledBeat};
+//! use rhythm::model::Model;
+//! use rhythm::pipeline::{condition_signal, EcgRecord};
+//! use rhythm::spectrogram::{extract_window, rr_features};
+//!
+//! let root = concat!(env!("CARGO_MANIFEST_DIR"), "/../fixtures");
+//! let model = Model::open(format!("{root}/models/rhythm-int8.rhm"))?;
+//! let sc = *model.spectrogram();
+//! let mut engine = Engine::new(model, BackendChoice::CpuAuto)?;
+//! let record = EcgRecord::load(format!("{root}/records/119"), 360.0, None)?;
+//! let conditioned = condition_signal(&record.signal_mv, 360.0);
+//! let peaks = record.reference_positions();
+//! // Ten annotated beats (a clinician's labels on a device).
+//! let mut windows = vec![vec![0.0; sc.window_len as usize]; 10];
+//! for (i, w) in windows.iter_mut().enumerate() {
+//!     extract_window(&conditioned, peaks[i] as usize, &sc, w)?;
+//! }
+//! let labelled: Vec<LabelledBeat> = windows
+//!     .iter()
+//!     .enumerate()
+//!     .map(|(i, w)| LabelledBeat {
+//!         input: AdaptInput::Window { window: w, rr: rr_features(&peaks, i, 360.0) },
+//!         class: record.reference[i].class,
+//!     })
+//!     .collect();
+//! let report = engine.adapt(&labelled, &AdaptConfig::default())?;
+//! assert!(report.loss_after < report.loss_before);
+//! assert!(engine.is_adapted());
+//! engine.reset_adaptation(); // back to the model's own classifier
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+
+#![warn(missing_docs)]
 
 pub mod aami;
 pub mod adapt;
@@ -14,4 +84,5 @@ pub mod model;
 pub mod pipeline;
 pub mod quant;
 pub mod spectrogram;
+pub mod stream;
 pub mod wfdb;

@@ -92,3 +92,43 @@ fn classifying_beats_allocates_nothing() {
     let v = std::hint::black_box(vec![1u8; 10]);
     assert!(allocs() > before && v.len() == 10);
 }
+
+#[test]
+fn streaming_and_adapted_classification_allocate_nothing() {
+    use rhythm::engine::{AdaptInput, LabelledBeat};
+    use rhythm::stream::{Stream, StreamConfig};
+    let root = concat!(env!("CARGO_MANIFEST_DIR"), "/../fixtures");
+    let rec = EcgRecord::load(format!("{root}/records/208"), 360.0, None).unwrap();
+    let model = Model::open(format!("{root}/models/rhythm-int8.rhm")).unwrap();
+    let mut engine = Engine::new(model, BackendChoice::CpuAuto).unwrap();
+    // Adapt first: classification with the adapted head must not allocate either.
+    let dim = engine.feature_dim();
+    let feats: Vec<f32> = (0..4 * dim).map(|k| (k % 7) as f32 * 0.1).collect();
+    let labelled: Vec<LabelledBeat<'_>> = feats
+        .chunks(dim)
+        .zip([0usize, 2, 0, 2])
+        .map(|(f, c)| LabelledBeat {
+            input: AdaptInput::Features(f),
+            class: rhythm::aami::AamiClass::from_index(c).unwrap(),
+        })
+        .collect();
+    engine.adapt(&labelled, &Default::default()).unwrap();
+    let mut stream = Stream::new(&engine, 360.0, StreamConfig::default()).unwrap();
+    let sig = &rec.signal_mv[..360 * 120];
+    // Warm-up (SIMD scratch buffers grow on first use).
+    stream.push_mv(&mut engine, &sig[..3600], |_| {}).unwrap();
+    let mut beats = 0usize;
+    let before = allocs();
+    for c in sig[3600..].chunks(97) {
+        stream.push_mv(&mut engine, c, |_| beats += 1).unwrap();
+    }
+    stream.finish(&mut engine, |_| beats += 1).unwrap();
+    let after = allocs();
+    assert!(beats > 100, "{beats} beats");
+    assert_eq!(
+        after - before,
+        0,
+        "{} allocations while streaming",
+        after - before
+    );
+}

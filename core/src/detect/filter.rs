@@ -27,6 +27,22 @@ impl MovingSum {
         }
     }
 
+    /// A placeholder that holds no memory (replaced before use).
+    pub(crate) fn empty() -> Self {
+        Self {
+            buf: Vec::new(),
+            pos: 0,
+            sum: 0.0,
+        }
+    }
+
+    /// Back to the state of `new` without reallocating.
+    pub(crate) fn clear(&mut self) {
+        self.buf.iter_mut().for_each(|b| *b = 0.0);
+        self.pos = 0;
+        self.sum = 0.0;
+    }
+
     /// Fill the window with `v` (used to start without a step transient).
     pub(crate) fn prime(&mut self, v: f64) {
         self.buf.iter_mut().for_each(|b| *b = v);
@@ -66,6 +82,20 @@ impl DelayLine {
 
     pub(crate) fn prime(&mut self, v: f64) {
         self.buf.iter_mut().for_each(|b| *b = v);
+    }
+
+    /// A placeholder that holds no memory (replaced before use).
+    pub(crate) fn empty() -> Self {
+        Self {
+            buf: Vec::new(),
+            pos: 0,
+        }
+    }
+
+    /// Back to the state of `new` without reallocating.
+    pub(crate) fn clear(&mut self) {
+        self.buf.iter_mut().for_each(|b| *b = 0.0);
+        self.pos = 0;
     }
 
     /// Push `x`, return the value pushed `delay` calls ago.
@@ -178,9 +208,19 @@ impl Conditioner {
         self.delay
     }
 
-    /// Forget all history (the next sample primes the buffers again).
+    /// Forget all history (the next sample primes the buffers again). Allocates nothing.
     pub fn reset(&mut self) {
-        *self = Self::build(self.fs);
+        for m in [
+            &mut self.lp1,
+            &mut self.lp2,
+            &mut self.base1,
+            &mut self.base2,
+        ] {
+            m.clear();
+        }
+        self.base_delay.clear();
+        self.last = 0.0;
+        self.primed = false;
     }
 }
 

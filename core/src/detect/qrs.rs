@@ -113,6 +113,17 @@ impl Params {
     }
 }
 
+/// The heap buffers of a detector (reused by `reset`).
+struct Buffers {
+    lp1: MovingSum,
+    lp2: MovingSum,
+    hp_ma: MovingSum,
+    hp_dl: DelayLine,
+    der_dl: DelayLine,
+    mwi: MovingSum,
+    bp_hist: Vec<f32>,
+}
+
 /// Streaming QRS detector: push raw samples (mV), get R-peak sample indices.
 ///
 /// Returned positions are absolute indices into the input stream (first pushed sample =
@@ -188,11 +199,7 @@ impl QrsDetector {
         let l_lp = ((0.025 * fs).round() as usize).max(1);
         let l_hp = odd_len(0.125, fs);
         let w = ((0.080 * fs).round() as usize).max(1);
-        Self {
-            fs,
-            n: 0,
-            last: 0.0,
-            primed: false,
+        let bufs = Buffers {
             lp1: MovingSum::new(l_lp),
             lp2: MovingSum::new(l_lp),
             hp_ma: MovingSum::new(l_hp),
@@ -200,6 +207,24 @@ impl QrsDetector {
             der_dl: DelayLine::new(p.k_der),
             mwi: MovingSum::new(w),
             bp_hist: vec![0.0; p.hist_len],
+        };
+        Self::assemble(fs, p, bufs)
+    }
+
+    /// A detector in its initial state around the given (cleared) buffers.
+    fn assemble(fs: f32, p: Params, b: Buffers) -> Self {
+        Self {
+            fs,
+            n: 0,
+            last: 0.0,
+            primed: false,
+            lp1: b.lp1,
+            lp2: b.lp2,
+            hp_ma: b.hp_ma,
+            hp_dl: b.hp_dl,
+            der_dl: b.der_dl,
+            mwi: b.mwi,
+            bp_hist: b.bp_hist,
             pk_max: 0.0,
             pk_t: 0,
             pk_since: 0,
@@ -246,9 +271,26 @@ impl QrsDetector {
         self.n
     }
 
-    /// Forget everything and start a new stream at index 0.
+    /// Forget everything and start a new stream at index 0. Allocates nothing: the buffers
+    /// are cleared and reused.
     pub fn reset(&mut self) {
-        *self = Self::build(self.fs);
+        let mut b = Buffers {
+            lp1: std::mem::replace(&mut self.lp1, MovingSum::empty()),
+            lp2: std::mem::replace(&mut self.lp2, MovingSum::empty()),
+            hp_ma: std::mem::replace(&mut self.hp_ma, MovingSum::empty()),
+            hp_dl: std::mem::replace(&mut self.hp_dl, DelayLine::empty()),
+            der_dl: std::mem::replace(&mut self.der_dl, DelayLine::empty()),
+            mwi: std::mem::replace(&mut self.mwi, MovingSum::empty()),
+            bp_hist: std::mem::take(&mut self.bp_hist),
+        };
+        for m in [&mut b.lp1, &mut b.lp2, &mut b.hp_ma, &mut b.mwi] {
+            m.clear();
+        }
+        b.hp_dl.clear();
+        b.der_dl.clear();
+        b.bp_hist.iter_mut().for_each(|x| *x = 0.0);
+        let p = self.p.clone();
+        *self = Self::assemble(self.fs, p, b);
     }
 
     /// Push one raw sample (mV). Returns a beat position when one becomes final.
@@ -260,17 +302,29 @@ impl QrsDetector {
     /// End of stream: flush the pipeline and return every beat not yet returned.
     /// The detector is then reset (a new stream starts at index 0).
     pub fn finish(&mut self) -> Vec<u64> {
-        let end = self.n;
         let mut beats = Vec::new();
+        self.finish_with(|b| beats.push(b));
+        beats
+    }
+
+    /// [`QrsDetector::finish`] without allocating: calls `on_beat` for every beat not yet
+    /// returned, in order. The detector is then reset.
+    pub fn finish_with(&mut self, mut on_beat: impl FnMut(u64)) {
+        let end = self.n;
         if end > 0 {
             // Feed the last value until every peak still inside the pipeline has been judged;
             // a constant input produces no new peaks.
             let flush = self.p.feat_delay + self.p.ms95 + self.p.preblank + self.p.search_after + 4;
             let hold = self.last;
+            let mut emit = |b: u64| {
+                if b < end {
+                    on_beat(b);
+                }
+            };
             for _ in 0..flush {
                 self.step(hold);
                 while let Some(b) = self.pop_out() {
-                    beats.push(b);
+                    emit(b);
                 }
             }
             if self.learning {
@@ -279,12 +333,10 @@ impl QrsDetector {
                 self.end_learning();
             }
             while let Some(b) = self.pop_out() {
-                beats.push(b);
+                emit(b);
             }
         }
-        beats.retain(|&b| b < end);
         self.reset();
-        beats
     }
 
     fn pop_out(&mut self) -> Option<u64> {

@@ -353,6 +353,38 @@ impl Backend for CpuBackend {
         self.read_logits(logits)
     }
 
+    fn read_value(&self, value: usize, out: &mut [f32]) -> Result<(), EngineError> {
+        let m = &*self.model;
+        let info = m
+            .values()
+            .get(value)
+            .ok_or_else(|| EngineError::Backend(format!("no value {value}")))?;
+        if self.plan.offsets.get(value).copied().flatten().is_none() {
+            return Err(EngineError::Backend(format!("value {value} is not stored")));
+        }
+        let r = self.range(value as u32);
+        if out.len() != r.len() {
+            return Err(EngineError::InputShape {
+                what: "value",
+                expected: r.len(),
+                got: out.len(),
+            });
+        }
+        match &self.arena {
+            Arena::I8(a) => {
+                let q = info.quant.ok_or_else(|| {
+                    EngineError::Backend("int8 value without quantization".into())
+                })?;
+                out.iter_mut()
+                    .zip(&a[r])
+                    .for_each(|(y, &x)| *y = q.dequantize(x));
+            }
+            Arena::F16(a) => out.iter_mut().zip(&a[r]).for_each(|(y, x)| *y = x.to_f32()),
+            Arena::F32(a) => out.copy_from_slice(&a[r]),
+        }
+        Ok(())
+    }
+
     fn int8_logits(&self) -> Option<&[i8]> {
         match &self.arena {
             Arena::I8(a) => Some(&a[self.range(self.model.logits() as u32)]),

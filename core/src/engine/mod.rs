@@ -1,11 +1,12 @@
 //! The [`Engine`]: a loaded model, a backend chosen by the caller, and preallocated buffers,
 //! so that classifying a beat allocates nothing.
 
+pub mod adapt;
 pub mod cpu;
 pub mod plan;
 
 use crate::aami::AamiClass;
-use crate::detect::{self, QualityFlag};
+use crate::detect::QualityFlag;
 use crate::kernels::KernelLevel;
 use crate::model::{Model, ModelError};
 use crate::pipeline::BeatResult;
@@ -13,6 +14,7 @@ use crate::spectrogram::{self, SpectrogramError, StftF16, StftF32, StftInt8, Win
 use std::sync::Arc;
 use thiserror::Error;
 
+pub use adapt::{dequantized_classifier, AdaptInput, AdaptReport, LabelledBeat};
 pub use cpu::CpuBackend;
 
 /// Errors of inference.
@@ -52,6 +54,16 @@ pub trait Backend: Send {
     /// The raw int8 logits of the last run (int8 models), for bit-exact comparisons.
     fn int8_logits(&self) -> Option<&[i8]> {
         None
+    }
+    /// Writes value `value` of the last run (dequantized to f32) into `out`. Needed for
+    /// [`Engine::adapt`], which reads the classifier's input features; backends that cannot
+    /// expose intermediate values keep this default, which returns an error.
+    fn read_value(&self, value: usize, out: &mut [f32]) -> Result<(), EngineError> {
+        let _ = (value, out);
+        Err(EngineError::Backend(format!(
+            "backend {} cannot read intermediate values (needed for adaptation)",
+            self.name()
+        )))
     }
 }
 
@@ -132,6 +144,9 @@ pub struct Engine {
     raw_window: Vec<f32>,
     image: Vec<f32>,
     side: Vec<f32>,
+    classifier: Option<adapt::ClassifierInfo>,
+    head: Option<adapt::AdaptedHead>,
+    features: Vec<f32>,
 }
 
 impl Engine {
@@ -153,6 +168,7 @@ impl Engine {
             BackendChoice::Custom(b) => b,
         };
         let sc = *model.spectrogram();
+        let classifier = adapt::ClassifierInfo::find(&model);
         let stft =
             Stft::new(SpectrogramImpl::F32, sc).map_err(|e| EngineError::Backend(e.to_string()))?;
         Ok(Engine {
@@ -164,6 +180,9 @@ impl Engine {
             raw_window: vec![0.0; sc.window_len as usize],
             image: vec![0.0; sc.image_len()],
             side: vec![0.0; model.n_side()],
+            features: vec![0.0; classifier.map_or(0, |c| c.dim)],
+            classifier,
+            head: None,
             model,
         })
     }
@@ -209,15 +228,47 @@ impl Engine {
         let fs = sc.sample_rate_hz as f32;
         let window_err = |e: SpectrogramError| EngineError::Backend(format!("beat {i}: {e}"));
         spectrogram::extract_window(raw, r, &sc, &mut self.raw_window).map_err(window_err)?;
-        let quality = detect::assess_quality(&self.raw_window, fs);
         let edge = spectrogram::extract_window(conditioned, r, &sc, &mut self.window)
             .map_err(window_err)?;
-        let rr = spectrogram::rr_features(beats, i, fs).to_array();
-        let n = self.side.len().min(rr.len());
-        self.side[..n].copy_from_slice(&rr[..n]);
+        let rr = spectrogram::rr_features(beats, i, fs);
+        let (raw_w, cond_w) = (
+            std::mem::take(&mut self.raw_window),
+            std::mem::take(&mut self.window),
+        );
+        let result = self.classify_window(r as u64, &raw_w, &cond_w, edge, &rr);
+        self.raw_window = raw_w;
+        self.window = cond_w;
+        result
+    }
+
+    /// Classifies one beat from its windows: `raw_window` (mV, for the quality flag) and
+    /// `window` (conditioned, for the image), both `window_len` samples with the R peak at
+    /// `r_offset`, as [`spectrogram::extract_window`] cuts them, and its RR features.
+    /// `sample` and `edge` are copied into the result. This is the step
+    /// [`Engine::classify_beat`] and [`crate::stream::Stream`] share. Allocates nothing.
+    pub fn classify_window(
+        &mut self,
+        sample: u64,
+        raw_window: &[f32],
+        window: &[f32],
+        edge: WindowEdge,
+        rr: &spectrogram::RrFeatures,
+    ) -> Result<BeatResult, EngineError> {
+        let wl = self.model.spectrogram().window_len as usize;
+        for (what, w) in [("raw window", raw_window), ("beat window", window)] {
+            if w.len() != wl {
+                return Err(EngineError::InputShape {
+                    what,
+                    expected: wl,
+                    got: w.len(),
+                });
+            }
+        }
+        let quality = self.quality_of(raw_window);
+        self.fill_side(rr);
         let classification = match quality {
             QualityFlag::NonFinite | QualityFlag::Empty => None,
-            _ => match self.stft.compute(&self.window, &mut self.image) {
+            _ => match self.stft.compute(window, &mut self.image) {
                 Ok(()) => {
                     // Move the buffers out for the call (no allocation: an empty Vec is free).
                     let (image, side) = (
@@ -233,7 +284,7 @@ impl Engine {
             },
         };
         Ok(BeatResult {
-            sample: r as u64,
+            sample,
             classification,
             quality,
             edge_padded: edge == WindowEdge::Padded,
@@ -250,13 +301,15 @@ impl Engine {
         self.backend.name()
     }
 
-    /// Classifies one spectrogram image with its side features.
+    /// Classifies one spectrogram image with its side features (with the adapted head after
+    /// [`Engine::adapt`]).
     pub fn classify_image(
         &mut self,
         image: &[f32],
         side: &[f32],
     ) -> Result<Classification, EngineError> {
         self.backend.infer(image, side, &mut self.logits)?;
+        self.adapted_logits()?;
         let mut probabilities = [0.0f32; 5];
         crate::kernels::scalar::softmax(&self.logits, &mut probabilities);
         let best = (0..5).fold(0, |b, i| {

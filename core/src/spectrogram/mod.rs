@@ -53,7 +53,9 @@ mod window;
 pub use stft_f16::StftF16;
 pub use stft_f32::StftF32;
 pub use stft_int8::{gemm_i8_i32, StftInt8, MAX_GEMM_K};
-pub use window::{extract_window, rr_features, RrFeatures, WindowEdge, DEFAULT_RR_S, RR_FEATURES};
+pub use window::{
+    extract_window, rr_features, RrFeatures, WindowEdge, DEFAULT_RR_S, LOCAL_RR_BEATS, RR_FEATURES,
+};
 
 /// Largest accepted `|sample|` of a beat window (before mean removal).
 ///

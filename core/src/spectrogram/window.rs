@@ -55,7 +55,7 @@ pub const RR_FEATURES: usize = 4;
 pub const DEFAULT_RR_S: f32 = 0.8;
 
 /// Most previous RR intervals averaged into [`RrFeatures::local_rr_s`].
-const LOCAL_RR_BEATS: usize = 10;
+pub const LOCAL_RR_BEATS: usize = 10;
 
 /// RR-interval side features of one beat (seconds), fed to the classifier beside the image.
 #[derive(Debug, Clone, Copy, PartialEq)]

@@ -1,0 +1,281 @@
+/*
+ * Streams one lead of a WFDB record (format 212, e.g. fixtures/records/100) through the
+ * rhythm C API and prints every beat and a summary.
+ *
+ *   classify MODEL.rhm RECORD [MAX_SECONDS] [--memory]
+ *
+ * RECORD is the path without extension (RECORD.hea and RECORD.dat are read). The lead is
+ * MLII if present, else the first. Samples are pushed as raw ADC counts with the header's
+ * gain and baseline, in chunks of varying size as a device driver would deliver them.
+ * With --memory the model is read into a buffer and opened with rhythm_engine_open_memory.
+ *
+ * Output: one line per beat, "beat SAMPLE CLASS QUALITY CLASSIFIED P(class)", then
+ * "summary beats=... N=... S=... V=... F=... Q=... timeouts=... overflows=...".
+ *
+ * Builds as C99 and as C++:
+ *   cc -std=c99 -Wall -Wextra -Werror -Ibindings/include bindings/examples/classify.c \
+ *      target/debug/librhythm.a -lpthread -ldl -lm -o classify
+ */
+#include "rhythm.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define MAX_SIGNALS 16
+
+typedef struct {
+    int n_signals;
+    double fs;
+    long n_samples;
+    int lead;
+    int format;
+    double gain;
+    int baseline;
+    char dat_name[256];
+} Header;
+
+typedef struct {
+    unsigned long long beats;
+    unsigned long long per_class[5];
+} Summary;
+
+static const char *const CLASS_NAMES[5] = {"N", "S", "V", "F", "Q"};
+static const char *const QUALITY_NAMES[5] = {"ok", "nonfinite", "empty", "flat", "saturated"};
+
+/* Reads RECORD.hea: record line, then one line per signal. Returns 0 on success. */
+static int read_header(const char *record, Header *h) {
+    char path[1024];
+    char line[512];
+    FILE *f;
+    int sig = 0;
+    int found_mlii = 0;
+    snprintf(path, sizeof path, "%s.hea", record);
+    f = fopen(path, "r");
+    if (f == NULL) {
+        fprintf(stderr, "cannot open %s\n", path);
+        return -1;
+    }
+    memset(h, 0, sizeof *h);
+    h->lead = 0;
+    while (fgets(line, sizeof line, f) != NULL) {
+        char name[256];
+        if (line[0] == '#' || line[0] == '\r' || line[0] == '\n') {
+            continue;
+        }
+        if (h->n_signals == 0) {
+            if (sscanf(line, "%255s %d %lf %ld", name, &h->n_signals, &h->fs, &h->n_samples) != 4 ||
+                h->n_signals <= 0 || h->n_signals > MAX_SIGNALS) {
+                fprintf(stderr, "bad record line in %s\n", path);
+                fclose(f);
+                return -1;
+            }
+            continue;
+        }
+        if (sig < h->n_signals) {
+            char file[256], gain_s[64], desc[128];
+            int format, adcres, adczero, init, checksum, block;
+            double gain;
+            int baseline;
+            const char *paren;
+            desc[0] = '\0';
+            if (sscanf(line, "%255s %d %63s %d %d %d %d %d %127s", file, &format, gain_s, &adcres,
+                       &adczero, &init, &checksum, &block, desc) < 5) {
+                fprintf(stderr, "bad signal line in %s\n", path);
+                fclose(f);
+                return -1;
+            }
+            gain = strtod(gain_s, NULL);
+            paren = strchr(gain_s, '(');
+            baseline = paren != NULL ? atoi(paren + 1) : adczero;
+            if (gain == 0.0) {
+                gain = 200.0; /* WFDB default */
+            }
+            if (sig == 0 || (!found_mlii && strcmp(desc, "MLII") == 0)) {
+                h->lead = sig;
+                h->format = format;
+                h->gain = gain;
+                h->baseline = baseline;
+                strncpy(h->dat_name, file, sizeof h->dat_name - 1);
+                if (strcmp(desc, "MLII") == 0) {
+                    found_mlii = 1;
+                }
+            }
+            sig++;
+        }
+    }
+    fclose(f);
+    if (h->format != 212) {
+        fprintf(stderr, "only format 212 is supported by this example (got %d)\n", h->format);
+        return -1;
+    }
+    return 0;
+}
+
+/* Reads the chosen lead of a format-212 file (all signals interleaved in one file). */
+static int16_t *read_212(const char *record, const Header *h, long *n_out) {
+    char path[1024];
+    const char *slash = strrchr(record, '/');
+    size_t dir_len = slash != NULL ? (size_t)(slash - record) + 1 : 0;
+    FILE *f;
+    long frames = h->n_samples;
+    long values = frames * h->n_signals;
+    unsigned char *bytes;
+    int16_t *out;
+    long i, got = 0;
+    size_t n_bytes = (size_t)((values * 3 + 1) / 2);
+    snprintf(path, sizeof path, "%.*s%s", (int)dir_len, record, h->dat_name);
+    f = fopen(path, "rb");
+    if (f == NULL) {
+        fprintf(stderr, "cannot open %s\n", path);
+        return NULL;
+    }
+    bytes = (unsigned char *)malloc(n_bytes);
+    out = (int16_t *)malloc((size_t)frames * sizeof(int16_t));
+    if (bytes == NULL || out == NULL) {
+        free(bytes);
+        free(out);
+        fclose(f);
+        return NULL;
+    }
+    n_bytes = fread(bytes, 1, n_bytes, f);
+    fclose(f);
+    for (i = 0; i + 1 < values && (size_t)((i / 2) * 3 + 2) < n_bytes; i += 2) {
+        const unsigned char *b = bytes + (i / 2) * 3;
+        int v0 = b[0] | ((b[1] & 0x0f) << 8);
+        int v1 = b[2] | ((b[1] & 0xf0) << 4);
+        if (v0 > 2047) v0 -= 4096;
+        if (v1 > 2047) v1 -= 4096;
+        if (i % h->n_signals == h->lead) out[got++] = (int16_t)v0;
+        if ((i + 1) % h->n_signals == h->lead) out[got++] = (int16_t)v1;
+    }
+    free(bytes);
+    *n_out = got;
+    return out;
+}
+
+static void on_beat(const RhythmBeat *beat, void *user) {
+    Summary *s = (Summary *)user;
+    s->beats++;
+    s->per_class[beat->class_]++;
+    printf("beat %llu %s %s %d %.4f\n", (unsigned long long)beat->sample, CLASS_NAMES[beat->class_],
+           QUALITY_NAMES[beat->quality], beat->classified ? 1 : 0,
+           (double)beat->probabilities[beat->class_]);
+}
+
+static int check(RhythmStatus st, const char *what) {
+    if (st != RHYTHM_STATUS_OK) {
+        fprintf(stderr, "%s: %s: %s\n", what, rhythm_status_name((int32_t)st), rhythm_last_error());
+        return -1;
+    }
+    return 0;
+}
+
+static unsigned char *read_file(const char *path, size_t *len) {
+    FILE *f = fopen(path, "rb");
+    unsigned char *buf;
+    long size;
+    if (f == NULL) return NULL;
+    if (fseek(f, 0, SEEK_END) != 0 || (size = ftell(f)) <= 0 || fseek(f, 0, SEEK_SET) != 0) {
+        fclose(f);
+        return NULL;
+    }
+    buf = (unsigned char *)malloc((size_t)size);
+    if (buf != NULL && fread(buf, 1, (size_t)size, f) != (size_t)size) {
+        free(buf);
+        buf = NULL;
+    }
+    fclose(f);
+    *len = (size_t)size;
+    return buf;
+}
+
+int main(int argc, char **argv) {
+    static const size_t CHUNKS[] = {1, 7, 100, 360, 1000, 13, 4096};
+    Header h;
+    int16_t *adc;
+    long n = 0, at = 0, max_samples;
+    size_t k = 0;
+    int use_memory = 0, i, rc = 1;
+    RhythmEngine *engine = NULL;
+    RhythmEngine *accel = NULL;
+    RhythmStream *stream = NULL;
+    RhythmModelInfo info;
+    RhythmStreamStats stats;
+    RhythmStatus st;
+    Summary summary;
+    double max_seconds = 0.0;
+
+    if (argc < 3) {
+        fprintf(stderr, "usage: %s MODEL.rhm RECORD [MAX_SECONDS] [--memory]\n", argv[0]);
+        return 2;
+    }
+    for (i = 3; i < argc; i++) {
+        if (strcmp(argv[i], "--memory") == 0) {
+            use_memory = 1;
+        } else {
+            max_seconds = atof(argv[i]);
+        }
+    }
+    memset(&summary, 0, sizeof summary);
+    printf("rhythm %s (ABI %u)\n", rhythm_version(), rhythm_abi_version());
+    if (rhythm_abi_version() != RHYTHM_ABI_VERSION) {
+        fprintf(stderr, "header/library ABI mismatch\n");
+        return 1;
+    }
+
+    /* The accelerator is optional: without a device this is RHYTHM_STATUS_BACKEND_UNAVAILABLE. */
+    st = rhythm_engine_open(argv[1], RHYTHM_BACKEND_ACCEL, false, &accel);
+    fprintf(stderr, "accel: %s\n", rhythm_status_name((int32_t)st));
+    rhythm_engine_free(accel);
+
+    if (use_memory) {
+        size_t len = 0;
+        unsigned char *buf = read_file(argv[1], &len);
+        if (buf == NULL) {
+            fprintf(stderr, "cannot read %s\n", argv[1]);
+            return 1;
+        }
+        st = rhythm_engine_open_memory(buf, len, RHYTHM_BACKEND_AUTO, true, &engine);
+        free(buf); /* the library copied it */
+    } else {
+        st = rhythm_engine_open(argv[1], RHYTHM_BACKEND_AUTO, true, &engine);
+    }
+    if (check(st, "open model") != 0) return 1;
+    fprintf(stderr, "backend: %s\n", rhythm_engine_backend_name(engine));
+    if (check(rhythm_engine_info(engine, &info), "model info") != 0) goto done;
+
+    if (read_header(argv[2], &h) != 0) goto done;
+    adc = read_212(argv[2], &h, &n);
+    if (adc == NULL) goto done;
+    max_samples = max_seconds > 0.0 ? (long)(max_seconds * h.fs) : n;
+    if (max_samples > n) max_samples = n;
+
+    if (check(rhythm_stream_new(engine, h.fs, 0.0f, &stream), "stream") != 0) {
+        free(adc);
+        goto done;
+    }
+    while (at < max_samples) {
+        size_t c = CHUNKS[k++ % (sizeof CHUNKS / sizeof CHUNKS[0])];
+        if ((long)c > max_samples - at) c = (size_t)(max_samples - at);
+        st = rhythm_stream_push_i16(stream, engine, adc + at, c, h.gain, h.baseline, on_beat, &summary);
+        if (check(st, "push") != 0) {
+            free(adc);
+            goto done;
+        }
+        at += (long)c;
+    }
+    free(adc);
+    if (check(rhythm_stream_finish(stream, engine, on_beat, &summary), "finish") != 0) goto done;
+    if (check(rhythm_stream_stats(stream, &stats), "stats") != 0) goto done;
+    printf("summary beats=%llu N=%llu S=%llu V=%llu F=%llu Q=%llu timeouts=%llu overflows=%llu "
+           "max_latency_s=%.2f\n",
+           summary.beats, summary.per_class[0], summary.per_class[1], summary.per_class[2],
+           summary.per_class[3], summary.per_class[4], (unsigned long long)stats.post_rr_timeouts,
+           (unsigned long long)stats.overflows, (double)stats.max_latency_samples / info.sample_rate_hz);
+    rc = 0;
+done:
+    rhythm_stream_free(stream);
+    rhythm_engine_free(engine);
+    return rc;
+}

@@ -1,0 +1,322 @@
+//! On-device adaptation of the classifier head (the model's final FullyConnected op).
+//!
+//! The backbone (everything before the final FullyConnected) stays as loaded (int8 for int8
+//! models). [`Engine::adapt`] computes the classifier's input features for each labelled beat
+//! (the dequantized input of the final FullyConnected), starts from the model's own classifier
+//! (the meta-learned initialisation, dequantized to f32) and runs
+//! [`LinearHead::adapt`](crate::adapt::LinearHead::adapt), the same code the trainer uses for
+//! patient adaptation. Afterwards every classification runs the backbone, reads the features
+//! and applies the adapted f32 head (no allocation per beat). [`Engine::reset_adaptation`]
+//! returns to the model's classifier.
+
+use super::{Engine, EngineError};
+use crate::aami::AamiClass;
+use crate::adapt::{AdaptConfig, LinearHead};
+use crate::detect::{self, QualityFlag};
+use crate::model::{Activation, Model, OpKind, Precision};
+use crate::spectrogram::RrFeatures;
+
+/// Where the classifier sits in a model.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct ClassifierInfo {
+    /// Index of the final FullyConnected op.
+    pub op: usize,
+    /// Value index of its input (the features).
+    pub input: usize,
+    /// Number of input features.
+    pub dim: usize,
+}
+
+impl ClassifierInfo {
+    /// The final FullyConnected op feeding the Softmax, if the model has one without a fused
+    /// activation.
+    pub(crate) fn find(model: &Model) -> Option<ClassifierInfo> {
+        let logits = model.logits() as u32;
+        let (op, o) = model
+            .ops()
+            .iter()
+            .enumerate()
+            .rev()
+            .find(|(_, o)| o.desc.kind == OpKind::FullyConnected && o.desc.output == logits)?;
+        if o.desc.activation != Activation::None {
+            return None;
+        }
+        let input = o.desc.inputs[0] as usize;
+        let dim = model.values().get(input)?.shape.len();
+        Some(ClassifierInfo { op, input, dim })
+    }
+}
+
+/// The model's classifier as an f32 [`LinearHead`]: int8 weights times their per-channel
+/// scales, int32 bias times `input_scale · weight_scale`; fp16/f32 weights converted.
+pub fn dequantized_classifier(model: &Model) -> Result<LinearHead, EngineError> {
+    let info = ClassifierInfo::find(model).ok_or_else(no_classifier)?;
+    head_of(model, &info)
+}
+
+fn no_classifier() -> EngineError {
+    EngineError::Backend(
+        "model has no final FullyConnected classifier without activation before Softmax".into(),
+    )
+}
+
+pub(crate) fn head_of(model: &Model, info: &ClassifierInfo) -> Result<LinearHead, EngineError> {
+    let classes = model.n_classes();
+    let (weights, bias): (Vec<f32>, Vec<f32>) = match model.precision() {
+        Precision::Int8 => {
+            let w = model.weights_i8(info.op);
+            let s = model.weight_scales(info.op);
+            let b = model.bias_i32(info.op);
+            let in_scale = model.values()[info.input]
+                .quant
+                .ok_or_else(|| EngineError::Backend("int8 classifier input without scale".into()))?
+                .scale;
+            if s.len() != classes || b.len() != classes {
+                return Err(no_classifier());
+            }
+            let weights = w
+                .iter()
+                .enumerate()
+                .map(|(k, &q)| f32::from(q) * s[k / info.dim.max(1)])
+                .collect();
+            let bias = b
+                .iter()
+                .zip(s)
+                .map(|(&q, &ws)| (f64::from(q) * f64::from(in_scale) * f64::from(ws)) as f32)
+                .collect();
+            (weights, bias)
+        }
+        Precision::F16 => (
+            model
+                .weights_f16(info.op)
+                .iter()
+                .map(|w| w.to_f32())
+                .collect(),
+            model.bias_f32(info.op).to_vec(),
+        ),
+        Precision::F32 => (
+            model.weights_f32(info.op).to_vec(),
+            model.bias_f32(info.op).to_vec(),
+        ),
+    };
+    if bias.len() != classes {
+        return Err(no_classifier());
+    }
+    LinearHead::new(weights, bias, info.dim).ok_or_else(no_classifier)
+}
+
+/// What a labelled beat for [`Engine::adapt`] is given as.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum AdaptInput<'a> {
+    /// Classifier input features already computed (see [`Engine::classifier_features`]);
+    /// length [`Engine::feature_dim`].
+    Features(&'a [f32]),
+    /// A conditioned beat window (`window_len` samples, R peak at `r_offset`, as cut by
+    /// [`crate::spectrogram::extract_window`] from [`crate::pipeline::condition_signal`]'s output)
+    /// and its RR features.
+    Window {
+        /// The conditioned window.
+        window: &'a [f32],
+        /// RR features of the beat.
+        rr: RrFeatures,
+    },
+}
+
+/// One labelled beat for [`Engine::adapt`].
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct LabelledBeat<'a> {
+    /// The beat.
+    pub input: AdaptInput<'a>,
+    /// Its true class.
+    pub class: AamiClass,
+}
+
+/// What one adaptation did.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct AdaptReport {
+    /// Labelled beats used.
+    pub beats: usize,
+    /// Features per beat.
+    pub dim: usize,
+    /// Gradient steps taken.
+    pub steps: usize,
+    /// Mean cross-entropy of the labelled beats under the initial head.
+    pub loss_before: f32,
+    /// Mean cross-entropy of the labelled beats under the adapted head.
+    pub loss_after: f32,
+}
+
+/// The adapted head and its scratch (allocated once per adaptation, reused per beat).
+pub(crate) struct AdaptedHead {
+    pub head: LinearHead,
+}
+
+fn mean_loss(head: &LinearHead, features: &[f32], labels: &[u8]) -> f32 {
+    let mut logits = vec![0.0f32; head.classes];
+    let mut total = 0.0f64;
+    for (i, &l) in labels.iter().enumerate() {
+        head.logits(&features[i * head.dim..(i + 1) * head.dim], &mut logits);
+        let m = logits.iter().fold(f32::NEG_INFINITY, |a, &b| a.max(b));
+        let z: f32 = logits.iter().map(|v| (v - m).exp()).sum();
+        total += f64::from(z.ln() + m - logits[l as usize]);
+    }
+    (total / labels.len().max(1) as f64) as f32
+}
+
+impl Engine {
+    /// Number of classifier input features (0 if the model has no adaptable classifier).
+    pub fn feature_dim(&self) -> usize {
+        self.classifier.map_or(0, |c| c.dim)
+    }
+
+    /// Runs the backbone on one image and side features and writes the classifier's input
+    /// features (the dequantized input of the final FullyConnected) into `out`
+    /// (length [`Engine::feature_dim`]). Allocates nothing.
+    pub fn classifier_features(
+        &mut self,
+        image: &[f32],
+        side: &[f32],
+        out: &mut [f32],
+    ) -> Result<(), EngineError> {
+        let info = self.classifier.ok_or_else(no_classifier)?;
+        if out.len() != info.dim {
+            return Err(EngineError::InputShape {
+                what: "features",
+                expected: info.dim,
+                got: out.len(),
+            });
+        }
+        self.backend.infer(image, side, &mut self.logits)?;
+        self.backend.read_value(info.input, out)
+    }
+
+    /// Features of a conditioned beat window with its RR features (see
+    /// [`AdaptInput::Window`]). Allocates nothing.
+    pub fn window_features(
+        &mut self,
+        window: &[f32],
+        rr: &RrFeatures,
+        out: &mut [f32],
+    ) -> Result<(), EngineError> {
+        let sc = *self.model.spectrogram();
+        if window.len() != sc.window_len as usize {
+            return Err(EngineError::InputShape {
+                what: "beat window",
+                expected: sc.window_len as usize,
+                got: window.len(),
+            });
+        }
+        self.stft
+            .compute(window, &mut self.image)
+            .map_err(|e| EngineError::Backend(e.to_string()))?;
+        self.fill_side(rr);
+        let (image, side) = (
+            std::mem::take(&mut self.image),
+            std::mem::take(&mut self.side),
+        );
+        let r = self.classifier_features(&image, &side, out);
+        self.image = image;
+        self.side = side;
+        r
+    }
+
+    /// Adapts the classifier head to a few labelled beats: starts from the model's own
+    /// classifier (dequantized; the meta-learned initialisation), runs
+    /// [`LinearHead::adapt`] with `cfg` on the beats' classifier features, and classifies with
+    /// the adapted f32 head from then on. Each call starts again from the model's classifier
+    /// (it does not stack on a previous adaptation). The backbone is unchanged.
+    ///
+    /// Allocates `beats × feature_dim` floats plus the head and its gradients (see
+    /// `docs/adaptation.md`); classification afterwards allocates nothing.
+    ///
+    /// Errors: no labelled beats, a window or feature vector of the wrong length, a window
+    /// with non-finite samples, a model without an adaptable classifier. On error the
+    /// previous head is kept.
+    pub fn adapt(
+        &mut self,
+        labelled: &[LabelledBeat<'_>],
+        cfg: &AdaptConfig,
+    ) -> Result<AdaptReport, EngineError> {
+        let info = self.classifier.ok_or_else(no_classifier)?;
+        if labelled.is_empty() {
+            return Err(EngineError::InputShape {
+                what: "labelled beats",
+                expected: 1,
+                got: 0,
+            });
+        }
+        let dim = info.dim;
+        let mut features = vec![0.0f32; labelled.len() * dim];
+        let mut labels = Vec::with_capacity(labelled.len());
+        for (b, chunk) in labelled.iter().zip(features.chunks_exact_mut(dim)) {
+            match b.input {
+                AdaptInput::Features(f) => {
+                    if f.len() != dim {
+                        return Err(EngineError::InputShape {
+                            what: "features",
+                            expected: dim,
+                            got: f.len(),
+                        });
+                    }
+                    chunk.copy_from_slice(f);
+                }
+                AdaptInput::Window { window, rr } => {
+                    if window.iter().any(|x| !x.is_finite()) {
+                        return Err(EngineError::Backend(
+                            "labelled window has non-finite samples".into(),
+                        ));
+                    }
+                    self.window_features(window, &rr, chunk)?;
+                }
+            }
+            labels.push(b.class.index() as u8);
+        }
+        let init = head_of(&self.model, &info)?;
+        let adapted = init.adapt(&features, &labels, cfg);
+        let report = AdaptReport {
+            beats: labels.len(),
+            dim,
+            steps: cfg.steps,
+            loss_before: mean_loss(&init, &features, &labels),
+            loss_after: mean_loss(&adapted, &features, &labels),
+        };
+        self.head = Some(AdaptedHead { head: adapted });
+        Ok(report)
+    }
+
+    /// Returns to the model's own classifier.
+    pub fn reset_adaptation(&mut self) {
+        self.head = None;
+    }
+
+    /// The adapted head, if [`Engine::adapt`] succeeded since the last reset.
+    pub fn adapted_head(&self) -> Option<&LinearHead> {
+        self.head.as_ref().map(|h| &h.head)
+    }
+
+    /// Whether an adapted head is in use.
+    pub fn is_adapted(&self) -> bool {
+        self.head.is_some()
+    }
+
+    pub(crate) fn fill_side(&mut self, rr: &RrFeatures) {
+        let rr = rr.to_array();
+        let n = self.side.len().min(rr.len());
+        self.side[..n].copy_from_slice(&rr[..n]);
+    }
+
+    /// The logits of the adapted head for the features of the last backbone run.
+    pub(crate) fn adapted_logits(&mut self) -> Result<bool, EngineError> {
+        let (Some(h), Some(info)) = (&self.head, self.classifier) else {
+            return Ok(false);
+        };
+        self.backend.read_value(info.input, &mut self.features)?;
+        h.head.logits(&self.features, &mut self.logits);
+        Ok(true)
+    }
+
+    /// Quality of a raw window, as [`Engine::classify_beat`] computes it.
+    pub(crate) fn quality_of(&self, raw_window: &[f32]) -> QualityFlag {
+        detect::assess_quality(raw_window, self.model.spectrogram().sample_rate_hz as f32)
+    }
+}

@@ -1,0 +1,585 @@
+//! Streaming classification: raw samples in, classified beats out, in chunks of any size.
+//!
+//! A [`Stream`] runs the same steps as the offline path
+//! ([`detect_qrs`](crate::detect::detect_qrs) on the raw signal,
+//! [`condition_signal`](crate::pipeline::condition_signal), then
+//! [`Engine::classify_beat`] for each beat) incrementally, and over a whole record it produces
+//! **the same beats** (positions, classes, probabilities, quality flags) whatever the chunking,
+//! provided no post-RR interval exceeds [`StreamConfig::max_post_rr_s`] (see below).
+//!
+//! # Input
+//!
+//! Samples of one lead at the model's sampling rate
+//! ([`SpectrogramConfig::sample_rate_hz`], 360 Hz for the shipped models), either in mV
+//! ([`Stream::push_mv`]) or as raw i16 ADC counts with the record's gain and baseline
+//! ([`Stream::push_adc`]; `mV = (adc − baseline) / gain`, as
+//! [`crate::wfdb::Record::physical`] computes it). NaN/±inf samples are allowed: as offline,
+//! they are flagged per beat ([`QualityFlag::NonFinite`](crate::detect::QualityFlag::NonFinite)) and treated as 0 by the filter.
+//!
+//! **Other sampling rates are rejected** with [`StreamError::SampleRate`] at construction:
+//! the stream does not resample (resampling would make stream and offline beats differ by
+//! the resampler's edge handling). Resample upstream, or use a model trained at your rate.
+//!
+//! # Latency
+//!
+//! A beat is reported when three things are known:
+//!
+//! 1. its detection: the QRS detector reports an R peak at most
+//!    [`QrsDetector::max_delay_samples`] after it (≈ 3.3 s worst case at 360 Hz, during
+//!    search-back; typically ≈ 0.3–0.6 s);
+//! 2. its conditioned window: `window_len − r_offset` samples after the R peak plus the
+//!    conditioner's group delay ([`Conditioner::delay`]), ≈ 0.44 s + 0.42 s at 360 Hz;
+//! 3. **the next beat**, because the RR side features include the post-RR interval: the next
+//!    R peak plus *its* detection delay.
+//!
+//! So a beat's latency is about `max(post-RR + detection delay of the next beat, 0.86 s)`:
+//! ≈ 1.1–1.5 s at a normal heart rate. It is bounded: if no next beat has been detected
+//! when any future beat would be more than [`StreamConfig::max_post_rr_s`] after this one,
+//! the beat is reported anyway with `post_rr = max_post_rr_s` and
+//! [`StreamBeat::post_rr_estimated`] set (offline would have used the true, longer,
+//! interval; it is the only case where stream and offline differ). The worst-case latency is
+//! therefore `max_post_rr_s + max_delay_samples / fs` (≈ 4 s + 3.3 s = 7.3 s with the defaults);
+//! [`Stream::max_latency_samples`] returns it. At the end of the record ([`Stream::finish`])
+//! every pending beat is reported; the last one uses `post_rr = pre_rr` as offline.
+//!
+//! # Memory
+//!
+//! Everything is allocated in [`Stream::new`]: two sample rings (raw and conditioned) of
+//! [`Stream::ring_len`] samples, the detector's and conditioner's fixed buffers, a fixed queue
+//! of pending beat positions and two beat windows (≈ 40 KiB at 360 Hz). Pushing and
+//! finishing allocate nothing. Nothing is dropped: the rings are sized so that every sample
+//! a pending beat needs is still held (checked: [`StreamStats::ring_misses`]), and the
+//! pending queue is sized from the detector's 200 ms refractory period; if it were ever full
+//! its oldest beat would be classified early (not dropped) and counted in
+//! [`StreamStats::overflows`] (never observed; both counters are asserted to be 0 in the
+//! tests).
+//!
+//! # Example
+//!
+//! ```
+//! use rhythm::engine::{BackendChoice, Engine};
+//! use rhythm::model::Model;
+//! use rhythm::pipeline::EcgRecord;
+//! use rhythm::stream::{Stream, StreamConfig};
+//!
+//! let root = concat!(env!("CARGO_MANIFEST_DIR"), "/../fixtures");
+//! let model = Model::open(format!("{root}/models/rhythm-int8.rhm"))?;
+//! let mut engine = Engine::new(model, BackendChoice::CpuAuto)?;
+//! let fs = engine.model().spectrogram().sample_rate_hz as f64;
+//! let record = EcgRecord::load(format!("{root}/records/100"), fs, None)?;
+//!
+//! let mut stream = Stream::new(&engine, fs, StreamConfig::default())?;
+//! let mut beats = Vec::new();
+//! // Ten seconds in chunks of 100 samples, as a device driver would deliver them.
+//! for chunk in record.signal_mv[..3600].chunks(100) {
+//!     stream.push_mv(&mut engine, chunk, |b| beats.push(*b))?;
+//! }
+//! stream.finish(&mut engine, |b| beats.push(*b))?;
+//! assert!(beats.len() >= 8);
+//! for b in &beats {
+//!     println!("{} {} {:?}", b.beat.sample, b.beat.class(), b.beat.quality);
+//! }
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+
+use crate::detect::{Conditioner, QrsDetector};
+use crate::engine::{Engine, EngineError};
+use crate::pipeline::BeatResult;
+use crate::spectrogram::{self, SpectrogramConfig, WindowEdge, LOCAL_RR_BEATS};
+use thiserror::Error;
+
+/// Errors of a [`Stream`].
+#[derive(Debug, Error)]
+pub enum StreamError {
+    /// The input's sampling rate is not the model's (the stream does not resample).
+    #[error("sampling rate {given} Hz differs from the model's {model} Hz (resample upstream)")]
+    SampleRate {
+        /// Rate given to [`Stream::new`].
+        given: f64,
+        /// The model's rate.
+        model: u32,
+    },
+    /// A bad configuration value.
+    #[error("invalid stream configuration: {0}")]
+    Config(&'static str),
+    /// The ADC gain is zero or not finite.
+    #[error("invalid ADC gain {0}")]
+    Gain(f64),
+    /// The engine's model expects other windows than the one the stream was built for.
+    #[error("engine model does not match the stream (spectrogram configuration differs)")]
+    ModelMismatch,
+    /// Classification failed.
+    #[error(transparent)]
+    Engine(#[from] EngineError),
+}
+
+/// Stream settings.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct StreamConfig {
+    /// Longest post-RR interval waited for, seconds (default 4.0). Bounds the latency; a
+    /// beat whose next beat comes later is reported with this post-RR (see the module docs).
+    pub max_post_rr_s: f32,
+}
+
+impl Default for StreamConfig {
+    fn default() -> Self {
+        StreamConfig { max_post_rr_s: 4.0 }
+    }
+}
+
+/// Scale of raw ADC counts: `mV = (adc − baseline) / gain`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct AdcScale {
+    /// ADC units per mV (WFDB header `gain`).
+    pub gain: f64,
+    /// ADC value of 0 mV (WFDB header `baseline`).
+    pub baseline: i32,
+}
+
+/// One beat reported by a [`Stream`].
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct StreamBeat {
+    /// Position (sample index from the start of the stream), class, probabilities, quality
+    /// flag and edge flag: the same as [`Engine::classify_beat`] gives offline.
+    pub beat: BeatResult,
+    /// The next beat had not come within [`StreamConfig::max_post_rr_s`]: the post-RR
+    /// feature was set to that bound instead of the true interval.
+    pub post_rr_estimated: bool,
+    /// Samples pushed after the R peak when this beat was reported (its latency).
+    pub latency_samples: u64,
+}
+
+/// Counters of a [`Stream`] since it was created.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct StreamStats {
+    /// Samples pushed.
+    pub samples: u64,
+    /// Beats reported.
+    pub beats: u64,
+    /// Beats reported with an estimated post-RR ([`StreamBeat::post_rr_estimated`]).
+    pub post_rr_timeouts: u64,
+    /// Beats classified early because the pending queue was full (expected 0).
+    pub overflows: u64,
+    /// Window samples that had already left a ring (expected 0; the nearest held sample was
+    /// used).
+    pub ring_misses: u64,
+    /// Largest [`StreamBeat::latency_samples`] seen.
+    pub max_latency_samples: u64,
+}
+
+/// A fixed-capacity FIFO of beat positions.
+#[derive(Debug, Clone)]
+struct PosQueue {
+    buf: Vec<u64>,
+    head: usize,
+    len: usize,
+}
+
+impl PosQueue {
+    fn new(cap: usize) -> Self {
+        PosQueue {
+            buf: vec![0; cap.max(1)],
+            head: 0,
+            len: 0,
+        }
+    }
+    fn cap(&self) -> usize {
+        self.buf.len()
+    }
+    fn get(&self, i: usize) -> Option<u64> {
+        (i < self.len).then(|| self.buf[(self.head + i) % self.buf.len()])
+    }
+    fn push(&mut self, v: u64) -> bool {
+        if self.len == self.buf.len() {
+            return false;
+        }
+        let at = (self.head + self.len) % self.buf.len();
+        self.buf[at] = v;
+        self.len += 1;
+        true
+    }
+    /// Pushes, dropping the oldest when full (used for the RR history only).
+    fn push_evict(&mut self, v: u64) {
+        if self.len == self.buf.len() {
+            self.pop();
+        }
+        self.push(v);
+    }
+    fn pop(&mut self) -> Option<u64> {
+        let v = self.get(0)?;
+        self.head = (self.head + 1) % self.buf.len();
+        self.len -= 1;
+        Some(v)
+    }
+    fn clear(&mut self) {
+        self.head = 0;
+        self.len = 0;
+    }
+}
+
+/// A ring of the most recent samples, indexed by absolute sample number.
+#[derive(Debug, Clone)]
+struct Ring {
+    buf: Vec<f32>,
+    first: f32,
+    len: u64,
+}
+
+impl Ring {
+    fn new(cap: usize) -> Self {
+        Ring {
+            buf: vec![0.0; cap],
+            first: 0.0,
+            len: 0,
+        }
+    }
+    fn push(&mut self, x: f32) {
+        if self.len == 0 {
+            self.first = x;
+        }
+        let cap = self.buf.len() as u64;
+        self.buf[(self.len % cap) as usize] = x;
+        self.len += 1;
+    }
+    /// Sample `i` (< len); `None` if it has left the ring.
+    fn get(&self, i: u64) -> Option<f32> {
+        let cap = self.buf.len() as u64;
+        if i == 0 {
+            Some(self.first)
+        } else if i < self.len && i + cap >= self.len {
+            Some(self.buf[(i % cap) as usize])
+        } else {
+            None
+        }
+    }
+    fn oldest(&self) -> u64 {
+        self.len.saturating_sub(self.buf.len() as u64)
+    }
+    fn clear(&mut self) {
+        self.len = 0;
+        self.first = 0.0;
+    }
+}
+
+/// Incremental conditioning, QRS detection and classification of one ECG lead.
+///
+/// Built for one model (its spectrogram configuration); pass the [`Engine`] holding that
+/// model to every call. One stream per lead and patient; a stream is `Send` but not meant to
+/// be shared between threads without a lock. See the [module documentation](self) for the
+/// equivalence with the offline path, latency and memory.
+#[derive(Debug, Clone)]
+pub struct Stream {
+    sc: SpectrogramConfig,
+    cfg: StreamConfig,
+    fs: f32,
+    conditioner: Conditioner,
+    detector: QrsDetector,
+    /// Raw samples pushed (mV, as given).
+    raw: Ring,
+    /// Conditioned samples, aligned with `raw` (index i = conditioned input i).
+    cond: Ring,
+    /// Conditioner pushes so far (its outputs before `delay` are discarded, as offline).
+    cond_pushes: u64,
+    /// Last sample fed to the conditioner (flushed at the end, as offline).
+    last_clean: f32,
+    pending: PosQueue,
+    history: PosQueue,
+    raw_win: Vec<f32>,
+    cond_win: Vec<f32>,
+    max_post: u64,
+    max_delay: u64,
+    stats: StreamStats,
+}
+
+impl Stream {
+    /// A stream for `engine`'s model, for samples at `fs` Hz (must be the model's rate).
+    pub fn new(engine: &Engine, fs: f64, cfg: StreamConfig) -> Result<Stream, StreamError> {
+        let sc = *engine.model().spectrogram();
+        let model_fs = sc.sample_rate_hz;
+        if !(fs.is_finite() && (fs - f64::from(model_fs)).abs() < 1e-9) {
+            return Err(StreamError::SampleRate {
+                given: fs,
+                model: model_fs,
+            });
+        }
+        if !(cfg.max_post_rr_s.is_finite() && cfg.max_post_rr_s > 0.0 && cfg.max_post_rr_s <= 60.0)
+        {
+            return Err(StreamError::Config("max_post_rr_s must be in (0, 60]"));
+        }
+        let fs = model_fs as f32;
+        let conditioner =
+            Conditioner::try_new(fs).map_err(|e| EngineError::Backend(e.to_string()))?;
+        let detector = QrsDetector::try_new(fs).map_err(|e| EngineError::Backend(e.to_string()))?;
+        let wl = sc.window_len as usize;
+        let max_post = (f64::from(cfg.max_post_rr_s) * f64::from(fs)).ceil() as u64;
+        let max_delay = detector.max_delay_samples() as u64;
+        // The oldest sample a pending beat can need: see the module docs. Twice the detector
+        // delay covers the beats released by `finish`'s flush.
+        let ring = max_post as usize
+            + 2 * max_delay as usize
+            + wl
+            + conditioner.delay()
+            + fs as usize
+            + 64;
+        let refractory = ((0.2 * fs).round() as usize).max(1);
+        // Pending beats are at least the refractory period apart and span at most the ring;
+        // `finish` may add the detector's learning store (16) and output queue (32) at once.
+        let pending_cap = ring / refractory + 64;
+        Ok(Stream {
+            sc,
+            cfg,
+            fs,
+            conditioner,
+            detector,
+            raw: Ring::new(ring),
+            cond: Ring::new(ring),
+            cond_pushes: 0,
+            last_clean: 0.0,
+            pending: PosQueue::new(pending_cap),
+            history: PosQueue::new(LOCAL_RR_BEATS),
+            raw_win: vec![0.0; wl],
+            cond_win: vec![0.0; wl],
+            max_post,
+            max_delay,
+            stats: StreamStats::default(),
+        })
+    }
+
+    /// Samples held by each ring buffer.
+    pub fn ring_len(&self) -> usize {
+        self.raw.buf.len()
+    }
+
+    /// Capacity of the pending-beat queue.
+    pub fn pending_capacity(&self) -> usize {
+        self.pending.cap()
+    }
+
+    /// Worst-case latency in samples between an R peak and its report (before
+    /// [`Stream::finish`]): `max_post_rr_s · fs + QrsDetector::max_delay_samples + 1`.
+    pub fn max_latency_samples(&self) -> u64 {
+        self.max_post + self.max_delay + 1
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &StreamConfig {
+        &self.cfg
+    }
+
+    /// Sampling rate, Hz.
+    pub fn fs(&self) -> f32 {
+        self.fs
+    }
+
+    /// Counters since creation.
+    pub fn stats(&self) -> &StreamStats {
+        &self.stats
+    }
+
+    /// Samples pushed since the stream (re)started; the next sample's index.
+    pub fn position(&self) -> u64 {
+        self.raw.len
+    }
+
+    fn check_engine(&self, engine: &Engine) -> Result<(), StreamError> {
+        if *engine.model().spectrogram() != self.sc {
+            return Err(StreamError::ModelMismatch);
+        }
+        Ok(())
+    }
+
+    /// Pushes samples in mV and calls `on_beat` for every beat that becomes final.
+    /// Allocates nothing.
+    pub fn push_mv(
+        &mut self,
+        engine: &mut Engine,
+        samples: &[f32],
+        mut on_beat: impl FnMut(&StreamBeat),
+    ) -> Result<(), StreamError> {
+        self.check_engine(engine)?;
+        for &x in samples {
+            self.push_one(x);
+            self.drain(engine, false, &mut on_beat)?;
+        }
+        Ok(())
+    }
+
+    /// Pushes raw ADC counts (`mV = (adc − baseline) / gain`) and calls `on_beat` for every
+    /// beat that becomes final. Allocates nothing.
+    pub fn push_adc(
+        &mut self,
+        engine: &mut Engine,
+        samples: &[i16],
+        scale: AdcScale,
+        mut on_beat: impl FnMut(&StreamBeat),
+    ) -> Result<(), StreamError> {
+        if !(scale.gain.is_finite() && scale.gain != 0.0) {
+            return Err(StreamError::Gain(scale.gain));
+        }
+        self.check_engine(engine)?;
+        let base = f64::from(scale.baseline);
+        for &v in samples {
+            self.push_one(((f64::from(v) - base) / scale.gain) as f32);
+            self.drain(engine, false, &mut on_beat)?;
+        }
+        Ok(())
+    }
+
+    /// End of the record: flushes the filter and the detector, reports every pending beat,
+    /// and resets the stream (the next sample starts a new record at index 0; counters are
+    /// kept). Allocates nothing.
+    pub fn finish(
+        &mut self,
+        engine: &mut Engine,
+        mut on_beat: impl FnMut(&StreamBeat),
+    ) -> Result<(), StreamError> {
+        self.check_engine(engine)?;
+        let n = self.raw.len;
+        // Conditioner tail, exactly as `condition` flushes: repeat the last (clean) input.
+        while self.cond.len < n {
+            let y = self.conditioner.push(self.last_clean);
+            self.cond.push(y);
+        }
+        let Stream {
+            detector,
+            pending,
+            stats,
+            ..
+        } = self;
+        detector.finish_with(|b| {
+            if !pending.push(b) {
+                // Cannot happen (the queue is sized for the whole flush); counted, not hidden.
+                stats.overflows += 1;
+            }
+        });
+        let r = self.drain(engine, true, &mut on_beat);
+        self.restart();
+        r
+    }
+
+    /// Forgets the current record without reporting its pending beats (counters are kept).
+    pub fn reset(&mut self) {
+        self.restart();
+    }
+
+    fn restart(&mut self) {
+        self.conditioner.reset();
+        self.detector.reset();
+        self.raw.clear();
+        self.cond.clear();
+        self.cond_pushes = 0;
+        self.last_clean = 0.0;
+        self.pending.clear();
+        self.history.clear();
+    }
+
+    fn push_one(&mut self, x: f32) {
+        self.raw.push(x);
+        self.stats.samples += 1;
+        let clean = if x.is_finite() { x } else { 0.0 };
+        self.last_clean = clean;
+        let y = self.conditioner.push(clean);
+        self.cond_pushes += 1;
+        if self.cond_pushes > self.conditioner.delay() as u64 {
+            self.cond.push(y);
+        }
+        if let Some(b) = self.detector.push(x) {
+            // `drain` keeps at least one free slot after every sample, so this cannot fail;
+            // counted rather than hidden if it ever did.
+            if !self.pending.push(b) {
+                self.stats.overflows += 1;
+            }
+        }
+    }
+
+    /// Reports every pending beat that is ready, in order.
+    fn drain(
+        &mut self,
+        engine: &mut Engine,
+        end: bool,
+        on_beat: &mut impl FnMut(&StreamBeat),
+    ) -> Result<(), StreamError> {
+        while let Some(r) = self.pending.get(0) {
+            let next = self.pending.get(1);
+            // Keep two free slots: a full queue classifies its oldest beat early (counted).
+            let overflowing = self.pending.len + 2 > self.pending.cap();
+            let window_end =
+                (r + u64::from(self.sc.window_len)).saturating_sub(u64::from(self.sc.r_offset));
+            let window_ready = window_end <= self.cond.len;
+            // Any beat not detected yet lies at or after `n - max_delay`.
+            let n = self.raw.len;
+            let timed_out = next.is_none() && n.saturating_sub(self.max_delay) > r + self.max_post;
+            let ready = end || (window_ready && (next.is_some() || timed_out));
+            if !ready && !overflowing {
+                break;
+            }
+            if !ready {
+                self.stats.overflows += 1;
+            }
+            let synthetic = (next.is_none() && !end).then_some(r + self.max_post);
+            let beat = self.classify(engine, r, next.or(synthetic))?;
+            self.pending.pop();
+            self.history.push_evict(r);
+            let latency = n.saturating_sub(1).saturating_sub(r);
+            let sb = StreamBeat {
+                beat,
+                post_rr_estimated: synthetic.is_some(),
+                latency_samples: latency,
+            };
+            self.stats.beats += 1;
+            self.stats.post_rr_timeouts += u64::from(synthetic.is_some());
+            self.stats.max_latency_samples = self.stats.max_latency_samples.max(latency);
+            on_beat(&sb);
+        }
+        Ok(())
+    }
+
+    fn classify(
+        &mut self,
+        engine: &mut Engine,
+        r: u64,
+        next: Option<u64>,
+    ) -> Result<BeatResult, StreamError> {
+        // RR features from the last beats, this one and the next, as offline.
+        let mut peaks = [0u64; LOCAL_RR_BEATS + 2];
+        let mut k = 0;
+        for i in 0..self.history.len {
+            if let Some(p) = self.history.get(i) {
+                peaks[k] = p;
+                k += 1;
+            }
+        }
+        let idx = k;
+        peaks[k] = r;
+        k += 1;
+        if let Some(nx) = next {
+            peaks[k] = nx;
+            k += 1;
+        }
+        let rr = spectrogram::rr_features(&peaks[..k], idx, self.fs);
+        // Windows with the edge sample replicated, as `extract_window` does.
+        let start = r as i64 - i64::from(self.sc.r_offset);
+        let end = start + i64::from(self.sc.window_len);
+        let mut misses = 0u64;
+        for (ring, out) in [
+            (&self.raw, &mut self.raw_win),
+            (&self.cond, &mut self.cond_win),
+        ] {
+            let last = ring.len.saturating_sub(1) as i64;
+            for (i, o) in out.iter_mut().enumerate() {
+                let src = (start + i as i64).clamp(0, last) as u64;
+                *o = ring.get(src).unwrap_or_else(|| {
+                    misses += 1;
+                    ring.get(ring.oldest()).unwrap_or(0.0)
+                });
+            }
+        }
+        self.stats.ring_misses += misses;
+        let edge = if start < 0 || end > self.cond.len as i64 {
+            WindowEdge::Padded
+        } else {
+            WindowEdge::Inside
+        };
+        Ok(engine.classify_window(r, &self.raw_win, &self.cond_win, edge, &rr)?)
+    }
+}

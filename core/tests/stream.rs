@@ -1,0 +1,221 @@
+//! The streaming API against the offline path on real records: same beats whatever the
+//! chunking, ADC input, bad samples, short streams, the post-RR timeout.
+
+use rhythm::detect;
+use rhythm::engine::{BackendChoice, Engine};
+use rhythm::model::Model;
+use rhythm::pipeline::{condition_signal, BeatResult, EcgRecord};
+use rhythm::stream::{AdcScale, Stream, StreamBeat, StreamConfig, StreamError};
+use rhythm::wfdb;
+use std::path::{Path, PathBuf};
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+fn engine(model: &str) -> Engine {
+    Engine::new(
+        Model::open(root().join("fixtures/models").join(model)).unwrap(),
+        BackendChoice::CpuAuto,
+    )
+    .unwrap()
+}
+
+fn offline(engine: &mut Engine, signal: &[f32]) -> Vec<BeatResult> {
+    let fs = 360.0;
+    let beats = detect::detect_qrs(signal, fs);
+    let cond = condition_signal(signal, fs);
+    (0..beats.len())
+        .map(|i| engine.classify_beat(signal, &cond, &beats, i).unwrap())
+        .collect()
+}
+
+/// xorshift64*: deterministic chunk sizes without a dependency.
+struct Rng(u64);
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    }
+    /// Mostly small chunks, sometimes 1 sample, sometimes several seconds.
+    fn chunk(&mut self) -> usize {
+        match self.next() % 10 {
+            0 => 1,
+            1 => 1 + (self.next() % 5000) as usize,
+            _ => 1 + (self.next() % 300) as usize,
+        }
+    }
+}
+
+fn streamed(engine: &mut Engine, signal: &[f32], seed: u64) -> (Vec<StreamBeat>, Stream) {
+    let mut s = Stream::new(engine, 360.0, StreamConfig::default()).unwrap();
+    let mut out = Vec::new();
+    let mut rng = Rng(seed);
+    let mut at = 0;
+    while at < signal.len() {
+        let n = rng.chunk().min(signal.len() - at);
+        s.push_mv(engine, &signal[at..at + n], |b| out.push(*b))
+            .unwrap();
+        at += n;
+    }
+    s.finish(engine, |b| out.push(*b)).unwrap();
+    (out, s)
+}
+
+fn assert_same(stream: &[StreamBeat], offline: &[BeatResult], what: &str) {
+    assert_eq!(stream.len(), offline.len(), "{what}: beat count");
+    for (i, (s, o)) in stream.iter().zip(offline).enumerate() {
+        assert_eq!(&s.beat, o, "{what}: beat {i}");
+        assert!(!s.post_rr_estimated, "{what}: beat {i} timed out");
+    }
+}
+
+/// `minutes` of the record (None: all 30 min).
+fn check_record(name: &str, model: &str, minutes: Option<usize>, seeds: &[u64]) {
+    let mut e = engine(model);
+    let rec = EcgRecord::load(root().join("fixtures/records").join(name), 360.0, None).unwrap();
+    let len = minutes.map_or(rec.signal_mv.len(), |m| m * 60 * 360);
+    let sig = &rec.signal_mv[..len];
+    let want = offline(&mut e, sig);
+    assert!(want.len() > 300, "{name}: {} beats", want.len());
+    for &seed in seeds {
+        let (got, s) = streamed(&mut e, sig, seed);
+        assert_same(&got, &want, &format!("record {name} seed {seed}"));
+        let st = s.stats();
+        assert_eq!(
+            (st.overflows, st.ring_misses, st.post_rr_timeouts),
+            (0, 0, 0)
+        );
+        assert!(st.max_latency_samples <= s.max_latency_samples());
+        assert_eq!(s.position(), 0, "finish restarts the stream");
+    }
+}
+
+#[test]
+fn stream_equals_offline_record_100_random_chunks() {
+    check_record("100", "rhythm-int8.rhm", None, &[1]);
+}
+
+#[test]
+fn stream_equals_offline_record_119_random_chunks() {
+    check_record("119", "rhythm-int8.rhm", None, &[3]);
+}
+
+#[test]
+fn stream_equals_offline_record_208_random_chunks_f32_model() {
+    check_record("208", "rhythm-f32.rhm", Some(5), &[4, 5]);
+}
+
+#[test]
+fn stream_adc_input_equals_mv_input() {
+    let mut e = engine("rhythm-int8.rhm");
+    let rec = wfdb::Record::read(root().join("fixtures/records/119")).unwrap();
+    let idx = rec.signal_index("MLII").unwrap();
+    let spec = &rec.header.signals[idx];
+    let n = 360 * 120;
+    let adc: Vec<i16> = rec.adc[idx][..n].iter().map(|&v| v as i16).collect();
+    let mv = &rec.physical(idx).unwrap()[..n];
+    let want = offline(&mut e, mv);
+    let scale = AdcScale {
+        gain: spec.gain,
+        baseline: spec.baseline,
+    };
+    let mut s = Stream::new(&e, 360.0, StreamConfig::default()).unwrap();
+    let mut got = Vec::new();
+    for c in adc.chunks(777) {
+        s.push_adc(&mut e, c, scale, |b| got.push(*b)).unwrap();
+    }
+    s.finish(&mut e, |b| got.push(*b)).unwrap();
+    assert_same(&got, &want, "adc");
+    let bad = AdcScale {
+        gain: 0.0,
+        baseline: 0,
+    };
+    assert!(matches!(
+        s.push_adc(&mut e, &adc[..10], bad, |_| {}),
+        Err(StreamError::Gain(_))
+    ));
+}
+
+#[test]
+fn stream_flags_bad_samples_like_offline() {
+    let mut e = engine("rhythm-int8.rhm");
+    let rec = EcgRecord::load(root().join("fixtures/records/100"), 360.0, None).unwrap();
+    let mut sig = rec.signal_mv[..360 * 90].to_vec();
+    for x in &mut sig[3600..3700] {
+        *x = f32::NAN;
+    }
+    sig[20_000] = f32::INFINITY;
+    for x in &mut sig[25_000..26_000] {
+        *x = 0.0;
+    }
+    let want = offline(&mut e, &sig);
+    assert!(want
+        .iter()
+        .any(|b| b.quality == detect::QualityFlag::NonFinite));
+    let (got, _) = streamed(&mut e, &sig, 9);
+    assert_same(&got, &want, "bad samples");
+}
+
+#[test]
+fn short_and_empty_streams_equal_offline() {
+    let mut e = engine("rhythm-int8.rhm");
+    let rec = EcgRecord::load(root().join("fixtures/records/208"), 360.0, None).unwrap();
+    for len in [0usize, 1, 50, 200, 500, 1000, 1500] {
+        let sig = &rec.signal_mv[..len];
+        let want = offline(&mut e, sig);
+        let (got, _) = streamed(&mut e, sig, len as u64 + 1);
+        assert_same(&got, &want, &format!("length {len}"));
+    }
+}
+
+#[test]
+fn long_pause_reports_beat_within_bounded_latency() {
+    let mut e = engine("rhythm-int8.rhm");
+    let rec = EcgRecord::load(root().join("fixtures/records/100"), 360.0, None).unwrap();
+    // 20 s of ECG, then 15 s of flat line (asystole), then 20 s of ECG.
+    let mut sig = rec.signal_mv[..360 * 20].to_vec();
+    let flat = *sig.last().unwrap();
+    sig.extend(std::iter::repeat_n(flat, 360 * 15));
+    sig.extend_from_slice(&rec.signal_mv[360 * 20..360 * 40]);
+    let mut s = Stream::new(&e, 360.0, StreamConfig::default()).unwrap();
+    let bound = s.max_latency_samples();
+    let mut got = Vec::new();
+    for c in sig.chunks(360) {
+        s.push_mv(&mut e, c, |b| got.push(*b)).unwrap();
+    }
+    let before_finish = got.len();
+    s.finish(&mut e, |b| got.push(*b)).unwrap();
+    let estimated: Vec<_> = got.iter().filter(|b| b.post_rr_estimated).collect();
+    assert_eq!(estimated.len(), 1, "the beat before the pause");
+    assert!(estimated[0].beat.sample < 360 * 20);
+    assert!(got[..before_finish]
+        .iter()
+        .all(|b| b.latency_samples <= bound));
+    assert_eq!(s.stats().post_rr_timeouts, 1);
+    // Everything else equals offline.
+    let want = offline(&mut e, &sig);
+    assert_eq!(got.len(), want.len());
+    for (g, w) in got.iter().zip(&want) {
+        assert_eq!(g.beat.sample, w.sample);
+        if !g.post_rr_estimated {
+            assert_eq!(&g.beat, w);
+        }
+    }
+}
+
+#[test]
+fn other_sampling_rates_are_a_typed_error() {
+    let e = engine("rhythm-int8.rhm");
+    assert!(matches!(
+        Stream::new(&e, 250.0, StreamConfig::default()),
+        Err(StreamError::SampleRate {
+            given: 250.0,
+            model: 360
+        })
+    ));
+    assert!(Stream::new(&e, f64::NAN, StreamConfig::default()).is_err());
+    assert!(Stream::new(&e, 360.0, StreamConfig { max_post_rr_s: 0.0 }).is_err());
+}
