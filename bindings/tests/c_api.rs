@@ -47,7 +47,12 @@ fn profile_dir() -> PathBuf {
 }
 
 fn compile(compiler: &str, args: &[&str], out: &Path) {
-    let lib = profile_dir().join("librhythm.a");
+    // `cargo test` leaves the library in deps/ (freshly built); `cargo build` also copies it up.
+    let dir = profile_dir();
+    let lib = [dir.join("deps/librhythm.a"), dir.join("librhythm.a")]
+        .into_iter()
+        .find(|p| p.exists())
+        .unwrap_or_else(|| dir.join("deps/librhythm.a"));
     assert!(lib.exists(), "{} not built", lib.display());
     let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/classify.c");
     let inc = Path::new(env!("CARGO_MANIFEST_DIR")).join("include");
