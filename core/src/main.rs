@@ -94,6 +94,19 @@ enum Command {
         #[arg(long, num_args = 1.., default_values = ["fixtures/records/100", "fixtures/records/119", "fixtures/records/208"])]
         calibration: Vec<PathBuf>,
     },
+    /// Write golden int8 vectors for an int8 model: real beats of a record and the exact int8
+    /// logits the scalar reference computes (any backend must reproduce them bit for bit).
+    Golden {
+        /// The int8 model.
+        #[arg(long, default_value = "fixtures/models/rhythm-int8.rhm")]
+        model: PathBuf,
+        /// Output file.
+        #[arg(long, default_value = "fixtures/golden/rhythm-int8-golden.json")]
+        out: PathBuf,
+        /// Record whose reference beats are the inputs.
+        #[arg(long, default_value = "fixtures/records/100")]
+        record: PathBuf,
+    },
 }
 
 /// Looks for a file shipped in the repository: as given, then relative to the workspace root.
@@ -140,6 +153,9 @@ fn main() -> ExitCode {
             seed,
             calibration,
         } => gen_model(&out_dir, &golden, seed, &calibration),
+        Command::Golden { model, out, record } => std::fs::read(shipped(&model))
+            .map_err(|e| format!("{}: {e}", model.display()))
+            .and_then(|bytes| write_golden(&bytes, &model, &out, &record)),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -450,10 +466,25 @@ fn gen_model(
     let int8 = net.int8_spec(&cal).to_bytes().map_err(|e| e.to_string())?;
     write("rhythm-int8.rhm", int8.clone())?;
 
-    // Golden vectors: real beats of the first record → exact int8 logits of the scalar reference.
-    let model = Model::from_bytes(&int8).map_err(|e| e.to_string())?;
+    write_golden(
+        &int8,
+        &out_dir.join("rhythm-int8.rhm"),
+        golden,
+        &calibration[0],
+    )
+}
+
+/// Golden vectors: real beats of `record` → exact int8 logits of the scalar reference.
+fn write_golden(
+    int8: &[u8],
+    model_path: &Path,
+    golden: &Path,
+    record: &Path,
+) -> Result<(), String> {
+    let sc = SpectrogramConfig::default_360hz();
+    let model = Model::from_bytes(int8).map_err(|e| e.to_string())?;
     let mut engine = Engine::new(model, BackendChoice::CpuScalar).map_err(|e| e.to_string())?;
-    let beats = beat_inputs(&shipped(&calibration[0]), &sc)?;
+    let beats = beat_inputs(&shipped(record), &sc)?;
     let mut cases = Vec::new();
     for (image, side) in beats.iter().step_by(beats.len().div_ceil(16).max(1)) {
         let c = engine
@@ -466,8 +497,8 @@ fn gen_model(
         cases.push(serde_json::json!({ "image": image, "side": side, "int8_logits": logits, "class": c.class.to_string() }));
     }
     let doc = serde_json::json!({
-        "model": "fixtures/models/rhythm-int8.rhm",
-        "model_crc32": model::format::read_header(&int8).map(|h| h.crc32).unwrap_or(0),
+        "model": model_path.display().to_string(),
+        "model_crc32": model::format::read_header(int8).map(|h| h.crc32).unwrap_or(0),
         "about": "Inputs (normalised spectrogram image, bins x frames row-major, and RR features) and the exact int8 logits the scalar reference computes. Any backend must reproduce int8_logits bit for bit.",
         "cases": cases,
     });

@@ -5,7 +5,7 @@ use crate::config::{MamlConfig, PretrainConfig};
 use crate::data::BeatSet;
 use crate::model::{Front, Head};
 use burn::nn::loss::CrossEntropyLossConfig;
-use burn::optim::{AdamConfig, GradientsParams, Optimizer};
+use burn::optim::{AdamConfig, GradientsParams};
 use burn::prelude::*;
 use burn::tensor::activation::{log_softmax, softmax};
 use indicatif::ProgressBar;
@@ -28,7 +28,8 @@ impl Features {
     pub fn batch(&self, idx: &[usize], device: &Device) -> Tensor<4> {
         let per = self.per();
         let mut v = Vec::with_capacity(idx.len() * per);
-        idx.iter().for_each(|&i| v.extend_from_slice(&self.data[i * per..(i + 1) * per]));
+        idx.iter()
+            .for_each(|&i| v.extend_from_slice(&self.data[i * per..(i + 1) * per]));
         let [c, h, w] = self.shape;
         Tensor::from_data(TensorData::new(v, [idx.len(), c, h, w]), device)
     }
@@ -36,7 +37,10 @@ impl Features {
 
 /// Side features of the given beats as `[b, RR_FEATURES]`.
 pub fn side_batch(set: &BeatSet, idx: &[usize], device: &Device) -> Tensor<2> {
-    let v: Vec<f32> = idx.iter().flat_map(|&i| set.side(i).iter().copied()).collect();
+    let v: Vec<f32> = idx
+        .iter()
+        .flat_map(|&i| set.side(i).iter().copied())
+        .collect();
     Tensor::from_data(TensorData::new(v, [idx.len(), RR_FEATURES]), device)
 }
 
@@ -47,7 +51,13 @@ pub fn label_batch(set: &BeatSet, idx: &[usize], device: &Device) -> Tensor<1, I
 }
 
 /// Runs the frozen front over every beat (no gradients), in batches.
-pub fn front_features(front: &Front, set: &BeatSet, batch: usize, device: &Device, progress: &ProgressBar) -> Features {
+pub fn front_features(
+    front: &Front,
+    set: &BeatSet,
+    batch: usize,
+    device: &Device,
+    progress: &ProgressBar,
+) -> Features {
     let (h, w) = (32usize, set.image_len / 32);
     let mut data = Vec::new();
     let mut shape = [0; 3];
@@ -55,11 +65,17 @@ pub fn front_features(front: &Front, set: &BeatSet, batch: usize, device: &Devic
     let mut start = 0;
     while start < n {
         let end = (start + batch).min(n);
-        let img = Tensor::<4>::from_data(TensorData::new(set.images[start * set.image_len..end * set.image_len].to_vec(), [end - start, 1, h, w]), device);
+        let img = Tensor::<4>::from_data(
+            TensorData::new(
+                set.images[start * set.image_len..end * set.image_len].to_vec(),
+                [end - start, 1, h, w],
+            ),
+            device,
+        );
         let out = front.forward(img);
         let [_, c, oh, ow] = out.dims();
         shape = [c, oh, ow];
-        data.extend(out.to_data().to_vec::<f32>().unwrap_or_default());
+        data.extend(out.to_data().try_to_vec::<f32>().unwrap_or_default());
         progress.inc((end - start) as u64);
         start = end;
     }
@@ -77,9 +93,15 @@ fn class_weights(counts: &[usize; 5]) -> [f64; 5] {
 }
 
 /// Class-balanced sample (with replacement) of beat indices from `pool`.
-pub fn balanced_sample(set: &BeatSet, pool: &[usize], n: usize, rng: &mut SplitMix64) -> Vec<usize> {
+pub fn balanced_sample(
+    set: &BeatSet,
+    pool: &[usize],
+    n: usize,
+    rng: &mut SplitMix64,
+) -> Vec<usize> {
     let mut by_class: [Vec<usize>; 5] = Default::default();
-    pool.iter().for_each(|&i| by_class[set.labels[i] as usize].push(i));
+    pool.iter()
+        .for_each(|&i| by_class[set.labels[i] as usize].push(i));
     let counts = [0, 1, 2, 3, 4].map(|c| by_class[c].len());
     let w = class_weights(&counts);
     let total: f64 = w.iter().sum();
@@ -109,7 +131,15 @@ pub struct CurvePoint {
 }
 
 /// Supervised transfer learning of the head on class-balanced samples of the training beats.
-pub fn pretrain(mut head: Head, feats: &Features, set: &BeatSet, cfg: &PretrainConfig, seed: u64, device: &Device, progress: &ProgressBar) -> (Head, Vec<CurvePoint>) {
+pub fn pretrain(
+    mut head: Head,
+    feats: &Features,
+    set: &BeatSet,
+    cfg: &PretrainConfig,
+    seed: u64,
+    device: &Device,
+    progress: &ProgressBar,
+) -> (Head, Vec<CurvePoint>) {
     let mut rng = SplitMix64(seed);
     let pool: Vec<usize> = (0..set.len()).collect();
     let mut optim = AdamConfig::new().init();
@@ -127,8 +157,15 @@ pub fn pretrain(mut head: Head, feats: &Features, set: &BeatSet, cfg: &PretrainC
             head = optim.step(cfg.learning_rate, head, grads);
             progress.inc(idx.len() as u64);
         }
-        curve.push(CurvePoint { step: epoch + 1, loss: sum / batches.max(1) as f64 });
-        progress.set_message(format!("epoch {} loss {:.4}", epoch + 1, sum / batches.max(1) as f64));
+        curve.push(CurvePoint {
+            step: epoch + 1,
+            loss: sum / batches.max(1) as f64,
+        });
+        progress.set_message(format!(
+            "epoch {} loss {:.4}",
+            epoch + 1,
+            sum / batches.max(1) as f64
+        ));
     }
     (head, curve)
 }
@@ -137,11 +174,27 @@ pub fn pretrain(mut head: Head, feats: &Features, set: &BeatSet, cfg: &PretrainC
 /// Written as tensor ops, so its gradient reaches the classifier's initialisation through the
 /// inner steps (second order on the head) and the blocks through the features.
 #[allow(clippy::too_many_arguments)]
-pub fn maml_task_loss(head: &Head, xs: Tensor<4>, ss: Tensor<2>, ys: Tensor<1, Int>, xq: Tensor<4>, sq: Tensor<2>, yq: Tensor<1, Int>, steps: usize, lr: f32, classes: usize) -> Tensor<1> {
+pub fn maml_task_loss(
+    head: &Head,
+    xs: Tensor<4>,
+    ss: Tensor<2>,
+    ys: Tensor<1, Int>,
+    xq: Tensor<4>,
+    sq: Tensor<2>,
+    yq: Tensor<1, Int>,
+    steps: usize,
+    lr: f32,
+    classes: usize,
+) -> Tensor<1> {
     let fs = head.features(xs, ss);
     let fq = head.features(xq, sq);
     let mut w = head.fc.weight.val(); // [dim, classes]
-    let mut b = head.fc.bias.as_ref().map(|b| b.val()).unwrap_or_else(|| Tensor::zeros([classes], &fs.device()));
+    let mut b = head
+        .fc
+        .bias
+        .as_ref()
+        .map(|b| b.val())
+        .unwrap_or_else(|| Tensor::zeros([classes], &fs.device()));
     let ys1 = ys.one_hot::<2>(classes).float();
     let n = fs.dims()[0] as f32;
     for _ in 0..steps {
@@ -152,20 +205,33 @@ pub fn maml_task_loss(head: &Head, xs: Tensor<4>, ss: Tensor<2>, ys: Tensor<1, I
     }
     let yq1 = yq.one_hot::<2>(classes).float();
     let m = fq.dims()[0] as f32;
-    (log_softmax(fq.matmul(w) + b.unsqueeze::<2>(), 1) * yq1).sum().neg() / m
+    (log_softmax(fq.matmul(w) + b.unsqueeze::<2>(), 1) * yq1)
+        .sum()
+        .neg()
+        / m
 }
 
 /// MAML across training patients: each task is one record, N classes present, K support and
 /// Q query beats per class.
 #[allow(clippy::too_many_arguments)]
-pub fn meta_train(mut head: Head, feats: &Features, set: &BeatSet, cfg: &MamlConfig, seed: u64, device: &Device, progress: &ProgressBar) -> (Head, Vec<CurvePoint>) {
+pub fn meta_train(
+    mut head: Head,
+    feats: &Features,
+    set: &BeatSet,
+    cfg: &MamlConfig,
+    seed: u64,
+    device: &Device,
+    progress: &ProgressBar,
+) -> (Head, Vec<CurvePoint>) {
     let mut rng = SplitMix64(seed);
     let need = cfg.shots + cfg.queries;
     // Per record, per class, the beat indices.
     let tasks: Vec<[Vec<usize>; 5]> = (0..set.records.len())
         .map(|r| {
             let mut by: [Vec<usize>; 5] = Default::default();
-            (0..set.len()).filter(|&i| set.record[i] as usize == r).for_each(|i| by[set.labels[i] as usize].push(i));
+            (0..set.len())
+                .filter(|&i| set.record[i] as usize == r)
+                .for_each(|i| by[set.labels[i] as usize].push(i));
             by
         })
         .filter(|by| by.iter().filter(|v| v.len() >= need).count() >= 2)
@@ -210,11 +276,15 @@ pub fn meta_train(mut head: Head, feats: &Features, set: &BeatSet, cfg: &MamlCon
             });
         }
         if let Some(t) = total {
-            let grads = GradientsParams::from_grads((t / cfg.tasks_per_step as f32).backward(), &head);
+            let grads =
+                GradientsParams::from_grads((t / cfg.tasks_per_step as f32).backward(), &head);
             head = optim.step(cfg.outer_lr, head, grads);
         }
         let mean = sum / cfg.tasks_per_step as f64;
-        curve.push(CurvePoint { step: it + 1, loss: mean });
+        curve.push(CurvePoint {
+            step: it + 1,
+            loss: mean,
+        });
         progress.inc(1);
         progress.set_message(format!("query loss {mean:.4}"));
     }
@@ -222,7 +292,13 @@ pub fn meta_train(mut head: Head, feats: &Features, set: &BeatSet, cfg: &MamlCon
 }
 
 /// Classifier inputs (pooled features + side features) of every beat, without gradients.
-pub fn head_features(head: &Head, feats: &Features, set: &BeatSet, batch: usize, device: &Device) -> (Vec<f32>, usize) {
+pub fn head_features(
+    head: &Head,
+    feats: &Features,
+    set: &BeatSet,
+    batch: usize,
+    device: &Device,
+) -> (Vec<f32>, usize) {
     let head = head.valid();
     let mut out = Vec::new();
     let mut dim = 0;
@@ -230,7 +306,7 @@ pub fn head_features(head: &Head, feats: &Features, set: &BeatSet, batch: usize,
     for idx in all.chunks(batch) {
         let f = head.features(feats.batch(idx, device), side_batch(set, idx, device));
         dim = f.dims()[1];
-        out.extend(f.to_data().to_vec::<f32>().unwrap_or_default());
+        out.extend(f.to_data().try_to_vec::<f32>().unwrap_or_default());
     }
     (out, dim)
 }

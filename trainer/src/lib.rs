@@ -3,6 +3,7 @@
 //! `rhythm-train` binary drives [`pipeline::run`].
 
 pub mod backbone;
+pub mod backends;
 pub mod config;
 pub mod data;
 pub mod eval;

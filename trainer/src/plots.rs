@@ -11,7 +11,10 @@ use rhythm::evaluate::Confusion;
 use std::path::Path;
 use std::sync::OnceLock;
 
-const FONT_PATHS: [&str; 2] = ["/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf", "/usr/share/fonts/dejavu/DejaVuSans.ttf"];
+const FONT_PATHS: [&str; 2] = [
+    "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf",
+    "/usr/share/fonts/dejavu/DejaVuSans.ttf",
+];
 
 /// Registers the font once; false when no font file is available.
 pub fn fonts_available() -> bool {
@@ -19,7 +22,12 @@ pub fn fonts_available() -> bool {
     *OK.get_or_init(|| {
         FONT_PATHS.iter().any(|p| match std::fs::read(p) {
             // plotters keeps font bytes for the life of the process.
-            Ok(bytes) => register_font("sans-serif", FontStyle::Normal, Box::leak(bytes.into_boxed_slice())).is_ok(),
+            Ok(bytes) => register_font(
+                "sans-serif",
+                FontStyle::Normal,
+                Box::leak(bytes.into_boxed_slice()),
+            )
+            .is_ok(),
             Err(_) => false,
         })
     })
@@ -40,7 +48,11 @@ pub fn confusion_png(path: &Path, c: &Confusion, title: &str) -> Result<()> {
         .y_label_area_size(40)
         .build_cartesian_2d(0f64..5f64, 5f64..0f64)
         .map_err(err)?;
-    let label = |v: &f64| AamiClass::from_index(v.floor() as usize).map(|k| k.to_string()).unwrap_or_default();
+    let label = |v: &f64| {
+        AamiClass::from_index(v.floor() as usize)
+            .map(|k| k.to_string())
+            .unwrap_or_default()
+    };
     chart
         .configure_mesh()
         .disable_mesh()
@@ -48,8 +60,20 @@ pub fn confusion_png(path: &Path, c: &Confusion, title: &str) -> Result<()> {
         .y_desc("reference")
         .x_labels(10)
         .y_labels(10)
-        .x_label_formatter(&|v| if v.fract() == 0.5 { label(v) } else { String::new() })
-        .y_label_formatter(&|v| if v.fract() == 0.5 { label(v) } else { String::new() })
+        .x_label_formatter(&|v| {
+            if v.fract() == 0.5 {
+                label(v)
+            } else {
+                String::new()
+            }
+        })
+        .y_label_formatter(&|v| {
+            if v.fract() == 0.5 {
+                label(v)
+            } else {
+                String::new()
+            }
+        })
         .draw()
         .map_err(err)?;
     for r in 0..5 {
@@ -58,10 +82,19 @@ pub fn confusion_png(path: &Path, c: &Confusion, title: &str) -> Result<()> {
             let frac = c.matrix[r][p] as f64 / row_total;
             let shade = (255.0 * (1.0 - frac)) as u8;
             let (x, y) = (p as f64, r as f64);
-            chart.draw_series(std::iter::once(Rectangle::new([(x, y), (x + 1.0, y + 1.0)], RGBColor(shade, shade, 255).filled()))).map_err(err)?;
+            chart
+                .draw_series(std::iter::once(Rectangle::new(
+                    [(x, y), (x + 1.0, y + 1.0)],
+                    RGBColor(shade, shade, 255).filled(),
+                )))
+                .map_err(err)?;
             let color = if frac > 0.5 { WHITE } else { BLACK };
             chart
-                .draw_series(std::iter::once(Text::new(c.matrix[r][p].to_string(), (x + 0.3, y + 0.55), ("sans-serif", 15).into_font().color(&color))))
+                .draw_series(std::iter::once(Text::new(
+                    c.matrix[r][p].to_string(),
+                    (x + 0.3, y + 0.55),
+                    ("sans-serif", 15).into_font().color(&color),
+                )))
                 .map_err(err)?;
         }
     }
@@ -69,15 +102,40 @@ pub fn confusion_png(path: &Path, c: &Confusion, title: &str) -> Result<()> {
 }
 
 /// Lines of y against x for several named series.
-pub fn lines_png(path: &Path, title: &str, x_desc: &str, y_desc: &str, series: &[(String, Vec<(f64, f64)>)], x_labels: Option<&[&str]>) -> Result<()> {
+pub fn lines_png(
+    path: &Path,
+    title: &str,
+    x_desc: &str,
+    y_desc: &str,
+    series: &[(String, Vec<(f64, f64)>)],
+    x_labels: Option<&[&str]>,
+) -> Result<()> {
     let root = BitMapBackend::new(path, (720, 460)).into_drawing_area();
     root.fill(&WHITE).map_err(err)?;
     let xs = series.iter().flat_map(|s| s.1.iter().map(|p| p.0));
-    let ys: Vec<f64> = series.iter().flat_map(|s| s.1.iter().map(|p| p.1)).filter(|y| y.is_finite()).collect();
-    let (x0, x1) = xs.fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), x| (a.min(x), b.max(x)));
-    let (y0, y1) = ys.iter().fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), &y| (a.min(y), b.max(y)));
-    let (x0, x1) = if x0.is_finite() { (x0, x1.max(x0 + 1.0)) } else { (0.0, 1.0) };
-    let (y0, y1) = if y0.is_finite() { (y0.min(0.0), y1 * 1.05 + 1e-9) } else { (0.0, 1.0) };
+    let ys: Vec<f64> = series
+        .iter()
+        .flat_map(|s| s.1.iter().map(|p| p.1))
+        .filter(|y| y.is_finite())
+        .collect();
+    let (x0, x1) = xs.fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), x| {
+        (a.min(x), b.max(x))
+    });
+    let (y0, y1) = ys
+        .iter()
+        .fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), &y| {
+            (a.min(y), b.max(y))
+        });
+    let (x0, x1) = if x0.is_finite() {
+        (x0, x1.max(x0 + 1.0))
+    } else {
+        (0.0, 1.0)
+    };
+    let (y0, y1) = if y0.is_finite() {
+        (y0.min(0.0), y1 * 1.05 + 1e-9)
+    } else {
+        (0.0, 1.0)
+    };
     let mut chart = ChartBuilder::on(&root)
         .caption(title, ("sans-serif", 18))
         .margin(16)
@@ -86,26 +144,55 @@ pub fn lines_png(path: &Path, title: &str, x_desc: &str, y_desc: &str, series: &
         .build_cartesian_2d(x0..x1, y0..y1)
         .map_err(err)?;
     let fmt = |v: &f64| match x_labels {
-        Some(l) if v.fract() == 0.0 => l.get(*v as usize).map(|s| s.to_string()).unwrap_or_default(),
+        Some(l) if v.fract() == 0.0 => l
+            .get(*v as usize)
+            .map(|s| s.to_string())
+            .unwrap_or_default(),
         Some(_) => String::new(),
         None => format!("{v:.0}"),
     };
-    chart.configure_mesh().x_desc(x_desc).y_desc(y_desc).x_label_formatter(&fmt).draw().map_err(err)?;
+    chart
+        .configure_mesh()
+        .x_desc(x_desc)
+        .y_desc(y_desc)
+        .x_label_formatter(&fmt)
+        .draw()
+        .map_err(err)?;
     let colors = [RED, BLUE, GREEN, MAGENTA, CYAN, BLACK];
     for (i, (name, pts)) in series.iter().enumerate() {
         let color = colors[i % colors.len()];
         chart
-            .draw_series(LineSeries::new(pts.iter().copied().filter(|p| p.1.is_finite()), color.stroke_width(2)))
+            .draw_series(LineSeries::new(
+                pts.iter().copied().filter(|p| p.1.is_finite()),
+                color.stroke_width(2),
+            ))
             .map_err(err)?
             .label(name.clone())
-            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], color.stroke_width(2)));
+            .legend(move |(x, y)| {
+                PathElement::new(vec![(x, y), (x + 20, y)], color.stroke_width(2))
+            });
     }
-    chart.configure_series_labels().background_style(WHITE.mix(0.85)).border_style(BLACK).position(SeriesLabelPosition::LowerRight).draw().map_err(err)?;
+    chart
+        .configure_series_labels()
+        .background_style(WHITE.mix(0.85))
+        .border_style(BLACK)
+        .position(SeriesLabelPosition::LowerRight)
+        .draw()
+        .map_err(err)?;
     root.present().map_err(err)
 }
 
 /// Loss curves of a run.
 pub fn curves_png(path: &Path, title: &str, curves: &[(String, Vec<CurvePoint>)]) -> Result<()> {
-    let series: Vec<(String, Vec<(f64, f64)>)> = curves.iter().filter(|c| !c.1.is_empty()).map(|(n, c)| (n.clone(), c.iter().map(|p| (p.step as f64, p.loss)).collect())).collect();
+    let series: Vec<(String, Vec<(f64, f64)>)> = curves
+        .iter()
+        .filter(|c| !c.1.is_empty())
+        .map(|(n, c)| {
+            (
+                n.clone(),
+                c.iter().map(|p| (p.step as f64, p.loss)).collect(),
+            )
+        })
+        .collect();
     lines_png(path, title, "step", "loss", &series, None).context("training curves")
 }

@@ -6,7 +6,12 @@ use std::fmt::Write;
 
 /// Confusion of predicted vs reference class indices.
 pub fn confusion(labels: &[u8], predicted: &[u8]) -> Confusion {
-    Confusion::from_labels(labels.iter().zip(predicted).filter_map(|(&l, &p)| Some((AamiClass::from_index(l as usize)?, AamiClass::from_index(p as usize)?))))
+    Confusion::from_labels(labels.iter().zip(predicted).filter_map(|(&l, &p)| {
+        Some((
+            AamiClass::from_index(l as usize)?,
+            AamiClass::from_index(p as usize)?,
+        ))
+    }))
 }
 
 /// Headline numbers of one evaluation, as the paper and the anchors report them.
@@ -30,7 +35,14 @@ pub struct Headline {
 pub fn headline(c: &Confusion) -> Headline {
     let s = c.class_stats(AamiClass::S);
     let v = c.class_stats(AamiClass::V);
-    Headline { acc: c.accuracy(), sveb_se: s.se, sveb_ppv: s.ppv, veb_se: v.se, veb_ppv: v.ppv, beats: c.matrix.iter().flatten().sum() }
+    Headline {
+        acc: c.accuracy(),
+        sveb_se: s.se,
+        sveb_ppv: s.ppv,
+        veb_se: v.se,
+        veb_ppv: v.ppv,
+        beats: c.matrix.iter().flatten().sum(),
+    }
 }
 
 /// Average over records of per-record statistics (classes absent from a record are skipped).
@@ -49,7 +61,10 @@ pub fn average_headline(per_record: &[Confusion]) -> Headline {
         sveb_ppv: mean(&|c| c.class_stats(AamiClass::S).ppv),
         veb_se: mean(&|c| c.class_stats(AamiClass::V).se),
         veb_ppv: mean(&|c| c.class_stats(AamiClass::V).ppv),
-        beats: per_record.iter().map(|c| c.matrix.iter().flatten().sum::<u64>()).sum(),
+        beats: per_record
+            .iter()
+            .map(|c| c.matrix.iter().flatten().sum::<u64>())
+            .sum(),
     }
 }
 
@@ -64,7 +79,15 @@ pub fn num(x: f64) -> String {
 
 /// One Markdown table row.
 pub fn headline_row(label: &str, h: &Headline) -> String {
-    format!("| {label} | {} | {} | {} | {} | {} | {} |", h.beats, num(h.acc), num(h.sveb_se), num(h.sveb_ppv), num(h.veb_se), num(h.veb_ppv))
+    format!(
+        "| {label} | {} | {} | {} | {} | {} | {} |",
+        h.beats,
+        num(h.acc),
+        num(h.sveb_se),
+        num(h.sveb_ppv),
+        num(h.veb_se),
+        num(h.veb_ppv)
+    )
 }
 
 /// Markdown table header matching [`headline_row`].
@@ -72,16 +95,33 @@ pub const HEADLINE_HEADER: &str = "| | beats | Acc % | SVEB Se % | SVEB +P % | V
 
 /// Full per-class Markdown table of a confusion matrix (gross statistics).
 pub fn class_table(c: &Confusion) -> String {
-    let mut s = String::from("| class | beats | Se % | +P % | Spe % | Acc % |\n|---|---|---|---|---|---|\n");
+    let mut s = String::from(
+        "| class | beats | Se % | +P % | Spe % | Acc % |\n|---|---|---|---|---|---|\n",
+    );
     for k in AamiClass::ALL {
         let st = c.class_stats(k);
-        let _ = writeln!(s, "| {k} | {} | {} | {} | {} | {} |", st.support, num(st.se), num(st.ppv), num(st.spe), num(st.acc));
+        let _ = writeln!(
+            s,
+            "| {k} | {} | {} | {} | {} | {} |",
+            st.support,
+            num(st.se),
+            num(st.ppv),
+            num(st.spe),
+            num(st.acc)
+        );
     }
-    let _ = writeln!(s, "\nconfusion (rows reference, columns predicted N S V F Q):\n");
+    let _ = writeln!(
+        s,
+        "\nconfusion (rows reference, columns predicted N S V F Q):\n"
+    );
     let _ = writeln!(s, "| | N | S | V | F | Q |\n|---|---|---|---|---|---|");
     for k in AamiClass::ALL {
         let r = c.matrix[k.index()];
-        let _ = writeln!(s, "| {k} | {} | {} | {} | {} | {} |", r[0], r[1], r[2], r[3], r[4]);
+        let _ = writeln!(
+            s,
+            "| {k} | {} | {} | {} | {} | {} |",
+            r[0], r[1], r[2], r[3], r[4]
+        );
     }
     s
 }

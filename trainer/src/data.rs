@@ -9,13 +9,13 @@ use std::path::Path;
 
 /// de Chazal et al. 2004 inter-patient training set (paced records excluded).
 pub const DS1: [&str; 22] = [
-    "101", "106", "108", "109", "112", "114", "115", "116", "118", "119", "122", "124", "201", "203", "205", "207", "208",
-    "209", "215", "220", "223", "230",
+    "101", "106", "108", "109", "112", "114", "115", "116", "118", "119", "122", "124", "201",
+    "203", "205", "207", "208", "209", "215", "220", "223", "230",
 ];
 /// de Chazal et al. 2004 inter-patient test set (paced records excluded).
 pub const DS2: [&str; 22] = [
-    "100", "103", "105", "111", "113", "117", "121", "123", "200", "202", "210", "212", "213", "214", "219", "221", "222",
-    "228", "231", "232", "233", "234",
+    "100", "103", "105", "111", "113", "117", "121", "123", "200", "202", "210", "212", "213",
+    "214", "219", "221", "222", "228", "231", "232", "233", "234",
 ];
 /// Patient adaptation may use beats from the first five minutes only.
 pub const ADAPTATION_SECONDS: f64 = 300.0;
@@ -65,7 +65,9 @@ impl BeatSet {
     /// Indices of the beats of record `name`.
     pub fn indices_of(&self, name: &str) -> Vec<usize> {
         match self.records.iter().position(|r| r == name) {
-            Some(r) => (0..self.len()).filter(|&i| self.record[i] as usize == r).collect(),
+            Some(r) => (0..self.len())
+                .filter(|&i| self.record[i] as usize == r)
+                .collect(),
             None => Vec::new(),
         }
     }
@@ -83,18 +85,28 @@ impl BeatSet {
 
 /// Every reference beat of one record as a model input.
 pub fn record_beats(dir: &Path, name: &str, sc: &SpectrogramConfig) -> Result<BeatSet> {
-    let rec = EcgRecord::load(dir.join(name), sc.sample_rate_hz as f64, None).with_context(|| format!("record {name}"))?;
+    let rec = EcgRecord::load(dir.join(name), sc.sample_rate_hz as f64, None)
+        .with_context(|| format!("record {name}"))?;
     let fs = rec.fs as f32;
     let cond = condition_signal(&rec.signal_mv, fs);
     let pos = rec.reference_positions();
     let mut stft = StftF32::new(*sc)?;
     let mut window = vec![0.0; sc.window_len as usize];
     let n = pos.len();
-    let mut set = BeatSet { images: vec![0.0; n * sc.image_len()], image_len: sc.image_len(), records: vec![name.to_string()], ..Default::default() };
+    let mut set = BeatSet {
+        images: vec![0.0; n * sc.image_len()],
+        image_len: sc.image_len(),
+        records: vec![name.to_string()],
+        ..Default::default()
+    };
     for (i, beat) in rec.reference.iter().enumerate() {
         extract_window(&cond, beat.sample as usize, sc, &mut window)?;
-        stft.compute(&window, &mut set.images[i * sc.image_len()..(i + 1) * sc.image_len()])?;
-        set.side.extend_from_slice(&rr_features(&pos, i, fs).to_array());
+        stft.compute(
+            &window,
+            &mut set.images[i * sc.image_len()..(i + 1) * sc.image_len()],
+        )?;
+        set.side
+            .extend_from_slice(&rr_features(&pos, i, fs).to_array());
         set.labels.push(beat.class.index() as u8);
         set.record.push(0);
         set.sample.push(beat.sample);
@@ -103,11 +115,27 @@ pub fn record_beats(dir: &Path, name: &str, sc: &SpectrogramConfig) -> Result<Be
 }
 
 /// Beats of several records, made on `threads` threads, in the order of `names`.
-pub fn load_beats(dir: &Path, names: &[&str], sc: &SpectrogramConfig, threads: usize, progress: &indicatif::ProgressBar) -> Result<BeatSet> {
+pub fn load_beats(
+    dir: &Path,
+    names: &[&str],
+    sc: &SpectrogramConfig,
+    threads: usize,
+    progress: &indicatif::ProgressBar,
+) -> Result<BeatSet> {
     let threads = threads.max(1);
     let mut parts: Vec<Option<Result<BeatSet>>> = (0..names.len()).map(|_| None).collect();
     std::thread::scope(|s| {
-        let chunks: Vec<Vec<(usize, &str)>> = (0..threads).map(|t| names.iter().copied().enumerate().skip(t).step_by(threads).collect()).collect();
+        let chunks: Vec<Vec<(usize, &str)>> = (0..threads)
+            .map(|t| {
+                names
+                    .iter()
+                    .copied()
+                    .enumerate()
+                    .skip(t)
+                    .step_by(threads)
+                    .collect()
+            })
+            .collect();
         let handles: Vec<_> = chunks
             .into_iter()
             .map(|chunk| {
@@ -139,5 +167,9 @@ pub fn load_beats(dir: &Path, names: &[&str], sc: &SpectrogramConfig, threads: u
 
 /// Human-readable class counts.
 pub fn describe_counts(c: &[usize; 5]) -> String {
-    AamiClass::ALL.iter().map(|k| format!("{k} {}", c[k.index()])).collect::<Vec<_>>().join(", ")
+    AamiClass::ALL
+        .iter()
+        .map(|k| format!("{k} {}", c[k.index()]))
+        .collect::<Vec<_>>()
+        .join(", ")
 }

@@ -3,14 +3,17 @@
 use crate::backbone::{load_lite0, random_lite0, BackboneWeights};
 use crate::config::Config;
 use crate::data::{describe_counts, load_beats, BeatSet, ADAPTATION_SECONDS};
-use crate::eval::{average_headline, class_table, confusion, headline, headline_row, num, Headline, HEADLINE_HEADER};
+use crate::eval::{
+    average_headline, class_table, confusion, headline, headline_row, num, Headline,
+    HEADLINE_HEADER,
+};
 use crate::train::{front_features, head_features, meta_train, pretrain, CurvePoint, Features};
 use crate::{export, model};
 use anyhow::{Context, Result};
 use burn::prelude::Device;
 use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
-use rhythm::adapt::LinearHead;
 use rhythm::aami::AamiClass;
+use rhythm::adapt::LinearHead;
 use rhythm::engine::{BackendChoice, Engine};
 use rhythm::evaluate::Confusion;
 use rhythm::model::builder::ModelInput;
@@ -23,16 +26,19 @@ use std::time::Instant;
 fn bar(mp: &MultiProgress, len: u64, what: &str) -> ProgressBar {
     let b = mp.add(ProgressBar::new(len));
     b.set_style(
-        ProgressStyle::with_template("{prefix:>28} [{bar:30}] {pos}/{len} {elapsed_precise} ETA {eta_precise} {msg}")
-            .unwrap_or_else(|_| ProgressStyle::default_bar())
-            .progress_chars("=> "),
+        ProgressStyle::with_template(
+            "{prefix:>28} [{bar:30}] {pos}/{len} {elapsed_precise} ETA {eta_precise} {msg}",
+        )
+        .unwrap_or_else(|_| ProgressStyle::default_bar())
+        .progress_chars("=> "),
     );
     b.set_prefix(what.to_string());
     b
 }
 
+/// The burn CPU device named `name` ("flex" or "ndarray").
 #[allow(deprecated)] // burn 0.22 marks NdArray deprecated in favour of Flex; both are offered.
-fn device(name: &str) -> Device {
+pub fn device(name: &str) -> Device {
     match name {
         "ndarray" => Device::ndarray(),
         _ => Device::flex(),
@@ -74,10 +80,23 @@ pub struct RunSummary {
 }
 
 /// Patient adaptation and evaluation of a trained head on the test set.
-fn evaluate(name: &str, head: &model::Head, feats: &Features, test: &BeatSet, cfg: &Config, base: &Device) -> (Headline, Headline, Confusion, Vec<(String, Headline, f64, Confusion)>) {
+fn evaluate(
+    name: &str,
+    head: &model::Head,
+    feats: &Features,
+    test: &BeatSet,
+    cfg: &Config,
+    base: &Device,
+) -> (
+    Headline,
+    Headline,
+    Confusion,
+    Vec<(String, Headline, f64, Confusion)>,
+) {
     let (f, dim) = head_features(head, feats, test, 512, base);
     let (w, b, _) = head.classifier();
-    let lh = LinearHead::new(w, b, dim).unwrap_or_else(|| LinearHead::new(vec![0.0; 5 * dim], vec![0.0; 5], dim).unwrap());
+    let lh = LinearHead::new(w, b, dim)
+        .unwrap_or_else(|| LinearHead::new(vec![0.0; 5 * dim], vec![0.0; 5], dim).unwrap());
     let x = |i: usize| &f[i * dim..(i + 1) * dim];
     let preds: Vec<u8> = (0..test.len()).map(|i| lh.predict(x(i)) as u8).collect();
     let inter = confusion(&test.labels, &preds);
@@ -86,13 +105,23 @@ fn evaluate(name: &str, head: &model::Head, feats: &Features, test: &BeatSet, cf
         .iter()
         .map(|r| {
             let idx = test.indices_of(r);
-            confusion(&idx.iter().map(|&i| test.labels[i]).collect::<Vec<_>>(), &idx.iter().map(|&i| preds[i]).collect::<Vec<_>>())
+            confusion(
+                &idx.iter().map(|&i| test.labels[i]).collect::<Vec<_>>(),
+                &idx.iter().map(|&i| preds[i]).collect::<Vec<_>>(),
+            )
         })
         .collect();
     let cut = (ADAPTATION_SECONDS * 360.0) as u64;
     let mut settings: Vec<(String, Option<usize>)> = vec![("no adaptation".into(), None)];
     for &k in &cfg.adapt.shots {
-        settings.push((if k == 0 { "all beats of first 5 min".into() } else { format!("K = {k} per class") }, Some(k)));
+        settings.push((
+            if k == 0 {
+                "all beats of first 5 min".into()
+            } else {
+                format!("K = {k} per class")
+            },
+            Some(k),
+        ));
     }
     let mut adapted = Vec::new();
     for (label, k) in settings {
@@ -101,7 +130,8 @@ fn evaluate(name: &str, head: &model::Head, feats: &Features, test: &BeatSet, cf
         let mut ms = 0.0;
         for r in &test.records {
             let idx = test.indices_of(r);
-            let (support_pool, rest): (Vec<usize>, Vec<usize>) = idx.iter().partition(|&&i| test.sample[i] < cut);
+            let (support_pool, rest): (Vec<usize>, Vec<usize>) =
+                idx.iter().partition(|&&i| test.sample[i] < cut);
             let head_r = match k {
                 None => lh.clone(),
                 Some(k) => {
@@ -124,15 +154,31 @@ fn evaluate(name: &str, head: &model::Head, feats: &Features, test: &BeatSet, cf
                     h
                 }
             };
-            let c = confusion(&rest.iter().map(|&i| test.labels[i]).collect::<Vec<_>>(), &rest.iter().map(|&i| head_r.predict(x(i)) as u8).collect::<Vec<_>>());
+            let c = confusion(
+                &rest.iter().map(|&i| test.labels[i]).collect::<Vec<_>>(),
+                &rest
+                    .iter()
+                    .map(|&i| head_r.predict(x(i)) as u8)
+                    .collect::<Vec<_>>(),
+            );
             gross.add(&c);
             per.push(c);
         }
         let _ = per;
         eprintln!("{name}: {label}: {}", headline_row("", &headline(&gross)));
-        adapted.push((label, headline(&gross), ms / test.records.len().max(1) as f64, gross));
+        adapted.push((
+            label,
+            headline(&gross),
+            ms / test.records.len().max(1) as f64,
+            gross,
+        ));
     }
-    (headline(&inter), average_headline(&per_record), inter, adapted)
+    (
+        headline(&inter),
+        average_headline(&per_record),
+        inter,
+        adapted,
+    )
 }
 
 /// Runs the pipeline and writes models, tables and the report under `cfg.out_dir`.
@@ -141,50 +187,111 @@ pub fn run(cfg: &Config, config_path: &Path) -> Result<RunSummary> {
     let mp = MultiProgress::new();
     let sc = SpectrogramConfig::default_360hz();
     let mitdb = cfg.data_dir.join("mitdb");
-    std::fs::create_dir_all(&cfg.out_dir).with_context(|| format!("creating {}", cfg.out_dir.display()))?;
+    std::fs::create_dir_all(&cfg.out_dir)
+        .with_context(|| format!("creating {}", cfg.out_dir.display()))?;
     let train_names: Vec<&str> = cfg.train_records.iter().map(String::as_str).collect();
     let test_names: Vec<&str> = cfg.test_records.iter().map(String::as_str).collect();
-    let b = bar(&mp, (train_names.len() + test_names.len()) as u64, "records → spectrograms");
+    let b = bar(
+        &mp,
+        (train_names.len() + test_names.len()) as u64,
+        "records → spectrograms",
+    );
     let train = load_beats(&mitdb, &train_names, &sc, cfg.threads, &b)?;
     let test = load_beats(&mitdb, &test_names, &sc, cfg.threads, &b)?;
     b.finish();
     let nsrdb_signals = cfg.data_dir.join("nsrdb/16265.dat").exists();
-    eprintln!("train: {} beats ({}); test: {} beats ({}); nsrdb signals: {}", train.len(), describe_counts(&train.class_counts()), test.len(), describe_counts(&test.class_counts()), if nsrdb_signals { "present (not used yet)" } else { "absent" });
+    eprintln!(
+        "train: {} beats ({}); test: {} beats ({}); nsrdb signals: {}",
+        train.len(),
+        describe_counts(&train.class_counts()),
+        test.len(),
+        describe_counts(&test.class_counts()),
+        if nsrdb_signals {
+            "present (not used yet)"
+        } else {
+            "absent"
+        }
+    );
 
     let base = device(&cfg.backend);
     let ad = base.clone().autodiff();
     let p = &cfg.pretrain;
-    let lite0 = load_lite0(&cfg.weights, p.blocks).with_context(|| format!("ImageNet weights {} (run trainer/fetch-weights.sh)", cfg.weights.display()))?;
+    let lite0 = load_lite0(&cfg.weights, p.blocks).with_context(|| {
+        format!(
+            "ImageNet weights {} (run trainer/fetch-weights.sh)",
+            cfg.weights.display()
+        )
+    })?;
     let random = random_lite0(cfg.seed, p.blocks);
     let mut results = Vec::new();
     let mut cache: Vec<(bool, Features, Features)> = Vec::new();
     let mut last = None;
-    for (name, imagenet, maml) in [("random init", false, false), ("ImageNet transfer", true, false), ("ImageNet transfer + MAML", true, true)] {
+    for (name, imagenet, maml) in [
+        ("random init", false, false),
+        ("ImageNet transfer", true, false),
+        ("ImageNet transfer + MAML", true, true),
+    ] {
         let t = Instant::now();
         let weights: &BackboneWeights = if imagenet { &lite0 } else { &random };
-        let (front, head) = model::build(weights, p.trainable_blocks, p.head_channels, 5, cfg.seed, &base, &ad);
+        let (front, head) = model::build(
+            weights,
+            p.trainable_blocks,
+            p.head_channels,
+            5,
+            cfg.seed,
+            &base,
+            &ad,
+        );
         if !cache.iter().any(|c| c.0 == imagenet) {
-            let fb = bar(&mp, (train.len() + test.len()) as u64, &format!("{} front features", if imagenet { "ImageNet" } else { "random" }));
+            let fb = bar(
+                &mp,
+                (train.len() + test.len()) as u64,
+                &format!(
+                    "{} front features",
+                    if imagenet { "ImageNet" } else { "random" }
+                ),
+            );
             let ft = front_features(&front, &train, 256, &base, &fb);
             let fv = front_features(&front, &test, 256, &base, &fb);
             fb.finish();
             cache.push((imagenet, ft, fv));
         }
-        let (_, ftrain, ftest) = cache.iter().find(|c| c.0 == imagenet).context("feature cache")?;
-        let pb = bar(&mp, (p.epochs * p.beats_per_epoch) as u64, &format!("{name}: train"));
+        let (_, ftrain, ftest) = cache
+            .iter()
+            .find(|c| c.0 == imagenet)
+            .context("feature cache")?;
+        let pb = bar(
+            &mp,
+            (p.epochs * p.beats_per_epoch) as u64,
+            &format!("{name}: train"),
+        );
         let (mut head, curve) = pretrain(head, ftrain, &train, p, cfg.seed, &ad, &pb);
         pb.finish();
         let mut maml_curve = Vec::new();
         if maml && cfg.maml.iterations > 0 {
-            let mb = bar(&mp, cfg.maml.iterations as u64, &format!("{name}: meta-train"));
+            let mb = bar(
+                &mp,
+                cfg.maml.iterations as u64,
+                &format!("{name}: meta-train"),
+            );
             let (h, c) = meta_train(head, ftrain, &train, &cfg.maml, cfg.seed ^ 0x5eed, &ad, &mb);
             mb.finish();
             head = h;
             maml_curve = c;
         }
         let train_seconds = t.elapsed().as_secs_f64();
-        let (inter, inter_avg, inter_conf, adapted) = evaluate(name, &head, ftest, &test, cfg, &base);
-        results.push(VariantResult { name: name.into(), inter_patient: inter, inter_patient_avg: inter_avg, inter_confusion: inter_conf, adapted, curve, maml_curve, train_seconds });
+        let (inter, inter_avg, inter_conf, adapted) =
+            evaluate(name, &head, ftest, &test, cfg, &base);
+        results.push(VariantResult {
+            name: name.into(),
+            inter_patient: inter,
+            inter_patient_avg: inter_avg,
+            inter_confusion: inter_conf,
+            adapted,
+            curve,
+            maml_curve,
+            train_seconds,
+        });
         last = Some((front, head));
     }
     let (front, head) = last.context("no variant trained")?;
@@ -198,7 +305,10 @@ pub fn run(cfg: &Config, config_path: &Path) -> Result<RunSummary> {
         config_path.display()
     );
     let net = export::network(&front, &head, sc, metadata);
-    let calibration: Vec<ModelInput> = (0..train.len()).step_by((train.len() / 2000).max(1)).map(|i| (train.image(i).to_vec(), train.side(i).to_vec())).collect();
+    let calibration: Vec<ModelInput> = (0..train.len())
+        .step_by((train.len() / 2000).max(1))
+        .map(|i| (train.image(i).to_vec(), train.side(i).to_vec()))
+        .collect();
     let files = export::model_files(&net, &calibration)?;
     let models_dir = cfg.out_dir.join("models");
     std::fs::create_dir_all(&models_dir)?;
@@ -206,7 +316,9 @@ pub fn run(cfg: &Config, config_path: &Path) -> Result<RunSummary> {
     let (f, dim) = head_features(&head, ftest, &test, 512, &base);
     let (w, bias, _) = head.classifier();
     let lh = LinearHead::new(w, bias, dim).context("classifier shape")?;
-    let trainer_preds: Vec<u8> = (0..test.len()).map(|i| lh.predict(&f[i * dim..(i + 1) * dim]) as u8).collect();
+    let trainer_preds: Vec<u8> = (0..test.len())
+        .map(|i| lh.predict(&f[i * dim..(i + 1) * dim]) as u8)
+        .collect();
     let mut core_results = Vec::new();
     for (precision, bytes) in &files {
         let name = match precision {
@@ -218,32 +330,69 @@ pub fn run(cfg: &Config, config_path: &Path) -> Result<RunSummary> {
         if *precision == Precision::F16 {
             continue;
         }
-        let cb = bar(&mp, test.len() as u64, &format!("core {precision} on test beats"));
+        let cb = bar(
+            &mp,
+            test.len() as u64,
+            &format!("core {precision} on test beats"),
+        );
         let preds = core_predictions(bytes, &test, cfg.threads, &cb)?;
         cb.finish();
-        let agree = preds.iter().zip(&trainer_preds).filter(|(a, b)| a == b).count() as f64 / test.len().max(1) as f64;
-        core_results.push((*precision, headline(&confusion(&test.labels, &preds)), agree, confusion(&test.labels, &preds)));
+        let agree = preds
+            .iter()
+            .zip(&trainer_preds)
+            .filter(|(a, b)| a == b)
+            .count() as f64
+            / test.len().max(1) as f64;
+        core_results.push((
+            *precision,
+            headline(&confusion(&test.labels, &preds)),
+            agree,
+            confusion(&test.labels, &preds),
+        ));
     }
 
     // End to end: core's detector + the int8 model on the test records.
     let eb = bar(&mp, test_names.len() as u64, "int8 end to end (detector)");
-    let int8 = files.iter().find(|f| f.0 == Precision::Int8).map(|f| f.1.clone()).context("int8 file")?;
+    let int8 = files
+        .iter()
+        .find(|f| f.0 == Precision::Int8)
+        .map(|f| f.1.clone())
+        .context("int8 file")?;
     let e2e = end_to_end(&int8, &mitdb, &test_names, &eb)?;
     eb.finish();
 
     let total_seconds = start.elapsed().as_secs_f64();
-    let report = report(cfg, config_path, &train, &test, &results, &core_results, &e2e, total_seconds);
+    let report = report(
+        cfg,
+        config_path,
+        &train,
+        &test,
+        &results,
+        &core_results,
+        &e2e,
+        total_seconds,
+    );
     std::fs::write(cfg.out_dir.join("results.md"), &report)?;
     if let Err(e) = write_plots(&cfg.out_dir.join("plots"), &results, &e2e) {
         eprintln!("plots skipped: {e:#}");
     }
     eprintln!("{report}");
     eprintln!("wrote {}", cfg.out_dir.display());
-    Ok(RunSummary { core: core_results.iter().map(|c| (c.0, c.1, c.2)).collect(), variants: results, end_to_end: e2e, seconds: total_seconds })
+    Ok(RunSummary {
+        core: core_results.iter().map(|c| (c.0, c.1, c.2)).collect(),
+        variants: results,
+        end_to_end: e2e,
+        seconds: total_seconds,
+    })
 }
 
 /// Core engine predictions on every test beat (reference positions), on `threads` threads.
-fn core_predictions(bytes: &[u8], test: &BeatSet, threads: usize, progress: &ProgressBar) -> Result<Vec<u8>> {
+fn core_predictions(
+    bytes: &[u8],
+    test: &BeatSet,
+    threads: usize,
+    progress: &ProgressBar,
+) -> Result<Vec<u8>> {
     let model = Model::from_bytes(bytes)?;
     let n = test.len();
     let threads = threads.max(1);
@@ -275,7 +424,12 @@ fn core_predictions(bytes: &[u8], test: &BeatSet, threads: usize, progress: &Pro
 }
 
 /// The int8 model on detected beats of each record, matched to the reference (150 ms).
-fn end_to_end(bytes: &[u8], dir: &Path, names: &[&str], progress: &ProgressBar) -> Result<Confusion> {
+fn end_to_end(
+    bytes: &[u8],
+    dir: &Path,
+    names: &[&str],
+    progress: &ProgressBar,
+) -> Result<Confusion> {
     let model = Model::from_bytes(bytes)?;
     let mut total = Confusion::default();
     let parts: Vec<Result<Confusion>> = std::thread::scope(|s| {
@@ -287,18 +441,26 @@ fn end_to_end(bytes: &[u8], dir: &Path, names: &[&str], progress: &ProgressBar) 
                     chunk
                         .iter()
                         .map(|name| -> Result<Confusion> {
-                            let rec = rhythm::pipeline::EcgRecord::load(dir.join(name), 360.0, None)?;
+                            let rec =
+                                rhythm::pipeline::EcgRecord::load(dir.join(name), 360.0, None)?;
                             let beats = rhythm::detect::detect_qrs(&rec.signal_mv, 360.0);
                             let mut e = Engine::new(model.clone(), BackendChoice::CpuAuto)?;
                             let results = e.classify_record(&rec.signal_mv, &beats)?;
                             progress.inc(1);
-                            Ok(Confusion::from_beats(&rec.reference, &results, rhythm::detect::match_tolerance(360.0)))
+                            Ok(Confusion::from_beats(
+                                &rec.reference,
+                                &results,
+                                rhythm::detect::match_tolerance(360.0),
+                            ))
                         })
                         .collect()
                 })
             })
             .collect();
-        handles.into_iter().flat_map(|h| h.join().unwrap_or_default()).collect()
+        handles
+            .into_iter()
+            .flat_map(|h| h.join().unwrap_or_default())
+            .collect()
     });
     for p in parts {
         total.add(&p?);
@@ -307,34 +469,104 @@ fn end_to_end(bytes: &[u8], dir: &Path, names: &[&str], progress: &ProgressBar) 
 }
 
 #[allow(clippy::too_many_arguments)]
-fn report(cfg: &Config, config_path: &Path, train: &BeatSet, test: &BeatSet, results: &[VariantResult], core: &[(Precision, Headline, f64, Confusion)], e2e: &Confusion, seconds: f64) -> String {
+fn report(
+    cfg: &Config,
+    config_path: &Path,
+    train: &BeatSet,
+    test: &BeatSet,
+    results: &[VariantResult],
+    core: &[(Precision, Headline, f64, Confusion)],
+    e2e: &Confusion,
+    seconds: f64,
+) -> String {
     let mut s = String::new();
     let _ = writeln!(s, "# rhythm-train results\n");
     let _ = writeln!(s, "Command: `cargo run --release -p rhythm-trainer -- run --config {}` (backend {}, seed {}); total wall time {:.1} s on this machine.\n", config_path.display(), cfg.backend, cfg.seed, seconds);
-    let _ = writeln!(s, "Train: {} records, {} beats ({}). Test: {} records, {} beats ({}).\n", train.records.len(), train.len(), describe_counts(&train.class_counts()), test.records.len(), test.len(), describe_counts(&test.class_counts()));
+    let _ = writeln!(
+        s,
+        "Train: {} records, {} beats ({}). Test: {} records, {} beats ({}).\n",
+        train.records.len(),
+        train.len(),
+        describe_counts(&train.class_counts()),
+        test.records.len(),
+        test.len(),
+        describe_counts(&test.class_counts())
+    );
     let _ = writeln!(s, "## Inter-patient, no adaptation (all test beats, reference positions)\n\n{HEADLINE_HEADER}");
     for r in results {
-        let _ = writeln!(s, "{}", headline_row(&format!("{} (gross)", r.name), &r.inter_patient));
-        let _ = writeln!(s, "{}", headline_row(&format!("{} (average of records)", r.name), &r.inter_patient_avg));
+        let _ = writeln!(
+            s,
+            "{}",
+            headline_row(&format!("{} (gross)", r.name), &r.inter_patient)
+        );
+        let _ = writeln!(
+            s,
+            "{}",
+            headline_row(
+                &format!("{} (average of records)", r.name),
+                &r.inter_patient_avg
+            )
+        );
     }
     let _ = writeln!(s, "\n## Patient adaptation (labelled beats from the first 5 minutes; tested on the remaining 25)\n");
-    let _ = writeln!(s, "Head update: {} steps, step size {}, class-balanced {} (`rhythm::adapt`).\n", cfg.adapt.head.steps, cfg.adapt.head.learning_rate, cfg.adapt.head.class_balanced);
+    let _ = writeln!(
+        s,
+        "Head update: {} steps, step size {}, class-balanced {} (`rhythm::adapt`).\n",
+        cfg.adapt.head.steps, cfg.adapt.head.learning_rate, cfg.adapt.head.class_balanced
+    );
     let _ = writeln!(s, "| variant | shots | beats | Acc % | SVEB Se % | SVEB +P % | VEB Se % | VEB +P % | adapt ms/patient |\n|---|---|---|---|---|---|---|---|---|");
     for r in results {
         for (label, h, ms, _) in &r.adapted {
-            let _ = writeln!(s, "| {} | {label} | {} | {} | {} | {} | {} | {} | {ms:.2} |", r.name, h.beats, num(h.acc), num(h.sveb_se), num(h.sveb_ppv), num(h.veb_se), num(h.veb_ppv));
+            let _ = writeln!(
+                s,
+                "| {} | {label} | {} | {} | {} | {} | {} | {} | {ms:.2} |",
+                r.name,
+                h.beats,
+                num(h.acc),
+                num(h.sveb_se),
+                num(h.sveb_ppv),
+                num(h.veb_se),
+                num(h.veb_ppv)
+            );
         }
     }
     let _ = writeln!(s, "\n## Training\n");
     for r in results {
-        let _ = writeln!(s, "- {}: {:.1} s; loss per epoch {:?}; MAML query loss first/last {:?}", r.name, r.train_seconds, r.curve.iter().map(|c| format!("{:.3}", c.loss)).collect::<Vec<_>>(), (r.maml_curve.first().map(|c| c.loss), r.maml_curve.last().map(|c| c.loss)));
+        let _ = writeln!(
+            s,
+            "- {}: {:.1} s; loss per epoch {:?}; MAML query loss first/last {:?}",
+            r.name,
+            r.train_seconds,
+            r.curve
+                .iter()
+                .map(|c| format!("{:.3}", c.loss))
+                .collect::<Vec<_>>(),
+            (
+                r.maml_curve.first().map(|c| c.loss),
+                r.maml_curve.last().map(|c| c.loss)
+            )
+        );
     }
     if let Some(r) = results.last() {
-        let _ = writeln!(s, "\n## {} on all test beats, per class\n\n{}", r.name, class_table(&r.inter_confusion));
+        let _ = writeln!(
+            s,
+            "\n## {} on all test beats, per class\n\n{}",
+            r.name,
+            class_table(&r.inter_confusion)
+        );
     }
     let _ = writeln!(s, "\n## Exported model in core's runtime (all test beats, reference positions)\n\n| file | Acc % | SVEB Se % | SVEB +P % | VEB Se % | VEB +P % | agreement with trainer f32 % |\n|---|---|---|---|---|---|---|");
     for (p, h, agree, _) in core {
-        let _ = writeln!(s, "| {p} | {:.2} | {:.2} | {:.2} | {:.2} | {:.2} | {:.3} |", h.acc, h.sveb_se, h.sveb_ppv, h.veb_se, h.veb_ppv, 100.0 * agree);
+        let _ = writeln!(
+            s,
+            "| {p} | {:.2} | {:.2} | {:.2} | {:.2} | {:.2} | {:.3} |",
+            h.acc,
+            h.sveb_se,
+            h.sveb_ppv,
+            h.veb_se,
+            h.veb_ppv,
+            100.0 * agree
+        );
     }
     let h = headline(e2e);
     let missed: u64 = e2e.missed.iter().sum();
@@ -345,19 +577,56 @@ fn report(cfg: &Config, config_path: &Path, train: &BeatSet, test: &BeatSet, res
 
 /// PNG plots of the run.
 fn write_plots(dir: &Path, results: &[VariantResult], e2e: &Confusion) -> Result<()> {
-    anyhow::ensure!(crate::plots::fonts_available(), "no DejaVu Sans font (apt-get install fonts-dejavu-core)");
+    anyhow::ensure!(
+        crate::plots::fonts_available(),
+        "no DejaVu Sans font (apt-get install fonts-dejavu-core)"
+    );
     std::fs::create_dir_all(dir)?;
     use crate::plots::{confusion_png, curves_png, lines_png};
     for r in results {
-        let slug = r.name.to_lowercase().replace(['+', ' '], "-").replace("--", "-");
-        confusion_png(&dir.join(format!("confusion-{slug}.png")), &r.inter_confusion, &format!("{}: inter-patient, all test beats", r.name))?;
+        let slug = r
+            .name
+            .to_lowercase()
+            .replace(['+', ' '], "-")
+            .replace("--", "-");
+        confusion_png(
+            &dir.join(format!("confusion-{slug}.png")),
+            &r.inter_confusion,
+            &format!("{}: inter-patient, all test beats", r.name),
+        )?;
         if let Some((label, _, _, c)) = r.adapted.iter().find(|a| a.0.contains("K = 5")) {
-            confusion_png(&dir.join(format!("confusion-{slug}-k5.png")), c, &format!("{}: adapted, {label}", r.name))?;
+            confusion_png(
+                &dir.join(format!("confusion-{slug}-k5.png")),
+                c,
+                &format!("{}: adapted, {label}", r.name),
+            )?;
         }
     }
-    confusion_png(&dir.join("confusion-end-to-end-int8.png"), e2e, "int8 model + core detector, test records")?;
-    let labels: Vec<&str> = results.first().map(|r| r.adapted.iter().map(|a| a.0.as_str()).collect()).unwrap_or_default();
-    let short: Vec<&str> = labels.iter().map(|l| if l.starts_with("no") { "none" } else if l.starts_with("all") { "all 5 min" } else if l.contains("= 1 ") { "K=1" } else if l.contains("= 5 ") { "K=5" } else { l }).collect();
+    confusion_png(
+        &dir.join("confusion-end-to-end-int8.png"),
+        e2e,
+        "int8 model + core detector, test records",
+    )?;
+    let labels: Vec<&str> = results
+        .first()
+        .map(|r| r.adapted.iter().map(|a| a.0.as_str()).collect())
+        .unwrap_or_default();
+    let short: Vec<&str> = labels
+        .iter()
+        .map(|l| {
+            if l.starts_with("no") {
+                "none"
+            } else if l.starts_with("all") {
+                "all 5 min"
+            } else if l.contains("= 1 ") {
+                "K=1"
+            } else if l.contains("= 5 ") {
+                "K=5"
+            } else {
+                l
+            }
+        })
+        .collect();
     for (file, what, pick) in [
         ("accuracy-vs-shots.png", "accuracy %", 0usize),
         ("sveb-se-vs-shots.png", "SVEB Se %", 1),
@@ -366,14 +635,34 @@ fn write_plots(dir: &Path, results: &[VariantResult], e2e: &Confusion) -> Result
         let series: Vec<(String, Vec<(f64, f64)>)> = results
             .iter()
             .map(|r| {
-                let pts = r.adapted.iter().enumerate().map(|(i, a)| (i as f64, [a.1.acc, a.1.sveb_se, a.1.veb_se][pick])).collect();
+                let pts = r
+                    .adapted
+                    .iter()
+                    .enumerate()
+                    .map(|(i, a)| (i as f64, [a.1.acc, a.1.sveb_se, a.1.veb_se][pick]))
+                    .collect();
                 (r.name.clone(), pts)
             })
             .collect();
-        lines_png(&dir.join(file), &format!("{what} vs labelled beats per class (last 25 min of test records)"), "labelled beats per class", what, &series, Some(&short))?;
+        lines_png(
+            &dir.join(file),
+            &format!("{what} vs labelled beats per class (last 25 min of test records)"),
+            "labelled beats per class",
+            what,
+            &series,
+            Some(&short),
+        )?;
     }
-    let mut curves: Vec<(String, Vec<CurvePoint>)> = results.iter().map(|r| (format!("{}: supervised", r.name), r.curve.clone())).collect();
-    curves.extend(results.iter().filter(|r| !r.maml_curve.is_empty()).map(|r| (format!("{}: MAML query", r.name), r.maml_curve.clone())));
+    let mut curves: Vec<(String, Vec<CurvePoint>)> = results
+        .iter()
+        .map(|r| (format!("{}: supervised", r.name), r.curve.clone()))
+        .collect();
+    curves.extend(
+        results
+            .iter()
+            .filter(|r| !r.maml_curve.is_empty())
+            .map(|r| (format!("{}: MAML query", r.name), r.maml_curve.clone())),
+    );
     curves_png(&dir.join("training-curves.png"), "training loss", &curves)?;
     Ok(())
 }

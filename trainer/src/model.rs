@@ -28,9 +28,18 @@ impl ConvAct {
             .with_padding(PaddingConfig2d::Explicit(p, p, p, p))
             .with_bias(true)
             .init(device);
-        conv.weight = Param::from_tensor(Tensor::from_data(TensorData::new(w.weight.clone(), [w.out_c, w.in_c / w.groups, w.k, w.k]), device));
-        conv.bias = Some(Param::from_tensor(Tensor::from_data(TensorData::new(w.bias.clone(), [w.out_c]), device)));
-        ConvAct { conv, relu6: w.relu6 }
+        conv.weight = Param::from_tensor(Tensor::from_data(
+            TensorData::new(w.weight.clone(), [w.out_c, w.in_c / w.groups, w.k, w.k]),
+            device,
+        ));
+        conv.bias = Some(Param::from_tensor(Tensor::from_data(
+            TensorData::new(w.bias.clone(), [w.out_c]),
+            device,
+        )));
+        ConvAct {
+            conv,
+            relu6: w.relu6,
+        }
     }
 
     /// Forward.
@@ -46,11 +55,31 @@ impl ConvAct {
     /// Back to plain weights (for export).
     pub fn to_weights(&self) -> ConvWeights {
         let [out_c, in_g, k, _] = self.conv.weight.val().dims();
-        let weight = self.conv.weight.val().to_data().to_vec::<f32>().unwrap_or_default();
-        let bias = self.conv.bias.as_ref().map(|b| b.val().to_data().to_vec::<f32>().unwrap_or_default()).unwrap_or_else(|| vec![0.0; out_c]);
+        let weight = self
+            .conv
+            .weight
+            .val()
+            .to_data()
+            .try_to_vec::<f32>()
+            .unwrap_or_default();
+        let bias = self
+            .conv
+            .bias
+            .as_ref()
+            .map(|b| b.val().to_data().try_to_vec::<f32>().unwrap_or_default())
+            .unwrap_or_else(|| vec![0.0; out_c]);
         let stride = self.conv.stride[0];
         let groups = self.conv.groups;
-        ConvWeights { in_c: in_g * groups, out_c, k, stride, groups, relu6: self.relu6, weight, bias }
+        ConvWeights {
+            in_c: in_g * groups,
+            out_c,
+            k,
+            stride,
+            groups,
+            relu6: self.relu6,
+            weight,
+            bias,
+        }
     }
 }
 
@@ -92,7 +121,12 @@ impl MbBlock {
     }
     /// Back to plain weights.
     pub fn to_weights(&self) -> MbBlockWeights {
-        MbBlockWeights { expand: self.expand.as_ref().map(ConvAct::to_weights), depthwise: self.depthwise.to_weights(), project: self.project.to_weights(), residual: self.residual }
+        MbBlockWeights {
+            expand: self.expand.as_ref().map(ConvAct::to_weights),
+            depthwise: self.depthwise.to_weights(),
+            project: self.project.to_weights(),
+            residual: self.residual,
+        }
     }
 }
 
@@ -108,7 +142,9 @@ pub struct Front {
 impl Front {
     /// Forward: `[b, 1, H, W]` image → feature map.
     pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
-        self.blocks.iter().fold(self.stem.forward(x), |x, b| b.forward(x))
+        self.blocks
+            .iter()
+            .fold(self.stem.forward(x), |x, b| b.forward(x))
     }
 }
 
@@ -126,7 +162,9 @@ pub struct Head {
 impl Head {
     /// Pooled features concatenated with the side features: the input of the classifier.
     pub fn features(&self, x: Tensor<4>, side: Tensor<2>) -> Tensor<2> {
-        let x = self.conv.forward(self.blocks.iter().fold(x, |x, b| b.forward(x)));
+        let x = self
+            .conv
+            .forward(self.blocks.iter().fold(x, |x, b| b.forward(x)));
         let [b, c, _, _] = x.dims();
         Tensor::cat(vec![x.mean_dims(&[2, 3]).reshape([b, c]), side], 1)
     }
@@ -138,18 +176,41 @@ impl Head {
     pub fn classifier(&self) -> (Vec<f32>, Vec<f32>, usize) {
         let w = self.fc.weight.val(); // burn: [in, out]
         let [dim, classes] = w.dims();
-        let wt = w.transpose().to_data().to_vec::<f32>().unwrap_or_default();
-        let b = self.fc.bias.as_ref().map(|b| b.val().to_data().to_vec::<f32>().unwrap_or_default()).unwrap_or_else(|| vec![0.0; classes]);
+        let wt = w
+            .transpose()
+            .to_data()
+            .try_to_vec::<f32>()
+            .unwrap_or_default();
+        let b = self
+            .fc
+            .bias
+            .as_ref()
+            .map(|b| b.val().to_data().try_to_vec::<f32>().unwrap_or_default())
+            .unwrap_or_else(|| vec![0.0; classes]);
         (wt, b, dim)
     }
 }
 
 /// Splits backbone weights into a frozen front and a trainable head with fresh head layers.
 /// The front lives on `front_device` (no gradients), the head on `head_device` (autodiff).
-pub fn build(backbone: &BackboneWeights, trainable_blocks: usize, head_channels: usize, classes: usize, seed: u64, front_device: &Device, head_device: &Device) -> (Front, Head) {
+pub fn build(
+    backbone: &BackboneWeights,
+    trainable_blocks: usize,
+    head_channels: usize,
+    classes: usize,
+    seed: u64,
+    front_device: &Device,
+    head_device: &Device,
+) -> (Front, Head) {
     let n = backbone.blocks.len();
     let split = n - trainable_blocks.min(n);
-    let front = Front { stem: ConvAct::from_weights(&backbone.stem, front_device), blocks: backbone.blocks[..split].iter().map(|b| MbBlock::from_weights(b, front_device)).collect() };
+    let front = Front {
+        stem: ConvAct::from_weights(&backbone.stem, front_device),
+        blocks: backbone.blocks[..split]
+            .iter()
+            .map(|b| MbBlock::from_weights(b, front_device))
+            .collect(),
+    };
     let device = head_device;
     let mut rng = rhythm::model::builder::SplitMix64(seed);
     let cin = backbone.out_channels();
@@ -161,11 +222,16 @@ pub fn build(backbone: &BackboneWeights, trainable_blocks: usize, head_channels:
         stride: 1,
         groups: 1,
         relu6: true,
-        weight: (0..head_channels * cin).map(|_| rng.range(-bound, bound)).collect(),
+        weight: (0..head_channels * cin)
+            .map(|_| rng.range(-bound, bound))
+            .collect(),
         bias: vec![0.0; head_channels],
     };
     let head = Head {
-        blocks: backbone.blocks[split..].iter().map(|b| MbBlock::from_weights(b, device)).collect(),
+        blocks: backbone.blocks[split..]
+            .iter()
+            .map(|b| MbBlock::from_weights(b, device))
+            .collect(),
         conv: ConvAct::from_weights(&head_conv, device),
         fc: LinearConfig::new(head_channels + RR_FEATURES, classes).init(device),
     };

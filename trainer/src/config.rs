@@ -47,7 +47,7 @@ pub struct PretrainConfig {
     pub learning_rate: f64,
     /// Channels of the head's 1×1 convolution.
     pub head_channels: usize,
-    /// Number of EfficientNet-Lite0 blocks kept (0..=4) after the stem.
+    /// Number of EfficientNet-Lite0 blocks kept (0..=5) after the stem.
     pub blocks: usize,
     /// Blocks (counted from the end of the kept ones) trained; the others stay frozen.
     pub trainable_blocks: usize,
@@ -86,16 +86,27 @@ pub struct PatientAdaptConfig {
 impl Config {
     /// Reads a TOML file; relative paths are relative to the file's folder.
     pub fn load(path: &Path) -> Result<Config> {
-        let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
-        let mut c: Config = toml::from_str(&text).with_context(|| format!("parsing {}", path.display()))?;
+        let text =
+            std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+        let mut c: Config =
+            toml::from_str(&text).with_context(|| format!("parsing {}", path.display()))?;
         let base = path.parent().unwrap_or(Path::new("."));
         for p in [&mut c.data_dir, &mut c.out_dir, &mut c.weights] {
             if p.is_relative() {
                 *p = base.join(&*p);
             }
         }
-        anyhow::ensure!(c.backend == "flex" || c.backend == "ndarray", "backend must be \"flex\" or \"ndarray\", not {:?}", c.backend);
-        anyhow::ensure!(c.pretrain.blocks <= 4 && c.pretrain.trainable_blocks <= c.pretrain.blocks, "blocks ≤ 4 and trainable_blocks ≤ blocks");
+        anyhow::ensure!(
+            c.backend == "flex" || c.backend == "ndarray",
+            "backend must be \"flex\" or \"ndarray\", not {:?}",
+            c.backend
+        );
+        anyhow::ensure!(
+            c.pretrain.blocks <= crate::backbone::LITE0_BLOCKS.len()
+                && c.pretrain.trainable_blocks <= c.pretrain.blocks,
+            "blocks ≤ {} and trainable_blocks ≤ blocks",
+            crate::backbone::LITE0_BLOCKS.len()
+        );
         Ok(c)
     }
 }

@@ -14,15 +14,26 @@ fn smoke_pipeline_learns_and_exports() {
     let mut cfg = Config::load(&config_path).unwrap();
     if !cfg.weights.exists() {
         // Test setup, not the trainer: fetch the pinned, checksummed ImageNet weights once.
-        let ok = Command::new("bash").arg(root.join("fetch-weights.sh")).status().map(|s| s.success()).unwrap_or(false);
-        assert!(ok && cfg.weights.exists(), "could not fetch {} (trainer/fetch-weights.sh)", cfg.weights.display());
+        let ok = Command::new("bash")
+            .arg(root.join("fetch-weights.sh"))
+            .status()
+            .map(|s| s.success())
+            .unwrap_or(false);
+        assert!(
+            ok && cfg.weights.exists(),
+            "could not fetch {} (trainer/fetch-weights.sh)",
+            cfg.weights.display()
+        );
     }
     if let Ok(d) = std::env::var("RHYTHM_DATA") {
         cfg.data_dir = d.into();
     }
     cfg.out_dir = std::env::temp_dir().join(format!("rhythm-train-smoke-{}", std::process::id()));
-    cfg.train_records = ["106", "119", "209", "220", "223"].map(String::from).to_vec();
-    cfg.test_records = ["100", "233"].map(String::from).to_vec();
+    // DS1 records only: the test set DS2 is never used to develop the trainer.
+    cfg.train_records = ["106", "203", "209", "220", "223"]
+        .map(String::from)
+        .to_vec();
+    cfg.test_records = ["119", "208"].map(String::from).to_vec();
     cfg.pretrain.epochs = 2;
     cfg.pretrain.beats_per_epoch = 2048;
     cfg.maml.iterations = 10;

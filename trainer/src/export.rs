@@ -25,8 +25,21 @@ fn to_nhwc(w: &ConvWeights) -> Vec<f32> {
 }
 
 fn conv(b: &mut NetworkBuilder, x: ValueId, w: &ConvWeights) -> ValueId {
-    let act = if w.relu6 { Activation::Relu6 } else { Activation::None };
-    b.conv2d(x, w.out_c, w.k, w.stride, w.groups, act, to_nhwc(w), w.bias.clone())
+    let act = if w.relu6 {
+        Activation::Relu6
+    } else {
+        Activation::None
+    };
+    b.conv2d(
+        x,
+        w.out_c,
+        w.k,
+        w.stride,
+        w.groups,
+        act,
+        to_nhwc(w),
+        w.bias.clone(),
+    )
 }
 
 fn block(b: &mut NetworkBuilder, x: ValueId, blk: &MbBlock) -> ValueId {
@@ -45,7 +58,12 @@ fn block(b: &mut NetworkBuilder, x: ValueId, blk: &MbBlock) -> ValueId {
 }
 
 /// The whole network as a core graph.
-pub fn network(front: &Front, head: &Head, sc: SpectrogramConfig, metadata: String) -> NetworkBuilder {
+pub fn network(
+    front: &Front,
+    head: &Head,
+    sc: SpectrogramConfig,
+    metadata: String,
+) -> NetworkBuilder {
     let mut b = NetworkBuilder::new(sc, RR_FEATURES);
     b.metadata = metadata;
     let mut x = b.image();
@@ -64,7 +82,10 @@ pub fn network(front: &Front, head: &Head, sc: SpectrogramConfig, metadata: Stri
 }
 
 /// f32, fp16 and int8 model files; int8 calibrated on `calibration`.
-pub fn model_files(net: &NetworkBuilder, calibration: &[ModelInput]) -> Result<[(Precision, Vec<u8>); 3]> {
+pub fn model_files(
+    net: &NetworkBuilder,
+    calibration: &[ModelInput],
+) -> Result<[(Precision, Vec<u8>); 3]> {
     let cal = net.calibrate(calibration)?;
     let spec: ModelSpec = net.int8_spec(&cal);
     Ok([
