@@ -17,6 +17,8 @@ use std::sync::Arc;
 
 mod adapt;
 mod stream;
+#[cfg(test)]
+mod tests;
 
 pub use adapt::*;
 pub use stream::*;
@@ -154,8 +156,9 @@ pub struct RhythmEngine {
 }
 
 impl RhythmEngine {
-    /// The Rust engine behind the handle (for Rust callers and tests of the rlib).
-    pub fn engine(&self) -> &core::engine::Engine {
+    /// The Rust engine behind the handle (for the unit tests).
+    #[cfg(test)]
+    pub(crate) fn engine(&self) -> &core::engine::Engine {
         &self.engine
     }
 }

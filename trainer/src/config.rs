@@ -25,6 +25,8 @@ pub struct Config {
     pub train_records: Vec<String>,
     /// Test records (default: DS2).
     pub test_records: Vec<String>,
+    /// Export the model files and check them in core's runtime (off for development runs).
+    pub export: bool,
     /// Supervised transfer learning.
     pub pretrain: PretrainConfig,
     /// MAML meta-training.
@@ -41,6 +43,9 @@ pub struct PretrainConfig {
     pub epochs: usize,
     /// Beats drawn (class-balanced, with replacement) per epoch.
     pub beats_per_epoch: usize,
+    /// How far sampling moves from the data's class mix towards equal classes: class `c` is
+    /// drawn in proportion to `count_c^(1 − class_balance)` (0: as in the data; 1: equal).
+    pub class_balance: f64,
     /// Mini-batch size.
     pub batch_size: usize,
     /// Adam learning rate.
@@ -86,10 +91,33 @@ pub struct PatientAdaptConfig {
 impl Config {
     /// Reads a TOML file; relative paths are relative to the file's folder.
     pub fn load(path: &Path) -> Result<Config> {
-        let text =
-            std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
-        let mut c: Config =
-            toml::from_str(&text).with_context(|| format!("parsing {}", path.display()))?;
+        Config::load_with(path, &[])
+    }
+
+    /// Reads a TOML file and applies `key=value` overrides (dotted keys, TOML values, e.g.
+    /// `adapt.head.learning_rate=0.01` or `train_records=["101","106"]`).
+    pub fn load_with(path: &Path, overrides: &[String]) -> Result<Config> {
+        let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+        let mut doc: toml::Table = toml::from_str(&text).with_context(|| format!("parsing {}", path.display()))?;
+        for o in overrides {
+            let (key, value) = o.split_once('=').with_context(|| format!("override {o:?}: expected key=value"))?;
+            let value: toml::Value = toml::from_str::<toml::Table>(&format!("v = {value}"))
+                .map(|mut t| t.remove("v").unwrap_or(toml::Value::Boolean(false)))
+                .or_else(|_| Ok::<_, anyhow::Error>(toml::Value::String(value.to_string())))?;
+            let mut table = &mut doc;
+            let parts: Vec<&str> = key.trim().split('.').collect();
+            for part in &parts[..parts.len() - 1] {
+                table = table
+                    .entry(part.to_string())
+                    .or_insert_with(|| toml::Value::Table(toml::Table::new()))
+                    .as_table_mut()
+                    .with_context(|| format!("override {o:?}: {part} is not a table"))?;
+            }
+            let last = parts[parts.len() - 1];
+            anyhow::ensure!(table.contains_key(last), "override {o:?}: no setting {key}");
+            table.insert(last.to_string(), value);
+        }
+        let mut c: Config = doc.try_into().with_context(|| format!("reading settings of {}", path.display()))?;
         let base = path.parent().unwrap_or(Path::new("."));
         for p in [&mut c.data_dir, &mut c.out_dir, &mut c.weights] {
             if p.is_relative() {

@@ -26,6 +26,9 @@ enum Command {
         /// Override the burn backend ("flex" or "ndarray").
         #[arg(long)]
         backend: Option<String>,
+        /// Override a setting of the config file: `--set adapt.head.learning_rate=0.01`.
+        #[arg(long = "set", value_name = "KEY=VALUE")]
+        overrides: Vec<String>,
     },
     /// Time the same training work on burn's flex and ndarray CPU backends.
     CompareBackends {
@@ -44,8 +47,12 @@ enum Command {
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     let r = match cli.command {
-        Command::Run { config, backend } => {
-            rhythm_trainer::config::Config::load(&config).and_then(|mut c| {
+        Command::Run {
+            config,
+            backend,
+            overrides,
+        } => {
+            rhythm_trainer::config::Config::load_with(&config, &overrides).and_then(|mut c| {
                 if let Some(b) = backend {
                     anyhow::ensure!(
                         b == "flex" || b == "ndarray",

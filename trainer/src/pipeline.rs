@@ -7,13 +7,13 @@ use crate::eval::{
     average_headline, class_table, confusion, headline, headline_row, num, Headline,
     HEADLINE_HEADER,
 };
-use crate::train::{front_features, head_features, meta_train, pretrain, CurvePoint, Features};
+use crate::train::{feature_scale, front_features, head_features, meta_train, pretrain, prior_correction, CurvePoint, Features};
 use crate::{export, model};
 use anyhow::{Context, Result};
 use burn::prelude::Device;
 use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
 use rhythm::aami::AamiClass;
-use rhythm::adapt::LinearHead;
+use rhythm::adapt::{AdaptConfig, LinearHead};
 use rhythm::engine::{BackendChoice, Engine};
 use rhythm::evaluate::Confusion;
 use rhythm::model::builder::ModelInput;
@@ -64,6 +64,12 @@ pub struct VariantResult {
     pub maml_curve: Vec<CurvePoint>,
     /// Training wall time.
     pub train_seconds: f64,
+    /// The patient adaptation used (absolute step size).
+    pub adapt: AdaptConfig,
+    /// Mean squared norm of the classifier inputs on training beats.
+    pub feature_scale: f32,
+    /// Logit adjustment added to the classifier bias.
+    pub prior_shift: [f32; 5],
 }
 
 /// What a run measured.
@@ -86,6 +92,7 @@ fn evaluate(
     feats: &Features,
     test: &BeatSet,
     cfg: &Config,
+    adapt_cfg: &AdaptConfig,
     base: &Device,
 ) -> (
     Headline,
@@ -135,21 +142,11 @@ fn evaluate(
             let head_r = match k {
                 None => lh.clone(),
                 Some(k) => {
-                    // The first k beats of each class in time: what a clinician labels first.
-                    let mut taken = [0usize; 5];
-                    let support: Vec<usize> = support_pool
-                        .iter()
-                        .copied()
-                        .filter(|&i| {
-                            let c = test.labels[i] as usize;
-                            taken[c] += 1;
-                            k == 0 || taken[c] <= k
-                        })
-                        .collect();
+                    let support = first_k_per_class(&support_pool, &test.labels, k);
                     let xs: Vec<f32> = support.iter().flat_map(|&i| x(i).iter().copied()).collect();
                     let ys: Vec<u8> = support.iter().map(|&i| test.labels[i]).collect();
                     let t = Instant::now();
-                    let h = lh.adapt(&xs, &ys, &cfg.adapt.head);
+                    let h = lh.adapt(&xs, &ys, adapt_cfg);
                     ms += t.elapsed().as_secs_f64() * 1e3;
                     h
                 }
@@ -179,6 +176,53 @@ fn evaluate(
         inter,
         adapted,
     )
+}
+
+/// The first `k` beats of each class in time (all of them when `k` is 0): what a clinician
+/// labels first.
+pub fn first_k_per_class(pool: &[usize], labels: &[u8], k: usize) -> Vec<usize> {
+    let mut taken = [0usize; 5];
+    pool.iter()
+        .copied()
+        .filter(|&i| {
+            let c = labels[i] as usize;
+            taken[c] += 1;
+            k == 0 || taken[c] <= k
+        })
+        .collect()
+}
+
+/// The trainer's patient adaptation of the exported head on one test record, as a golden file
+/// for core's `Engine::adapt`: the labelled beats (first `k` per class of the first five
+/// minutes), the adapted head, and its predictions on the rest of the record.
+fn adaptation_golden(record: &str, k: usize, test: &BeatSet, f: &[f32], dim: usize, lh: &LinearHead, adapt_cfg: &AdaptConfig) -> Option<serde_json::Value> {
+    let idx = test.indices_of(record);
+    if idx.is_empty() {
+        return None;
+    }
+    let cut = (ADAPTATION_SECONDS * 360.0) as u64;
+    let (pool, rest): (Vec<usize>, Vec<usize>) = idx.iter().partition(|&&i| test.sample[i] < cut);
+    let support = first_k_per_class(&pool, &test.labels, k);
+    let x = |i: usize| &f[i * dim..(i + 1) * dim];
+    let xs: Vec<f32> = support.iter().flat_map(|&i| x(i).iter().copied()).collect();
+    let ys: Vec<u8> = support.iter().map(|&i| test.labels[i]).collect();
+    let adapted = lh.adapt(&xs, &ys, adapt_cfg);
+    let class = |l: u8| AamiClass::from_index(l as usize).map(|c| c.to_string()).unwrap_or_default();
+    let digits = |h: &LinearHead| rest.iter().map(|&i| char::from(b'0' + h.predict(x(i)) as u8)).collect::<String>();
+    Some(serde_json::json!({
+        "about": "rhythm-train's patient adaptation of the shipped model's head (f32 features from the trainer's burn network): labelled beats = the first k reference beats per class in the first 5 minutes; predictions (class indices N S V F Q = 0..4) on every later reference beat. core/tests/adapt_trained.rs reproduces it with Engine::adapt.",
+        "record": record,
+        "k": k,
+        "config": adapt_cfg,
+        "first_test_sample": cut,
+        "support": support.iter().map(|&i| serde_json::json!({ "sample": test.sample[i], "class": class(test.labels[i]) })).collect::<Vec<_>>(),
+        "adapted_weights": adapted.weights,
+        "adapted_bias": adapted.bias,
+        "dim": dim,
+        "predictions_before": digits(lh),
+        "predictions_after": digits(&adapted),
+        "labels": rest.iter().map(|&i| char::from(b'0' + test.labels[i])).collect::<String>(),
+    }))
 }
 
 /// Runs the pipeline and writes models, tables and the report under `cfg.out_dir`.
@@ -274,14 +318,22 @@ pub fn run(cfg: &Config, config_path: &Path) -> Result<RunSummary> {
                 cfg.maml.iterations as u64,
                 &format!("{name}: meta-train"),
             );
-            let (h, c) = meta_train(head, ftrain, &train, &cfg.maml, cfg.seed ^ 0x5eed, &ad, &mb);
+            // The inner step, like the device's adaptation step, is relative to the scale of
+            // the classifier inputs.
+            let mut mc = cfg.maml.clone();
+            mc.inner_lr /= feature_scale(&head, ftrain, &train, &ad);
+            let (h, c) = meta_train(head, ftrain, &train, &mc, cfg.seed ^ 0x5eed, &ad, &mb);
             mb.finish();
             head = h;
             maml_curve = c;
         }
+        let (head, prior_shift) = prior_correction(head, &train, p.class_balance);
+        let scale = feature_scale(&head, ftrain, &train, &ad);
+        let adapt_cfg = AdaptConfig { learning_rate: cfg.adapt.head.learning_rate / scale, ..cfg.adapt.head };
+        eprintln!("{name}: E|x|^2 = {scale:.3}, adaptation step {:.5}, prior shift {prior_shift:?}", adapt_cfg.learning_rate);
         let train_seconds = t.elapsed().as_secs_f64();
         let (inter, inter_avg, inter_conf, adapted) =
-            evaluate(name, &head, ftest, &test, cfg, &base);
+            evaluate(name, &head, ftest, &test, cfg, &adapt_cfg, &base);
         results.push(VariantResult {
             name: name.into(),
             inter_patient: inter,
@@ -291,76 +343,20 @@ pub fn run(cfg: &Config, config_path: &Path) -> Result<RunSummary> {
             curve,
             maml_curve,
             train_seconds,
+            adapt: adapt_cfg,
+            feature_scale: scale,
+            prior_shift,
         });
         last = Some((front, head));
     }
     let (front, head) = last.context("no variant trained")?;
 
-    // Export through core's builder and quantizer; check core's runtime against the trainer.
-    let metadata = format!(
-        "rhythm EfficientNet-Lite0 (stem + {} blocks, ImageNet) + MAML head; trained by rhythm-train on MIT-BIH {} records ({} beats); config {}",
-        p.blocks,
-        train.records.len(),
-        train.len(),
-        config_path.display()
-    );
-    let net = export::network(&front, &head, sc, metadata);
-    let calibration: Vec<ModelInput> = (0..train.len())
-        .step_by((train.len() / 2000).max(1))
-        .map(|i| (train.image(i).to_vec(), train.side(i).to_vec()))
-        .collect();
-    let files = export::model_files(&net, &calibration)?;
-    let models_dir = cfg.out_dir.join("models");
-    std::fs::create_dir_all(&models_dir)?;
-    let ftest = &cache.iter().find(|c| c.0).context("ImageNet features")?.2;
-    let (f, dim) = head_features(&head, ftest, &test, 512, &base);
-    let (w, bias, _) = head.classifier();
-    let lh = LinearHead::new(w, bias, dim).context("classifier shape")?;
-    let trainer_preds: Vec<u8> = (0..test.len())
-        .map(|i| lh.predict(&f[i * dim..(i + 1) * dim]) as u8)
-        .collect();
-    let mut core_results = Vec::new();
-    for (precision, bytes) in &files {
-        let name = match precision {
-            Precision::F32 => "rhythm-f32.rhm",
-            Precision::F16 => "rhythm-fp16.rhm",
-            Precision::Int8 => "rhythm-int8.rhm",
-        };
-        std::fs::write(models_dir.join(name), bytes)?;
-        if *precision == Precision::F16 {
-            continue;
-        }
-        let cb = bar(
-            &mp,
-            test.len() as u64,
-            &format!("core {precision} on test beats"),
-        );
-        let preds = core_predictions(bytes, &test, cfg.threads, &cb)?;
-        cb.finish();
-        let agree = preds
-            .iter()
-            .zip(&trainer_preds)
-            .filter(|(a, b)| a == b)
-            .count() as f64
-            / test.len().max(1) as f64;
-        core_results.push((
-            *precision,
-            headline(&confusion(&test.labels, &preds)),
-            agree,
-            confusion(&test.labels, &preds),
-        ));
-    }
-
-    // End to end: core's detector + the int8 model on the test records.
-    let eb = bar(&mp, test_names.len() as u64, "int8 end to end (detector)");
-    let int8 = files
-        .iter()
-        .find(|f| f.0 == Precision::Int8)
-        .map(|f| f.1.clone())
-        .context("int8 file")?;
-    let e2e = end_to_end(&int8, &mitdb, &test_names, &eb)?;
-    eb.finish();
-
+    let (core_results, e2e) = if cfg.export {
+        let adapt_cfg = results.last().map(|r| r.adapt).unwrap_or(cfg.adapt.head);
+        export_and_check(cfg, config_path, &mp, &front, &head, &adapt_cfg, &train, &test, &cache, &base, &mitdb, &test_names)?
+    } else {
+        (Vec::new(), Confusion::default())
+    };
     let total_seconds = start.elapsed().as_secs_f64();
     let report = report(
         cfg,
@@ -384,6 +380,105 @@ pub fn run(cfg: &Config, config_path: &Path) -> Result<RunSummary> {
         end_to_end: e2e,
         seconds: total_seconds,
     })
+}
+
+/// Core runtime results per exported precision: (precision, headline, agreement, confusion).
+type CoreResults = Vec<(Precision, Headline, f64, Confusion)>;
+
+/// Exports the trained network through core's builder and quantizer, writes the adaptation
+/// goldens, checks core's runtime against the trainer on the test beats, and runs the int8
+/// model end to end with core's detector.
+#[allow(clippy::too_many_arguments)]
+fn export_and_check(
+    cfg: &Config,
+    config_path: &Path,
+    mp: &MultiProgress,
+    front: &model::Front,
+    head: &model::Head,
+    adapt_cfg: &AdaptConfig,
+    train: &BeatSet,
+    test: &BeatSet,
+    cache: &[(bool, Features, Features)],
+    base: &Device,
+    mitdb: &Path,
+    test_names: &[&str],
+) -> Result<(CoreResults, Confusion)> {
+    let p = &cfg.pretrain;
+    let sc = SpectrogramConfig::default_360hz();
+    // Export through core's builder and quantizer; check core's runtime against the trainer.
+    let metadata = format!(
+        "rhythm EfficientNet-Lite0 (stem + {} blocks, ImageNet) + MAML head; trained by rhythm-train on MIT-BIH {} records ({} beats); config {}",
+        p.blocks,
+        train.records.len(),
+        train.len(),
+        config_path.display()
+    );
+    let net = export::network(front, head, sc, metadata);
+    let calibration: Vec<ModelInput> = (0..train.len())
+        .step_by((train.len() / 2000).max(1))
+        .map(|i| (train.image(i).to_vec(), train.side(i).to_vec()))
+        .collect();
+    let files = export::model_files(&net, &calibration)?;
+    let models_dir = cfg.out_dir.join("models");
+    std::fs::create_dir_all(&models_dir)?;
+    let ftest = &cache.iter().find(|c| c.0).context("ImageNet features")?.2;
+    let (f, dim) = head_features(head, ftest, test, 512, base);
+    let (w, bias, _) = head.classifier();
+    let lh = LinearHead::new(w, bias, dim).context("classifier shape")?;
+    let trainer_preds: Vec<u8> = (0..test.len())
+        .map(|i| lh.predict(&f[i * dim..(i + 1) * dim]) as u8)
+        .collect();
+    // The trainer's adaptation on the fixture records, for core's Engine::adapt to reproduce.
+    let golden_dir = cfg.out_dir.join("golden");
+    std::fs::create_dir_all(&golden_dir)?;
+    for record in ["100", "233"] {
+        if let Some(doc) = adaptation_golden(record, 5, test, &f, dim, &lh, adapt_cfg) {
+            std::fs::write(golden_dir.join(format!("adaptation-{record}.json")), serde_json::to_string(&doc)?)?;
+        }
+    }
+    let mut core_results = Vec::new();
+    for (precision, bytes) in &files {
+        let name = match precision {
+            Precision::F32 => "rhythm-f32.rhm",
+            Precision::F16 => "rhythm-fp16.rhm",
+            Precision::Int8 => "rhythm-int8.rhm",
+        };
+        std::fs::write(models_dir.join(name), bytes)?;
+        if *precision == Precision::F16 {
+            continue;
+        }
+        let cb = bar(
+            mp,
+            test.len() as u64,
+            &format!("core {precision} on test beats"),
+        );
+        let preds = core_predictions(bytes, &test, cfg.threads, &cb)?;
+        cb.finish();
+        let agree = preds
+            .iter()
+            .zip(&trainer_preds)
+            .filter(|(a, b)| a == b)
+            .count() as f64
+            / test.len().max(1) as f64;
+        core_results.push((
+            *precision,
+            headline(&confusion(&test.labels, &preds)),
+            agree,
+            confusion(&test.labels, &preds),
+        ));
+    }
+
+    // End to end: core's detector + the int8 model on the test records.
+    let eb = bar(mp, test_names.len() as u64, "int8 end to end (detector)");
+    let int8 = files
+        .iter()
+        .find(|f| f.0 == Precision::Int8)
+        .map(|f| f.1.clone())
+        .context("int8 file")?;
+    let e2e = end_to_end(&int8, mitdb, test_names, &eb)?;
+    eb.finish();
+
+    Ok((core_results, e2e))
 }
 
 /// Core engine predictions on every test beat (reference positions), on `threads` threads.
@@ -534,9 +629,12 @@ fn report(
     for r in results {
         let _ = writeln!(
             s,
-            "- {}: {:.1} s; loss per epoch {:?}; MAML query loss first/last {:?}",
+            "- {}: {:.1} s; E‖x‖² of classifier inputs {:.3} → adaptation step {:.5}; prior logit shift {:?}; loss per epoch {:?}; MAML query loss first/last {:?}",
             r.name,
             r.train_seconds,
+            r.feature_scale,
+            r.adapt.learning_rate,
+            r.prior_shift.map(|x| (x * 1000.0).round() / 1000.0),
             r.curve
                 .iter()
                 .map(|c| format!("{:.3}", c.loss))

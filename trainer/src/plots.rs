@@ -46,34 +46,28 @@ pub fn confusion_png(path: &Path, c: &Confusion, title: &str) -> Result<()> {
         .margin(16)
         .x_label_area_size(40)
         .y_label_area_size(40)
-        .build_cartesian_2d(0f64..5f64, 5f64..0f64)
+        .build_cartesian_2d(-0.5f64..4.5f64, 4.5f64..-0.5f64)
         .map_err(err)?;
+    // Cells are centred on integer coordinates, so the tick labels (integers) name the classes.
     let label = |v: &f64| {
-        AamiClass::from_index(v.floor() as usize)
-            .map(|k| k.to_string())
-            .unwrap_or_default()
+        let r = v.round();
+        if (v - r).abs() < 1e-6 && r >= 0.0 {
+            AamiClass::from_index(r as usize)
+                .map(|k| k.to_string())
+                .unwrap_or_default()
+        } else {
+            String::new()
+        }
     };
     chart
         .configure_mesh()
         .disable_mesh()
         .x_desc("predicted")
         .y_desc("reference")
-        .x_labels(10)
-        .y_labels(10)
-        .x_label_formatter(&|v| {
-            if v.fract() == 0.5 {
-                label(v)
-            } else {
-                String::new()
-            }
-        })
-        .y_label_formatter(&|v| {
-            if v.fract() == 0.5 {
-                label(v)
-            } else {
-                String::new()
-            }
-        })
+        .x_labels(5)
+        .y_labels(5)
+        .x_label_formatter(&label)
+        .y_label_formatter(&label)
         .draw()
         .map_err(err)?;
     for r in 0..5 {
@@ -84,7 +78,7 @@ pub fn confusion_png(path: &Path, c: &Confusion, title: &str) -> Result<()> {
             let (x, y) = (p as f64, r as f64);
             chart
                 .draw_series(std::iter::once(Rectangle::new(
-                    [(x, y), (x + 1.0, y + 1.0)],
+                    [(x - 0.5, y - 0.5), (x + 0.5, y + 0.5)],
                     RGBColor(shade, shade, 255).filled(),
                 )))
                 .map_err(err)?;
@@ -92,7 +86,7 @@ pub fn confusion_png(path: &Path, c: &Confusion, title: &str) -> Result<()> {
             chart
                 .draw_series(std::iter::once(Text::new(
                     c.matrix[r][p].to_string(),
-                    (x + 0.3, y + 0.55),
+                    (x - 0.2, y + 0.05),
                     ("sans-serif", 15).into_font().color(&color),
                 )))
                 .map_err(err)?;

@@ -82,28 +82,32 @@ pub fn front_features(
     Features { data, shape }
 }
 
-/// Sampling weight per class: equal for classes with ≥ 100 beats, proportionally less for rarer
-/// ones (so a handful of Q beats is not replayed thousands of times).
-fn class_weights(counts: &[usize; 5]) -> [f64; 5] {
+/// Sampling weight per class: `count^(1 − balance)` (balance 0: the data's own class mix; 1:
+/// equal classes), for classes with fewer than 100 beats scaled down in proportion (so a
+/// handful of Q beats is not replayed thousands of times).
+fn class_weights(counts: &[usize; 5], balance: f64) -> [f64; 5] {
     let mut w = [0.0; 5];
     for c in 0..5 {
-        w[c] = (counts[c] as f64 / 100.0).min(1.0);
+        let n = counts[c] as f64;
+        w[c] = 100f64.max(n).powf(1.0 - balance) * (n / 100.0).min(1.0);
     }
     w
 }
 
-/// Class-balanced sample (with replacement) of beat indices from `pool`.
+/// Class-balanced sample (with replacement) of beat indices from `pool` (see
+/// [`PretrainConfig::class_balance`]).
 pub fn balanced_sample(
     set: &BeatSet,
     pool: &[usize],
     n: usize,
+    balance: f64,
     rng: &mut SplitMix64,
 ) -> Vec<usize> {
     let mut by_class: [Vec<usize>; 5] = Default::default();
     pool.iter()
         .for_each(|&i| by_class[set.labels[i] as usize].push(i));
     let counts = [0, 1, 2, 3, 4].map(|c| by_class[c].len());
-    let w = class_weights(&counts);
+    let w = class_weights(&counts, balance);
     let total: f64 = w.iter().sum();
     (0..n)
         .map(|_| {
@@ -146,7 +150,7 @@ pub fn pretrain(
     let loss_fn = CrossEntropyLossConfig::new().init(device);
     let mut curve = Vec::new();
     for epoch in 0..cfg.epochs {
-        let sample = balanced_sample(set, &pool, cfg.beats_per_epoch, &mut rng);
+        let sample = balanced_sample(set, &pool, cfg.beats_per_epoch, cfg.class_balance, &mut rng);
         let (mut sum, mut batches) = (0.0, 0);
         for idx in sample.chunks(cfg.batch_size) {
             let logits = head.forward(feats.batch(idx, device), side_batch(set, idx, device));
@@ -289,6 +293,44 @@ pub fn meta_train(
         progress.set_message(format!("query loss {mean:.4}"));
     }
     (head, curve)
+}
+
+/// Mean squared norm of the classifier inputs over every 8th beat of `set`: the scale that
+/// makes a gradient step on a linear softmax head comparable across feature extractors (a
+/// step of `lr / E‖x‖²` moves the logits by about `lr`).
+pub fn feature_scale(head: &Head, feats: &Features, set: &BeatSet, device: &Device) -> f32 {
+    let head = head.valid();
+    let idx: Vec<usize> = (0..set.len()).step_by(8).collect();
+    let (mut sum, mut n) = (0.0f64, 0usize);
+    for chunk in idx.chunks(512) {
+        let f = head.features(feats.batch(chunk, device), side_batch(set, chunk, device));
+        let v = f.to_data().try_to_vec::<f32>().unwrap_or_default();
+        sum += v.iter().map(|x| f64::from(x * x)).sum::<f64>();
+        n += chunk.len();
+    }
+    (sum / n.max(1) as f64).max(1e-6) as f32
+}
+
+/// Adds `log(p_c / q_c)` to the classifier bias, where `p_c` is class `c`'s share of the
+/// training beats and `q_c` its share in class-balanced sampling: undoes the sampling's shift
+/// of the class prior (logit adjustment), so the head predicts for the data's class mix.
+pub fn prior_correction(mut head: Head, set: &BeatSet, balance: f64) -> (Head, [f32; 5]) {
+    let counts = set.class_counts();
+    let w = class_weights(&counts, balance);
+    let (n, total_w): (usize, f64) = (counts.iter().sum(), w.iter().sum());
+    let mut shift = [0.0f32; 5];
+    for c in 0..5 {
+        if counts[c] > 0 && w[c] > 0.0 {
+            shift[c] = ((counts[c] as f64 / n as f64) / (w[c] / total_w)).ln() as f32;
+        }
+    }
+    if let Some(b) = head.fc.bias.take() {
+        let device = b.val().device();
+        let v: Vec<f32> = b.val().to_data().try_to_vec::<f32>().unwrap_or_default().iter().zip(shift).map(|(x, d)| x + d).collect();
+        // A new leaf parameter (a sum would be a non-leaf node of the autodiff graph).
+        head.fc.bias = Some(burn::module::Param::from_tensor(Tensor::<1>::from_data(TensorData::new(v, [5]), &device)));
+    }
+    (head, shift)
 }
 
 /// Classifier inputs (pooled features + side features) of every beat, without gradients.

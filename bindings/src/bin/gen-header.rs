@@ -4,7 +4,8 @@
 use std::path::Path;
 
 fn main() -> std::process::ExitCode {
-    let header = rhythm::GENERATED_HEADER;
+    // The same file the library embeds as GENERATED_HEADER (the bindings build no rlib).
+    let header = include_str!(concat!(env!("OUT_DIR"), "/rhythm.h"));
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("include/rhythm.h");
     match std::fs::write(&path, header) {
         Ok(()) => {

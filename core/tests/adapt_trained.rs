@@ -1,0 +1,152 @@
+//! The trainer's patient adaptation, reproduced on the device path: `rhythm-train` adapted the
+//! shipped model's head to DS2 records 100 and 233 (first 5 labelled beats per class of the
+//! first five minutes) and wrote the adapted head and its predictions on the rest of each
+//! record (`fixtures/golden/adaptation-*.json`). `Engine::adapt` on the same beats must give
+//! the same head and the same classifications.
+//!
+//! Tolerances, f32 model: head weights within 1e-3 · max(1, |W|∞) (the trainer's features come
+//! from burn, the engine's from core's kernels: same math, different summation order);
+//! predictions agree on ≥ 99.5 % of the later beats. int8 model: its features are
+//! quantized, so only the classifications are compared: ≥ 97 % agreement.
+
+use rhythm::aami::AamiClass;
+use rhythm::adapt::AdaptConfig;
+use rhythm::engine::{AdaptInput, BackendChoice, Engine, LabelledBeat};
+use rhythm::model::Model;
+use rhythm::pipeline::{condition_signal, EcgRecord};
+use rhythm::spectrogram;
+use std::path::{Path, PathBuf};
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+struct Golden {
+    record: String,
+    cfg: AdaptConfig,
+    first_test_sample: u64,
+    support: Vec<(u64, AamiClass)>,
+    weights: Vec<f32>,
+    bias: Vec<f32>,
+    before: Vec<u8>,
+    after: Vec<u8>,
+}
+
+fn golden(record: &str) -> Golden {
+    let path = root().join(format!("fixtures/golden/adaptation-{record}.json"));
+    let doc: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    let floats = |v: &serde_json::Value| -> Vec<f32> {
+        v.as_array()
+            .unwrap()
+            .iter()
+            .map(|x| x.as_f64().unwrap() as f32)
+            .collect()
+    };
+    let digits = |v: &serde_json::Value| -> Vec<u8> {
+        v.as_str().unwrap().bytes().map(|b| b - b'0').collect()
+    };
+    Golden {
+        record: doc["record"].as_str().unwrap().to_string(),
+        cfg: serde_json::from_value(doc["config"].clone()).unwrap(),
+        first_test_sample: doc["first_test_sample"].as_u64().unwrap(),
+        support: doc["support"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| {
+                let class = s["class"].as_str().unwrap();
+                let class = *AamiClass::ALL
+                    .iter()
+                    .find(|c| c.to_string() == class)
+                    .unwrap();
+                (s["sample"].as_u64().unwrap(), class)
+            })
+            .collect(),
+        weights: floats(&doc["adapted_weights"]),
+        bias: floats(&doc["adapted_bias"]),
+        before: digits(&doc["predictions_before"]),
+        after: digits(&doc["predictions_after"]),
+    }
+}
+
+/// Adapts an engine on the golden's labelled beats, then classifies every later reference
+/// beat through the device path (`classify_beat`). Returns the engine and the classes
+/// (255 where a beat was not classified).
+fn adapt_and_classify(model: &str, g: &Golden) -> (Engine, Vec<u8>) {
+    let model = Model::open(root().join("fixtures/models").join(model)).unwrap();
+    let sc = *model.spectrogram();
+    let rec = EcgRecord::load(
+        root().join("fixtures/records").join(&g.record),
+        360.0,
+        None,
+    )
+    .unwrap();
+    let cond = condition_signal(&rec.signal_mv, 360.0);
+    let pos = rec.reference_positions();
+    let mut windows = Vec::new();
+    for &(sample, class) in &g.support {
+        let i = pos.iter().position(|&p| p == sample).unwrap();
+        assert_eq!(rec.reference[i].class, class);
+        let mut w = vec![0.0; sc.window_len as usize];
+        spectrogram::extract_window(&cond, sample as usize, &sc, &mut w).unwrap();
+        windows.push((w, spectrogram::rr_features(&pos, i, 360.0), class));
+    }
+    let labelled: Vec<LabelledBeat<'_>> = windows
+        .iter()
+        .map(|(w, rr, class)| LabelledBeat {
+            input: AdaptInput::Window { window: w, rr: *rr },
+            class: *class,
+        })
+        .collect();
+    let mut e = Engine::new(model, BackendChoice::CpuAuto).unwrap();
+    e.adapt(&labelled, &g.cfg).unwrap();
+    let classes = (0..pos.len())
+        .filter(|&i| pos[i] >= g.first_test_sample)
+        .map(|i| {
+            e.classify_beat(&rec.signal_mv, &cond, &pos, i)
+                .unwrap()
+                .classification
+                .map_or(255, |c| c.class.index() as u8)
+        })
+        .collect();
+    (e, classes)
+}
+
+fn agreement(a: &[u8], b: &[u8]) -> f64 {
+    assert_eq!(a.len(), b.len());
+    a.iter().zip(b).filter(|(x, y)| x == y).count() as f64 / a.len().max(1) as f64
+}
+
+#[test]
+fn f32_engine_reproduces_the_trainers_adaptation() {
+    for record in ["100", "233"] {
+        let g = golden(record);
+        assert!(g.support.len() >= 2, "{record}: too few labelled beats");
+        let (e, classes) = adapt_and_classify("rhythm-f32.rhm", &g);
+        let head = e.adapted_head().unwrap();
+        let scale = g.weights.iter().fold(1.0f32, |m, w| m.max(w.abs()));
+        let dw = head
+            .weights
+            .iter()
+            .zip(&g.weights)
+            .chain(head.bias.iter().zip(&g.bias))
+            .map(|(a, b)| (a - b).abs())
+            .fold(0.0f32, f32::max);
+        assert!(dw <= 1e-3 * scale, "{record}: head differs by {dw} (scale {scale})");
+        let agree = agreement(&classes, &g.after);
+        assert!(agree >= 0.995, "{record}: predictions agree on {agree}");
+        // The golden must be a real test: adaptation changed the trainer's predictions.
+        assert_ne!(g.before, g.after, "{record}: adaptation changed nothing");
+    }
+}
+
+#[test]
+fn int8_engine_adaptation_agrees_with_the_trainer() {
+    for record in ["100", "233"] {
+        let g = golden(record);
+        let (_, classes) = adapt_and_classify("rhythm-int8.rhm", &g);
+        let agree = agreement(&classes, &g.after);
+        assert!(agree >= 0.97, "{record}: int8 predictions agree on {agree}");
+    }
+}
