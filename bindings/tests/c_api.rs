@@ -34,7 +34,11 @@ fn static_library() -> PathBuf {
         cmd.arg("--release");
     }
     let o = cmd.output().unwrap();
-    assert!(o.status.success(), "cargo build -p rhythm-bindings: {}", String::from_utf8_lossy(&o.stderr));
+    assert!(
+        o.status.success(),
+        "cargo build -p rhythm-bindings: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
     let lib = dir.join("librhythm.a");
     assert!(lib.exists(), "{} not built", lib.display());
     lib

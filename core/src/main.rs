@@ -5,10 +5,10 @@ use rhythm::aami::AamiClass;
 use rhythm::detect::{self, MatchResult};
 use rhythm::engine::{BackendChoice, Engine, SpectrogramImpl};
 use rhythm::evaluate::Confusion;
-use rhythm::model::builder::{ModelInput, NetworkBuilder};
+use rhythm::model::builder::NetworkBuilder;
 use rhythm::model::{self, Model, Precision};
 use rhythm::pipeline::{condition_signal, BeatResult, EcgRecord};
-use rhythm::spectrogram::{self, SpectrogramConfig, StftF32};
+use rhythm::spectrogram::{self, SpectrogramConfig};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -400,30 +400,6 @@ fn detect_eval(data: Option<PathBuf>, markdown: bool) -> Result<(), String> {
     Ok(())
 }
 
-/// Spectrogram images and RR features of every reference beat of a record.
-pub fn beat_inputs(path: &Path, sc: &SpectrogramConfig) -> Result<Vec<ModelInput>, String> {
-    let rec = EcgRecord::load(path, sc.sample_rate_hz as f64, None).map_err(|e| e.to_string())?;
-    let cond = condition_signal(&rec.signal_mv, rec.fs as f32);
-    let mut stft = StftF32::new(*sc).map_err(|e| e.to_string())?;
-    let pos = rec.reference_positions();
-    let mut window = vec![0.0; sc.window_len as usize];
-    let mut out = Vec::with_capacity(pos.len());
-    for i in 0..pos.len() {
-        spectrogram::extract_window(&cond, pos[i] as usize, sc, &mut window)
-            .map_err(|e| e.to_string())?;
-        let mut image = vec![0.0; sc.image_len()];
-        stft.compute(&window, &mut image)
-            .map_err(|e| e.to_string())?;
-        out.push((
-            image,
-            spectrogram::rr_features(&pos, i, rec.fs as f32)
-                .to_array()
-                .to_vec(),
-        ));
-    }
-    Ok(out)
-}
-
 fn gen_model(
     out_dir: &Path,
     golden: &Path,
@@ -439,7 +415,8 @@ fn gen_model(
     );
     let mut samples = Vec::new();
     for p in calibration {
-        let beats = beat_inputs(&shipped(p), &sc)?;
+        let beats = rhythm::model::golden::reference_beat_inputs(&shipped(p), &sc)
+            .map_err(|e| e.to_string())?;
         // Every 4th beat keeps calibration fast and still covers the record.
         samples.extend(beats.into_iter().step_by(4));
     }
@@ -474,34 +451,19 @@ fn gen_model(
     )
 }
 
-/// Golden vectors: real beats of `record` → exact int8 logits of the scalar reference.
+/// Golden vectors of an int8 model on the reference beats of `record`, written to `golden`.
 fn write_golden(
     int8: &[u8],
     model_path: &Path,
     golden: &Path,
     record: &Path,
 ) -> Result<(), String> {
-    let sc = SpectrogramConfig::default_360hz();
-    let model = Model::from_bytes(int8).map_err(|e| e.to_string())?;
-    let mut engine = Engine::new(model, BackendChoice::CpuScalar).map_err(|e| e.to_string())?;
-    let beats = beat_inputs(&shipped(record), &sc)?;
-    let mut cases = Vec::new();
-    for (image, side) in beats.iter().step_by(beats.len().div_ceil(16).max(1)) {
-        let c = engine
-            .classify_image(image, side)
-            .map_err(|e| e.to_string())?;
-        let logits = engine
-            .last_int8_logits()
-            .map(|l| l.to_vec())
-            .unwrap_or_default();
-        cases.push(serde_json::json!({ "image": image, "side": side, "int8_logits": logits, "class": c.class.to_string() }));
-    }
-    let doc = serde_json::json!({
-        "model": model_path.display().to_string(),
-        "model_crc32": model::format::read_header(int8).map(|h| h.crc32).unwrap_or(0),
-        "about": "Inputs (normalised spectrogram image, bins x frames row-major, and RR features) and the exact int8 logits the scalar reference computes. Any backend must reproduce int8_logits bit for bit.",
-        "cases": cases,
-    });
+    let doc = rhythm::model::golden::int8_golden(
+        int8,
+        &model_path.display().to_string(),
+        &shipped(record),
+    )
+    .map_err(|e| e.to_string())?;
     if let Some(parent) = golden.parent() {
         std::fs::create_dir_all(parent).map_err(|e| e.to_string())?;
     }

@@ -174,8 +174,8 @@ fn adapt_int8_model_starts_from_dequantized_classifier() {
     let beats = labelled_beats(&model, 6, 0);
     let mut e = Engine::new(Arc::clone(&model), BackendChoice::CpuAuto).unwrap();
     let dim = e.feature_dim();
-    assert_eq!(dim, 36);
-    // Features from the int8 backbone, through the engine's public hook.
+    assert_eq!(dim, 68); // 64 pooled head channels + 4 RR features
+                         // Features from the int8 backbone, through the engine's public hook.
     let mut feats = vec![0.0; beats.windows.len() * dim];
     for (k, (w, rr)) in beats.windows.iter().zip(&beats.rr).enumerate() {
         e.window_features(w, rr, &mut feats[k * dim..(k + 1) * dim])

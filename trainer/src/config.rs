@@ -97,10 +97,14 @@ impl Config {
     /// Reads a TOML file and applies `key=value` overrides (dotted keys, TOML values, e.g.
     /// `adapt.head.learning_rate=0.01` or `train_records=["101","106"]`).
     pub fn load_with(path: &Path, overrides: &[String]) -> Result<Config> {
-        let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
-        let mut doc: toml::Table = toml::from_str(&text).with_context(|| format!("parsing {}", path.display()))?;
+        let text =
+            std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+        let mut doc: toml::Table =
+            toml::from_str(&text).with_context(|| format!("parsing {}", path.display()))?;
         for o in overrides {
-            let (key, value) = o.split_once('=').with_context(|| format!("override {o:?}: expected key=value"))?;
+            let (key, value) = o
+                .split_once('=')
+                .with_context(|| format!("override {o:?}: expected key=value"))?;
             let value: toml::Value = toml::from_str::<toml::Table>(&format!("v = {value}"))
                 .map(|mut t| t.remove("v").unwrap_or(toml::Value::Boolean(false)))
                 .or_else(|_| Ok::<_, anyhow::Error>(toml::Value::String(value.to_string())))?;
@@ -117,7 +121,9 @@ impl Config {
             anyhow::ensure!(table.contains_key(last), "override {o:?}: no setting {key}");
             table.insert(last.to_string(), value);
         }
-        let mut c: Config = doc.try_into().with_context(|| format!("reading settings of {}", path.display()))?;
+        let mut c: Config = doc
+            .try_into()
+            .with_context(|| format!("reading settings of {}", path.display()))?;
         let base = path.parent().unwrap_or(Path::new("."));
         for p in [&mut c.data_dir, &mut c.out_dir, &mut c.weights] {
             if p.is_relative() {

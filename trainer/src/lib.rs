@@ -11,4 +11,5 @@ pub mod export;
 pub mod model;
 pub mod pipeline;
 pub mod plots;
+pub mod publish;
 pub mod train;

@@ -29,6 +29,16 @@ enum Command {
         /// Override a setting of the config file: `--set adapt.head.learning_rate=0.01`.
         #[arg(long = "set", value_name = "KEY=VALUE")]
         overrides: Vec<String>,
+        /// Afterwards, publish the run into the repository (see `publish`).
+        #[arg(long)]
+        publish: bool,
+    },
+    /// Copy a finished run into the repository: model files and goldens into fixtures/, int8
+    /// golden vectors, report and plots into docs/, the model card fixtures/models/README.md.
+    Publish {
+        /// The config of the run (its out_dir holds the run).
+        #[arg(long, default_value = "trainer/config.toml")]
+        config: PathBuf,
     },
     /// Time the same training work on burn's flex and ndarray CPU backends.
     CompareBackends {
@@ -44,25 +54,35 @@ enum Command {
     },
 }
 
+/// The workspace this binary was built from (where `publish` writes).
+fn workspace_root() -> PathBuf {
+    PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/.."))
+}
+
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     let r = match cli.command {
+        Command::Publish { config } => rhythm_trainer::config::Config::load(&config)
+            .and_then(|c| rhythm_trainer::publish::publish(&c, &workspace_root())),
         Command::Run {
             config,
             backend,
             overrides,
-        } => {
-            rhythm_trainer::config::Config::load_with(&config, &overrides).and_then(|mut c| {
-                if let Some(b) = backend {
-                    anyhow::ensure!(
-                        b == "flex" || b == "ndarray",
-                        "backend must be flex or ndarray"
-                    );
-                    c.backend = b;
-                }
-                rhythm_trainer::pipeline::run(&c, &config).map(|_| ())
-            })
-        }
+            publish,
+        } => rhythm_trainer::config::Config::load_with(&config, &overrides).and_then(|mut c| {
+            if let Some(b) = backend {
+                anyhow::ensure!(
+                    b == "flex" || b == "ndarray",
+                    "backend must be flex or ndarray"
+                );
+                c.backend = b;
+            }
+            rhythm_trainer::pipeline::run(&c, &config)?;
+            if publish {
+                rhythm_trainer::publish::publish(&c, &workspace_root())?;
+            }
+            Ok(())
+        }),
         Command::CompareBackends {
             config,
             records,

@@ -191,6 +191,27 @@ impl Head {
     }
 }
 
+/// A linear layer with uniform `±1/√in` weights and zero bias from `rng` (burn's own
+/// initialiser draws from an unseeded generator, which would make runs irreproducible).
+fn seeded_linear(
+    d_in: usize,
+    d_out: usize,
+    rng: &mut rhythm::model::builder::SplitMix64,
+    device: &Device,
+) -> Linear {
+    let mut fc = LinearConfig::new(d_in, d_out).init(device);
+    let bound = 1.0 / (d_in as f32).sqrt();
+    let w: Vec<f32> = (0..d_in * d_out)
+        .map(|_| rng.range(-bound, bound))
+        .collect();
+    fc.weight = Param::from_tensor(Tensor::from_data(TensorData::new(w, [d_in, d_out]), device));
+    fc.bias = Some(Param::from_tensor(Tensor::from_data(
+        TensorData::new(vec![0.0f32; d_out], [d_out]),
+        device,
+    )));
+    fc
+}
+
 /// Splits backbone weights into a frozen front and a trainable head with fresh head layers.
 /// The front lives on `front_device` (no gradients), the head on `head_device` (autodiff).
 pub fn build(
@@ -233,7 +254,7 @@ pub fn build(
             .map(|b| MbBlock::from_weights(b, device))
             .collect(),
         conv: ConvAct::from_weights(&head_conv, device),
-        fc: LinearConfig::new(head_channels + RR_FEATURES, classes).init(device),
+        fc: seeded_linear(head_channels + RR_FEATURES, classes, &mut rng, device),
     };
     (front, head)
 }

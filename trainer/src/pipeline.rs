@@ -7,7 +7,10 @@ use crate::eval::{
     average_headline, class_table, confusion, headline, headline_row, num, Headline,
     HEADLINE_HEADER,
 };
-use crate::train::{feature_scale, front_features, head_features, meta_train, pretrain, prior_correction, CurvePoint, Features};
+use crate::train::{
+    feature_scale, front_features, head_features, meta_train, pretrain, prior_correction,
+    CurvePoint, Features,
+};
 use crate::{export, model};
 use anyhow::{Context, Result};
 use burn::prelude::Device;
@@ -195,7 +198,15 @@ pub fn first_k_per_class(pool: &[usize], labels: &[u8], k: usize) -> Vec<usize> 
 /// The trainer's patient adaptation of the exported head on one test record, as a golden file
 /// for core's `Engine::adapt`: the labelled beats (first `k` per class of the first five
 /// minutes), the adapted head, and its predictions on the rest of the record.
-fn adaptation_golden(record: &str, k: usize, test: &BeatSet, f: &[f32], dim: usize, lh: &LinearHead, adapt_cfg: &AdaptConfig) -> Option<serde_json::Value> {
+fn adaptation_golden(
+    record: &str,
+    k: usize,
+    test: &BeatSet,
+    f: &[f32],
+    dim: usize,
+    lh: &LinearHead,
+    adapt_cfg: &AdaptConfig,
+) -> Option<serde_json::Value> {
     let idx = test.indices_of(record);
     if idx.is_empty() {
         return None;
@@ -207,8 +218,16 @@ fn adaptation_golden(record: &str, k: usize, test: &BeatSet, f: &[f32], dim: usi
     let xs: Vec<f32> = support.iter().flat_map(|&i| x(i).iter().copied()).collect();
     let ys: Vec<u8> = support.iter().map(|&i| test.labels[i]).collect();
     let adapted = lh.adapt(&xs, &ys, adapt_cfg);
-    let class = |l: u8| AamiClass::from_index(l as usize).map(|c| c.to_string()).unwrap_or_default();
-    let digits = |h: &LinearHead| rest.iter().map(|&i| char::from(b'0' + h.predict(x(i)) as u8)).collect::<String>();
+    let class = |l: u8| {
+        AamiClass::from_index(l as usize)
+            .map(|c| c.to_string())
+            .unwrap_or_default()
+    };
+    let digits = |h: &LinearHead| {
+        rest.iter()
+            .map(|&i| char::from(b'0' + h.predict(x(i)) as u8))
+            .collect::<String>()
+    };
     Some(serde_json::json!({
         "about": "rhythm-train's patient adaptation of the shipped model's head (f32 features from the trainer's burn network): labelled beats = the first k reference beats per class in the first 5 minutes; predictions (class indices N S V F Q = 0..4) on every later reference beat. core/tests/adapt_trained.rs reproduces it with Engine::adapt.",
         "record": record,
@@ -329,8 +348,14 @@ pub fn run(cfg: &Config, config_path: &Path) -> Result<RunSummary> {
         }
         let (head, prior_shift) = prior_correction(head, &train, p.class_balance);
         let scale = feature_scale(&head, ftrain, &train, &ad);
-        let adapt_cfg = AdaptConfig { learning_rate: cfg.adapt.head.learning_rate / scale, ..cfg.adapt.head };
-        eprintln!("{name}: E|x|^2 = {scale:.3}, adaptation step {:.5}, prior shift {prior_shift:?}", adapt_cfg.learning_rate);
+        let adapt_cfg = AdaptConfig {
+            learning_rate: cfg.adapt.head.learning_rate / scale,
+            ..cfg.adapt.head
+        };
+        eprintln!(
+            "{name}: E|x|^2 = {scale:.3}, adaptation step {:.5}, prior shift {prior_shift:?}",
+            adapt_cfg.learning_rate
+        );
         let train_seconds = t.elapsed().as_secs_f64();
         let (inter, inter_avg, inter_conf, adapted) =
             evaluate(name, &head, ftest, &test, cfg, &adapt_cfg, &base);
@@ -353,7 +378,20 @@ pub fn run(cfg: &Config, config_path: &Path) -> Result<RunSummary> {
 
     let (core_results, e2e) = if cfg.export {
         let adapt_cfg = results.last().map(|r| r.adapt).unwrap_or(cfg.adapt.head);
-        export_and_check(cfg, config_path, &mp, &front, &head, &adapt_cfg, &train, &test, &cache, &base, &mitdb, &test_names)?
+        export_and_check(
+            cfg,
+            config_path,
+            &mp,
+            &front,
+            &head,
+            &adapt_cfg,
+            &train,
+            &test,
+            &cache,
+            &base,
+            &mitdb,
+            &test_names,
+        )?
     } else {
         (Vec::new(), Confusion::default())
     };
@@ -433,7 +471,10 @@ fn export_and_check(
     std::fs::create_dir_all(&golden_dir)?;
     for record in ["100", "233"] {
         if let Some(doc) = adaptation_golden(record, 5, test, &f, dim, &lh, adapt_cfg) {
-            std::fs::write(golden_dir.join(format!("adaptation-{record}.json")), serde_json::to_string(&doc)?)?;
+            std::fs::write(
+                golden_dir.join(format!("adaptation-{record}.json")),
+                serde_json::to_string(&doc)?,
+            )?;
         }
     }
     let mut core_results = Vec::new();
@@ -576,7 +617,7 @@ fn report(
 ) -> String {
     let mut s = String::new();
     let _ = writeln!(s, "# rhythm-train results\n");
-    let _ = writeln!(s, "Command: `cargo run --release -p rhythm-trainer -- run --config {}` (backend {}, seed {}); total wall time {:.1} s on this machine.\n", config_path.display(), cfg.backend, cfg.seed, seconds);
+    let _ = writeln!(s, "Command: `cargo run -p rhythm-trainer -- run --config {}` (backend {}, seed {}); total wall time {:.1} s on this machine.\n", config_path.display(), cfg.backend, cfg.seed, seconds);
     let _ = writeln!(
         s,
         "Train: {} records, {} beats ({}). Test: {} records, {} beats ({}).\n",

@@ -326,9 +326,20 @@ pub fn prior_correction(mut head: Head, set: &BeatSet, balance: f64) -> (Head, [
     }
     if let Some(b) = head.fc.bias.take() {
         let device = b.val().device();
-        let v: Vec<f32> = b.val().to_data().try_to_vec::<f32>().unwrap_or_default().iter().zip(shift).map(|(x, d)| x + d).collect();
+        let v: Vec<f32> = b
+            .val()
+            .to_data()
+            .try_to_vec::<f32>()
+            .unwrap_or_default()
+            .iter()
+            .zip(shift)
+            .map(|(x, d)| x + d)
+            .collect();
         // A new leaf parameter (a sum would be a non-leaf node of the autodiff graph).
-        head.fc.bias = Some(burn::module::Param::from_tensor(Tensor::<1>::from_data(TensorData::new(v, [5]), &device)));
+        head.fc.bias = Some(burn::module::Param::from_tensor(Tensor::<1>::from_data(
+            TensorData::new(v, [5]),
+            &device,
+        )));
     }
     (head, shift)
 }

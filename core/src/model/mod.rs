@@ -6,6 +6,7 @@
 
 pub mod builder;
 pub mod format;
+pub mod golden;
 #[cfg(feature = "onnx")]
 pub mod onnx;
 pub mod writer;
