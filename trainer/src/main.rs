@@ -51,6 +51,9 @@ enum Command {
         /// Runs per phase (the median is reported).
         #[arg(long, default_value_t = 3)]
         repeats: usize,
+        /// Override a setting of the config file, as for `run`.
+        #[arg(long = "set", value_name = "KEY=VALUE")]
+        overrides: Vec<String>,
     },
 }
 
@@ -87,7 +90,8 @@ fn main() -> std::process::ExitCode {
             config,
             records,
             repeats,
-        } => rhythm_trainer::config::Config::load(&config).and_then(|c| {
+            overrides,
+        } => rhythm_trainer::config::Config::load_with(&config, &overrides).and_then(|c| {
             let names: Vec<&str> = records.iter().map(String::as_str).collect();
             let table = rhythm_trainer::backends::compare(&c, &names, repeats)?;
             println!("{table}");
