@@ -88,6 +88,12 @@ pub struct RunSummary {
     pub seconds: f64,
 }
 
+/// (label, gross headline, mean adaptation ms per patient, confusion) of one adaptation setting.
+type Adapted = (String, Headline, f64, Confusion);
+
+/// Inter-patient gross and average headlines, the gross confusion, and every adaptation setting.
+type Evaluation = (Headline, Headline, Confusion, Vec<Adapted>);
+
 /// Patient adaptation and evaluation of a trained head on the test set.
 fn evaluate(
     name: &str,
@@ -97,12 +103,7 @@ fn evaluate(
     cfg: &Config,
     adapt_cfg: &AdaptConfig,
     base: &Device,
-) -> (
-    Headline,
-    Headline,
-    Confusion,
-    Vec<(String, Headline, f64, Confusion)>,
-) {
+) -> Evaluation {
     let (f, dim) = head_features(head, feats, test, 512, base);
     let (w, b, _) = head.classifier();
     let lh = LinearHead::new(w, b, dim)
@@ -493,7 +494,7 @@ fn export_and_check(
             test.len() as u64,
             &format!("core {precision} on test beats"),
         );
-        let preds = core_predictions(bytes, &test, cfg.threads, &cb)?;
+        let preds = core_predictions(bytes, test, cfg.threads, &cb)?;
         cb.finish();
         let agree = preds
             .iter()
