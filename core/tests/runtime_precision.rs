@@ -1,7 +1,9 @@
 //! int8 and fp16 forward passes against the f32 reference on random models.
 
 use rhythm::engine::{Backend, CpuBackend};
-use rhythm::model::builder::{dequantized_spec, random_inputs, NetworkBuilder, SplitMix64};
+use rhythm::model::builder::{
+    dequantized_spec, random_inputs, FakeQuant, NetworkBuilder, RangeMethod, SplitMix64,
+};
 use rhythm::model::{Model, Precision};
 use rhythm::spectrogram::SpectrogramConfig;
 use std::sync::Arc;
@@ -130,4 +132,90 @@ fn int8_logits_depend_on_weights() {
         &inputs,
     );
     assert_ne!(a, b);
+}
+
+/// Every range method gives an int8 model whose logits follow the f32 ones: the clipped
+/// ranges still hold the bulk of each activation (a loose bound: within 10 % of the logit
+/// range on average).
+#[test]
+fn every_range_method_quantizes_close_to_f32() {
+    for (n, net) in networks().into_iter().enumerate().step_by(4) {
+        let mut rng = SplitMix64(3000 + n as u64);
+        let sc = net.float_spec(Precision::F32).spectrogram;
+        let n_side = net.side().map_or(0, |_| 4);
+        let calib = random_inputs(&mut rng, &sc, n_side, 48);
+        let tests = random_inputs(&mut rng, &sc, n_side, 16);
+        let f32_model =
+            Model::from_bytes(&net.float_spec(Precision::F32).to_bytes().unwrap()).unwrap();
+        let reference = run(f32_model, &tests);
+        let range = reference
+            .iter()
+            .flatten()
+            .fold(0.0f32, |m, x| m.max(x.abs()))
+            .max(1e-3);
+        for method in [
+            RangeMethod::MinMax,
+            RangeMethod::Percentile(99.9),
+            RangeMethod::Mse,
+        ] {
+            let cal = net.calibrate_with(&calib, method).unwrap();
+            let minmax = net.calibrate(&calib).unwrap();
+            for ((lo, hi), (mlo, mhi)) in cal.ranges.iter().zip(&minmax.ranges) {
+                assert!(
+                    lo >= mlo && hi <= mhi && lo <= hi,
+                    "{method:?}: ({lo}, {hi}) outside ({mlo}, {mhi})"
+                );
+            }
+            let int8 = Model::from_bytes(&net.int8_spec(&cal).to_bytes().unwrap()).unwrap();
+            let out = run(int8, &tests);
+            let mean_err = out
+                .iter()
+                .flatten()
+                .zip(reference.iter().flatten())
+                .map(|(a, b)| (a - b).abs())
+                .sum::<f32>()
+                / (5 * tests.len()) as f32;
+            assert!(
+                mean_err < 0.1 * range,
+                "net {n} {method:?}: mean error {mean_err}, range {range}"
+            );
+        }
+    }
+}
+
+/// The fake-quantized f32 simulation ([`FakeQuant`]) tracks the int8 kernels much closer than
+/// the dequantized f32 reference: they differ only where float rounding and the integer
+/// requantization round differently.
+#[test]
+fn fake_quant_simulation_tracks_the_int8_kernels() {
+    let (mut err_fq, mut err_deq, mut worst_steps) = (0.0f64, 0.0f64, 0.0f32);
+    for (n, net) in networks().into_iter().enumerate() {
+        let mut rng = SplitMix64(5000 + n as u64);
+        let sc = net.float_spec(Precision::F32).spectrogram;
+        let n_side = net.side().map_or(0, |_| 4);
+        let calib = random_inputs(&mut rng, &sc, n_side, 24);
+        let tests = random_inputs(&mut rng, &sc, n_side, 8);
+        let cal = net.calibrate(&calib).unwrap();
+        let int8 = Model::from_bytes(&net.int8_spec(&cal).to_bytes().unwrap()).unwrap();
+        let out_scale = int8.values()[int8.logits()].quant.unwrap().scale;
+        let mut fq = FakeQuant::new(&int8).unwrap();
+        let deq = Model::from_bytes(&dequantized_spec(&int8).unwrap().to_bytes().unwrap()).unwrap();
+        let a = run(int8, &tests);
+        let d = run(deq, &tests);
+        for ((x, y), (img, side)) in a.iter().zip(&d).zip(&tests) {
+            let mut f = [0.0f32; 5];
+            fq.infer(img, side, &mut f).unwrap();
+            for k in 0..5 {
+                err_fq += f64::from((x[k] - f[k]).abs() / out_scale);
+                err_deq += f64::from((x[k] - y[k]).abs() / out_scale);
+                worst_steps = worst_steps.max((x[k] - f[k]).abs() / out_scale);
+            }
+        }
+    }
+    eprintln!("mean |int8 − x| in output steps: fake-quant {err_fq:.1}, dequantized f32 {err_deq:.1} (sums); worst {worst_steps}");
+    assert!(
+        err_fq < 0.1 * err_deq,
+        "fake quant {err_fq} vs dequantized {err_deq}"
+    );
+    assert!(worst_steps <= 2.0, "worst {worst_steps} output steps");
 }

@@ -2,6 +2,7 @@
 
 use anyhow::{Context, Result};
 use rhythm::adapt::AdaptConfig;
+use rhythm::model::builder::RangeMethod;
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 
@@ -27,12 +28,34 @@ pub struct Config {
     pub test_records: Vec<String>,
     /// Export the model files and check them in core's runtime (off for development runs).
     pub export: bool,
+    /// How the int8 export chooses activation ranges: "minmax", "mse" or "percentile:P"
+    /// (chosen on training records with `rhythm-train calibration`).
+    #[serde(default = "default_calibration")]
+    pub calibration: String,
+    /// Training beats the int8 export calibrates on.
+    #[serde(default = "default_calibration_beats")]
+    pub calibration_beats: usize,
     /// Supervised transfer learning.
     pub pretrain: PretrainConfig,
     /// MAML meta-training.
     pub maml: MamlConfig,
     /// Patient adaptation on the test records.
     pub adapt: PatientAdaptConfig,
+}
+
+fn default_calibration() -> String {
+    "minmax".into()
+}
+
+fn default_calibration_beats() -> usize {
+    2000
+}
+
+impl Config {
+    /// The int8 export's range method.
+    pub fn range_method(&self) -> Result<RangeMethod> {
+        self.calibration.parse().map_err(anyhow::Error::msg)
+    }
 }
 
 /// Supervised training of the head and the trainable blocks on pooled training beats.
@@ -130,6 +153,7 @@ impl Config {
                 *p = base.join(&*p);
             }
         }
+        c.range_method()?;
         anyhow::ensure!(
             c.backend == "flex" || c.backend == "ndarray",
             "backend must be \"flex\" or \"ndarray\", not {:?}",

@@ -4,7 +4,7 @@
 use crate::backbone::ConvWeights;
 use crate::model::{Front, Head, MbBlock};
 use anyhow::Result;
-use rhythm::model::builder::{ModelInput, NetworkBuilder, ValueId};
+use rhythm::model::builder::{ModelInput, NetworkBuilder, RangeMethod, ValueId};
 use rhythm::model::writer::ModelSpec;
 use rhythm::model::{Activation, Precision};
 use rhythm::spectrogram::{SpectrogramConfig, RR_FEATURES};
@@ -81,12 +81,13 @@ pub fn network(
     b
 }
 
-/// f32, fp16 and int8 model files; int8 calibrated on `calibration`.
+/// f32, fp16 and int8 model files; int8 calibrated on `calibration` with `method`.
 pub fn model_files(
     net: &NetworkBuilder,
     calibration: &[ModelInput],
+    method: RangeMethod,
 ) -> Result<[(Precision, Vec<u8>); 3]> {
-    let cal = net.calibrate(calibration)?;
+    let cal = net.calibrate_with(calibration, method)?;
     let spec: ModelSpec = net.int8_spec(&cal);
     Ok([
         (Precision::F32, net.float_spec(Precision::F32).to_bytes()?),

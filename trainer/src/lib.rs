@@ -4,6 +4,7 @@
 
 pub mod backbone;
 pub mod backends;
+pub mod calibration;
 pub mod config;
 pub mod data;
 pub mod eval;

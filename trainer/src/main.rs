@@ -55,6 +55,29 @@ enum Command {
         #[arg(long = "set", value_name = "KEY=VALUE")]
         overrides: Vec<String>,
     },
+    /// Choose the int8 calibration on training records: quantize an f32 model file with each
+    /// range method (calibrating on some training beats) and compare int8 with f32 on others.
+    Calibration {
+        /// TOML file naming the data and the training records.
+        #[arg(long, default_value = "trainer/config.toml")]
+        config: PathBuf,
+        /// The f32 model file.
+        #[arg(long, default_value = "fixtures/models/rhythm-f32.rhm")]
+        model: PathBuf,
+        /// Range methods: minmax, mse, percentile:P.
+        #[arg(
+            long,
+            value_delimiter = ',',
+            default_value = "minmax,percentile:99.999,percentile:99.99,percentile:99.9,mse"
+        )]
+        methods: Vec<String>,
+        /// Training beats compared (outside the calibration beats).
+        #[arg(long, default_value_t = 10000)]
+        beats: usize,
+        /// Override a setting of the config file, as for `run`.
+        #[arg(long = "set", value_name = "KEY=VALUE")]
+        overrides: Vec<String>,
+    },
 }
 
 /// The workspace this binary was built from (where `publish` writes).
@@ -94,6 +117,21 @@ fn main() -> std::process::ExitCode {
         } => rhythm_trainer::config::Config::load_with(&config, &overrides).and_then(|c| {
             let names: Vec<&str> = records.iter().map(String::as_str).collect();
             let table = rhythm_trainer::backends::compare(&c, &names, repeats)?;
+            println!("{table}");
+            Ok(())
+        }),
+        Command::Calibration {
+            config,
+            model,
+            methods,
+            beats,
+            overrides,
+        } => rhythm_trainer::config::Config::load_with(&config, &overrides).and_then(|c| {
+            let methods = methods
+                .iter()
+                .map(|m| m.parse().map_err(anyhow::Error::msg))
+                .collect::<anyhow::Result<Vec<_>>>()?;
+            let table = rhythm_trainer::calibration::study(&c, &model, &methods, beats)?;
             println!("{table}");
             Ok(())
         }),

@@ -19,14 +19,14 @@ use rhythm::aami::AamiClass;
 use rhythm::adapt::{AdaptConfig, LinearHead};
 use rhythm::engine::{BackendChoice, Engine};
 use rhythm::evaluate::Confusion;
-use rhythm::model::builder::ModelInput;
+use rhythm::model::builder::{FakeQuant, ModelInput};
 use rhythm::model::{Model, Precision};
 use rhythm::spectrogram::SpectrogramConfig;
 use std::fmt::Write as _;
 use std::path::Path;
 use std::time::Instant;
 
-fn bar(mp: &MultiProgress, len: u64, what: &str) -> ProgressBar {
+pub(crate) fn bar(mp: &MultiProgress, len: u64, what: &str) -> ProgressBar {
     let b = mp.add(ProgressBar::new(len));
     b.set_style(
         ProgressStyle::with_template(
@@ -80,8 +80,8 @@ pub struct VariantResult {
 pub struct RunSummary {
     /// Per variant.
     pub variants: Vec<VariantResult>,
-    /// Core runtime on the exported files: (precision, headline, agreement with the trainer).
-    pub core: Vec<(Precision, Headline, f64)>,
+    /// Core runtime on the exported f32 and int8 files.
+    pub core: Vec<CoreResult>,
     /// End to end with the detector.
     pub end_to_end: Confusion,
     /// Total seconds.
@@ -414,15 +414,30 @@ pub fn run(cfg: &Config, config_path: &Path) -> Result<RunSummary> {
     eprintln!("{report}");
     eprintln!("wrote {}", cfg.out_dir.display());
     Ok(RunSummary {
-        core: core_results.iter().map(|c| (c.0, c.1, c.2)).collect(),
+        core: core_results,
         variants: results,
         end_to_end: e2e,
         seconds: total_seconds,
     })
 }
 
-/// Core runtime results per exported precision: (precision, headline, agreement, confusion).
-type CoreResults = Vec<(Precision, Headline, f64, Confusion)>;
+/// Core's runtime on one exported file, on every test beat.
+#[derive(Debug, Clone)]
+pub struct CoreResult {
+    /// The file's precision.
+    pub precision: Precision,
+    /// AAMI headline.
+    pub headline: Headline,
+    /// Share of beats whose class equals the trainer's f32 prediction.
+    pub agree_f32: f64,
+    /// int8 only: share of beats whose class equals the trainer's fake-quantized simulation
+    /// of the same file ([`FakeQuant`]).
+    pub agree_fake_quant: Option<f64>,
+    /// Confusion matrix.
+    pub confusion: Confusion,
+}
+
+type CoreResults = Vec<CoreResult>;
 
 /// Exports the trained network through core's builder and quantizer, writes the adaptation
 /// goldens, checks core's runtime against the trainer on the test beats, and runs the int8
@@ -453,11 +468,12 @@ fn export_and_check(
         config_path.display()
     );
     let net = export::network(front, head, sc, metadata);
-    let calibration: Vec<ModelInput> = (0..train.len())
-        .step_by((train.len() / 2000).max(1))
-        .map(|i| (train.image(i).to_vec(), train.side(i).to_vec()))
-        .collect();
-    let files = export::model_files(&net, &calibration)?;
+    let calibration: Vec<ModelInput> =
+        crate::calibration::calibration_indices(train.len(), cfg.calibration_beats)
+            .into_iter()
+            .map(|i| (train.image(i).to_vec(), train.side(i).to_vec()))
+            .collect();
+    let files = export::model_files(&net, &calibration, cfg.range_method()?)?;
     let models_dir = cfg.out_dir.join("models");
     std::fs::create_dir_all(&models_dir)?;
     let ftest = &cache.iter().find(|c| c.0).context("ImageNet features")?.2;
@@ -496,18 +512,25 @@ fn export_and_check(
         );
         let preds = core_predictions(bytes, test, cfg.threads, &cb)?;
         cb.finish();
-        let agree = preds
-            .iter()
-            .zip(&trainer_preds)
-            .filter(|(a, b)| a == b)
-            .count() as f64
-            / test.len().max(1) as f64;
-        core_results.push((
-            *precision,
-            headline(&confusion(&test.labels, &preds)),
-            agree,
-            confusion(&test.labels, &preds),
-        ));
+        let agree = |other: &[u8]| {
+            preds.iter().zip(other).filter(|(a, b)| a == b).count() as f64
+                / test.len().max(1) as f64
+        };
+        let agree_fake_quant = if *precision == Precision::Int8 {
+            let fb = bar(mp, test.len() as u64, "trainer fake-quant int8");
+            let fq = fake_quant_predictions(bytes, test, cfg.threads, &fb)?;
+            fb.finish();
+            Some(agree(&fq))
+        } else {
+            None
+        };
+        core_results.push(CoreResult {
+            precision: *precision,
+            headline: headline(&confusion(&test.labels, &preds)),
+            agree_f32: agree(&trainer_preds),
+            agree_fake_quant,
+            confusion: confusion(&test.labels, &preds),
+        });
     }
 
     // End to end: core's detector + the int8 model on the test records.
@@ -523,8 +546,9 @@ fn export_and_check(
     Ok((core_results, e2e))
 }
 
-/// Core engine predictions on every test beat (reference positions), on `threads` threads.
-fn core_predictions(
+/// The trainer's own quantized predictions: the int8 file simulated in f32 with every
+/// activation rounded to its int8 grid (core's [`FakeQuant`], float arithmetic throughout).
+fn fake_quant_predictions(
     bytes: &[u8],
     test: &BeatSet,
     threads: usize,
@@ -532,20 +556,79 @@ fn core_predictions(
 ) -> Result<Vec<u8>> {
     let model = Model::from_bytes(bytes)?;
     let n = test.len();
-    let threads = threads.max(1);
-    let chunk = n.div_ceil(threads);
+    let chunk = n.div_ceil(threads.max(1)).max(1);
     let mut out = vec![0u8; n];
     std::thread::scope(|s| -> Result<()> {
         let handles: Vec<_> = out
-            .chunks_mut(chunk.max(1))
+            .chunks_mut(chunk)
             .enumerate()
             .map(|(t, part)| {
+                let model = &model;
+                s.spawn(move || -> Result<()> {
+                    let mut fq = FakeQuant::new(model)?;
+                    let mut logits = vec![0.0; model.n_classes()];
+                    for (j, o) in part.iter_mut().enumerate() {
+                        let i = t * chunk + j;
+                        fq.infer(test.image(i), test.side(i), &mut logits)?;
+                        *o = argmax(&logits) as u8;
+                        progress.inc(1);
+                    }
+                    Ok(())
+                })
+            })
+            .collect();
+        for h in handles {
+            h.join().map_err(|_| anyhow::anyhow!("worker panicked"))??;
+        }
+        Ok(())
+    })?;
+    Ok(out)
+}
+
+fn argmax(x: &[f32]) -> usize {
+    x.iter()
+        .enumerate()
+        .fold(
+            (0, f32::NEG_INFINITY),
+            |b, (i, &v)| if v > b.1 { (i, v) } else { b },
+        )
+        .0
+}
+
+/// Core engine predictions on every test beat (reference positions), on `threads` threads.
+fn core_predictions(
+    bytes: &[u8],
+    test: &BeatSet,
+    threads: usize,
+    progress: &ProgressBar,
+) -> Result<Vec<u8>> {
+    let all: Vec<usize> = (0..test.len()).collect();
+    core_predictions_on(bytes, test, &all, threads, progress)
+}
+
+/// Core engine predictions on the beats `indices` of `set`, on `threads` threads.
+pub(crate) fn core_predictions_on(
+    bytes: &[u8],
+    set: &BeatSet,
+    indices: &[usize],
+    threads: usize,
+    progress: &ProgressBar,
+) -> Result<Vec<u8>> {
+    let model = Model::from_bytes(bytes)?;
+    let n = indices.len();
+    let threads = threads.max(1);
+    let chunk = n.div_ceil(threads).max(1);
+    let mut out = vec![0u8; n];
+    std::thread::scope(|s| -> Result<()> {
+        let handles: Vec<_> = out
+            .chunks_mut(chunk)
+            .zip(indices.chunks(chunk))
+            .map(|(part, idx)| {
                 let model = model.clone();
                 s.spawn(move || -> Result<()> {
                     let mut e = Engine::new(model, BackendChoice::CpuAuto)?;
-                    for (j, o) in part.iter_mut().enumerate() {
-                        let i = t * chunk + j;
-                        *o = e.classify_image(test.image(i), test.side(i))?.class.index() as u8;
+                    for (o, &i) in part.iter_mut().zip(idx) {
+                        *o = e.classify_image(set.image(i), set.side(i))?.class.index() as u8;
                         progress.inc(1);
                     }
                     Ok(())
@@ -612,7 +695,7 @@ fn report(
     train: &BeatSet,
     test: &BeatSet,
     results: &[VariantResult],
-    core: &[(Precision, Headline, f64, Confusion)],
+    core: &[CoreResult],
     e2e: &Confusion,
     seconds: f64,
 ) -> String {
@@ -695,17 +778,22 @@ fn report(
             class_table(&r.inter_confusion)
         );
     }
-    let _ = writeln!(s, "\n## Exported model in core's runtime (all test beats, reference positions)\n\n| file | Acc % | SVEB Se % | SVEB +P % | VEB Se % | VEB +P % | agreement with trainer f32 % |\n|---|---|---|---|---|---|---|");
-    for (p, h, agree, _) in core {
+    let _ = writeln!(s, "\n## Exported model in core's runtime (all test beats, reference positions)\n\nint8 calibrated with `{}` on {} training beats. Fake-quant int8: the trainer's simulation of the int8 file in f32 with every activation rounded to its int8 grid (`rhythm::model::builder::FakeQuant`).\n\n| file | Acc % | SVEB Se % | SVEB +P % | VEB Se % | VEB +P % | agreement with trainer f32 % | agreement with trainer fake-quant int8 % |\n|---|---|---|---|---|---|---|---|", cfg.calibration, crate::calibration::calibration_indices(train.len(), cfg.calibration_beats).len());
+    for c in core {
+        let h = &c.headline;
+        let fq = c
+            .agree_fake_quant
+            .map_or("–".to_string(), |a| format!("{:.3}", 100.0 * a));
         let _ = writeln!(
             s,
-            "| {p} | {:.2} | {:.2} | {:.2} | {:.2} | {:.2} | {:.3} |",
+            "| {} | {:.2} | {:.2} | {:.2} | {:.2} | {:.2} | {:.3} | {fq} |",
+            c.precision,
             h.acc,
             h.sveb_se,
             h.sveb_ppv,
             h.veb_se,
             h.veb_ppv,
-            100.0 * agree
+            100.0 * c.agree_f32
         );
     }
     let h = headline(e2e);

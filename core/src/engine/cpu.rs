@@ -13,7 +13,7 @@ use std::ops::Range;
 use std::sync::Arc;
 
 /// Called with (value index, data) after each op.
-type Observer<'a, E> = &'a mut dyn FnMut(usize, &[E]);
+type Observer<'a, E> = &'a mut dyn FnMut(usize, &mut [E]);
 
 enum Arena {
     I8(Vec<i8>),
@@ -269,13 +269,25 @@ impl CpuBackend {
         logits: &mut [f32],
         observe: &mut dyn FnMut(usize, &[f32]),
     ) -> Result<(), EngineError> {
+        self.infer_transformed(image, side, logits, &mut |v, data| observe(v, data))
+    }
+
+    /// Runs an f32 model and lets `transform(value, data)` rewrite each op's output before
+    /// the next op reads it (fake quantization).
+    pub fn infer_transformed(
+        &mut self,
+        image: &[f32],
+        side: &[f32],
+        logits: &mut [f32],
+        transform: &mut dyn FnMut(usize, &mut [f32]),
+    ) -> Result<(), EngineError> {
         if self.model.precision() != Precision::F32 {
             return Err(EngineError::Backend(
                 "observation needs an f32 model".into(),
             ));
         }
         self.load_inputs(image, side)?;
-        self.run_float::<f32>(|m, i| m.weights_f32(i), Some(observe));
+        self.run_float::<f32>(|m, i| m.weights_f32(i), Some(transform));
         self.read_logits(logits)
     }
 

@@ -6,6 +6,7 @@
 use super::writer::{BlobData, ModelSpec, OpSpec};
 use super::*;
 use crate::engine::{Backend, CpuBackend, EngineError};
+use crate::quant::ActQuant;
 use crate::quant::{quantize_bias, quantize_weight, weight_scales};
 use half::f16;
 
@@ -47,6 +48,141 @@ struct FloatOp {
     desc: OpDesc,
     weights: Vec<f32>,
     bias: Vec<f32>,
+}
+
+/// How calibration turns the activations observed on calibration inputs into int8 ranges.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum RangeMethod {
+    /// Observed minimum and maximum: nothing clips on the calibration data, but one outlier
+    /// widens the quantization step of the whole tensor.
+    MinMax,
+    /// The `(100 − p)`-th and `p`-th percentiles (e.g. `99.99`): the rarest values clip.
+    Percentile(f32),
+    /// The range whose quantization has the least mean squared error over the histogram of
+    /// the calibration activations (clipping traded against rounding).
+    Mse,
+}
+
+impl std::str::FromStr for RangeMethod {
+    type Err = String;
+    /// `minmax`, `mse` or `percentile:P` (0 < P ≤ 100).
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "minmax" => Ok(RangeMethod::MinMax),
+            "mse" => Ok(RangeMethod::Mse),
+            _ => match s.strip_prefix("percentile:").map(str::parse::<f32>) {
+                Some(Ok(p)) if p > 0.0 && p <= 100.0 => Ok(RangeMethod::Percentile(p)),
+                _ => Err(format!(
+                    "calibration method {s:?}: expected minmax, mse or percentile:P with 0 < P <= 100"
+                )),
+            },
+        }
+    }
+}
+
+/// Bins of the activation histograms of [`RangeMethod::Percentile`] and [`RangeMethod::Mse`].
+pub const HISTOGRAM_BINS: usize = 2048;
+
+/// Counts of one value's activations in equal bins between its observed extremes.
+#[derive(Debug, Clone)]
+struct Histogram {
+    lo: f32,
+    hi: f32,
+    counts: Vec<u64>,
+}
+
+impl Histogram {
+    fn new((lo, hi): (f32, f32)) -> Self {
+        Histogram {
+            lo,
+            hi,
+            counts: vec![0; HISTOGRAM_BINS],
+        }
+    }
+
+    fn width(&self) -> f32 {
+        (self.hi - self.lo) / HISTOGRAM_BINS as f32
+    }
+
+    fn add(&mut self, data: &[f32]) {
+        let w = self.width();
+        for &x in data {
+            let i = if w > 0.0 {
+                ((x - self.lo) / w) as usize
+            } else {
+                0
+            };
+            self.counts[i.min(HISTOGRAM_BINS - 1)] += 1;
+        }
+    }
+
+    fn center(&self, i: usize) -> f32 {
+        self.lo + (i as f32 + 0.5) * self.width()
+    }
+
+    /// The bin edges below which `(100 − p)` % and above which `(100 − p)` % of the values lie.
+    fn percentile_range(&self, p: f32) -> (f32, f32) {
+        let total: u64 = self.counts.iter().sum();
+        let tail = ((1.0 - f64::from(p) / 100.0) * total as f64).floor() as u64;
+        let (mut below, mut lo_bin) = (0u64, 0);
+        while lo_bin + 1 < HISTOGRAM_BINS && below + self.counts[lo_bin] <= tail {
+            below += self.counts[lo_bin];
+            lo_bin += 1;
+        }
+        let (mut above, mut hi_bin) = (0u64, HISTOGRAM_BINS - 1);
+        while hi_bin > lo_bin && above + self.counts[hi_bin] <= tail {
+            above += self.counts[hi_bin];
+            hi_bin -= 1;
+        }
+        let w = self.width();
+        (
+            (self.lo + lo_bin as f32 * w).min(self.hi),
+            (self.lo + (hi_bin + 1) as f32 * w).min(self.hi),
+        )
+    }
+
+    /// Squared quantization error of the histogram's bin centres under `range`.
+    fn squared_error(&self, range: (f32, f32)) -> f64 {
+        let q = ActQuant::from_range(range.0, range.1);
+        self.counts
+            .iter()
+            .enumerate()
+            .filter(|(_, &c)| c > 0)
+            .map(|(i, &c)| {
+                let x = self.center(i);
+                let e = f64::from(x - q.dequantize(q.quantize(x)));
+                c as f64 * e * e
+            })
+            .sum()
+    }
+
+    /// The least-squared-error range among each side of the observed range shrunk by
+    /// 1/32 steps (a grid: the error is not convex in the two ends together).
+    fn mse_range(&self) -> (f32, f32) {
+        const STEPS: usize = 32;
+        let mut best = ((self.lo, self.hi), f64::INFINITY);
+        for a in 1..=STEPS {
+            for b in 1..=STEPS {
+                let f = |k: usize| k as f32 / STEPS as f32;
+                let lo = if self.lo < 0.0 {
+                    self.lo * f(a)
+                } else {
+                    self.lo
+                };
+                let hi = if self.hi > 0.0 {
+                    self.hi * f(b)
+                } else {
+                    self.hi
+                };
+                let r = (lo, hi);
+                let e = self.squared_error(r);
+                if e < best.1 {
+                    best = (r, e);
+                }
+            }
+        }
+        best.0
+    }
 }
 
 /// An f32 network under construction.
@@ -309,32 +445,102 @@ impl NetworkBuilder {
         self.spec(p, self.value_infos(None), ops)
     }
 
-    /// Runs the f32 network on `samples` (image, side features) and records every value's range.
+    /// Runs the f32 network on `samples` (image, side features) and records every value's
+    /// observed minimum and maximum ([`RangeMethod::MinMax`]).
     pub fn calibrate(&self, samples: &[ModelInput]) -> Result<Calibration, EngineError> {
+        self.calibrate_with(samples, RangeMethod::MinMax)
+    }
+
+    /// Runs the f32 network on `samples` and chooses every value's int8 range by `method`.
+    /// Histogram methods run the samples twice: once for the extremes, once to fill a
+    /// [`HISTOGRAM_BINS`]-bin histogram between them.
+    pub fn calibrate_with(
+        &self,
+        samples: &[ModelInput],
+        method: RangeMethod,
+    ) -> Result<Calibration, EngineError> {
         let model = Model::from_bytes(&self.float_spec(Precision::F32).to_bytes()?)?;
         let mut cpu = CpuBackend::new(model)?;
-        let mut ranges = vec![(f32::INFINITY, f32::NEG_INFINITY); self.values.len()];
         let mut logits = vec![0.0; self.n_classes];
-        let mut widen = |v: usize, data: &[f32]| {
-            let r = &mut ranges[v];
+        let n_side = self.n_side;
+        let mut observe_all = |observe: &mut dyn FnMut(usize, &[f32])| -> Result<(), EngineError> {
+            for (image, side) in samples {
+                observe(0, image);
+                if n_side > 0 {
+                    observe(1, side);
+                }
+                cpu.infer_observed(image, side, &mut logits, observe)?;
+            }
+            Ok(())
+        };
+        let mut extremes = vec![(f32::INFINITY, f32::NEG_INFINITY); self.values.len()];
+        observe_all(&mut |v, data| {
+            let r = &mut extremes[v];
             for &x in data {
                 r.0 = r.0.min(x);
                 r.1 = r.1.max(x);
             }
-        };
-        for (image, side) in samples {
-            widen(0, image);
-            if self.n_side > 0 {
-                widen(1, side);
-            }
-            cpu.infer_observed(image, side, &mut logits, &mut widen)?;
-        }
-        for r in &mut ranges {
+        })?;
+        for r in &mut extremes {
             if !(r.0.is_finite() && r.1.is_finite()) {
                 *r = (0.0, 1.0);
             }
         }
+        if method == RangeMethod::MinMax {
+            return Ok(Calibration { ranges: extremes });
+        }
+        let mut hists: Vec<Histogram> = extremes.iter().map(|&r| Histogram::new(r)).collect();
+        observe_all(&mut |v, data| hists[v].add(data))?;
+        let ranges = hists
+            .iter()
+            .map(|h| match method {
+                RangeMethod::Percentile(p) => h.percentile_range(p),
+                _ => h.mse_range(),
+            })
+            .collect();
         Ok(Calibration { ranges })
+    }
+
+    /// The f32 network of an f32 or fp16 model file (fp16 weights widened), e.g. to quantize
+    /// it again with another calibration.
+    pub fn from_float_model(model: &Model) -> Result<Self, ModelError> {
+        if model.precision() == Precision::Int8 {
+            return Err(invalid("from_float_model needs an f32 or fp16 model"));
+        }
+        let ops = model
+            .ops()
+            .iter()
+            .enumerate()
+            .map(|(i, op)| {
+                let has = op.desc.kind.has_weights();
+                let weights = match (has, model.precision()) {
+                    (false, _) => Vec::new(),
+                    (true, Precision::F16) => {
+                        model.weights_f16(i).iter().map(|w| w.to_f32()).collect()
+                    }
+                    (true, _) => model.weights_f32(i).to_vec(),
+                };
+                let bias = if has {
+                    model.bias_f32(i).to_vec()
+                } else {
+                    Vec::new()
+                };
+                FloatOp {
+                    desc: op.desc,
+                    weights,
+                    bias,
+                }
+            })
+            .collect();
+        Ok(NetworkBuilder {
+            spectrogram: *model.spectrogram(),
+            n_side: model.n_side(),
+            values: model.values().iter().map(|v| v.shape).collect(),
+            kinds: model.values().iter().map(|v| v.kind).collect(),
+            ops,
+            n_classes: model.n_classes(),
+            metadata: model.metadata().to_string(),
+        })
     }
 
     /// The network as an int8 model, with activation ranges from `calibration`.
@@ -545,6 +751,77 @@ pub fn dequantized_spec(model: &Model) -> Result<ModelSpec, ModelError> {
     })
 }
 
+/// The quantized network simulated in f32 ("fake quantization", the semantics of an ONNX QDQ
+/// graph): the dequantized weights of an int8 model, and every activation rounded to its int8
+/// grid (`dequantize(quantize(x))`) as it is produced. It differs from the int8 kernels only
+/// where float rounding and the integer requantization round differently, so predictions
+/// of the int8 runtime are checked against it.
+pub struct FakeQuant {
+    cpu: CpuBackend,
+    quant: Vec<Option<ActQuant>>,
+    image: Vec<f32>,
+    side: Vec<f32>,
+    /// Only this value is fake-quantized when set (sensitivity of one layer).
+    only: Option<usize>,
+}
+
+impl FakeQuant {
+    /// The simulation of `int8`.
+    pub fn new(int8: &Model) -> Result<Self, EngineError> {
+        let reference = Model::from_bytes(&dequantized_spec(int8)?.to_bytes()?)?;
+        Ok(FakeQuant {
+            cpu: CpuBackend::new(reference)?,
+            quant: int8.values().iter().map(|v| v.quant).collect(),
+            image: Vec::new(),
+            side: Vec::new(),
+            only: None,
+        })
+    }
+
+    /// Fake-quantize only value `v` (the others stay f32), or all of them with `None`.
+    pub fn only(mut self, v: Option<usize>) -> Self {
+        self.only = v;
+        self
+    }
+
+    fn qdq(quant: Option<ActQuant>, data: &mut [f32]) {
+        if let Some(q) = quant {
+            data.iter_mut()
+                .for_each(|x| *x = q.dequantize(q.quantize(*x)));
+        }
+    }
+
+    fn quant_of(&self, v: usize) -> Option<ActQuant> {
+        match self.only {
+            Some(o) if o != v => None,
+            _ => self.quant.get(v).copied().flatten(),
+        }
+    }
+
+    /// Logits of one input.
+    pub fn infer(
+        &mut self,
+        image: &[f32],
+        side: &[f32],
+        logits: &mut [f32],
+    ) -> Result<(), EngineError> {
+        self.image.clear();
+        self.image.extend_from_slice(image);
+        Self::qdq(self.quant_of(0), &mut self.image);
+        self.side.clear();
+        self.side.extend_from_slice(side);
+        if !side.is_empty() {
+            Self::qdq(self.quant_of(1), &mut self.side);
+        }
+        let quant: Vec<Option<ActQuant>> =
+            (0..self.quant.len()).map(|v| self.quant_of(v)).collect();
+        self.cpu
+            .infer_transformed(&self.image, &self.side, logits, &mut |v, data| {
+                Self::qdq(quant.get(v).copied().flatten(), data)
+            })
+    }
+}
+
 /// Random calibration/test inputs for a model: images with the spectrogram's rough statistics
 /// and plausible RR features.
 pub fn random_inputs(
@@ -565,3 +842,63 @@ pub fn random_inputs(
 
 #[allow(unused)]
 fn _assert_backend_object_safe(_: &dyn Backend) {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn histogram_of(data: &[f32]) -> Histogram {
+        let lo = data.iter().copied().fold(f32::INFINITY, f32::min);
+        let hi = data.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+        let mut h = Histogram::new((lo, hi));
+        h.add(data);
+        h
+    }
+
+    #[test]
+    fn percentile_range_cuts_the_tails() {
+        let data: Vec<f32> = (0..100_000).map(|i| i as f32 / 100.0).collect();
+        let h = histogram_of(&data);
+        let (lo, hi) = h.percentile_range(99.0);
+        // 1 % of 0..1000 at each end, to within one bin (1000 / 2048).
+        assert!((lo - 10.0).abs() < 0.5, "{lo}");
+        assert!((hi - 990.0).abs() < 0.5, "{hi}");
+        assert_eq!(h.percentile_range(100.0), (h.lo, h.hi));
+    }
+
+    #[test]
+    fn mse_range_clips_a_lone_outlier_and_lowers_the_error() {
+        let mut rng = SplitMix64(5);
+        let mut data: Vec<f32> = (0..50_000).map(|_| rng.range(-1.0, 1.0)).collect();
+        data.push(100.0);
+        let h = histogram_of(&data);
+        let (lo, hi) = h.mse_range();
+        assert!(hi < 10.0 && hi >= 1.0, "{hi}");
+        assert!(lo <= -0.9, "{lo}");
+        assert!(h.squared_error((lo, hi)) < 0.1 * h.squared_error((h.lo, h.hi)));
+    }
+
+    #[test]
+    fn range_methods_parse() {
+        assert_eq!("minmax".parse(), Ok(RangeMethod::MinMax));
+        assert_eq!("mse".parse(), Ok(RangeMethod::Mse));
+        assert_eq!("percentile:99.9".parse(), Ok(RangeMethod::Percentile(99.9)));
+        for bad in ["percentile:0", "percentile:101", "percentile:x", "max", ""] {
+            assert!(bad.parse::<RangeMethod>().is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn from_float_model_rebuilds_the_same_file() {
+        let net = random_network(3, small_spectrogram_config());
+        for p in [Precision::F32, Precision::F16] {
+            let bytes = net.float_spec(p).to_bytes().unwrap();
+            let model = Model::from_bytes(&bytes).unwrap();
+            let again = NetworkBuilder::from_float_model(&model).unwrap();
+            assert_eq!(again.float_spec(p).to_bytes().unwrap(), bytes, "{p:?}");
+        }
+        let cal = net.calibrate(&[]).unwrap();
+        let int8 = Model::from_bytes(&net.int8_spec(&cal).to_bytes().unwrap()).unwrap();
+        assert!(NetworkBuilder::from_float_model(&int8).is_err());
+    }
+}
