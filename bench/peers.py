@@ -55,7 +55,9 @@ def bench(path, reps=300):
 
 
 res = {}
-for name, path in [("ort-fp32", fp32), ("ort-int8-qdq", int8)]:
+# rhythm's own int8 file as QDQ (same weights and activation scales as rhythm's int8 path).
+rhythm_qdq = out / "rhythm-int8-rhythm-qdq.onnx"
+for name, path in [("ort-fp32", fp32), ("ort-int8-qdq", int8), ("ort-rhythm-qdq", rhythm_qdq)]:
     med, s = bench(path)
     res[name] = med
     print(f"{name:14s} median {med:8.1f} us/beat  (onnxruntime {ort.__version__}, 1 thread)")
@@ -64,4 +66,7 @@ s32 = ort.InferenceSession(str(fp32), providers=["CPUExecutionProvider"])
 s8 = ort.InferenceSession(str(int8), providers=["CPUExecutionProvider"])
 agree = sum(int(np.argmax(s32.run(["probs"], f)[0]) == np.argmax(s8.run(["probs"], f)[0])) for f in feeds)
 print(f"int8 QDQ vs fp32 argmax agreement: {agree}/{len(feeds)}")
+sr = ort.InferenceSession(str(rhythm_qdq), providers=["CPUExecutionProvider"])
+agree = sum(int(np.argmax(s32.run(["probs"], f)[0]) == np.argmax(sr.run(["probs"], f)[0])) for f in feeds)
+print(f"rhythm's QDQ vs fp32 argmax agreement: {agree}/{len(feeds)}")
 (out / "peers.json").write_text(json.dumps(res))

@@ -107,6 +107,39 @@ enum Command {
         #[arg(long, default_value = "fixtures/records/100")]
         record: PathBuf,
     },
+    /// Write a model file as ONNX: f32 (any model; int8 weights dequantized) or, with `--qdq`,
+    /// an int8 model as a QDQ graph. Needs the `onnx` feature
+    /// (`cargo run --release -p rhythm --features onnx -- export-onnx ...`).
+    ExportOnnx {
+        /// The model file.
+        #[arg(default_value = "fixtures/models/rhythm-int8.rhm")]
+        model: PathBuf,
+        /// Output file.
+        #[arg(short, long, default_value = "rhythm.onnx")]
+        out: PathBuf,
+        /// QDQ form of an int8 model (int8 weights, quantize/dequantize pairs on activations).
+        #[arg(long)]
+        qdq: bool,
+    },
+}
+
+#[cfg(feature = "onnx")]
+fn export_onnx(model: &Path, out: &Path, qdq: bool) -> Result<(), String> {
+    let m = Model::open(shipped(model)).map_err(|e| e.to_string())?;
+    let bytes = if qdq {
+        rhythm::model::onnx::to_onnx_qdq(&m)
+    } else {
+        rhythm::model::onnx::to_onnx_f32(&m)
+    }
+    .map_err(|e| e.to_string())?;
+    std::fs::write(out, &bytes).map_err(|e| format!("{}: {e}", out.display()))?;
+    eprintln!("wrote {} ({} bytes)", out.display(), bytes.len());
+    Ok(())
+}
+
+#[cfg(not(feature = "onnx"))]
+fn export_onnx(_model: &Path, _out: &Path, _qdq: bool) -> Result<(), String> {
+    Err("built without ONNX export: run with `--features onnx`".into())
 }
 
 /// Looks for a file shipped in the repository: as given, then relative to the workspace root.
@@ -156,6 +189,7 @@ fn main() -> ExitCode {
         Command::Golden { model, out, record } => std::fs::read(shipped(&model))
             .map_err(|e| format!("{}: {e}", model.display()))
             .and_then(|bytes| write_golden(&bytes, &model, &out, &record)),
+        Command::ExportOnnx { model, out, qdq } => export_onnx(&model, &out, qdq),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

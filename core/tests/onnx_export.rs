@@ -7,8 +7,10 @@
 
 use rhythm::engine::{Backend, CpuBackend};
 use rhythm::kernels::scalar::softmax;
-use rhythm::model::builder::{dequantized_spec, random_inputs, NetworkBuilder, SplitMix64};
-use rhythm::model::onnx::to_onnx_f32;
+use rhythm::model::builder::{
+    dequantized_spec, random_inputs, FakeQuant, NetworkBuilder, SplitMix64,
+};
+use rhythm::model::onnx::{to_onnx_f32, to_onnx_qdq};
 use rhythm::model::{Model, Precision};
 use rhythm::spectrogram::SpectrogramConfig;
 use std::sync::Arc;
@@ -101,4 +103,109 @@ fn varied_networks_export_to_equivalent_onnx() {
         let m = Model::from_bytes(&net.float_spec(Precision::F32).to_bytes().unwrap()).unwrap();
         check(&m, m.clone(), seed);
     }
+}
+
+/// The QDQ graph of an int8 model, run by tract, computes what rhythm's fake-quantized
+/// simulation computes. Tolerance: 2 output quantization steps per logit, and the same class
+/// on at least all but one input (an activation exactly between two int8 steps rounds half to
+/// even in ONNX and half away from zero in rhythm; float sums differ in order).
+#[test]
+fn int8_models_export_to_equivalent_qdq_onnx() {
+    let root = concat!(env!("CARGO_MANIFEST_DIR"), "/../fixtures/models");
+    let shipped = Model::open(format!("{root}/rhythm-int8.rhm")).unwrap();
+    let net =
+        NetworkBuilder::random_efficientnet_like(9, SpectrogramConfig::default_360hz(), 4, 5, 1);
+    let mut rng = SplitMix64(11);
+    let sc = SpectrogramConfig::default_360hz();
+    let cal = net.calibrate(&random_inputs(&mut rng, &sc, 4, 16)).unwrap();
+    let random = Model::from_bytes(&net.int8_spec(&cal).to_bytes().unwrap()).unwrap();
+    assert!(to_onnx_qdq(&Model::open(format!("{root}/rhythm-f32.rhm")).unwrap()).is_err());
+    for (which, model) in [("shipped", shipped), ("random", random)] {
+        let bytes = to_onnx_qdq(&model).unwrap();
+        let plan = tract_onnx::onnx()
+            .model_for_read(&mut &bytes[..])
+            .unwrap()
+            .into_optimized()
+            .unwrap()
+            .into_runnable()
+            .unwrap();
+        let mut fq = FakeQuant::new(&model).unwrap();
+        let step = model.values()[model.logits()].quant.unwrap().scale;
+        let (h, w) = sc.image_shape();
+        let mut differ = 0;
+        let mut worst = 0.0f32;
+        let inputs = random_inputs(&mut rng, &sc, model.n_side(), 12);
+        for (image, side) in &inputs {
+            let mut want = [0.0f32; 5];
+            fq.infer(image, side, &mut want).unwrap();
+            let out = plan
+                .run(tvec![
+                    Tensor::from_shape(&[1, 1, h, w], image)
+                        .unwrap()
+                        .into_tvalue(),
+                    Tensor::from_shape(&[1, side.len(), 1, 1], side)
+                        .unwrap()
+                        .into_tvalue()
+                ])
+                .unwrap();
+            let got: Vec<f32> = out[0]
+                .to_plain_array_view::<f32>()
+                .unwrap()
+                .iter()
+                .copied()
+                .collect();
+            for k in 0..5 {
+                worst = worst.max((got[k] - want[k]).abs() / step);
+                assert!(
+                    (got[k] - want[k]).abs() <= 2.0 * step + 1e-6,
+                    "{which}: logits {got:?} vs fake-quant {want:?} (step {step})"
+                );
+            }
+            let arg = |x: &[f32]| (0..5).fold(0, |b, k| if x[k] > x[b] { k } else { b });
+            differ += usize::from(arg(&got) != arg(&want));
+        }
+        eprintln!(
+            "{which}: worst |tract QDQ − FakeQuant| {worst} output steps; {differ} classes differ"
+        );
+        assert!(
+            differ <= 1,
+            "{which}: {differ} of {} classes differ",
+            inputs.len()
+        );
+    }
+}
+
+/// `rhythm export-onnx` writes what the library exports.
+#[test]
+fn cli_export_onnx_writes_the_library_export() {
+    let root = concat!(env!("CARGO_MANIFEST_DIR"), "/../fixtures/models");
+    let dir = std::env::temp_dir().join(format!("rhythm-onnx-cli-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let int8_path = format!("{root}/rhythm-int8.rhm");
+    let int8 = Model::open(&int8_path).unwrap();
+    for (qdq, want) in [(false, to_onnx_f32(&int8)), (true, to_onnx_qdq(&int8))] {
+        let out = dir.join(format!("m-{qdq}.onnx"));
+        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_rhythm"));
+        cmd.args(["export-onnx", &int8_path, "-o"]).arg(&out);
+        if qdq {
+            cmd.arg("--qdq");
+        }
+        let status = cmd.status().unwrap();
+        assert!(status.success());
+        assert_eq!(std::fs::read(&out).unwrap(), want.unwrap(), "qdq {qdq}");
+    }
+    // An f32 model has no QDQ form: a clear error, not a file.
+    let status = std::process::Command::new(env!("CARGO_BIN_EXE_rhythm"))
+        .args([
+            "export-onnx",
+            &format!("{root}/rhythm-f32.rhm"),
+            "--qdq",
+            "-o",
+        ])
+        .arg(dir.join("bad.onnx"))
+        .status()
+        .unwrap();
+    assert!(!status.success());
+    assert!(!dir.join("bad.onnx").exists());
+    std::fs::remove_dir_all(&dir).ok();
 }

@@ -555,34 +555,17 @@ fn fake_quant_predictions(
     progress: &ProgressBar,
 ) -> Result<Vec<u8>> {
     let model = Model::from_bytes(bytes)?;
-    let n = test.len();
-    let chunk = n.div_ceil(threads.max(1)).max(1);
-    let mut out = vec![0u8; n];
-    std::thread::scope(|s| -> Result<()> {
-        let handles: Vec<_> = out
-            .chunks_mut(chunk)
-            .enumerate()
-            .map(|(t, part)| {
-                let model = &model;
-                s.spawn(move || -> Result<()> {
-                    let mut fq = FakeQuant::new(model)?;
-                    let mut logits = vec![0.0; model.n_classes()];
-                    for (j, o) in part.iter_mut().enumerate() {
-                        let i = t * chunk + j;
-                        fq.infer(test.image(i), test.side(i), &mut logits)?;
-                        *o = argmax(&logits) as u8;
-                        progress.inc(1);
-                    }
-                    Ok(())
-                })
-            })
-            .collect();
-        for h in handles {
-            h.join().map_err(|_| anyhow::anyhow!("worker panicked"))??;
-        }
-        Ok(())
-    })?;
-    Ok(out)
+    let all: Vec<usize> = (0..test.len()).collect();
+    predict_parallel(
+        &all,
+        threads,
+        progress,
+        || Ok((FakeQuant::new(&model)?, vec![0.0; model.n_classes()])),
+        |(fq, logits), i| {
+            fq.infer(test.image(i), test.side(i), logits)?;
+            Ok(argmax(logits) as u8)
+        },
+    )
 }
 
 fn argmax(x: &[f32]) -> usize {
@@ -615,20 +598,36 @@ pub(crate) fn core_predictions_on(
     progress: &ProgressBar,
 ) -> Result<Vec<u8>> {
     let model = Model::from_bytes(bytes)?;
-    let n = indices.len();
-    let threads = threads.max(1);
-    let chunk = n.div_ceil(threads).max(1);
-    let mut out = vec![0u8; n];
+    predict_parallel(
+        indices,
+        threads,
+        progress,
+        || Ok(Engine::new(model.clone(), BackendChoice::CpuAuto)?),
+        |e, i| Ok(e.classify_image(set.image(i), set.side(i))?.class.index() as u8),
+    )
+}
+
+/// `predict(state, i)` for every index, split over `threads` threads, each with its own
+/// `state` from `init`; results in the order of `indices`.
+fn predict_parallel<S>(
+    indices: &[usize],
+    threads: usize,
+    progress: &ProgressBar,
+    init: impl Fn() -> Result<S> + Sync,
+    predict: impl Fn(&mut S, usize) -> Result<u8> + Sync,
+) -> Result<Vec<u8>> {
+    let chunk = indices.len().div_ceil(threads.max(1)).max(1);
+    let mut out = vec![0u8; indices.len()];
+    let (init, predict) = (&init, &predict);
     std::thread::scope(|s| -> Result<()> {
         let handles: Vec<_> = out
             .chunks_mut(chunk)
             .zip(indices.chunks(chunk))
             .map(|(part, idx)| {
-                let model = model.clone();
                 s.spawn(move || -> Result<()> {
-                    let mut e = Engine::new(model, BackendChoice::CpuAuto)?;
+                    let mut state = init()?;
                     for (o, &i) in part.iter_mut().zip(idx) {
-                        *o = e.classify_image(set.image(i), set.side(i))?.class.index() as u8;
+                        *o = predict(&mut state, i)?;
                         progress.inc(1);
                     }
                     Ok(())
@@ -786,20 +785,20 @@ fn report(
             .map_or("–".to_string(), |a| format!("{:.3}", 100.0 * a));
         let _ = writeln!(
             s,
-            "| {} | {:.2} | {:.2} | {:.2} | {:.2} | {:.2} | {:.3} | {fq} |",
+            "| {} | {} | {} | {} | {} | {} | {:.3} | {fq} |",
             c.precision,
-            h.acc,
-            h.sveb_se,
-            h.sveb_ppv,
-            h.veb_se,
-            h.veb_ppv,
+            num(h.acc),
+            num(h.sveb_se),
+            num(h.sveb_ppv),
+            num(h.veb_se),
+            num(h.veb_ppv),
             100.0 * c.agree_f32
         );
     }
     let h = headline(e2e);
     let missed: u64 = e2e.missed.iter().sum();
     let extra: u64 = e2e.extra.iter().sum();
-    let _ = writeln!(s, "\n## End to end: core's QRS detector + int8 model on the test records (150 ms matching)\n\nmatched beats {}, missed {missed}, extra detections {extra}; Acc {:.2} %, SVEB Se {:.2} / +P {:.2}, VEB Se {:.2} / +P {:.2}\n\n{}", h.beats, h.acc, e2e.class_stats(AamiClass::S).se, e2e.class_stats(AamiClass::S).ppv, e2e.class_stats(AamiClass::V).se, e2e.class_stats(AamiClass::V).ppv, class_table(e2e));
+    let _ = writeln!(s, "\n## End to end: core's QRS detector + int8 model on the test records (150 ms matching)\n\nmatched beats {}, missed {missed}, extra detections {extra}; Acc {} %, SVEB Se {} / +P {}, VEB Se {} / +P {}\n\n{}", h.beats, num(h.acc), num(e2e.class_stats(AamiClass::S).se), num(e2e.class_stats(AamiClass::S).ppv), num(e2e.class_stats(AamiClass::V).se), num(e2e.class_stats(AamiClass::V).ppv), class_table(e2e));
     s
 }
 

@@ -2,6 +2,7 @@
 //!
 //! `cargo run --release -p rhythm-bench --features tract --bin export-onnx -- OUT_DIR`
 //! writes `OUT_DIR/rhythm-f32.onnx` (from `fixtures/models/rhythm-f32.rhm`) and
+//! `OUT_DIR/rhythm-int8-rhythm-qdq.onnx` (the int8 file as a QDQ graph), and
 //! `OUT_DIR/beats.json` (`{"image_shape", "side_shape", "beats": [{"image", "side"}]}`, 64
 //! beats of record 100, the inputs used for both calibration and timing).
 
@@ -19,6 +20,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     std::fs::write(
         out.join("rhythm-f32.onnx"),
         rhythm::model::onnx::to_onnx_f32(&m)?,
+    )?;
+    std::fs::write(
+        out.join("rhythm-int8-rhythm-qdq.onnx"),
+        rhythm::model::onnx::to_onnx_qdq(&model("rhythm-int8.rhm"))?,
     )?;
     let (h, w) = m.spectrogram().image_shape();
     let beats: Vec<serde_json::Value> = beat_inputs(64)

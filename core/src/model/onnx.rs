@@ -66,6 +66,19 @@ fn tensor(name: &str, dims: &[i64], data: Vec<f32>) -> TensorProto {
     }
 }
 
+/// ONNX `TensorProto.DataType` of int8.
+const INT8: i32 = 3;
+
+fn int8_tensor(name: &str, dims: &[i64], data: &[i8]) -> TensorProto {
+    TensorProto {
+        name: name.into(),
+        dims: dims.to_vec(),
+        data_type: INT8,
+        raw_data: data.iter().map(|&x| x as u8).collect(),
+        ..Default::default()
+    }
+}
+
 fn value_info(name: &str, dims: &[i64]) -> ValueInfoProto {
     ValueInfoProto {
         name: name.into(),
@@ -112,6 +125,95 @@ fn activation(
 
 /// The model as an f32 ONNX graph (opset 13), serialized. See the module docs for the layout.
 pub fn to_onnx_f32(model: &Model) -> Result<Vec<u8>, ModelError> {
+    to_onnx(model, None)
+}
+
+/// An int8 model as an ONNX QDQ graph (opset 13), serialized: int8 weights with per-channel
+/// `DequantizeLinear` (axis 0), f32 biases, and every activation (inputs included) passed
+/// through `QuantizeLinear` → `DequantizeLinear` with its int8 scale and zero point. It
+/// computes what [`super::builder::FakeQuant`] computes; runtimes with int8 kernels (ONNX
+/// Runtime) fuse the pairs into int8 operators.
+pub fn to_onnx_qdq(model: &Model) -> Result<Vec<u8>, ModelError> {
+    if model.precision() != Precision::Int8 {
+        return Err(ModelError::Invalid("QDQ export needs an int8 model".into()));
+    }
+    to_onnx(model, Some(model))
+}
+
+/// QDQ nodes `x` → `{x}_q` → `out` with the activation quantization of value `v`.
+fn qdq(
+    nodes: &mut Vec<NodeProto>,
+    inits: &mut Vec<TensorProto>,
+    int8: &Model,
+    v: usize,
+    x: &str,
+    out: &str,
+) {
+    let Some(q) = int8.values()[v].quant else {
+        nodes.push(node("Identity", &[x], out, vec![]));
+        return;
+    };
+    let (sn, zn) = (format!("{out}_scale"), format!("{out}_zero"));
+    inits.push(tensor(&sn, &[], vec![q.scale]));
+    inits.push(int8_tensor(&zn, &[], &[q.zero_point as i8]));
+    let qn = format!("{out}_q");
+    nodes.push(node("QuantizeLinear", &[x, &sn, &zn], &qn, vec![]));
+    nodes.push(node("DequantizeLinear", &[&qn, &sn, &zn], out, vec![]));
+}
+
+/// Per-channel int8 weights `name_q` dequantized into `name` (axis 0, zero points 0).
+fn dequantized_weights(
+    nodes: &mut Vec<NodeProto>,
+    inits: &mut Vec<TensorProto>,
+    name: &str,
+    dims: &[i64],
+    data: &[i8],
+    scales: &[f32],
+) {
+    let (qn, sn, zn) = (
+        format!("{name}_q"),
+        format!("{name}_scale"),
+        format!("{name}_zero"),
+    );
+    inits.push(int8_tensor(&qn, dims, data));
+    inits.push(tensor(&sn, &[scales.len() as i64], scales.to_vec()));
+    inits.push(int8_tensor(
+        &zn,
+        &[scales.len() as i64],
+        &vec![0; scales.len()],
+    ));
+    nodes.push(node(
+        "DequantizeLinear",
+        &[&qn, &sn, &zn],
+        name,
+        vec![attr_int("axis", 0)],
+    ));
+}
+
+/// `[oc][kh][kw][cin_g]` → `[oc][cin_g][kh][kw]`.
+fn conv_weights_nchw<T: Copy + Default>(
+    w: &[T],
+    oc: usize,
+    kh: usize,
+    kw: usize,
+    cin_g: usize,
+) -> Vec<T> {
+    let mut t = vec![T::default(); w.len()];
+    for o in 0..oc {
+        for y0 in 0..kh {
+            for x0 in 0..kw {
+                for c in 0..cin_g {
+                    t[((o * cin_g + c) * kh + y0) * kw + x0] =
+                        w[((o * kh + y0) * kw + x0) * cin_g + c];
+                }
+            }
+        }
+    }
+    t
+}
+
+/// The graph; with `int8` set, the QDQ form of that int8 model.
+fn to_onnx(model: &Model, int8: Option<&Model>) -> Result<Vec<u8>, ModelError> {
     // One f32 view of the weights whatever the precision.
     let f32_model: Option<Arc<Model>> = match model.precision() {
         Precision::Int8 => Some(Model::from_bytes(&dequantized_spec(model)?.to_bytes()?)?),
@@ -129,11 +231,12 @@ pub fn to_onnx_f32(model: &Model) -> Result<Vec<u8>, ModelError> {
     let mut inits = Vec::new();
     let vals = m.values();
     // Graph inputs are the model's input values under fixed names.
+    let suffix = if int8.is_some() { "_dq" } else { "" };
     let rename = |v: usize| -> String {
         if v == m.image_input() {
-            "image".into()
+            format!("image{suffix}")
         } else if Some(v) == m.side_input() {
-            "side".into()
+            format!("side{suffix}")
         } else {
             name(v as u32)
         }
@@ -151,11 +254,30 @@ pub fn to_onnx_f32(model: &Model) -> Result<Vec<u8>, ModelError> {
             &[1, sh.c as i64, sh.h as i64, sh.w as i64],
         ));
     }
+    if let Some(q) = int8 {
+        qdq(
+            &mut nodes,
+            &mut inits,
+            q,
+            m.image_input(),
+            "image",
+            "image_dq",
+        );
+        if let Some(s) = m.side_input() {
+            qdq(&mut nodes, &mut inits, q, s, "side", "side_dq");
+        }
+    }
     let mut logits = String::new();
     for (i, op) in m.ops().iter().enumerate() {
         let d = &op.desc;
         let x = rename(d.inputs[0] as usize);
-        let y = rename(d.output as usize);
+        // In QDQ form each op writes `{value}_f`, quantized and dequantized into `{value}`.
+        let value = rename(d.output as usize);
+        let y = if int8.is_some() {
+            format!("{value}_f")
+        } else {
+            value.clone()
+        };
         // Without a fused activation the op writes its value directly.
         let pre = if d.activation == Activation::None {
             y.clone()
@@ -168,26 +290,24 @@ pub fn to_onnx_f32(model: &Model) -> Result<Vec<u8>, ModelError> {
         let strides = attr_ints("strides", &[d.stride.0 as i64, d.stride.1 as i64]);
         let pads = attr_ints("pads", &d.pad.map(|p| p as i64));
         // Each arm emits the op's nodes and yields the name of its output value.
-        let _output = match d.kind {
+        let output = match d.kind {
             OpKind::Conv2d => {
                 let groups = d.groups.max(1) as usize;
                 let cin_g = in_s.c / groups;
                 let (oc, khu, kwu) = (out_s.c, kh as usize, kw as usize);
-                let w = weights(i);
-                // [oc][kh][kw][cin_g] → [oc][cin_g][kh][kw]
-                let mut t = vec![0.0f32; w.len()];
-                for o in 0..oc {
-                    for y0 in 0..khu {
-                        for x0 in 0..kwu {
-                            for c in 0..cin_g {
-                                t[((o * cin_g + c) * khu + y0) * kwu + x0] =
-                                    w[((o * khu + y0) * kwu + x0) * cin_g + c];
-                            }
-                        }
+                let (wn, bn) = (format!("w{i}"), format!("b{i}"));
+                let dims = [oc as i64, cin_g as i64, kh, kw];
+                match int8 {
+                    Some(q) => {
+                        let t = conv_weights_nchw(q.weights_i8(i), oc, khu, kwu, cin_g);
+                        let sc = q.weight_scales(i);
+                        dequantized_weights(&mut nodes, &mut inits, &wn, &dims, &t, sc);
+                    }
+                    None => {
+                        let t = conv_weights_nchw(&weights(i), oc, khu, kwu, cin_g);
+                        inits.push(tensor(&wn, &dims, t));
                     }
                 }
-                let (wn, bn) = (format!("w{i}"), format!("b{i}"));
-                inits.push(tensor(&wn, &[oc as i64, cin_g as i64, kh, kw], t));
                 inits.push(tensor(&bn, &[oc as i64], m.bias_f32(i).to_vec()));
                 let attrs = vec![
                     attr_ints("kernel_shape", &[kh, kw]),
@@ -209,11 +329,14 @@ pub fn to_onnx_f32(model: &Model) -> Result<Vec<u8>, ModelError> {
                 ));
                 nodes.push(node("Flatten", &[&nhwc], &flat, vec![attr_int("axis", 1)]));
                 let (wn, bn) = (format!("w{i}"), format!("b{i}"));
-                inits.push(tensor(
-                    &wn,
-                    &[out_s.c as i64, in_s.len() as i64],
-                    weights(i),
-                ));
+                let dims = [out_s.c as i64, in_s.len() as i64];
+                match int8 {
+                    Some(q) => {
+                        let (w, sc) = (q.weights_i8(i), q.weight_scales(i));
+                        dequantized_weights(&mut nodes, &mut inits, &wn, &dims, w, sc);
+                    }
+                    None => inits.push(tensor(&wn, &dims, weights(i))),
+                }
                 inits.push(tensor(&bn, &[out_s.c as i64], m.bias_f32(i).to_vec()));
                 let fc = format!("{y}_fc");
                 nodes.push(node(
@@ -267,6 +390,16 @@ pub fn to_onnx_f32(model: &Model) -> Result<Vec<u8>, ModelError> {
                 continue;
             }
         };
+        if let Some(q) = int8 {
+            qdq(
+                &mut nodes,
+                &mut inits,
+                q,
+                d.output as usize,
+                &output,
+                &value,
+            );
+        }
     }
     let n = m.n_classes() as i64;
     // logits [1, n, 1, 1] → [1, n]; probs = softmax over axis 1.
