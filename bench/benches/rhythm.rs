@@ -31,10 +31,13 @@ fn stft(c: &mut Criterion) {
     g.bench_function("fp16", |b| {
         b.iter(|| f16s.compute(black_box(&window), &mut image))
     });
-    let mut i8s = StftInt8::new(sc).unwrap();
-    g.bench_function("int8-scalar-gemm", |b| {
-        b.iter(|| i8s.compute(black_box(&window), &mut image))
-    });
+    // The int8 STFT with its GEMM on each kernel level.
+    for level in KernelLevel::available() {
+        let mut i8s = StftInt8::with_kernel_level(sc, level).unwrap();
+        g.bench_function(format!("int8-{level}-gemm"), |b| {
+            b.iter(|| i8s.compute(black_box(&window), &mut image))
+        });
+    }
     g.finish();
     // The int8 STFT's GEMM alone (2·n_bins × n_frames × n_fft), per kernel level.
     let (mm, n, k) = (

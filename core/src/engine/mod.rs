@@ -117,11 +117,12 @@ impl Stft {
     fn new(
         kind: SpectrogramImpl,
         cfg: spectrogram::SpectrogramConfig,
+        level: KernelLevel,
     ) -> Result<Stft, SpectrogramError> {
         Ok(match kind {
             SpectrogramImpl::F32 => Stft::F32(StftF32::new(cfg)?),
             SpectrogramImpl::F16 => Stft::F16(StftF16::new(cfg)?),
-            SpectrogramImpl::Int8 => Stft::Int8(StftInt8::new(cfg)?),
+            SpectrogramImpl::Int8 => Stft::Int8(StftInt8::with_kernel_level(cfg, level)?),
         })
     }
     fn compute(&mut self, window: &[f32], image: &mut [f32]) -> Result<(), SpectrogramError> {
@@ -140,6 +141,7 @@ pub struct Engine {
     logits: [f32; 5],
     stft: Stft,
     stft_kind: SpectrogramImpl,
+    kernel_level: KernelLevel,
     window: Vec<f32>,
     raw_window: Vec<f32>,
     image: Vec<f32>,
@@ -155,24 +157,33 @@ impl Engine {
         if model.n_classes() != 5 {
             return Err(EngineError::NotAami(model.n_classes()));
         }
-        let backend: Box<dyn Backend> = match choice {
-            BackendChoice::CpuScalar => Box::new(CpuBackend::new(Arc::clone(&model))?),
+        // The int8 STFT's GEMM runs on the CPU kernels of the same level.
+        let (backend, kernel_level): (Box<dyn Backend>, KernelLevel) = match choice {
+            BackendChoice::CpuScalar => (
+                Box::new(CpuBackend::new(Arc::clone(&model))?),
+                KernelLevel::Scalar,
+            ),
             BackendChoice::CpuAuto => {
                 let level =
                     KernelLevel::selected().map_err(|e| EngineError::Backend(e.to_string()))?;
-                Box::new(CpuBackend::with_level(Arc::clone(&model), level)?)
+                (
+                    Box::new(CpuBackend::with_level(Arc::clone(&model), level)?),
+                    level,
+                )
             }
-            BackendChoice::Cpu(level) => {
-                Box::new(CpuBackend::with_level(Arc::clone(&model), level)?)
-            }
-            BackendChoice::Custom(b) => b,
+            BackendChoice::Cpu(level) => (
+                Box::new(CpuBackend::with_level(Arc::clone(&model), level)?),
+                level,
+            ),
+            BackendChoice::Custom(b) => (b, KernelLevel::selected().unwrap_or(KernelLevel::Scalar)),
         };
         let sc = *model.spectrogram();
         let classifier = adapt::ClassifierInfo::find(&model);
-        let stft =
-            Stft::new(SpectrogramImpl::F32, sc).map_err(|e| EngineError::Backend(e.to_string()))?;
+        let stft = Stft::new(SpectrogramImpl::F32, sc, kernel_level)
+            .map_err(|e| EngineError::Backend(e.to_string()))?;
         Ok(Engine {
             backend,
+            kernel_level,
             logits: [0.0; 5],
             stft,
             stft_kind: SpectrogramImpl::F32,
@@ -189,7 +200,7 @@ impl Engine {
 
     /// Chooses the STFT implementation (default [`SpectrogramImpl::F32`]).
     pub fn set_spectrogram_impl(&mut self, kind: SpectrogramImpl) -> Result<(), EngineError> {
-        self.stft = Stft::new(kind, *self.model.spectrogram())
+        self.stft = Stft::new(kind, *self.model.spectrogram(), self.kernel_level)
             .map_err(|e| EngineError::Backend(e.to_string()))?;
         self.stft_kind = kind;
         Ok(())

@@ -5,6 +5,8 @@ use super::fp;
 use super::{
     center_window, check_len, hann_dft_basis, power_to_image, SpectrogramConfig, SpectrogramError,
 };
+use crate::kernels::scalar::ScalarKernels;
+use crate::kernels::KernelLevel;
 
 /// Largest GEMM depth `k` for which [`gemm_i8_i32`] cannot overflow: every product is at most
 /// `(-128)² = 16384 = 2^14` in magnitude, so `k * 2^14 <= i32::MAX` needs `k <= 2^17 - 1`.
@@ -85,11 +87,22 @@ pub struct StftInt8 {
     frames: Vec<i8>,
     frame_scales: Vec<f32>,
     acc: Vec<i32>,
+    /// Kernels of the GEMM (every level gives the same bits).
+    level: KernelLevel,
 }
 
 impl StftInt8 {
-    /// Quantizes the basis and allocates all scratch for `cfg` (validated first).
+    /// Quantizes the basis and allocates all scratch for `cfg` (validated first); the GEMM
+    /// runs on the kernels of [`KernelLevel::selected`] (scalar if `RHYTHM_KERNELS` is invalid).
     pub fn new(cfg: SpectrogramConfig) -> Result<Self, SpectrogramError> {
+        Self::with_kernel_level(cfg, KernelLevel::selected().unwrap_or(KernelLevel::Scalar))
+    }
+
+    /// [`new`](Self::new) with the GEMM on the kernels of `level` (scalar if this CPU lacks it).
+    pub fn with_kernel_level(
+        cfg: SpectrogramConfig,
+        level: KernelLevel,
+    ) -> Result<Self, SpectrogramError> {
         cfg.validate()?;
         let n = cfg.n_fft as usize;
         let rows = 2 * cfg.n_bins as usize;
@@ -118,7 +131,17 @@ impl StftInt8 {
             frames: vec![0; cfg.n_frames as usize * n],
             frame_scales: vec![0.0; cfg.n_frames as usize],
             acc: vec![0; rows * cfg.n_frames as usize],
+            level: if level.is_supported() {
+                level
+            } else {
+                KernelLevel::Scalar
+            },
         })
+    }
+
+    /// The kernel level the GEMM runs on.
+    pub fn kernel_level(&self) -> KernelLevel {
+        self.level
     }
 
     /// The configuration this planner was built for.
@@ -186,7 +209,8 @@ impl StftInt8 {
             }
         }
         let rows = 2 * self.cfg.n_bins as usize;
-        gemm_i8_i32(
+        crate::kernels::gemm_i8_i32_with(
+            self.level.kernels().unwrap_or(&ScalarKernels),
             &self.basis,
             &self.frames,
             rows,

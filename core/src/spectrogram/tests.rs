@@ -836,3 +836,36 @@ fn snr_helper() {
     assert_eq!(image_snr_db(&[1.0], &[1.0, 2.0]), f64::NEG_INFINITY);
     assert_eq!(image_snr_db(&[1.0], &[f32::NAN]), f64::NEG_INFINITY);
 }
+
+/// The int8 STFT gives the same accumulators and image on every kernel level this CPU has
+/// (the GEMM is exact integer arithmetic); output buffers poisoned before each call.
+#[test]
+fn int8_stft_is_bit_exact_on_every_kernel_level() {
+    use crate::kernels::KernelLevel;
+    let c = cfg();
+    let mut reference = StftInt8::with_kernel_level(c, KernelLevel::Scalar).unwrap();
+    assert_eq!(reference.kernel_level(), KernelLevel::Scalar);
+    let mut rng = Rng::new(17);
+    let windows: Vec<Vec<f32>> = (0..8).map(|_| band_limited_window(&mut rng, &c)).collect();
+    for level in KernelLevel::available() {
+        let mut q = StftInt8::with_kernel_level(c, level).unwrap();
+        assert_eq!(q.kernel_level(), level);
+        for w in &windows {
+            let (mut a, mut b) = (
+                vec![i32::MIN; q.accumulators_len()],
+                vec![i32::MAX; q.accumulators_len()],
+            );
+            let (mut sa, mut sb) = (
+                vec![f32::NAN; q.frame_scales_len()],
+                vec![f32::NAN; q.frame_scales_len()],
+            );
+            reference.compute_accumulators(w, &mut a, &mut sa).unwrap();
+            q.compute_accumulators(w, &mut b, &mut sb).unwrap();
+            assert_eq!(a, b, "{level}");
+            let (mut ia, mut ib) = (vec![f32::NAN; c.image_len()], vec![-1.0; c.image_len()]);
+            reference.compute(w, &mut ia).unwrap();
+            q.compute(w, &mut ib).unwrap();
+            assert_eq!(ia, ib, "{level}");
+        }
+    }
+}
