@@ -168,3 +168,33 @@ impl Config {
         Ok(c)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn shipped_config() -> PathBuf {
+        PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/config.toml"))
+    }
+
+    #[test]
+    fn shipped_config_loads_with_its_calibration() {
+        let c = Config::load(&shipped_config()).unwrap();
+        assert_eq!(c.range_method().unwrap(), RangeMethod::Percentile(99.99));
+        assert_eq!(c.calibration_beats, 2000);
+    }
+
+    #[test]
+    fn calibration_override_is_parsed_and_checked() {
+        let path = shipped_config();
+        let c = Config::load_with(&path, &["calibration=mse".into()]).unwrap();
+        assert_eq!(c.range_method().unwrap(), RangeMethod::Mse);
+        for bad in [
+            "calibration=max",
+            "calibration=percentile:0",
+            "no_such_key=1",
+        ] {
+            assert!(Config::load_with(&path, &[bad.into()]).is_err(), "{bad}");
+        }
+    }
+}
