@@ -16,17 +16,48 @@ use rhythm::spectrogram::SpectrogramConfig;
 use std::sync::Arc;
 use tract_onnx::prelude::*;
 
-fn check(model: &Arc<Model>, reference: Arc<Model>, seed: u64) {
-    let bytes = to_onnx_f32(model).unwrap();
-    let plan = tract_onnx::onnx()
+/// tract's runnable plan of serialized ONNX bytes.
+fn tract_plan(bytes: &[u8]) -> Arc<TypedRunnableModel> {
+    tract_onnx::onnx()
         .model_for_read(&mut &bytes[..])
         .unwrap()
         .into_optimized()
         .unwrap()
         .into_runnable()
-        .unwrap();
+        .unwrap()
+}
+
+/// (logits, probs) of one input through a plan of rhythm's ONNX layout.
+fn tract_run(
+    plan: &Arc<TypedRunnableModel>,
+    image: &[f32],
+    side: &[f32],
+    (h, w): (usize, usize),
+) -> (Vec<f32>, Vec<f32>) {
+    let mut inputs: TVec<TValue> = tvec![Tensor::from_shape(&[1, 1, h, w], image)
+        .unwrap()
+        .into_tvalue()];
+    if !side.is_empty() {
+        inputs.push(
+            Tensor::from_shape(&[1, side.len(), 1, 1], side)
+                .unwrap()
+                .into_tvalue(),
+        );
+    }
+    let out = plan.run(inputs).unwrap();
+    let flat = |t: &TValue| -> Vec<f32> {
+        t.to_plain_array_view::<f32>()
+            .unwrap()
+            .iter()
+            .copied()
+            .collect()
+    };
+    (flat(&out[0]), flat(&out[1]))
+}
+
+fn check(model: &Arc<Model>, reference: Arc<Model>, seed: u64) {
+    let plan = tract_plan(&to_onnx_f32(model).unwrap());
     let sc = *model.spectrogram();
-    let (h, w) = sc.image_shape();
     let mut cpu = CpuBackend::new(reference).unwrap();
     let mut rng = SplitMix64(seed);
     for (image, side) in random_inputs(&mut rng, &sc, model.n_side(), 6) {
@@ -34,29 +65,7 @@ fn check(model: &Arc<Model>, reference: Arc<Model>, seed: u64) {
         cpu.infer(&image, &side, &mut want).unwrap();
         let mut want_p = [0.0f32; 5];
         softmax(&want, &mut want_p);
-        let mut inputs: TVec<TValue> = tvec![Tensor::from_shape(&[1, 1, h, w], &image)
-            .unwrap()
-            .into_tvalue()];
-        if model.n_side() > 0 {
-            inputs.push(
-                Tensor::from_shape(&[1, side.len(), 1, 1], &side)
-                    .unwrap()
-                    .into_tvalue(),
-            );
-        }
-        let out = plan.run(inputs).unwrap();
-        let logits: Vec<f32> = out[0]
-            .to_plain_array_view::<f32>()
-            .unwrap()
-            .iter()
-            .copied()
-            .collect();
-        let probs: Vec<f32> = out[1]
-            .to_plain_array_view::<f32>()
-            .unwrap()
-            .iter()
-            .copied()
-            .collect();
+        let (logits, probs) = tract_run(&plan, &image, &side, sc.image_shape());
         let scale = want.iter().fold(1.0f32, |m, x| m.max(x.abs()));
         for k in 0..5 {
             assert!(
@@ -121,14 +130,7 @@ fn int8_models_export_to_equivalent_qdq_onnx() {
     let random = Model::from_bytes(&net.int8_spec(&cal).to_bytes().unwrap()).unwrap();
     assert!(to_onnx_qdq(&Model::open(format!("{root}/rhythm-f32.rhm")).unwrap()).is_err());
     for (which, model) in [("shipped", shipped), ("random", random)] {
-        let bytes = to_onnx_qdq(&model).unwrap();
-        let plan = tract_onnx::onnx()
-            .model_for_read(&mut &bytes[..])
-            .unwrap()
-            .into_optimized()
-            .unwrap()
-            .into_runnable()
-            .unwrap();
+        let plan = tract_plan(&to_onnx_qdq(&model).unwrap());
         let mut fq = FakeQuant::new(&model).unwrap();
         let step = model.values()[model.logits()].quant.unwrap().scale;
         let (h, w) = sc.image_shape();
@@ -138,22 +140,7 @@ fn int8_models_export_to_equivalent_qdq_onnx() {
         for (image, side) in &inputs {
             let mut want = [0.0f32; 5];
             fq.infer(image, side, &mut want).unwrap();
-            let out = plan
-                .run(tvec![
-                    Tensor::from_shape(&[1, 1, h, w], image)
-                        .unwrap()
-                        .into_tvalue(),
-                    Tensor::from_shape(&[1, side.len(), 1, 1], side)
-                        .unwrap()
-                        .into_tvalue()
-                ])
-                .unwrap();
-            let got: Vec<f32> = out[0]
-                .to_plain_array_view::<f32>()
-                .unwrap()
-                .iter()
-                .copied()
-                .collect();
+            let (got, _) = tract_run(&plan, image, side, (h, w));
             for k in 0..5 {
                 worst = worst.max((got[k] - want[k]).abs() / step);
                 assert!(
