@@ -17,6 +17,12 @@ pub enum AamiClass {
     Q = 4,
 }
 
+/// Index of the largest score (the first one on ties): the class a model's logits or
+/// probabilities predict.
+pub fn argmax(scores: &[f32]) -> usize {
+    (0..scores.len()).fold(0, |b, i| if scores[i] > scores[b] { i } else { b })
+}
+
 impl AamiClass {
     /// All classes in model output order.
     pub const ALL: [AamiClass; 5] = [

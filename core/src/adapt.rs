@@ -63,7 +63,7 @@ impl LinearHead {
     pub fn predict(&self, x: &[f32]) -> usize {
         let mut l = vec![0.0; self.classes];
         self.logits(x, &mut l);
-        (0..self.classes).fold(0, |b, i| if l[i] > l[b] { i } else { b })
+        crate::aami::argmax(&l)
     }
 
     /// The head after `cfg.steps` gradient steps on labelled feature vectors

@@ -5,6 +5,7 @@
 //! different order; nothing else differs).
 #![cfg(feature = "onnx")]
 
+use rhythm::aami::argmax;
 use rhythm::engine::{Backend, CpuBackend};
 use rhythm::kernels::scalar::softmax;
 use rhythm::model::builder::{
@@ -148,8 +149,7 @@ fn int8_models_export_to_equivalent_qdq_onnx() {
                     "{which}: logits {got:?} vs fake-quant {want:?} (step {step})"
                 );
             }
-            let arg = |x: &[f32]| (0..5).fold(0, |b, k| if x[k] > x[b] { k } else { b });
-            differ += usize::from(arg(&got) != arg(&want));
+            differ += usize::from(argmax(&got) != argmax(&want));
         }
         eprintln!(
             "{which}: worst |tract QDQ − FakeQuant| {worst} output steps; {differ} classes differ"

@@ -563,19 +563,9 @@ fn fake_quant_predictions(
         || Ok((FakeQuant::new(&model)?, vec![0.0; model.n_classes()])),
         |(fq, logits), i| {
             fq.infer(test.image(i), test.side(i), logits)?;
-            Ok(argmax(logits) as u8)
+            Ok(rhythm::aami::argmax(logits) as u8)
         },
     )
-}
-
-fn argmax(x: &[f32]) -> usize {
-    x.iter()
-        .enumerate()
-        .fold(
-            (0, f32::NEG_INFINITY),
-            |b, (i, &v)| if v > b.1 { (i, v) } else { b },
-        )
-        .0
 }
 
 /// Core engine predictions on every test beat (reference positions), on `threads` threads.

@@ -323,15 +323,8 @@ impl Engine {
         self.adapted_logits()?;
         let mut probabilities = [0.0f32; 5];
         crate::kernels::scalar::softmax(&self.logits, &mut probabilities);
-        let best = (0..5).fold(0, |b, i| {
-            if probabilities[i] > probabilities[b] {
-                i
-            } else {
-                b
-            }
-        });
         Ok(Classification {
-            class: AamiClass::ALL[best],
+            class: AamiClass::ALL[crate::aami::argmax(&probabilities)],
             probabilities,
         })
     }

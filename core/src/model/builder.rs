@@ -761,8 +761,6 @@ pub struct FakeQuant {
     quant: Vec<Option<ActQuant>>,
     image: Vec<f32>,
     side: Vec<f32>,
-    /// Only this value is fake-quantized when set (sensitivity of one layer).
-    only: Option<usize>,
 }
 
 impl FakeQuant {
@@ -774,27 +772,14 @@ impl FakeQuant {
             quant: int8.values().iter().map(|v| v.quant).collect(),
             image: Vec::new(),
             side: Vec::new(),
-            only: None,
         })
     }
 
-    /// Fake-quantize only value `v` (the others stay f32), or all of them with `None`.
-    pub fn only(mut self, v: Option<usize>) -> Self {
-        self.only = v;
-        self
-    }
-
-    fn qdq(quant: Option<ActQuant>, data: &mut [f32]) {
-        if let Some(q) = quant {
+    /// Rounds `data` to the int8 grid of value `v` (unchanged if `v` has none).
+    fn qdq(quant: &[Option<ActQuant>], v: usize, data: &mut [f32]) {
+        if let Some(q) = quant.get(v).copied().flatten() {
             data.iter_mut()
                 .for_each(|x| *x = q.dequantize(q.quantize(*x)));
-        }
-    }
-
-    fn quant_of(&self, v: usize) -> Option<ActQuant> {
-        match self.only {
-            Some(o) if o != v => None,
-            _ => self.quant.get(v).copied().flatten(),
         }
     }
 
@@ -805,20 +790,21 @@ impl FakeQuant {
         side: &[f32],
         logits: &mut [f32],
     ) -> Result<(), EngineError> {
-        self.image.clear();
-        self.image.extend_from_slice(image);
-        Self::qdq(self.quant_of(0), &mut self.image);
-        self.side.clear();
-        self.side.extend_from_slice(side);
+        let FakeQuant {
+            cpu,
+            quant,
+            image: img,
+            side: sd,
+        } = self;
+        img.clear();
+        img.extend_from_slice(image);
+        Self::qdq(quant, 0, img);
+        sd.clear();
+        sd.extend_from_slice(side);
         if !side.is_empty() {
-            Self::qdq(self.quant_of(1), &mut self.side);
+            Self::qdq(quant, 1, sd);
         }
-        let quant: Vec<Option<ActQuant>> =
-            (0..self.quant.len()).map(|v| self.quant_of(v)).collect();
-        self.cpu
-            .infer_transformed(&self.image, &self.side, logits, &mut |v, data| {
-                Self::qdq(quant.get(v).copied().flatten(), data)
-            })
+        cpu.infer_transformed(img, sd, logits, &mut |v, data| Self::qdq(quant, v, data))
     }
 }
 
