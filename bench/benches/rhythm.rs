@@ -65,18 +65,16 @@ fn stft(c: &mut Criterion) {
 fn layers(c: &mut Criterion) {
     let m = model("rhythm-int8.rhm");
     let mut rng = SplitMix64(7);
-    let peak = int8_mac_peak(50_000_000);
-    if let Some(p) = peak {
-        eprintln!(
-            "int8 MAC peak (vpmaddwd+vpaddd, 1 core): {:.2} GMAC/s",
-            p / 1e9
-        );
-    }
     let mut g = c.benchmark_group("mac-peak");
     g.sample_size(10);
-    g.bench_function("avx2-vpmaddwd-x8", |b| {
-        b.iter(|| int8_mac_peak(black_box(1_000_000)))
-    });
+    for level in KernelLevel::available() {
+        if let Some(p) = int8_mac_peak(level, 50_000_000) {
+            eprintln!("int8 MAC peak of {level} (1 core): {:.2} GMAC/s", p / 1e9);
+            g.bench_function(BenchmarkId::from_parameter(level.name()), |b| {
+                b.iter(|| int8_mac_peak(level, black_box(1_000_000)))
+            });
+        }
+    }
     g.finish();
     for (i, op) in m.ops().iter().enumerate() {
         let d = &op.desc;

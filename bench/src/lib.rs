@@ -2,6 +2,7 @@
 //! the MAC-peak micro-benchmark.
 
 use rhythm::engine::{BackendChoice, Engine};
+use rhythm::kernels::KernelLevel;
 use rhythm::model::Model;
 use rhythm::pipeline::{condition_signal, EcgRecord};
 use std::path::{Path, PathBuf};
@@ -67,28 +68,45 @@ pub fn beat_inputs(n: usize) -> Vec<(Vec<f32>, Vec<f32>)> {
         .collect()
 }
 
-/// Measured int8 MAC peak of this core for the instruction the AVX2 kernels use
-/// (`vpmaddwd` + `vpaddd`, 16 MACs each, 8 independent accumulators): returns MACs per
-/// second over `iters` × 8 × 16 MACs. `None` without AVX2.
-pub fn int8_mac_peak(iters: u64) -> Option<f64> {
+/// Measured int8 MAC peak of this core for the instruction a kernel level's conv tiles use,
+/// with 8 independent accumulators in inline asm: AVX2 `vpmaddwd` + `vpaddd` (16 MACs),
+/// AVX-VNNI `vpdpbusd` ymm (32 MACs), AVX-512 VNNI `vpdpbusd` zmm (64 MACs). Returns MACs per
+/// second over `iters` × 8 instructions; `None` for other levels or when the CPU lacks it.
+pub fn int8_mac_peak(level: KernelLevel, iters: u64) -> Option<f64> {
+    if !level.is_supported() {
+        return None;
+    }
     #[cfg(target_arch = "x86_64")]
     {
-        if std::arch::is_x86_feature_detected!("avx2") {
-            let t = std::time::Instant::now();
-            // SAFETY: AVX2 was detected just above.
-            let sink = unsafe { x86_peak(iters) };
-            let dt = t.elapsed().as_secs_f64();
-            std::hint::black_box(sink);
-            return Some(iters as f64 * 8.0 * 16.0 / dt);
-        }
+        let macs_per_instr = match level {
+            KernelLevel::Avx2 => 16.0,
+            KernelLevel::AvxVnni => 32.0,
+            KernelLevel::Avx512Vnni => 64.0,
+            _ => return None,
+        };
+        let t = std::time::Instant::now();
+        // SAFETY: the level's CPU features were detected just above (`is_supported`).
+        let sink = unsafe {
+            match level {
+                KernelLevel::Avx2 => x86_peak_avx2(iters),
+                KernelLevel::AvxVnni => x86_peak_avxvnni(iters),
+                _ => x86_peak_avx512vnni(iters),
+            }
+        };
+        let dt = t.elapsed().as_secs_f64();
+        std::hint::black_box(sink);
+        Some(iters.max(1) as f64 * 8.0 * macs_per_instr / dt)
     }
-    let _ = iters;
-    None
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        let _ = iters;
+        None
+    }
 }
 
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2")]
-fn x86_peak(iters: u64) -> i32 {
+fn x86_peak_avx2(iters: u64) -> i32 {
     use std::arch::asm;
     use std::arch::x86_64::*;
     let x = _mm256_set1_epi16(3);
@@ -122,4 +140,69 @@ fn x86_peak(iters: u64) -> i32 {
     [a0, a1, a2, a3, a4, a5, a6, a7]
         .iter()
         .fold(0, |s, v| s ^ _mm256_extract_epi32::<0>(*v))
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,avxvnni")]
+fn x86_peak_avxvnni(iters: u64) -> i32 {
+    use std::arch::asm;
+    use std::arch::x86_64::*;
+    let x = _mm256_set1_epi8(3);
+    let w = _mm256_set1_epi8(-2);
+    let z = _mm256_setzero_si256();
+    let (mut a0, mut a1, mut a2, mut a3, mut a4, mut a5, mut a6, mut a7) = (z, z, z, z, z, z, z, z);
+    // SAFETY: register-only AVX-VNNI instructions (the function requires them) and a counter.
+    unsafe {
+        asm!(
+            "2:",
+            "{{vex}} vpdpbusd {a0}, {x}, {w}", "{{vex}} vpdpbusd {a1}, {x}, {w}",
+            "{{vex}} vpdpbusd {a2}, {x}, {w}", "{{vex}} vpdpbusd {a3}, {x}, {w}",
+            "{{vex}} vpdpbusd {a4}, {x}, {w}", "{{vex}} vpdpbusd {a5}, {x}, {w}",
+            "{{vex}} vpdpbusd {a6}, {x}, {w}", "{{vex}} vpdpbusd {a7}, {x}, {w}",
+            "dec {n}",
+            "jnz 2b",
+            n = inout(reg) iters.max(1) => _,
+            x = in(ymm_reg) x, w = in(ymm_reg) w,
+            a0 = inout(ymm_reg) a0, a1 = inout(ymm_reg) a1, a2 = inout(ymm_reg) a2,
+            a3 = inout(ymm_reg) a3, a4 = inout(ymm_reg) a4, a5 = inout(ymm_reg) a5,
+            a6 = inout(ymm_reg) a6, a7 = inout(ymm_reg) a7,
+            options(nomem, nostack),
+        );
+    }
+    [a0, a1, a2, a3, a4, a5, a6, a7]
+        .iter()
+        .fold(0, |s, v| s ^ _mm256_extract_epi32::<0>(*v))
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,avx512bw,avx512vnni")]
+fn x86_peak_avx512vnni(iters: u64) -> i32 {
+    use std::arch::asm;
+    use std::arch::x86_64::*;
+    let x = _mm512_set1_epi8(3);
+    let w = _mm512_set1_epi8(-2);
+    let z = _mm512_setzero_si512();
+    let (mut a0, mut a1, mut a2, mut a3, mut a4, mut a5, mut a6, mut a7) = (z, z, z, z, z, z, z, z);
+    // SAFETY: register-only AVX-512 VNNI instructions (the function requires them) and a
+    // counter.
+    unsafe {
+        asm!(
+            "2:",
+            "vpdpbusd {a0}, {x}, {w}", "vpdpbusd {a1}, {x}, {w}",
+            "vpdpbusd {a2}, {x}, {w}", "vpdpbusd {a3}, {x}, {w}",
+            "vpdpbusd {a4}, {x}, {w}", "vpdpbusd {a5}, {x}, {w}",
+            "vpdpbusd {a6}, {x}, {w}", "vpdpbusd {a7}, {x}, {w}",
+            "dec {n}",
+            "jnz 2b",
+            n = inout(reg) iters.max(1) => _,
+            x = in(zmm_reg) x, w = in(zmm_reg) w,
+            a0 = inout(zmm_reg) a0, a1 = inout(zmm_reg) a1, a2 = inout(zmm_reg) a2,
+            a3 = inout(zmm_reg) a3, a4 = inout(zmm_reg) a4, a5 = inout(zmm_reg) a5,
+            a6 = inout(zmm_reg) a6, a7 = inout(zmm_reg) a7,
+            options(nomem, nostack),
+        );
+    }
+    [a0, a1, a2, a3, a4, a5, a6, a7]
+        .iter()
+        .fold(0, |s, v| s ^ _mm512_reduce_add_epi32(*v))
 }

@@ -68,8 +68,18 @@ fn expected_levels_are_available() {
         }
     }
     #[cfg(target_arch = "x86_64")]
-    if std::arch::is_x86_feature_detected!("avx2") {
-        assert_eq!(KernelLevel::best(), KernelLevel::Avx2);
+    {
+        use std::arch::is_x86_feature_detected as has;
+        let want = if has!("avx512f") && has!("avx512bw") && has!("avx512vnni") {
+            KernelLevel::Avx512Vnni
+        } else if has!("avxvnni") {
+            KernelLevel::AvxVnni
+        } else if has!("avx2") {
+            KernelLevel::Avx2
+        } else {
+            KernelLevel::Scalar
+        };
+        assert_eq!(KernelLevel::best(), want);
     }
     #[cfg(target_arch = "aarch64")]
     assert!(KernelLevel::Neon.is_supported());
@@ -297,5 +307,9 @@ fn unsupported_levels_are_refused() {
         assert_eq!(r.is_ok(), level.is_supported(), "{level}");
     }
     assert_eq!(KernelLevel::parse(" AVX2 "), Some(KernelLevel::Avx2));
+    assert_eq!(
+        KernelLevel::parse("avx512vnni"),
+        Some(KernelLevel::Avx512Vnni)
+    );
     assert_eq!(KernelLevel::parse("avx9"), None);
 }

@@ -2,9 +2,10 @@
 //! [`Int8Kernels`] trait through which optimized (SIMD) variants plug in. Every optimized
 //! kernel must match its scalar twin bit for bit (int8) or within a stated tolerance (float).
 //!
-//! SIMD levels ([`KernelLevel`]): AVX2 on x86_64, NEON and NEON+dotprod on aarch64, picked at
-//! run time by feature detection ([`KernelLevel::best`]); `RHYTHM_KERNELS=scalar|avx2|neon|dotprod`
-//! forces one ([`KernelLevel::selected`]).
+//! SIMD levels ([`KernelLevel`]): AVX2, AVX-VNNI and AVX-512 VNNI on x86_64, NEON and
+//! NEON+dotprod on aarch64, picked at run time by feature detection ([`KernelLevel::best`]);
+//! `RHYTHM_KERNELS=scalar|avx2|avxvnni|avx512vnni|neon|dotprod` forces one
+//! ([`KernelLevel::selected`]).
 
 #[cfg(target_arch = "aarch64")]
 mod arm;
@@ -12,6 +13,8 @@ pub mod scalar;
 mod simd;
 #[cfg(target_arch = "x86_64")]
 mod x86;
+#[cfg(target_arch = "x86_64")]
+mod x86_vnni;
 
 use crate::model::{OpDesc, Shape};
 use crate::quant::{AddRequant, Requant};
@@ -170,6 +173,10 @@ pub enum KernelLevel {
     Scalar,
     /// x86_64 AVX2 (`vpmaddwd` i16 pairs).
     Avx2,
+    /// x86_64 AVX2 + AVX-VNNI (`vpdpbusd` on 256-bit registers, 4 int8 MACs per lane).
+    AvxVnni,
+    /// x86_64 AVX-512 F/BW + VNNI (`vpdpbusd` on 512-bit registers).
+    Avx512Vnni,
     /// aarch64 Advanced SIMD (`smlal` i16 lanes).
     Neon,
     /// aarch64 Advanced SIMD with the dot-product extension (`sdot`, 16 int8 MACs per instruction).
@@ -186,6 +193,16 @@ static AVX2: simd::SimdKernels<x86::Avx2> = {
     // SAFETY: only handed out by `KernelLevel::kernels` after detecting AVX2.
     unsafe { simd::SimdKernels::new() }
 };
+#[cfg(target_arch = "x86_64")]
+static AVX_VNNI: simd::SimdKernels<x86_vnni::AvxVnni> = {
+    // SAFETY: only handed out by `KernelLevel::kernels` after detecting AVX2 and AVX-VNNI.
+    unsafe { simd::SimdKernels::new() }
+};
+#[cfg(target_arch = "x86_64")]
+static AVX512_VNNI: simd::SimdKernels<x86_vnni::Avx512Vnni> = {
+    // SAFETY: only handed out by `KernelLevel::kernels` after detecting AVX-512 F/BW/VNNI.
+    unsafe { simd::SimdKernels::new() }
+};
 #[cfg(target_arch = "aarch64")]
 static NEON: simd::SimdKernels<arm::Neon> = {
     // SAFETY: only handed out by `KernelLevel::kernels` after detecting NEON.
@@ -199,9 +216,11 @@ static DOTPROD: simd::SimdKernels<arm::Dotprod> = {
 
 impl KernelLevel {
     /// Every level, slowest first.
-    pub const ALL: [KernelLevel; 4] = [
+    pub const ALL: [KernelLevel; 6] = [
         KernelLevel::Scalar,
         KernelLevel::Avx2,
+        KernelLevel::AvxVnni,
+        KernelLevel::Avx512Vnni,
         KernelLevel::Neon,
         KernelLevel::Dotprod,
     ];
@@ -211,6 +230,8 @@ impl KernelLevel {
         match self {
             KernelLevel::Scalar => "scalar",
             KernelLevel::Avx2 => "avx2",
+            KernelLevel::AvxVnni => "avxvnni",
+            KernelLevel::Avx512Vnni => "avx512vnni",
             KernelLevel::Neon => "neon",
             KernelLevel::Dotprod => "dotprod",
         }
@@ -229,6 +250,22 @@ impl KernelLevel {
             KernelLevel::Scalar => Some(&scalar::ScalarKernels),
             #[cfg(target_arch = "x86_64")]
             KernelLevel::Avx2 if std::arch::is_x86_feature_detected!("avx2") => Some(&AVX2),
+            #[cfg(target_arch = "x86_64")]
+            KernelLevel::AvxVnni
+                if std::arch::is_x86_feature_detected!("avx2")
+                    && std::arch::is_x86_feature_detected!("avxvnni") =>
+            {
+                Some(&AVX_VNNI)
+            }
+            #[cfg(target_arch = "x86_64")]
+            KernelLevel::Avx512Vnni
+                if std::arch::is_x86_feature_detected!("avx2")
+                    && std::arch::is_x86_feature_detected!("avx512f")
+                    && std::arch::is_x86_feature_detected!("avx512bw")
+                    && std::arch::is_x86_feature_detected!("avx512vnni") =>
+            {
+                Some(&AVX512_VNNI)
+            }
             #[cfg(target_arch = "aarch64")]
             KernelLevel::Neon if std::arch::is_aarch64_feature_detected!("neon") => Some(&NEON),
             #[cfg(target_arch = "aarch64")]

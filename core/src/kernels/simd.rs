@@ -89,6 +89,10 @@ pub(crate) unsafe trait Micro: Send + Sync + 'static {
     /// Whether im2col rows hold the raw `x` (padding = zero point, and `zp · Σw` is subtracted
     /// once per output channel) instead of `x − zp` (padding 0).
     const RAW: bool;
+    /// With [`Micro::RAW`]: the tile multiplies each column element `x` as `x + COL_BIAS`
+    /// (VNNI's `vpdpbusd` takes unsigned bytes, so its tiles flip the sign bit: `x ^ 0x80` is
+    /// `x + 128`); the driver then subtracts `(zp + COL_BIAS) · Σw` once per output channel.
+    const COL_BIAS: i32 = 0;
     /// Index of weight (`k`, `o`) inside one packed block of [`OCB`] output channels.
     fn w_index(k: usize, o: usize) -> usize;
     /// `acc[p*16 + o] = Σ_k cols[p*kpad + k] · w[block(k, o)]` for 4 pixels, 16 channels.
@@ -232,7 +236,7 @@ fn conv<M: Micro>(
                 wsum = wsum.wrapping_add(w as i32);
             }
             ints.off[oc] = if M::RAW {
-                bias[oc].wrapping_sub(wsum.wrapping_mul(zp))
+                bias[oc].wrapping_sub(wsum.wrapping_mul(zp.wrapping_add(M::COL_BIAS)))
             } else {
                 bias[oc]
             };

@@ -51,7 +51,7 @@ fn bounds(out: I8Output) -> (__m256i, __m256i) {
 /// Horizontal sum of 8 i32 lanes.
 #[target_feature(enable = "avx2")]
 #[inline]
-fn hsum(v: __m256i) -> i32 {
+pub(super) fn hsum(v: __m256i) -> i32 {
     let s = _mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256::<1>(v));
     let s = _mm_add_epi32(s, _mm_shuffle_epi32::<0b01_00_11_10>(s));
     let s = _mm_add_epi32(s, _mm_shuffle_epi32::<0b10_11_00_01>(s));
@@ -97,7 +97,7 @@ fn tile_avx2(cols: &[i16], kpad: usize, w: &[i16], acc: &mut [i32; PXB * OCB]) {
 }
 
 #[target_feature(enable = "avx2")]
-fn dw_pixel_avx2(
+pub(super) fn dw_pixel_avx2(
     c: usize,
     zp: i32,
     input: &[i8],
@@ -158,7 +158,13 @@ fn dw_pixel_avx2(
 }
 
 #[target_feature(enable = "avx2")]
-fn requant_avx2(acc: &[i32], mult: &[i32], shift: &[i32], out: I8Output, dst: &mut [i8]) {
+pub(super) fn requant_avx2(
+    acc: &[i32],
+    mult: &[i32],
+    shift: &[i32],
+    out: I8Output,
+    dst: &mut [i8],
+) {
     let n = acc.len();
     assert!(mult.len() >= n && shift.len() >= n && dst.len() >= n);
     let (lo, hi) = bounds(out);
@@ -208,7 +214,15 @@ fn dot_avx2(a: &[i8], b: &[i8]) -> i32 {
 }
 
 #[target_feature(enable = "avx2")]
-fn add_avx2(a: &[i8], za: i32, b: &[i8], zb: i32, r: AddRequant, out: I8Output, dst: &mut [i8]) {
+pub(super) fn add_avx2(
+    a: &[i8],
+    za: i32,
+    b: &[i8],
+    zb: i32,
+    r: AddRequant,
+    out: I8Output,
+    dst: &mut [i8],
+) {
     let n = dst.len().min(a.len()).min(b.len());
     let (lo, hi) = bounds(out);
     let zp = _mm256_set1_epi32(out.zero_point);
