@@ -125,11 +125,24 @@ proptest! {
         let zp = rng.below(256) as i32 - 128;
         let mut want = vec![0x55u8 as i8; g.output.len()];
         ScalarKernels.conv2d(&g, &input, zp, &weights, &bias, &rq, out, &mut want);
+        // A pack made by another kernel set (here the reference) must still run correctly.
+        let foreign = ScalarKernels.pack_conv(&g, zp, &weights, &bias, &rq);
         for (level, k) in simd_levels() {
+            let packed = k.pack_conv(&g, zp, &weights, &bias, &rq);
+            prop_assert_eq!(packed.packer(), level.name());
             for poison in [0x55u8 as i8, -128, 127] {
                 let mut got = vec![poison; g.output.len()];
                 k.conv2d(&g, &input, zp, &weights, &bias, &rq, out, &mut got);
                 prop_assert_eq!(&got, &want, "{} {:?}", level, g);
+                // Packed once, run twice: the pack must not be consumed or changed by a run.
+                for run in 0..2 {
+                    let mut got = vec![poison; g.output.len()];
+                    k.conv2d_packed(&g, &packed, &input, out, &mut got);
+                    prop_assert_eq!(&got, &want, "{} packed run {} {:?}", level, run, g);
+                }
+                let mut got = vec![poison; g.output.len()];
+                k.conv2d_packed(&g, &foreign, &input, out, &mut got);
+                prop_assert_eq!(&got, &want, "{} foreign pack {:?}", level, g);
             }
         }
     }

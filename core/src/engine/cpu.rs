@@ -5,7 +5,7 @@
 use super::plan::MemoryPlan;
 use super::{Backend, EngineError};
 use crate::kernels::scalar::{self, FloatElem, ScalarKernels};
-use crate::kernels::{ConvGeometry, I8Output, Int8Kernels, KernelLevel};
+use crate::kernels::{ConvGeometry, I8Output, Int8Kernels, KernelLevel, PackedConv};
 use crate::model::{Model, OpKind, Precision};
 use crate::quant::Requant;
 use half::f16;
@@ -28,6 +28,8 @@ pub struct CpuBackend {
     plan: MemoryPlan,
     arena: Arena,
     geometry: Vec<ConvGeometry>,
+    /// int8 convolutions packed for `kernels` once, at construction (`None` for other ops).
+    packed: Vec<Option<PackedConv>>,
 }
 
 /// Splits one arena into the input slices and the output slice of an op. The plan guarantees
@@ -90,6 +92,20 @@ impl CpuBackend {
                     ConvGeometry::new(d, input, output)
                 }
             })
+            .collect::<Vec<_>>();
+        let packed = (0..model.ops().len())
+            .map(|i| match (model.precision(), model.ops()[i].desc.kind) {
+                (Precision::Int8, OpKind::Conv2d) => model.op_quant(i).map(|q| {
+                    kernels.pack_conv(
+                        &geometry[i],
+                        q.input_zero_points[0],
+                        model.weights_i8(i),
+                        model.bias_i32(i),
+                        &q.requant,
+                    )
+                }),
+                _ => None,
+            })
             .collect();
         Ok(CpuBackend {
             model,
@@ -97,6 +113,7 @@ impl CpuBackend {
             plan,
             arena,
             geometry,
+            packed,
         })
     }
 
@@ -178,9 +195,10 @@ impl CpuBackend {
             let [za, zb] = q.input_zero_points;
             let g = &self.geometry[i];
             match d.kind {
-                OpKind::Conv2d => {
-                    k.conv2d(g, a, za, m.weights_i8(i), m.bias_i32(i), &q.requant, o, y)
-                }
+                OpKind::Conv2d => match &self.packed[i] {
+                    Some(p) => k.conv2d_packed(g, p, a, o, y),
+                    None => k.conv2d(g, a, za, m.weights_i8(i), m.bias_i32(i), &q.requant, o, y),
+                },
                 OpKind::FullyConnected => {
                     k.fully_connected(a, za, m.weights_i8(i), m.bias_i32(i), &q.requant, o, y)
                 }

@@ -102,6 +102,33 @@ pub trait Int8Kernels: Send + Sync {
         out: I8Output,
         output: &mut [i8],
     );
+    /// Packs a convolution's operands once for [`Int8Kernels::conv2d_packed`].
+    fn pack_conv(
+        &self,
+        g: &ConvGeometry,
+        input_zp: i32,
+        weights: &[i8],
+        bias: &[i32],
+        requant: &[Requant],
+    ) -> PackedConv {
+        let _ = g;
+        PackedConv::unpacked(self.name(), input_zp, weights, bias, requant)
+    }
+    /// [`Int8Kernels::conv2d`] on operands packed by [`Int8Kernels::pack_conv`] (same bytes);
+    /// allocates nothing once the thread's scratch has grown.
+    fn conv2d_packed(
+        &self,
+        g: &ConvGeometry,
+        packed: &PackedConv,
+        input: &[i8],
+        out: I8Output,
+        output: &mut [i8],
+    ) {
+        let p = packed;
+        self.conv2d(
+            g, input, p.input_zp, &p.weights, &p.bias, &p.requant, out, output,
+        )
+    }
     /// Fully connected on the flattened input; weights `[out][in]`.
     #[allow(clippy::too_many_arguments)]
     fn fully_connected(
@@ -163,6 +190,46 @@ pub trait Int8Kernels: Send + Sync {
                     .fold(0i32, |s, (&x, &y)| s.wrapping_add(x as i32 * y as i32));
             }
         }
+    }
+}
+
+/// A convolution's weights, bias and requantization as one kernel set wants them, made once
+/// per model by [`Int8Kernels::pack_conv`] so that a beat only reads them (packing on every
+/// call cost ~15 % of a beat). Keeps the original operands too: a pack made by another kernel
+/// set still runs, through [`Int8Kernels::conv2d`].
+#[derive(Debug, Clone)]
+pub struct PackedConv {
+    /// Name of the kernel set that packed it.
+    pub(crate) packer: &'static str,
+    pub(crate) input_zp: i32,
+    pub(crate) weights: Vec<i8>,
+    pub(crate) bias: Vec<i32>,
+    pub(crate) requant: Vec<Requant>,
+    /// Level-specific layout (empty for the scalar reference).
+    pub(crate) simd: simd::SimdPack,
+}
+
+impl PackedConv {
+    /// Only the original operands (what the scalar reference runs on).
+    pub fn unpacked(
+        packer: &'static str,
+        input_zp: i32,
+        weights: &[i8],
+        bias: &[i32],
+        requant: &[Requant],
+    ) -> PackedConv {
+        PackedConv {
+            packer,
+            input_zp,
+            weights: weights.to_vec(),
+            bias: bias.to_vec(),
+            requant: requant.to_vec(),
+            simd: simd::SimdPack::default(),
+        }
+    }
+    /// Name of the kernel set that packed it.
+    pub fn packer(&self) -> &'static str {
+        self.packer
     }
 }
 

@@ -10,7 +10,7 @@
 //! bits. Requantization mirrors [`crate::quant::Requant::apply`] lane by lane.
 
 use super::scalar::{self, ScalarKernels};
-use super::{ConvGeometry, I8Output, Int8Kernels};
+use super::{ConvGeometry, I8Output, Int8Kernels, PackedConv};
 use crate::quant::{saturate, AddRequant, Requant};
 use std::cell::RefCell;
 use std::marker::PhantomData;
@@ -24,10 +24,20 @@ pub(crate) const PXB: usize = 4;
 #[derive(Default)]
 pub(crate) struct Ints {
     acc: Vec<i32>,
+    taps: Vec<(usize, usize)>,
+}
+
+/// A level's packed convolution ([`super::PackedConv`]): weights in its tile layout (dense and
+/// grouped convs: `[group][oc block][Micro::w_index(k, o)]`, zero-padded in k and o; depthwise:
+/// i16 `[tap][channel]`), per-channel start values of the accumulators and requantization.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct SimdPack {
+    w16: Vec<i16>,
+    w8: Vec<i8>,
+    /// `bias`, minus `(zp + COL_BIAS) · Σw` for raw levels.
     off: Vec<i32>,
     mult: Vec<i32>,
     shift: Vec<i32>,
-    taps: Vec<(usize, usize)>,
 }
 
 /// Per-thread scratch, grown on first use and then reused: a beat allocates nothing once the
@@ -35,9 +45,7 @@ pub(crate) struct Ints {
 #[derive(Default)]
 pub(crate) struct Scratch {
     c16: Vec<i16>,
-    w16: Vec<i16>,
     c8: Vec<i8>,
-    w8: Vec<i8>,
     ints: Ints,
 }
 
@@ -49,8 +57,14 @@ thread_local! {
 pub(crate) trait ColElem: Copy + Default + 'static {
     /// Narrowing conversion; callers only pass values that fit.
     fn from_i32(v: i32) -> Self;
-    /// (col, packed weights, integer buffers) of the scratch.
-    fn bufs(s: &mut Scratch) -> (&mut Vec<Self>, &mut Vec<Self>, &mut Ints);
+    /// (im2col rows, integer buffers) of the scratch.
+    fn bufs(s: &mut Scratch) -> (&mut Vec<Self>, &mut Ints);
+    /// The packed weights of this element type.
+    fn weights(p: &SimdPack) -> &[Self];
+    /// The packed weights of this element type, to fill.
+    fn weights_mut(p: &mut SimdPack) -> &mut Vec<Self>;
+    /// Raw int8 rows as im2col rows, where the element is i8.
+    fn rows(input: &[i8]) -> Option<&[Self]>;
 }
 
 impl ColElem for i16 {
@@ -58,8 +72,17 @@ impl ColElem for i16 {
     fn from_i32(v: i32) -> Self {
         v as i16
     }
-    fn bufs(s: &mut Scratch) -> (&mut Vec<i16>, &mut Vec<i16>, &mut Ints) {
-        (&mut s.c16, &mut s.w16, &mut s.ints)
+    fn bufs(s: &mut Scratch) -> (&mut Vec<i16>, &mut Ints) {
+        (&mut s.c16, &mut s.ints)
+    }
+    fn weights(p: &SimdPack) -> &[i16] {
+        &p.w16
+    }
+    fn weights_mut(p: &mut SimdPack) -> &mut Vec<i16> {
+        &mut p.w16
+    }
+    fn rows(_: &[i8]) -> Option<&[i16]> {
+        None
     }
 }
 
@@ -68,8 +91,17 @@ impl ColElem for i8 {
     fn from_i32(v: i32) -> Self {
         v as i8
     }
-    fn bufs(s: &mut Scratch) -> (&mut Vec<i8>, &mut Vec<i8>, &mut Ints) {
-        (&mut s.c8, &mut s.w8, &mut s.ints)
+    fn bufs(s: &mut Scratch) -> (&mut Vec<i8>, &mut Ints) {
+        (&mut s.c8, &mut s.ints)
+    }
+    fn weights(p: &SimdPack) -> &[i8] {
+        &p.w8
+    }
+    fn weights_mut(p: &mut SimdPack) -> &mut Vec<i8> {
+        &mut p.w8
+    }
+    fn rows(input: &[i8]) -> Option<&[i8]> {
+        Some(input)
     }
 }
 
@@ -149,14 +181,6 @@ impl<M: Micro> SimdKernels<M> {
     }
 }
 
-/// Fills `mult`/`shift` from the requantization parameters.
-fn fill_params(ints: &mut Ints, requant: &[Requant]) {
-    ints.mult.clear();
-    ints.shift.clear();
-    ints.mult.extend(requant.iter().map(|r| r.multiplier));
-    ints.shift.extend(requant.iter().map(|r| r.shift as i32));
-}
-
 /// Resizes without reallocating once the capacity suffices.
 fn reset<T: Copy>(v: &mut Vec<T>, n: usize, x: T) {
     v.clear();
@@ -198,81 +222,130 @@ fn fill_col<E: ColElem>(
     col[i..].fill(E::default());
 }
 
-#[allow(clippy::too_many_arguments)]
-fn conv<M: Micro>(
+/// Whether the conv is depthwise (one input and one output channel per group).
+fn is_depthwise(g: &ConvGeometry) -> bool {
+    g.input.c == g.groups && g.output.c == g.groups
+}
+
+/// Packs a convolution for level `M` (see [`SimdPack`]).
+fn pack<M: Micro>(
     g: &ConvGeometry,
-    input: &[i8],
     zp: i32,
     weights: &[i8],
     bias: &[i32],
     requant: &[Requant],
+) -> SimdPack {
+    let cout = g.output.c;
+    let mut p = SimdPack {
+        mult: requant[..cout].iter().map(|r| r.multiplier).collect(),
+        shift: requant[..cout].iter().map(|r| r.shift as i32).collect(),
+        ..SimdPack::default()
+    };
+    if is_depthwise(g) {
+        // Transposed to [tap][channel] so channels are contiguous.
+        let taps = g.kh * g.kw;
+        p.w16 = vec![0; taps * cout];
+        for ch in 0..cout {
+            for t in 0..taps {
+                p.w16[t * cout + ch] = weights[ch * taps + t] as i16;
+            }
+        }
+        p.off = bias[..cout].to_vec();
+        return p;
+    }
+    let groups = g.groups;
+    let (cin_g, cout_g) = (g.input.c / groups, cout / groups);
+    let k = g.kh * g.kw * cin_g;
+    let kpad = k.div_ceil(M::KSTEP) * M::KSTEP;
+    let nob = cout_g.div_ceil(OCB);
+    let block = kpad * OCB;
+    let wp = M::E::weights_mut(&mut p);
+    *wp = vec![M::E::default(); groups * nob * block];
+    let mut off = Vec::with_capacity(cout);
+    for oc in 0..cout {
+        let (grp, o) = (oc / cout_g, oc % cout_g);
+        let dst = &mut wp[(grp * nob + o / OCB) * block..][..block];
+        let mut wsum = 0i32;
+        for (kk, &w) in weights[oc * k..(oc + 1) * k].iter().enumerate() {
+            dst[M::w_index(kk, o % OCB)] = M::E::from_i32(w as i32);
+            wsum = wsum.wrapping_add(w as i32);
+        }
+        off.push(if M::RAW {
+            bias[oc].wrapping_sub(wsum.wrapping_mul(zp.wrapping_add(M::COL_BIAS)))
+        } else {
+            bias[oc]
+        });
+    }
+    p.off = off;
+    p
+}
+
+/// Dense and grouped convolution on packed operands.
+fn conv<M: Micro>(
+    g: &ConvGeometry,
+    pk: &SimdPack,
+    input: &[i8],
+    zp: i32,
     out: I8Output,
     output: &mut [i8],
 ) {
     let groups = g.groups;
     let (cin_g, cout_g) = (g.input.c / groups, g.output.c / groups);
-    if cin_g == 1 && cout_g == 1 {
-        return depthwise::<M>(g, input, zp, weights, bias, requant, out, output);
-    }
     let cout = g.output.c;
     let k = g.kh * g.kw * cin_g;
     let kpad = k.div_ceil(M::KSTEP) * M::KSTEP;
     let nob = cout_g.div_ceil(OCB);
     let block = kpad * OCB;
     let npx = g.output.h * g.output.w;
+    let wp = M::E::weights(pk);
+    assert!(wp.len() == groups * nob * block && pk.off.len() == cout && pk.mult.len() == cout);
+    // A 1×1, stride-1, unpadded conv over raw int8 needs no im2col: input pixel p is row p.
+    let rows = if g.kh == 1
+        && g.kw == 1
+        && g.sh == 1
+        && g.sw == 1
+        && groups == 1
+        && kpad == g.input.c
+        && g.input.h == g.output.h
+        && g.input.w == g.output.w
+    {
+        M::E::rows(&input[..npx * kpad])
+    } else {
+        None
+    };
     SCRATCH.with(|s| {
         let mut s = s.borrow_mut();
-        let (col, wp, ints) = M::E::bufs(&mut s);
-        // Pack the weights: [group][oc block][w_index(k, o)], zero-padded in k and o.
-        reset(wp, groups * nob * block, M::E::default());
-        reset(&mut ints.off, cout, 0);
-        for oc in 0..cout {
-            let (grp, o) = (oc / cout_g, oc % cout_g);
-            let dst = &mut wp[(grp * nob + o / OCB) * block..][..block];
-            let row = &weights[oc * k..(oc + 1) * k];
-            let mut wsum = 0i32;
-            for (kk, &w) in row.iter().enumerate() {
-                dst[M::w_index(kk, o % OCB)] = M::E::from_i32(w as i32);
-                wsum = wsum.wrapping_add(w as i32);
-            }
-            ints.off[oc] = if M::RAW {
-                bias[oc].wrapping_sub(wsum.wrapping_mul(zp.wrapping_add(M::COL_BIAS)))
-            } else {
-                bias[oc]
-            };
-        }
-        fill_params(ints, requant);
+        let (col, ints) = M::E::bufs(&mut s);
         reset(col, PXB * kpad, M::E::default());
         reset(&mut ints.acc, PXB * cout, 0);
         let mut tile = [0i32; PXB * OCB];
         for p0 in (0..npx).step_by(PXB) {
             let n = PXB.min(npx - p0);
             for grp in 0..groups {
-                for j in 0..PXB {
-                    // A partial tile repeats its last pixel; the extra results are dropped.
-                    let p = p0 + j.min(n - 1);
-                    fill_col(
-                        g,
-                        input,
-                        zp,
-                        M::RAW,
-                        grp,
-                        cin_g,
-                        p,
-                        &mut col[j * kpad..(j + 1) * kpad],
-                    );
-                }
+                let cols: &[M::E] = match rows {
+                    Some(r) if n == PXB => &r[p0 * kpad..(p0 + PXB) * kpad],
+                    _ => {
+                        for j in 0..PXB {
+                            // A partial tile repeats its last pixel; the extra results are
+                            // dropped.
+                            let p = p0 + j.min(n - 1);
+                            let dst = &mut col[j * kpad..(j + 1) * kpad];
+                            fill_col(g, input, zp, M::RAW, grp, cin_g, p, dst);
+                        }
+                        col
+                    }
+                };
                 for ob in 0..nob {
                     let w = &wp[(grp * nob + ob) * block..][..block];
                     // SAFETY: SimdKernels<M> exists only when M's features were detected;
-                    // col has 4·kpad, w kpad·16 elements.
-                    unsafe { M::tile(col, kpad, w, &mut tile) };
+                    // cols has 4·kpad, w kpad·16 elements.
+                    unsafe { M::tile(cols, kpad, w, &mut tile) };
                     let oc0 = grp * cout_g + ob * OCB;
                     let m = OCB.min(cout_g - ob * OCB);
                     for j in 0..n {
                         let acc = &mut ints.acc[j * cout + oc0..j * cout + oc0 + m];
                         for ((a, &t), &o) in
-                            acc.iter_mut().zip(&tile[j * OCB..]).zip(&ints.off[oc0..])
+                            acc.iter_mut().zip(&tile[j * OCB..]).zip(&pk.off[oc0..])
                         {
                             *a = t.wrapping_add(o);
                         }
@@ -285,8 +358,8 @@ fn conv<M: Micro>(
                 unsafe {
                     M::requant(
                         &ints.acc[j * cout..(j + 1) * cout],
-                        &ints.mult,
-                        &ints.shift,
+                        &pk.mult,
+                        &pk.shift,
                         out,
                         dst,
                     )
@@ -296,30 +369,20 @@ fn conv<M: Micro>(
     })
 }
 
-#[allow(clippy::too_many_arguments)]
+/// Depthwise convolution on packed operands.
 fn depthwise<M: Micro>(
     g: &ConvGeometry,
+    pk: &SimdPack,
     input: &[i8],
     zp: i32,
-    weights: &[i8],
-    bias: &[i32],
-    requant: &[Requant],
     out: I8Output,
     output: &mut [i8],
 ) {
     let c = g.output.c;
-    let taps = g.kh * g.kw;
+    assert!(pk.w16.len() == g.kh * g.kw * c && pk.off.len() == c && pk.mult.len() == c);
     SCRATCH.with(|s| {
         let mut s = s.borrow_mut();
-        let Scratch { w16: wt, ints, .. } = &mut *s;
-        // Transpose the weights to [tap][channel] so channels are contiguous.
-        reset(wt, taps * c, 0);
-        for ch in 0..c {
-            for t in 0..taps {
-                wt[t * c + ch] = weights[ch * taps + t] as i16;
-            }
-        }
-        fill_params(ints, requant);
+        let ints = &mut s.ints;
         reset(&mut ints.acc, c, 0);
         for oy in 0..g.output.h {
             for ox in 0..g.output.w {
@@ -338,19 +401,13 @@ fn depthwise<M: Micro>(
                         ints.taps.push((ky * g.kw + kx, base));
                     }
                 }
-                ints.acc.copy_from_slice(&bias[..c]);
+                ints.acc.copy_from_slice(&pk.off);
                 let at = (oy * g.output.w + ox) * c;
                 // SAFETY: features detected; every tap base + c is inside the input (in-bounds
-                // pixel), wt has taps·c elements, acc/mult/shift/dst have c.
+                // pixel), w16 has taps·c elements, acc/mult/shift/dst have c.
                 unsafe {
-                    M::dw_pixel(c, zp, input, &ints.taps, wt, &mut ints.acc);
-                    M::requant(
-                        &ints.acc,
-                        &ints.mult,
-                        &ints.shift,
-                        out,
-                        &mut output[at..at + c],
-                    );
+                    M::dw_pixel(c, zp, input, &ints.taps, &pk.w16, &mut ints.acc);
+                    M::requant(&ints.acc, &pk.mult, &pk.shift, out, &mut output[at..at + c]);
                 }
             }
         }
@@ -361,6 +418,8 @@ impl<M: Micro> Int8Kernels for SimdKernels<M> {
     fn name(&self) -> &'static str {
         M::NAME
     }
+    /// Packs the operands and runs [`Int8Kernels::conv2d_packed`] (allocates: the engine
+    /// packs once per model instead).
     fn conv2d(
         &self,
         g: &ConvGeometry,
@@ -372,8 +431,44 @@ impl<M: Micro> Int8Kernels for SimdKernels<M> {
         out: I8Output,
         output: &mut [i8],
     ) {
+        let packed = self.pack_conv(g, input_zp, weights, bias, requant);
+        self.conv2d_packed(g, &packed, input, out, output)
+    }
+    fn pack_conv(
+        &self,
+        g: &ConvGeometry,
+        input_zp: i32,
+        weights: &[i8],
+        bias: &[i32],
+        requant: &[Requant],
+    ) -> PackedConv {
+        PackedConv {
+            packer: M::NAME,
+            simd: pack::<M>(g, input_zp, weights, bias, requant),
+            ..PackedConv::unpacked(M::NAME, input_zp, weights, bias, requant)
+        }
+    }
+    fn conv2d_packed(
+        &self,
+        g: &ConvGeometry,
+        packed: &PackedConv,
+        input: &[i8],
+        out: I8Output,
+        output: &mut [i8],
+    ) {
         assert!(input.len() >= g.input.len() && output.len() >= g.output.len());
-        conv::<M>(g, input, input_zp, weights, bias, requant, out, output)
+        let p = packed;
+        if p.packer != M::NAME {
+            // Packed by another kernel set: pack for this one.
+            return self.conv2d(
+                g, input, p.input_zp, &p.weights, &p.bias, &p.requant, out, output,
+            );
+        }
+        if is_depthwise(g) {
+            depthwise::<M>(g, &p.simd, input, p.input_zp, out, output)
+        } else {
+            conv::<M>(g, &p.simd, input, p.input_zp, out, output)
+        }
     }
     fn fully_connected(
         &self,
