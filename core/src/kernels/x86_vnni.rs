@@ -8,10 +8,10 @@
 //! wrapping i32: `vpdpbusd` does not saturate (unlike `vpdpbusds`) and each 4-product group
 //! is at most 4 · 255 · 128 < 2^31.
 //!
-//! Depthwise, requantization and the residual add are memory-bound here and reuse the AVX2
-//! micro-kernels.
+//! Depthwise and the residual add reuse the AVX2 micro-kernels; requantization too on
+//! AVX-VNNI, while AVX-512 has its own (native 64-bit arithmetic shifts and min/max).
 
-use super::simd::{Micro, OCB, PXB};
+use super::simd::{requant_one, Micro, OCB, PXB};
 use super::x86::{add_avx2, dw_pixel_avx2, hsum, requant_avx2};
 use super::I8Output;
 use crate::quant::AddRequant;
@@ -161,10 +161,45 @@ fn dot_avx512vnni(a: &[i8], b: &[i8]) -> i32 {
     _mm512_reduce_add_epi32(_mm512_sub_epi32(s, _mm512_slli_epi32::<7>(t)))
 }
 
+/// Per-channel requantization with AVX-512's 64-bit arithmetic shift and min/max (AVX2 has
+/// neither and emulates them): exactly [`crate::quant::Requant::apply`] + saturation.
+#[target_feature(enable = "avx512f,avx512bw")]
+fn requant_avx512(acc: &[i32], mult: &[i32], shift: &[i32], out: I8Output, dst: &mut [i8]) {
+    let n = acc.len();
+    assert!(mult.len() >= n && shift.len() >= n && dst.len() >= n);
+    let zp = _mm512_set1_epi64(out.zero_point as i64);
+    // clamp(r + zp, min, max) − zp = clamp(r, min − zp, max − zp): no overflow in i64.
+    let lo = _mm512_set1_epi64(out.min as i64 - out.zero_point as i64);
+    let hi = _mm512_set1_epi64(out.max as i64 - out.zero_point as i64);
+    let one = _mm512_set1_epi64(1);
+    let mut i = 0;
+    while i + 8 <= n {
+        // SAFETY: i + 8 <= n and the assert above: 32-byte loads inside the three slices.
+        let (a, m, sh) = unsafe {
+            (
+                _mm512_cvtepi32_epi64(_mm256_loadu_si256(acc.as_ptr().add(i).cast())),
+                _mm512_cvtepi32_epi64(_mm256_loadu_si256(mult.as_ptr().add(i).cast())),
+                _mm512_cvtepi32_epi64(_mm256_loadu_si256(shift.as_ptr().add(i).cast())),
+            )
+        };
+        // |acc · mult| < 2^62 and 2^(shift − 1) <= 2^61: the rounding add cannot overflow.
+        let p = _mm512_mul_epi32(a, m);
+        let x = _mm512_add_epi64(p, _mm512_sllv_epi64(one, _mm512_sub_epi64(sh, one)));
+        let r = _mm512_min_epi64(_mm512_max_epi64(_mm512_srav_epi64(x, sh), lo), hi);
+        let bytes = _mm512_cvtepi64_epi8(_mm512_add_epi64(r, zp));
+        // SAFETY: i + 8 <= n <= dst.len(): an 8-byte store.
+        unsafe { _mm_storel_epi64(dst.as_mut_ptr().add(i).cast(), bytes) };
+        i += 8;
+    }
+    for j in i..n {
+        dst[j] = requant_one(acc[j], mult[j], shift[j], out);
+    }
+}
+
 /// The parts both VNNI levels share: raw int8 columns in `[k / 4][o][k % 4]` blocks, and the
 /// AVX2 depthwise, requantization and add.
 macro_rules! vnni_micro {
-    ($level:ty, $name:literal, $tile:ident, $dot:ident) => {
+    ($level:ty, $name:literal, $tile:ident, $dot:ident, $requant:ident) => {
         // SAFETY: every method only runs code of the level's features (which include AVX2),
         // and `SimdKernels<$level>` is only created after detecting them
         // (`KernelLevel::kernels`).
@@ -201,8 +236,8 @@ macro_rules! vnni_micro {
                 out: I8Output,
                 dst: &mut [i8],
             ) {
-                // SAFETY: as above.
-                unsafe { requant_avx2(acc, mult, shift, out, dst) }
+                // SAFETY: the caller guarantees the level's features.
+                unsafe { $requant(acc, mult, shift, out, dst) }
             }
             unsafe fn dot(a: &[i8], b: &[i8]) -> i32 {
                 // SAFETY: the caller guarantees the level's features.
@@ -224,5 +259,11 @@ macro_rules! vnni_micro {
     };
 }
 
-vnni_micro!(AvxVnni, "avxvnni", tile_avxvnni, dot_avxvnni);
-vnni_micro!(Avx512Vnni, "avx512vnni", tile_avx512vnni, dot_avx512vnni);
+vnni_micro!(AvxVnni, "avxvnni", tile_avxvnni, dot_avxvnni, requant_avx2);
+vnni_micro!(
+    Avx512Vnni,
+    "avx512vnni",
+    tile_avx512vnni,
+    dot_avx512vnni,
+    requant_avx512
+);
