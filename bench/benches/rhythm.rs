@@ -171,16 +171,15 @@ fn beats(c: &mut Criterion) {
             )
         })
         .collect();
-    cases.push((
-        "fp16-scalar".into(),
-        "rhythm-fp16.rhm",
-        BackendChoice::CpuScalar,
-    ));
-    cases.push((
-        "f32-scalar".into(),
-        "rhythm-f32.rhm",
-        BackendChoice::CpuScalar,
-    ));
+    // fp16 / f32 on the scalar reference and on every level with SIMD float kernels.
+    for (prec, file) in [("fp16", "rhythm-fp16.rhm"), ("f32", "rhythm-f32.rhm")] {
+        cases.push((format!("{prec}-scalar"), file, BackendChoice::CpuScalar));
+        for l in KernelLevel::available() {
+            if rhythm::kernels::float::has_float_kernels(l) {
+                cases.push((format!("{prec}-{l}"), file, BackendChoice::Cpu(l)));
+            }
+        }
+    }
     for (name, file, choice) in cases {
         let mut e = Engine::new(model(file), choice).unwrap();
         let mut j = 0;

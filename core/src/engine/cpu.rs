@@ -1,9 +1,11 @@
 //! The CPU backend: runs a model's ops in order over a statically planned arena, with the
 //! int8 kernels chosen at construction (the scalar reference or a SIMD [`KernelLevel`], through
-//! [`Int8Kernels`]) and the scalar float kernels for fp16 and f32 models.
+//! [`Int8Kernels`]; convolutions packed once here) and, for fp16 and f32 models, the SIMD float
+//! convolution of the same level where it has one ([`FloatConv`]), else the scalar reference.
 
 use super::plan::MemoryPlan;
 use super::{Backend, EngineError};
+use crate::kernels::float::{has_float_kernels, FloatConv};
 use crate::kernels::scalar::{self, FloatElem, ScalarKernels};
 use crate::kernels::{ConvGeometry, I8Output, Int8Kernels, KernelLevel, PackedConv};
 use crate::model::{Model, OpKind, Precision};
@@ -30,6 +32,39 @@ pub struct CpuBackend {
     geometry: Vec<ConvGeometry>,
     /// int8 convolutions packed for `kernels` once, at construction (`None` for other ops).
     packed: Vec<Option<PackedConv>>,
+    /// fp16 / f32 convolutions packed for the SIMD float kernels of `kernels`' level, where
+    /// it has them ([`has_float_kernels`]); empty otherwise (scalar reference).
+    f16_convs: Vec<Option<FloatConv<f16>>>,
+    f32_convs: Vec<Option<FloatConv<f32>>>,
+}
+
+/// Packs every conv op of a float model for the SIMD float kernels of `level`.
+fn float_convs<E: FloatElem>(
+    model: &Model,
+    geometry: &[ConvGeometry],
+    level: Option<KernelLevel>,
+    precision: Precision,
+    weights: impl Fn(&Model, usize) -> &[E],
+) -> Vec<Option<FloatConv<E>>> {
+    match level {
+        Some(level) if model.precision() == precision && has_float_kernels(level) => model
+            .ops()
+            .iter()
+            .enumerate()
+            .map(|(i, op)| {
+                (op.desc.kind == OpKind::Conv2d).then(|| {
+                    FloatConv::new(
+                        level,
+                        &geometry[i],
+                        weights(model, i),
+                        model.bias_f32(i),
+                        op.desc.activation,
+                    )
+                })?
+            })
+            .collect(),
+        _ => Vec::new(),
+    }
 }
 
 /// Splits one arena into the input slices and the output slice of an op. The plan guarantees
@@ -107,6 +142,13 @@ impl CpuBackend {
                 _ => None,
             })
             .collect();
+        let level = KernelLevel::parse(kernels.name());
+        let f16_convs = float_convs(&model, &geometry, level, Precision::F16, |m, i| {
+            m.weights_f16(i)
+        });
+        let f32_convs = float_convs(&model, &geometry, level, Precision::F32, |m, i| {
+            m.weights_f32(i)
+        });
         Ok(CpuBackend {
             model,
             kernels,
@@ -114,6 +156,8 @@ impl CpuBackend {
             arena,
             geometry,
             packed,
+            f16_convs,
+            f32_convs,
         })
     }
 
@@ -229,6 +273,7 @@ impl CpuBackend {
     fn run_float<E: FloatElem>(
         &mut self,
         weights: impl Fn(&Model, usize) -> &[E],
+        convs: &[Option<FloatConv<E>>],
         mut observe: Option<Observer<'_, E>>,
     ) where
         Arena: ArenaOf<E>,
@@ -254,9 +299,10 @@ impl CpuBackend {
             };
             let ([a, b], y) = io(arena, ranges, out_r.clone());
             match d.kind {
-                OpKind::Conv2d => {
-                    scalar::conv2d_f(&g, a, weights(&m, i), m.bias_f32(i), d.activation, y)
-                }
+                OpKind::Conv2d => match convs.get(i) {
+                    Some(Some(conv)) => conv.run(a, y),
+                    _ => scalar::conv2d_f(&g, a, weights(&m, i), m.bias_f32(i), d.activation, y),
+                },
                 OpKind::FullyConnected => {
                     scalar::fully_connected_f(a, weights(&m, i), m.bias_f32(i), d.activation, y)
                 }
@@ -305,7 +351,9 @@ impl CpuBackend {
             ));
         }
         self.load_inputs(image, side)?;
-        self.run_float::<f32>(|m, i| m.weights_f32(i), Some(transform));
+        let convs = std::mem::take(&mut self.f32_convs);
+        self.run_float::<f32>(|m, i| m.weights_f32(i), &convs, Some(transform));
+        self.f32_convs = convs;
         self.read_logits(logits)
     }
 
@@ -364,6 +412,9 @@ impl Backend for CpuBackend {
     fn name(&self) -> String {
         match self.model.precision() {
             Precision::Int8 => format!("cpu-{}", self.kernels.name()),
+            _ if !self.f16_convs.is_empty() || !self.f32_convs.is_empty() => {
+                format!("cpu-{}", self.kernels.name())
+            }
             _ => "cpu-scalar".to_string(),
         }
     }
@@ -377,8 +428,16 @@ impl Backend for CpuBackend {
         self.load_inputs(image, side)?;
         match self.model.precision() {
             Precision::Int8 => self.run_int8(),
-            Precision::F16 => self.run_float::<f16>(|m, i| m.weights_f16(i), None),
-            Precision::F32 => self.run_float::<f32>(|m, i| m.weights_f32(i), None),
+            Precision::F16 => {
+                let convs = std::mem::take(&mut self.f16_convs);
+                self.run_float::<f16>(|m, i| m.weights_f16(i), &convs, None);
+                self.f16_convs = convs;
+            }
+            Precision::F32 => {
+                let convs = std::mem::take(&mut self.f32_convs);
+                self.run_float::<f32>(|m, i| m.weights_f32(i), &convs, None);
+                self.f32_convs = convs;
+            }
         }
         self.read_logits(logits)
     }

@@ -9,6 +9,9 @@
 
 #[cfg(target_arch = "aarch64")]
 mod arm;
+pub mod float;
+#[cfg(target_arch = "x86_64")]
+mod float_x86;
 pub mod scalar;
 mod simd;
 #[cfg(target_arch = "x86_64")]

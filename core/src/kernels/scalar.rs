@@ -223,6 +223,8 @@ pub fn rescale_i8(
 
 /// A float storage type: f32, or fp16 computed with f32 accumulation.
 pub trait FloatElem: Copy + Default + Send + Sync + 'static {
+    /// Whether this is IEEE binary16 (`half::f16`, 2 bytes); otherwise f32.
+    const IS_F16: bool;
     /// Widen.
     fn to_f32(self) -> f32;
     /// Narrow (round to nearest even).
@@ -230,6 +232,7 @@ pub trait FloatElem: Copy + Default + Send + Sync + 'static {
 }
 
 impl FloatElem for f32 {
+    const IS_F16: bool = false;
     #[inline(always)]
     fn to_f32(self) -> f32 {
         self
@@ -241,6 +244,7 @@ impl FloatElem for f32 {
 }
 
 impl FloatElem for f16 {
+    const IS_F16: bool = true;
     #[inline(always)]
     fn to_f32(self) -> f32 {
         f16::to_f32(self)
