@@ -115,18 +115,12 @@ fn layers(c: &mut Criterion) {
             let za = q.input_zero_points[0];
             grp.bench_function(BenchmarkId::from_parameter(level.name()), |b| {
                 match d.kind {
-                    OpKind::Conv2d => b.iter(|| {
-                        k.conv2d(
-                            &g_,
-                            black_box(&input),
-                            za,
-                            m.weights_i8(i),
-                            m.bias_i32(i),
-                            &q.requant,
-                            o,
-                            &mut output,
-                        )
-                    }),
+                    // Packed once, as the engine does at construction.
+                    OpKind::Conv2d => {
+                        let packed =
+                            k.pack_conv(&g_, za, m.weights_i8(i), m.bias_i32(i), &q.requant);
+                        b.iter(|| k.conv2d_packed(&g_, &packed, black_box(&input), o, &mut output))
+                    }
                     OpKind::FullyConnected => b.iter(|| {
                         k.fully_connected(
                             black_box(&input),

@@ -70,7 +70,8 @@ fn expected_levels_are_available() {
     #[cfg(target_arch = "x86_64")]
     {
         use std::arch::is_x86_feature_detected as has;
-        let want = if has!("avx512f") && has!("avx512bw") && has!("avx512vnni") {
+        let want = if has!("avx512f") && has!("avx512bw") && has!("avx512vl") && has!("avx512vnni")
+        {
             KernelLevel::Avx512Vnni
         } else if has!("avxvnni") {
             KernelLevel::AvxVnni

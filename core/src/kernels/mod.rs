@@ -245,7 +245,7 @@ pub enum KernelLevel {
     Avx2,
     /// x86_64 AVX2 + AVX-VNNI (`vpdpbusd` on 256-bit registers, 4 int8 MACs per lane).
     AvxVnni,
-    /// x86_64 AVX-512 F/BW + VNNI (`vpdpbusd` on 512-bit registers).
+    /// x86_64 AVX-512 F/BW/VL + VNNI (`vpdpbusd` on 512-bit registers).
     Avx512Vnni,
     /// aarch64 Advanced SIMD (`smlal` i16 lanes).
     Neon,
@@ -270,7 +270,7 @@ static AVX_VNNI: simd::SimdKernels<x86_vnni::AvxVnni> = {
 };
 #[cfg(target_arch = "x86_64")]
 static AVX512_VNNI: simd::SimdKernels<x86_vnni::Avx512Vnni> = {
-    // SAFETY: only handed out by `KernelLevel::kernels` after detecting AVX-512 F/BW/VNNI.
+    // SAFETY: only handed out by `KernelLevel::kernels` after detecting AVX-512 F/BW/VL/VNNI.
     unsafe { simd::SimdKernels::new() }
 };
 #[cfg(target_arch = "aarch64")]
@@ -332,6 +332,7 @@ impl KernelLevel {
                 if std::arch::is_x86_feature_detected!("avx2")
                     && std::arch::is_x86_feature_detected!("avx512f")
                     && std::arch::is_x86_feature_detected!("avx512bw")
+                    && std::arch::is_x86_feature_detected!("avx512vl")
                     && std::arch::is_x86_feature_detected!("avx512vnni") =>
             {
                 Some(&AVX512_VNNI)

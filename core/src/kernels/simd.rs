@@ -132,6 +132,36 @@ pub(crate) unsafe trait Micro: Send + Sync + 'static {
     /// # Safety
     /// `cols` holds `4·kpad` elements, `w` `kpad·16`, `acc` 64; CPU features present.
     unsafe fn tile(cols: &[Self::E], kpad: usize, w: &[Self::E], acc: &mut [i32; PXB * OCB]);
+    /// Whether [`Micro::tile_requant`] is a fused kernel (the driver then calls it per tile
+    /// instead of requantizing whole output rows).
+    const FUSED: bool = false;
+    /// A tile plus its epilogue: `dst[j·stride + o] = requant(tile[j][o] + off[o])` for the
+    /// `e.pixels` pixels and `m = e.off.len()` channels.
+    ///
+    /// # Safety
+    /// As [`Micro::tile`]; `mult`/`shift` hold `m <= 16` values, `1 <= e.pixels <= 4`,
+    /// `dst.len() >= (e.pixels − 1)·stride + m`.
+    unsafe fn tile_requant(
+        cols: &[Self::E],
+        kpad: usize,
+        w: &[Self::E],
+        e: &Epilogue,
+        dst: &mut [i8],
+        stride: usize,
+    ) {
+        let mut acc = [0i32; PXB * OCB];
+        let m = e.off.len();
+        // SAFETY: forwarded from the caller.
+        unsafe { Self::tile(cols, kpad, w, &mut acc) };
+        for j in 0..e.pixels {
+            let row = &mut acc[j * OCB..j * OCB + m];
+            for (a, &o) in row.iter_mut().zip(e.off) {
+                *a = a.wrapping_add(o);
+            }
+            // SAFETY: forwarded from the caller.
+            unsafe { Self::requant(row, e.mult, e.shift, e.out, &mut dst[j * stride..][..m]) };
+        }
+    }
     /// Depthwise pixel: `acc[ch] += Σ_(t, base) wt[t·c + ch] · (input[base + ch] − zp)`.
     ///
     /// # Safety
@@ -168,6 +198,16 @@ pub(crate) unsafe trait Micro: Send + Sync + 'static {
         out: I8Output,
         output: &mut [i8],
     );
+}
+
+/// The epilogue of one tile: per-channel start values and requantization of its `m` channels
+/// (`off.len()`), and how many of its pixels are real.
+pub(crate) struct Epilogue<'a> {
+    pub(crate) off: &'a [i32],
+    pub(crate) mult: &'a [i32],
+    pub(crate) shift: &'a [i32],
+    pub(crate) out: I8Output,
+    pub(crate) pixels: usize,
 }
 
 /// An [`Int8Kernels`] set built from a level's micro-kernels.
@@ -337,11 +377,25 @@ fn conv<M: Micro>(
                 };
                 for ob in 0..nob {
                     let w = &wp[(grp * nob + ob) * block..][..block];
+                    let oc0 = grp * cout_g + ob * OCB;
+                    let m = OCB.min(cout_g - ob * OCB);
+                    if M::FUSED {
+                        let e = Epilogue {
+                            off: &pk.off[oc0..oc0 + m],
+                            mult: &pk.mult[oc0..oc0 + m],
+                            shift: &pk.shift[oc0..oc0 + m],
+                            out,
+                            pixels: n,
+                        };
+                        let dst = &mut output[p0 * cout + oc0..(p0 + n - 1) * cout + oc0 + m];
+                        // SAFETY: features detected; cols has 4·kpad, w kpad·16 elements,
+                        // dst (n − 1)·cout + m.
+                        unsafe { M::tile_requant(cols, kpad, w, &e, dst, cout) };
+                        continue;
+                    }
                     // SAFETY: SimdKernels<M> exists only when M's features were detected;
                     // cols has 4·kpad, w kpad·16 elements.
                     unsafe { M::tile(cols, kpad, w, &mut tile) };
-                    let oc0 = grp * cout_g + ob * OCB;
-                    let m = OCB.min(cout_g - ob * OCB);
                     for j in 0..n {
                         let acc = &mut ints.acc[j * cout + oc0..j * cout + oc0 + m];
                         for ((a, &t), &o) in
@@ -352,7 +406,7 @@ fn conv<M: Micro>(
                     }
                 }
             }
-            for j in 0..n {
+            for j in (0..n).filter(|_| !M::FUSED) {
                 let dst = &mut output[(p0 + j) * cout..(p0 + j + 1) * cout];
                 // SAFETY: features detected; all slices have `cout` elements.
                 unsafe {

@@ -157,6 +157,27 @@ pub(super) fn dw_pixel_avx2(
     }
 }
 
+/// Requantizes 8 lanes whose shifts are all >= 32 (the usual case: real factors <= 1 give
+/// shifts >= 30) with 32-bit shifts and clamps: with `x = acc·mult + 2^(shift−1)` (no i64
+/// overflow), `x >> shift = (x >> 32) >> (shift − 32)` (floor divisions compose), and `x >> 32`
+/// is the high dword of x.
+#[target_feature(enable = "avx2")]
+#[inline]
+fn requant8_high(a: __m256i, m: __m256i, sh: __m256i, lo: __m256i, hi: __m256i) -> __m256i {
+    let one = _mm256_set1_epi64x(1);
+    let round = |s: __m256i| _mm256_sllv_epi64(one, _mm256_sub_epi64(s, one));
+    let low32 = _mm256_set1_epi64x(0xffff_ffff);
+    let x_e = _mm256_add_epi64(_mm256_mul_epi32(a, m), round(_mm256_and_si256(sh, low32)));
+    let x_o = _mm256_add_epi64(
+        _mm256_mul_epi32(_mm256_srli_epi64::<32>(a), _mm256_srli_epi64::<32>(m)),
+        round(_mm256_srli_epi64::<32>(sh)),
+    );
+    // Lane 2i: high dword of the even product i; lane 2i + 1: high dword of the odd one.
+    let high = _mm256_blend_epi32::<0b1010_1010>(_mm256_srli_epi64::<32>(x_e), x_o);
+    let r = _mm256_srav_epi32(high, _mm256_sub_epi32(sh, _mm256_set1_epi32(32)));
+    _mm256_min_epi32(_mm256_max_epi32(r, lo), hi)
+}
+
 #[target_feature(enable = "avx2")]
 pub(super) fn requant_avx2(
     acc: &[i32],
@@ -168,8 +189,13 @@ pub(super) fn requant_avx2(
     let n = acc.len();
     assert!(mult.len() >= n && shift.len() >= n && dst.len() >= n);
     let (lo, hi) = bounds(out);
+    let (lo32, hi32) = (
+        _mm256_set1_epi32(out.min as i32 - out.zero_point),
+        _mm256_set1_epi32(out.max as i32 - out.zero_point),
+    );
     let zp = _mm256_set1_epi32(out.zero_point);
     let low32 = _mm256_set1_epi64x(0xffff_ffff);
+    let below32 = _mm256_set1_epi32(32);
     let mut i = 0;
     while i + 8 <= n {
         // SAFETY: i + 8 <= n and the assert above.
@@ -180,11 +206,21 @@ pub(super) fn requant_avx2(
                 _mm256_loadu_si256(shift.as_ptr().add(i) as *const __m256i),
             )
         };
-        let p_e = _mm256_mul_epi32(a, m);
-        let p_o = _mm256_mul_epi32(_mm256_srli_epi64::<32>(a), _mm256_srli_epi64::<32>(m));
-        let r_e = round_shift_clamp(p_e, _mm256_and_si256(sh, low32), lo, hi);
-        let r_o = round_shift_clamp(p_o, _mm256_srli_epi64::<32>(sh), lo, hi);
-        finish8(r_e, r_o, zp, &mut dst[i..i + 8]);
+        let dst8 = &mut dst[i..i + 8];
+        if _mm256_movemask_epi8(_mm256_cmpgt_epi32(below32, sh)) == 0 {
+            let v = _mm256_add_epi32(requant8_high(a, m, sh, lo32, hi32), zp);
+            let p16 = _mm256_packs_epi32(v, v);
+            let p8 = _mm256_packs_epi16(p16, p16);
+            let d = _mm256_permutevar8x32_epi32(p8, _mm256_setr_epi32(0, 4, 0, 0, 0, 0, 0, 0));
+            // SAFETY: dst8 holds 8 bytes.
+            unsafe { _mm_storel_epi64(dst8.as_mut_ptr().cast(), _mm256_castsi256_si128(d)) };
+        } else {
+            let p_e = _mm256_mul_epi32(a, m);
+            let p_o = _mm256_mul_epi32(_mm256_srli_epi64::<32>(a), _mm256_srli_epi64::<32>(m));
+            let r_e = round_shift_clamp(p_e, _mm256_and_si256(sh, low32), lo, hi);
+            let r_o = round_shift_clamp(p_o, _mm256_srli_epi64::<32>(sh), lo, hi);
+            finish8(r_e, r_o, zp, dst8);
+        }
         i += 8;
     }
     for j in i..n {

@@ -11,7 +11,7 @@
 //! Depthwise and the residual add reuse the AVX2 micro-kernels; requantization too on
 //! AVX-VNNI, while AVX-512 has its own (native 64-bit arithmetic shifts and min/max).
 
-use super::simd::{requant_one, Micro, OCB, PXB};
+use super::simd::{requant_one, Epilogue, Micro, OCB, PXB};
 use super::x86::{add_avx2, dw_pixel_avx2, hsum, requant_avx2};
 use super::I8Output;
 use crate::quant::AddRequant;
@@ -20,7 +20,7 @@ use std::arch::x86_64::*;
 /// AVX2 + AVX-VNNI (`vpdpbusd` on ymm registers, VEX encoded).
 pub(crate) struct AvxVnni;
 
-/// AVX-512 F/BW + AVX-512 VNNI (`vpdpbusd` on zmm registers).
+/// AVX-512 F/BW/VL + AVX-512 VNNI (`vpdpbusd` on zmm registers).
 pub(crate) struct Avx512Vnni;
 
 /// Four sign bits: XOR turns 4 packed int8 into `x + 128` as u8.
@@ -64,8 +64,10 @@ fn tile_avxvnni(cols: &[i8], kpad: usize, w: &[i8], acc: &mut [i32; PXB * OCB]) 
     }
 }
 
+/// The 4 pixels × 16 channels of a tile, one zmm per pixel.
 #[target_feature(enable = "avx512f,avx512bw,avx512vnni")]
-fn tile_avx512vnni(cols: &[i8], kpad: usize, w: &[i8], acc: &mut [i32; PXB * OCB]) {
+#[inline]
+fn tile_avx512vnni_regs(cols: &[i8], kpad: usize, w: &[i8]) -> [__m512i; PXB] {
     assert!(cols.len() >= PXB * kpad && w.len() >= kpad * OCB && kpad.is_multiple_of(4));
     let flip = _mm512_set1_epi32(SIGN);
     // One zmm holds a pixel's 16 channels; even and odd k-steps go to separate accumulators
@@ -99,14 +101,78 @@ fn tile_avx512vnni(cols: &[i8], kpad: usize, w: &[i8], acc: &mut [i32; PXB * OCB
             }
         }
     }
-    for p in 0..PXB {
+    [
+        _mm512_add_epi32(a[0], b[0]),
+        _mm512_add_epi32(a[1], b[1]),
+        _mm512_add_epi32(a[2], b[2]),
+        _mm512_add_epi32(a[3], b[3]),
+    ]
+}
+
+#[target_feature(enable = "avx512f,avx512bw,avx512vnni")]
+fn tile_avx512vnni(cols: &[i8], kpad: usize, w: &[i8], acc: &mut [i32; PXB * OCB]) {
+    for (p, v) in tile_avx512vnni_regs(cols, kpad, w).into_iter().enumerate() {
         // SAFETY: p · 16 + 16 <= 64 = acc.len().
-        unsafe {
-            _mm512_storeu_si512(
-                acc.as_mut_ptr().add(p * OCB).cast(),
-                _mm512_add_epi32(a[p], b[p]),
-            )
-        };
+        unsafe { _mm512_storeu_si512(acc.as_mut_ptr().add(p * OCB).cast(), v) };
+    }
+}
+
+/// A tile with its epilogue in registers: offsets, requantization of its `m <= 16` channels
+/// (parameters loaded once for the 4 pixels) and masked stores of `n` output rows.
+#[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni")]
+fn tile_requant_avx512vnni(
+    cols: &[i8],
+    kpad: usize,
+    w: &[i8],
+    e: &Epilogue,
+    dst: &mut [i8],
+    stride: usize,
+) {
+    let (m, n) = (e.off.len(), e.pixels);
+    assert!((1..=OCB).contains(&m) && e.mult.len() >= m && e.shift.len() >= m);
+    assert!((1..=PXB).contains(&n) && dst.len() >= (n - 1) * stride + m);
+    let acc = tile_avx512vnni_regs(cols, kpad, w);
+    let k: __mmask16 = if m == OCB { !0 } else { (1 << m) - 1 };
+    // SAFETY: masked loads read only the first m elements of each slice (m asserted above).
+    let (off, mult, sh) = unsafe {
+        (
+            _mm512_maskz_loadu_epi32(k, e.off.as_ptr()),
+            _mm512_maskz_loadu_epi32(k, e.mult.as_ptr()),
+            _mm512_maskz_loadu_epi32(k, e.shift.as_ptr()),
+        )
+    };
+    if _mm512_mask_cmplt_epi32_mask(k, sh, _mm512_set1_epi32(32)) != 0 {
+        // Some shift < 32: the general kernel, row by row.
+        for (p, v) in acc.into_iter().enumerate().take(n) {
+            let mut t = [0i32; OCB];
+            // SAFETY: t holds 16 i32.
+            unsafe { _mm512_storeu_si512(t.as_mut_ptr().cast(), _mm512_add_epi32(v, off)) };
+            requant_avx512(&t[..m], e.mult, e.shift, e.out, &mut dst[p * stride..][..m]);
+        }
+        return;
+    }
+    // As in `requant_avx512`, with the per-channel parts computed once for the tile.
+    let one = _mm512_set1_epi64(1);
+    let low32 = _mm512_set1_epi64(0xffff_ffff);
+    let round = |s: __m512i| _mm512_sllv_epi64(one, _mm512_sub_epi64(s, one));
+    let (rnd_e, rnd_o) = (
+        round(_mm512_and_si512(sh, low32)),
+        round(_mm512_srli_epi64::<32>(sh)),
+    );
+    let m_o = _mm512_srli_epi64::<32>(mult);
+    let sh32 = _mm512_sub_epi32(sh, _mm512_set1_epi32(32));
+    let lo = _mm512_set1_epi32(e.out.min as i32 - e.out.zero_point);
+    let hi = _mm512_set1_epi32(e.out.max as i32 - e.out.zero_point);
+    let zp = _mm512_set1_epi32(e.out.zero_point);
+    for (p, v) in acc.into_iter().enumerate().take(n) {
+        let a = _mm512_add_epi32(v, off);
+        let x_e = _mm512_add_epi64(_mm512_mul_epi32(a, mult), rnd_e);
+        let x_o = _mm512_add_epi64(_mm512_mul_epi32(_mm512_srli_epi64::<32>(a), m_o), rnd_o);
+        let high = _mm512_mask_blend_epi32(0xaaaa, _mm512_srli_epi64::<32>(x_e), x_o);
+        let r = _mm512_min_epi32(_mm512_max_epi32(_mm512_srav_epi32(high, sh32), lo), hi);
+        let bytes = _mm512_cvtepi32_epi8(_mm512_add_epi32(r, zp));
+        // SAFETY: the mask covers m bytes from p·stride, inside dst (asserted above).
+        unsafe { _mm_mask_storeu_epi8(dst.as_mut_ptr().add(p * stride), k, bytes) };
     }
 }
 
@@ -161,34 +227,99 @@ fn dot_avx512vnni(a: &[i8], b: &[i8]) -> i32 {
     _mm512_reduce_add_epi32(_mm512_sub_epi32(s, _mm512_slli_epi32::<7>(t)))
 }
 
-/// Per-channel requantization with AVX-512's 64-bit arithmetic shift and min/max (AVX2 has
-/// neither and emulates them): exactly [`crate::quant::Requant::apply`] + saturation.
+/// Requantizes 8 lanes with 64-bit arithmetic (any shift in 1..=62).
+///
+/// # Safety
+/// `i + 8` elements of `acc`, `mult`, `shift` and `dst`.
+#[target_feature(enable = "avx512f,avx512bw")]
+unsafe fn requant8_i64(
+    acc: &[i32],
+    mult: &[i32],
+    shift: &[i32],
+    i: usize,
+    out: I8Output,
+    dst: &mut [i8],
+) {
+    let lo = _mm512_set1_epi64(out.min as i64 - out.zero_point as i64);
+    let hi = _mm512_set1_epi64(out.max as i64 - out.zero_point as i64);
+    let one = _mm512_set1_epi64(1);
+    // SAFETY: guaranteed by the caller: 32-byte loads inside the three slices.
+    let (a, m, sh) = unsafe {
+        (
+            _mm512_cvtepi32_epi64(_mm256_loadu_si256(acc.as_ptr().add(i).cast())),
+            _mm512_cvtepi32_epi64(_mm256_loadu_si256(mult.as_ptr().add(i).cast())),
+            _mm512_cvtepi32_epi64(_mm256_loadu_si256(shift.as_ptr().add(i).cast())),
+        )
+    };
+    // |acc · mult| < 2^62 and 2^(shift − 1) <= 2^61: the rounding add cannot overflow.
+    let x = _mm512_add_epi64(
+        _mm512_mul_epi32(a, m),
+        _mm512_sllv_epi64(one, _mm512_sub_epi64(sh, one)),
+    );
+    let r = _mm512_min_epi64(_mm512_max_epi64(_mm512_srav_epi64(x, sh), lo), hi);
+    let bytes = _mm512_cvtepi64_epi8(_mm512_add_epi64(
+        r,
+        _mm512_set1_epi64(out.zero_point as i64),
+    ));
+    // SAFETY: guaranteed by the caller: an 8-byte store inside dst.
+    unsafe { _mm_storel_epi64(dst.as_mut_ptr().add(i).cast(), bytes) };
+}
+
+/// Per-channel requantization, 16 lanes at a time where every shift is >= 32 (the usual
+/// case), as in the AVX2 kernel: `x >> shift = (x >> 32) >> (shift − 32)` on the high dwords
+/// of `x = acc·mult + 2^(shift−1)`; other lanes use AVX-512's native 64-bit arithmetic shift
+/// and min/max. Exactly [`crate::quant::Requant::apply`] + saturation.
 #[target_feature(enable = "avx512f,avx512bw")]
 fn requant_avx512(acc: &[i32], mult: &[i32], shift: &[i32], out: I8Output, dst: &mut [i8]) {
     let n = acc.len();
     assert!(mult.len() >= n && shift.len() >= n && dst.len() >= n);
-    let zp = _mm512_set1_epi64(out.zero_point as i64);
-    // clamp(r + zp, min, max) − zp = clamp(r, min − zp, max − zp): no overflow in i64.
-    let lo = _mm512_set1_epi64(out.min as i64 - out.zero_point as i64);
-    let hi = _mm512_set1_epi64(out.max as i64 - out.zero_point as i64);
+    // clamp(r + zp, min, max) − zp = clamp(r, min − zp, max − zp).
+    let (lo, hi) = (
+        out.min as i32 - out.zero_point,
+        out.max as i32 - out.zero_point,
+    );
     let one = _mm512_set1_epi64(1);
+    let round = |s: __m512i| _mm512_sllv_epi64(one, _mm512_sub_epi64(s, one));
     let mut i = 0;
-    while i + 8 <= n {
-        // SAFETY: i + 8 <= n and the assert above: 32-byte loads inside the three slices.
+    while i + 16 <= n {
+        // SAFETY: i + 16 <= n and the assert above: 64-byte loads inside the three slices.
         let (a, m, sh) = unsafe {
             (
-                _mm512_cvtepi32_epi64(_mm256_loadu_si256(acc.as_ptr().add(i).cast())),
-                _mm512_cvtepi32_epi64(_mm256_loadu_si256(mult.as_ptr().add(i).cast())),
-                _mm512_cvtepi32_epi64(_mm256_loadu_si256(shift.as_ptr().add(i).cast())),
+                _mm512_loadu_si512(acc.as_ptr().add(i).cast()),
+                _mm512_loadu_si512(mult.as_ptr().add(i).cast()),
+                _mm512_loadu_si512(shift.as_ptr().add(i).cast()),
             )
         };
-        // |acc · mult| < 2^62 and 2^(shift − 1) <= 2^61: the rounding add cannot overflow.
-        let p = _mm512_mul_epi32(a, m);
-        let x = _mm512_add_epi64(p, _mm512_sllv_epi64(one, _mm512_sub_epi64(sh, one)));
-        let r = _mm512_min_epi64(_mm512_max_epi64(_mm512_srav_epi64(x, sh), lo), hi);
-        let bytes = _mm512_cvtepi64_epi8(_mm512_add_epi64(r, zp));
-        // SAFETY: i + 8 <= n <= dst.len(): an 8-byte store.
-        unsafe { _mm_storel_epi64(dst.as_mut_ptr().add(i).cast(), bytes) };
+        if _mm512_cmplt_epi32_mask(sh, _mm512_set1_epi32(32)) != 0 {
+            // SAFETY: i + 16 <= n and the assert above.
+            unsafe {
+                requant8_i64(acc, mult, shift, i, out, dst);
+                requant8_i64(acc, mult, shift, i + 8, out, dst);
+            }
+            i += 16;
+            continue;
+        }
+        let low32 = _mm512_set1_epi64(0xffff_ffff);
+        let x_e = _mm512_add_epi64(_mm512_mul_epi32(a, m), round(_mm512_and_si512(sh, low32)));
+        let x_o = _mm512_add_epi64(
+            _mm512_mul_epi32(_mm512_srli_epi64::<32>(a), _mm512_srli_epi64::<32>(m)),
+            round(_mm512_srli_epi64::<32>(sh)),
+        );
+        // Lane 2i: high dword of the even product i; lane 2i + 1: of the odd one.
+        let high = _mm512_mask_blend_epi32(0xaaaa, _mm512_srli_epi64::<32>(x_e), x_o);
+        let r = _mm512_srav_epi32(high, _mm512_sub_epi32(sh, _mm512_set1_epi32(32)));
+        let r = _mm512_min_epi32(
+            _mm512_max_epi32(r, _mm512_set1_epi32(lo)),
+            _mm512_set1_epi32(hi),
+        );
+        let bytes = _mm512_cvtepi32_epi8(_mm512_add_epi32(r, _mm512_set1_epi32(out.zero_point)));
+        // SAFETY: i + 16 <= n <= dst.len(): a 16-byte store.
+        unsafe { _mm_storeu_si128(dst.as_mut_ptr().add(i).cast(), bytes) };
+        i += 16;
+    }
+    if i + 8 <= n {
+        // SAFETY: i + 8 <= n and the assert above.
+        unsafe { requant8_i64(acc, mult, shift, i, out, dst) };
         i += 8;
     }
     for j in i..n {
@@ -199,7 +330,7 @@ fn requant_avx512(acc: &[i32], mult: &[i32], shift: &[i32], out: I8Output, dst: 
 /// The parts both VNNI levels share: raw int8 columns in `[k / 4][o][k % 4]` blocks, and the
 /// AVX2 depthwise, requantization and add.
 macro_rules! vnni_micro {
-    ($level:ty, $name:literal, $tile:ident, $dot:ident, $requant:ident) => {
+    ($level:ty, $name:literal, $tile:ident, $dot:ident, $requant:ident $(, fused: $fused:ident)?) => {
         // SAFETY: every method only runs code of the level's features (which include AVX2),
         // and `SimdKernels<$level>` is only created after detecting them
         // (`KernelLevel::kernels`).
@@ -218,6 +349,20 @@ macro_rules! vnni_micro {
                 // SAFETY: the caller guarantees the level's features.
                 unsafe { $tile(cols, kpad, w, acc) }
             }
+            $(
+                const FUSED: bool = true;
+                unsafe fn tile_requant(
+                    cols: &[i8],
+                    kpad: usize,
+                    w: &[i8],
+                    e: &Epilogue,
+                    dst: &mut [i8],
+                    stride: usize,
+                ) {
+                    // SAFETY: the caller guarantees the level's features.
+                    unsafe { $fused(cols, kpad, w, e, dst, stride) }
+                }
+            )?
             unsafe fn dw_pixel(
                 c: usize,
                 zp: i32,
@@ -265,5 +410,6 @@ vnni_micro!(
     "avx512vnni",
     tile_avx512vnni,
     dot_avx512vnni,
-    requant_avx512
+    requant_avx512,
+    fused: tile_requant_avx512vnni
 );
