@@ -174,6 +174,29 @@ pub(crate) unsafe trait Micro: Send + Sync + 'static {
         wt: &[i16],
         acc: &mut [i32],
     );
+    /// A depthwise pixel with its epilogue: `acc = off`, [`Micro::dw_pixel`], then
+    /// [`Micro::requant`] of the `c` channels into `dst` (`acc` is scratch).
+    ///
+    /// # Safety
+    /// As [`Micro::dw_pixel`]; `off`, `mult`, `shift`, `acc`, `dst` hold `c` values.
+    #[allow(clippy::too_many_arguments)]
+    unsafe fn dw_pixel_requant(
+        c: usize,
+        zp: i32,
+        input: &[i8],
+        taps: &[(usize, usize)],
+        wt: &[i16],
+        e: &Epilogue,
+        acc: &mut [i32],
+        dst: &mut [i8],
+    ) {
+        acc[..c].copy_from_slice(&e.off[..c]);
+        // SAFETY: forwarded from the caller.
+        unsafe {
+            Self::dw_pixel(c, zp, input, taps, wt, acc);
+            Self::requant(&acc[..c], e.mult, e.shift, e.out, dst);
+        }
+    }
     /// Per-channel requantization of `acc` into `dst` (same length as `acc`).
     ///
     /// # Safety
@@ -455,14 +478,28 @@ fn depthwise<M: Micro>(
                         ints.taps.push((ky * g.kw + kx, base));
                     }
                 }
-                ints.acc.copy_from_slice(&pk.off);
                 let at = (oy * g.output.w + ox) * c;
+                let e = Epilogue {
+                    off: &pk.off,
+                    mult: &pk.mult,
+                    shift: &pk.shift,
+                    out,
+                    pixels: 1,
+                };
                 // SAFETY: features detected; every tap base + c is inside the input (in-bounds
-                // pixel), w16 has taps·c elements, acc/mult/shift/dst have c.
+                // pixel), w16 has taps·c elements, off/mult/shift/acc/dst have c.
                 unsafe {
-                    M::dw_pixel(c, zp, input, &ints.taps, &pk.w16, &mut ints.acc);
-                    M::requant(&ints.acc, &pk.mult, &pk.shift, out, &mut output[at..at + c]);
-                }
+                    M::dw_pixel_requant(
+                        c,
+                        zp,
+                        input,
+                        &ints.taps,
+                        &pk.w16,
+                        &e,
+                        &mut ints.acc,
+                        &mut output[at..at + c],
+                    )
+                };
             }
         }
     })

@@ -151,28 +151,129 @@ fn tile_requant_avx512vnni(
         }
         return;
     }
-    // As in `requant_avx512`, with the per-channel parts computed once for the tile.
-    let one = _mm512_set1_epi64(1);
-    let low32 = _mm512_set1_epi64(0xffff_ffff);
-    let round = |s: __m512i| _mm512_sllv_epi64(one, _mm512_sub_epi64(s, one));
-    let (rnd_e, rnd_o) = (
-        round(_mm512_and_si512(sh, low32)),
-        round(_mm512_srli_epi64::<32>(sh)),
-    );
-    let m_o = _mm512_srli_epi64::<32>(mult);
-    let sh32 = _mm512_sub_epi32(sh, _mm512_set1_epi32(32));
-    let lo = _mm512_set1_epi32(e.out.min as i32 - e.out.zero_point);
-    let hi = _mm512_set1_epi32(e.out.max as i32 - e.out.zero_point);
-    let zp = _mm512_set1_epi32(e.out.zero_point);
+    let rq = Rq16::new(mult, sh, e.out);
     for (p, v) in acc.into_iter().enumerate().take(n) {
-        let a = _mm512_add_epi32(v, off);
-        let x_e = _mm512_add_epi64(_mm512_mul_epi32(a, mult), rnd_e);
-        let x_o = _mm512_add_epi64(_mm512_mul_epi32(_mm512_srli_epi64::<32>(a), m_o), rnd_o);
-        let high = _mm512_mask_blend_epi32(0xaaaa, _mm512_srli_epi64::<32>(x_e), x_o);
-        let r = _mm512_min_epi32(_mm512_max_epi32(_mm512_srav_epi32(high, sh32), lo), hi);
-        let bytes = _mm512_cvtepi32_epi8(_mm512_add_epi32(r, zp));
+        let bytes = rq.apply(_mm512_add_epi32(v, off));
         // SAFETY: the mask covers m bytes from p·stride, inside dst (asserted above).
         unsafe { _mm_mask_storeu_epi8(dst.as_mut_ptr().add(p * stride), k, bytes) };
+    }
+}
+
+/// Requantization of 16 lanes whose shifts are all >= 32, with the per-channel parts
+/// computed once (see `requant_avx512`).
+#[derive(Clone, Copy)]
+struct Rq16 {
+    mult: __m512i,
+    mult_o: __m512i,
+    round_e: __m512i,
+    round_o: __m512i,
+    sh32: __m512i,
+    lo: __m512i,
+    hi: __m512i,
+    zp: __m512i,
+}
+
+impl Rq16 {
+    #[target_feature(enable = "avx512f,avx512bw")]
+    #[inline]
+    fn new(mult: __m512i, sh: __m512i, out: I8Output) -> Rq16 {
+        let one = _mm512_set1_epi64(1);
+        let round = |s: __m512i| _mm512_sllv_epi64(one, _mm512_sub_epi64(s, one));
+        Rq16 {
+            mult,
+            mult_o: _mm512_srli_epi64::<32>(mult),
+            round_e: round(_mm512_and_si512(sh, _mm512_set1_epi64(0xffff_ffff))),
+            round_o: round(_mm512_srli_epi64::<32>(sh)),
+            sh32: _mm512_sub_epi32(sh, _mm512_set1_epi32(32)),
+            lo: _mm512_set1_epi32(out.min as i32 - out.zero_point),
+            hi: _mm512_set1_epi32(out.max as i32 - out.zero_point),
+            zp: _mm512_set1_epi32(out.zero_point),
+        }
+    }
+    /// The 16 output bytes of accumulators `a`.
+    #[target_feature(enable = "avx512f,avx512bw")]
+    #[inline]
+    fn apply(&self, a: __m512i) -> __m128i {
+        let x_e = _mm512_add_epi64(_mm512_mul_epi32(a, self.mult), self.round_e);
+        let x_o = _mm512_add_epi64(
+            _mm512_mul_epi32(_mm512_srli_epi64::<32>(a), self.mult_o),
+            self.round_o,
+        );
+        // Lane 2i: high dword of the even product i; lane 2i + 1: of the odd one.
+        let high = _mm512_mask_blend_epi32(0xaaaa, _mm512_srli_epi64::<32>(x_e), x_o);
+        let r = _mm512_srav_epi32(high, self.sh32);
+        let r = _mm512_min_epi32(_mm512_max_epi32(r, self.lo), self.hi);
+        _mm512_cvtepi32_epi8(_mm512_add_epi32(r, self.zp))
+    }
+}
+
+/// Requantizes `m <= 16` accumulators (offsets included) of channels `ch..ch + m` into
+/// `dst[ch..ch + m]`.
+#[target_feature(enable = "avx512f,avx512bw,avx512vl")]
+fn requant_store16(v: __m512i, ch: usize, m: usize, e: &Epilogue, dst: &mut [i8]) {
+    assert!(m <= 16 && e.mult.len() >= ch + m && e.shift.len() >= ch + m && dst.len() >= ch + m);
+    let k: __mmask16 = if m == 16 { !0 } else { (1 << m) - 1 };
+    // SAFETY: masked loads of the m values from ch (asserted above).
+    let (mult, sh) = unsafe {
+        (
+            _mm512_maskz_loadu_epi32(k, e.mult.as_ptr().add(ch)),
+            _mm512_maskz_loadu_epi32(k, e.shift.as_ptr().add(ch)),
+        )
+    };
+    if _mm512_mask_cmplt_epi32_mask(k, sh, _mm512_set1_epi32(32)) != 0 {
+        let mut t = [0i32; 16];
+        // SAFETY: t holds 16 i32.
+        unsafe { _mm512_storeu_si512(t.as_mut_ptr().cast(), v) };
+        let (mu, s) = (&e.mult[ch..ch + m], &e.shift[ch..ch + m]);
+        return requant_avx512(&t[..m], mu, s, e.out, &mut dst[ch..ch + m]);
+    }
+    let bytes = Rq16::new(mult, sh, e.out).apply(v);
+    // SAFETY: the mask covers dst[ch..ch + m] (asserted above).
+    unsafe { _mm_mask_storeu_epi8(dst.as_mut_ptr().add(ch), k, bytes) };
+}
+
+/// A depthwise pixel with its requantization, 32 channels per step in two zmm accumulators.
+/// Products are i16 (`|w·(x − zp)| <= 128·255 < 2^15`) as in the AVX2 kernel; tails are
+/// masked loads (masked-out lanes add 0).
+#[target_feature(enable = "avx512f,avx512bw,avx512vl")]
+#[allow(clippy::too_many_arguments)]
+fn dw_pixel_requant_avx512(
+    c: usize,
+    zp: i32,
+    input: &[i8],
+    taps: &[(usize, usize)],
+    wt: &[i16],
+    e: &Epilogue,
+    dst: &mut [i8],
+) {
+    assert!(e.off.len() >= c && dst.len() >= c);
+    assert!(taps
+        .iter()
+        .all(|&(t, b)| b + c <= input.len() && (t + 1) * c <= wt.len()));
+    let zp16 = _mm512_set1_epi16(zp as i16);
+    let (ip, wp) = (input.as_ptr(), wt.as_ptr());
+    let mut ch = 0;
+    while ch < c {
+        let m = (c - ch).min(32);
+        let k32: __mmask32 = if m == 32 { !0 } else { (1u32 << m) - 1 };
+        let (k_lo, k_hi) = (k32 as __mmask16, (k32 >> 16) as __mmask16);
+        // SAFETY: masked loads read only channels ch..ch + m of each row (asserted above).
+        unsafe {
+            let mut lo = _mm512_maskz_loadu_epi32(k_lo, e.off.as_ptr().add(ch));
+            let mut hi = _mm512_maskz_loadu_epi32(k_hi, e.off.as_ptr().add(ch + 16));
+            for &(t, base) in taps {
+                let x = _mm512_cvtepi8_epi16(_mm256_maskz_loadu_epi8(k32, ip.add(base + ch)));
+                let w = _mm512_maskz_loadu_epi16(k32, wp.add(t * c + ch));
+                let p = _mm512_mullo_epi16(_mm512_sub_epi16(x, zp16), w);
+                lo = _mm512_add_epi32(lo, _mm512_cvtepi16_epi32(_mm512_castsi512_si256(p)));
+                hi = _mm512_add_epi32(hi, _mm512_cvtepi16_epi32(_mm512_extracti64x4_epi64::<1>(p)));
+            }
+            requant_store16(lo, ch, m.min(16), e, dst);
+            if m > 16 {
+                requant_store16(hi, ch + 16, m - 16, e, dst);
+            }
+        }
+        ch += 32;
     }
 }
 
@@ -350,6 +451,20 @@ macro_rules! vnni_micro {
                 unsafe { $tile(cols, kpad, w, acc) }
             }
             $(
+                #[allow(clippy::too_many_arguments)]
+                unsafe fn dw_pixel_requant(
+                    c: usize,
+                    zp: i32,
+                    input: &[i8],
+                    taps: &[(usize, usize)],
+                    wt: &[i16],
+                    e: &Epilogue,
+                    _acc: &mut [i32],
+                    dst: &mut [i8],
+                ) {
+                    // SAFETY: the caller guarantees the level's features.
+                    unsafe { dw_pixel_requant_avx512(c, zp, input, taps, wt, e, dst) }
+                }
                 const FUSED: bool = true;
                 unsafe fn tile_requant(
                     cols: &[i8],
