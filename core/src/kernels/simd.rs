@@ -197,6 +197,36 @@ pub(crate) unsafe trait Micro: Send + Sync + 'static {
             Self::requant(&acc[..c], e.mult, e.shift, e.out, dst);
         }
     }
+    /// Whether the level has its own [`Micro::dw_run_requant`] (the driver then hands it
+    /// whole runs of interior pixels).
+    const DW_RUN: bool = false;
+    /// `e.pixels` consecutive depthwise output pixels of one row whose taps are all inside
+    /// the input: pixel j reads tap `(t, base)` at `input[base + j·step..][..c]` and writes
+    /// `dst[j·c..][..c]`. The default is the scalar reference arithmetic.
+    ///
+    /// # Safety
+    /// For every tap, `base + (e.pixels − 1)·step + c <= input.len()`; `wt` holds `taps·c`,
+    /// `dst` `e.pixels·c`, `e.off`/`e.mult`/`e.shift` `c` values; CPU features present.
+    #[allow(clippy::too_many_arguments)]
+    unsafe fn dw_run_requant(
+        c: usize,
+        zp: i32,
+        input: &[i8],
+        taps: &[(usize, usize)],
+        wt: &[i16],
+        e: &Epilogue,
+        step: usize,
+        dst: &mut [i8],
+    ) {
+        for j in 0..e.pixels {
+            for ch in 0..c {
+                let acc = taps.iter().fold(e.off[ch], |a, &(t, b)| {
+                    a.wrapping_add(wt[t * c + ch] as i32 * (input[b + j * step + ch] as i32 - zp))
+                });
+                dst[j * c + ch] = requant_one(acc, e.mult[ch], e.shift[ch], e.out);
+            }
+        }
+    }
     /// Per-channel requantization of `acc` into `dst` (same length as `acc`).
     ///
     /// # Safety
@@ -225,6 +255,7 @@ pub(crate) unsafe trait Micro: Send + Sync + 'static {
 
 /// The epilogue of one tile: per-channel start values and requantization of its `m` channels
 /// (`off.len()`), and how many of its pixels are real.
+#[derive(Clone, Copy)]
 pub(crate) struct Epilogue<'a> {
     pub(crate) off: &'a [i32],
     pub(crate) mult: &'a [i32],
@@ -457,12 +488,37 @@ fn depthwise<M: Micro>(
 ) {
     let c = g.output.c;
     assert!(pk.w16.len() == g.kh * g.kw * c && pk.off.len() == c && pk.mult.len() == c);
+    let e = Epilogue {
+        off: &pk.off,
+        mult: &pk.mult,
+        shift: &pk.shift,
+        out,
+        pixels: 1,
+    };
+    // Output columns whose taps are all inside the input horizontally: ox_lo..ox_end.
+    let ox_lo = g.pad_left.div_ceil(g.sw);
+    let ox_end = if g.input.w + g.pad_left >= g.kw {
+        ((g.input.w + g.pad_left - g.kw) / g.sw + 1).min(g.output.w)
+    } else {
+        0
+    };
+    let interior = if M::DW_RUN && ox_lo < ox_end {
+        ox_lo..ox_end
+    } else {
+        0..0
+    };
     SCRATCH.with(|s| {
         let mut s = s.borrow_mut();
         let ints = &mut s.ints;
         reset(&mut ints.acc, c, 0);
         for oy in 0..g.output.h {
-            for ox in 0..g.output.w {
+            let mut ox = 0;
+            while ox < g.output.w {
+                let run = if ox == interior.start && !interior.is_empty() {
+                    interior.len()
+                } else {
+                    1
+                };
                 ints.taps.clear();
                 for ky in 0..g.kh {
                     let iy = (oy * g.sh + ky) as isize - g.pad_top as isize;
@@ -479,27 +535,32 @@ fn depthwise<M: Micro>(
                     }
                 }
                 let at = (oy * g.output.w + ox) * c;
-                let e = Epilogue {
-                    off: &pk.off,
-                    mult: &pk.mult,
-                    shift: &pk.shift,
-                    out,
-                    pixels: 1,
-                };
-                // SAFETY: features detected; every tap base + c is inside the input (in-bounds
-                // pixel), w16 has taps·c elements, off/mult/shift/acc/dst have c.
-                unsafe {
-                    M::dw_pixel_requant(
-                        c,
-                        zp,
-                        input,
-                        &ints.taps,
-                        &pk.w16,
-                        &e,
-                        &mut ints.acc,
-                        &mut output[at..at + c],
-                    )
-                };
+                let dst = &mut output[at..at + run * c];
+                if run > 1 {
+                    let e = Epilogue { pixels: run, ..e };
+                    // SAFETY: features detected; pixels ox..ox + run have all their taps
+                    // inside the input row, so base + (run − 1)·sw·c + c <= input.len(); w16
+                    // has taps·c elements, off/mult/shift c, dst run·c.
+                    unsafe {
+                        M::dw_run_requant(c, zp, input, &ints.taps, &pk.w16, &e, g.sw * c, dst)
+                    };
+                } else {
+                    // SAFETY: features detected; every tap base + c is inside the input
+                    // (in-bounds pixel), w16 has taps·c elements, off/mult/shift/acc/dst c.
+                    unsafe {
+                        M::dw_pixel_requant(
+                            c,
+                            zp,
+                            input,
+                            &ints.taps,
+                            &pk.w16,
+                            &e,
+                            &mut ints.acc,
+                            dst,
+                        )
+                    };
+                }
+                ox += run;
             }
         }
     })

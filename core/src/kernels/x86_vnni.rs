@@ -210,6 +210,7 @@ impl Rq16 {
 /// Requantizes `m <= 16` accumulators (offsets included) of channels `ch..ch + m` into
 /// `dst[ch..ch + m]`.
 #[target_feature(enable = "avx512f,avx512bw,avx512vl")]
+#[inline]
 fn requant_store16(v: __m512i, ch: usize, m: usize, e: &Epilogue, dst: &mut [i8]) {
     assert!(m <= 16 && e.mult.len() >= ch + m && e.shift.len() >= ch + m && dst.len() >= ch + m);
     let k: __mmask16 = if m == 16 { !0 } else { (1 << m) - 1 };
@@ -232,24 +233,64 @@ fn requant_store16(v: __m512i, ch: usize, m: usize, e: &Epilogue, dst: &mut [i8]
     unsafe { _mm_mask_storeu_epi8(dst.as_mut_ptr().add(ch), k, bytes) };
 }
 
-/// A depthwise pixel with its requantization, 32 channels per step in two zmm accumulators.
-/// Products are i16 (`|w·(x − zp)| <= 128·255 < 2^15`) as in the AVX2 kernel; tails are
-/// masked loads (masked-out lanes add 0).
+/// The depthwise sums of channels `ch..ch + 32` (masked by `k32`) of the pixel whose taps
+/// start at `input + origin`, plus the offsets: two zmm of 16 i32. Products are i16
+/// (`|w·(x − zp)| <= 128·255 < 2^15`), as in the AVX2 kernel; masked-out lanes add 0.
+///
+/// # Safety
+/// For every tap, the 32 masked bytes at `input + base + origin + ch` and i16 at
+/// `wt + t·c + ch` are readable.
+#[target_feature(enable = "avx512f,avx512bw,avx512vl")]
+#[inline]
+#[allow(clippy::too_many_arguments)]
+unsafe fn dw_acc32(
+    input: *const i8,
+    origin: usize,
+    taps: &[(usize, usize)],
+    wt: *const i16,
+    c: usize,
+    ch: usize,
+    k32: __mmask32,
+    zp16: __m512i,
+    off: (__m512i, __m512i),
+) -> (__m512i, __m512i) {
+    let (mut lo, mut hi) = off;
+    for &(t, base) in taps {
+        // SAFETY: guaranteed by the caller.
+        let (x, w) = unsafe {
+            (
+                _mm512_cvtepi8_epi16(_mm256_maskz_loadu_epi8(k32, input.add(base + origin + ch))),
+                _mm512_maskz_loadu_epi16(k32, wt.add(t * c + ch)),
+            )
+        };
+        let p = _mm512_mullo_epi16(_mm512_sub_epi16(x, zp16), w);
+        lo = _mm512_add_epi32(lo, _mm512_cvtepi16_epi32(_mm512_castsi512_si256(p)));
+        hi = _mm512_add_epi32(hi, _mm512_cvtepi16_epi32(_mm512_extracti64x4_epi64::<1>(p)));
+    }
+    (lo, hi)
+}
+
+/// Depthwise pixels `0..e.pixels` of a run (pixel j's taps at `base + j·step`) with their
+/// requantization: 32 channels per step, the channel parameters loaded and prepared once per
+/// step for the whole run.
 #[target_feature(enable = "avx512f,avx512bw,avx512vl")]
 #[allow(clippy::too_many_arguments)]
-fn dw_pixel_requant_avx512(
+fn dw_run_requant_avx512(
     c: usize,
     zp: i32,
     input: &[i8],
     taps: &[(usize, usize)],
     wt: &[i16],
     e: &Epilogue,
+    step: usize,
     dst: &mut [i8],
 ) {
-    assert!(e.off.len() >= c && dst.len() >= c);
+    let n = e.pixels;
+    assert!(n >= 1 && e.off.len() >= c && e.mult.len() >= c && e.shift.len() >= c);
+    assert!(dst.len() >= n * c);
     assert!(taps
         .iter()
-        .all(|&(t, b)| b + c <= input.len() && (t + 1) * c <= wt.len()));
+        .all(|&(t, b)| b + (n - 1) * step + c <= input.len() && (t + 1) * c <= wt.len()));
     let zp16 = _mm512_set1_epi16(zp as i16);
     let (ip, wp) = (input.as_ptr(), wt.as_ptr());
     let mut ch = 0;
@@ -257,20 +298,44 @@ fn dw_pixel_requant_avx512(
         let m = (c - ch).min(32);
         let k32: __mmask32 = if m == 32 { !0 } else { (1u32 << m) - 1 };
         let (k_lo, k_hi) = (k32 as __mmask16, (k32 >> 16) as __mmask16);
-        // SAFETY: masked loads read only channels ch..ch + m of each row (asserted above).
-        unsafe {
-            let mut lo = _mm512_maskz_loadu_epi32(k_lo, e.off.as_ptr().add(ch));
-            let mut hi = _mm512_maskz_loadu_epi32(k_hi, e.off.as_ptr().add(ch + 16));
-            for &(t, base) in taps {
-                let x = _mm512_cvtepi8_epi16(_mm256_maskz_loadu_epi8(k32, ip.add(base + ch)));
-                let w = _mm512_maskz_loadu_epi16(k32, wp.add(t * c + ch));
-                let p = _mm512_mullo_epi16(_mm512_sub_epi16(x, zp16), w);
-                lo = _mm512_add_epi32(lo, _mm512_cvtepi16_epi32(_mm512_castsi512_si256(p)));
-                hi = _mm512_add_epi32(hi, _mm512_cvtepi16_epi32(_mm512_extracti64x4_epi64::<1>(p)));
-            }
-            requant_store16(lo, ch, m.min(16), e, dst);
-            if m > 16 {
-                requant_store16(hi, ch + 16, m - 16, e, dst);
+        // SAFETY: masked loads of channels ch..ch + m of the c-long parameter slices.
+        let (off, mult, sh) = unsafe {
+            let at = |p: *const i32, k| {
+                (
+                    _mm512_maskz_loadu_epi32(k_lo & k, p.add(ch)),
+                    _mm512_maskz_loadu_epi32(k_hi & k, p.add(ch + 16)),
+                )
+            };
+            (
+                at(e.off.as_ptr(), !0),
+                at(e.mult.as_ptr(), !0),
+                at(e.shift.as_ptr(), !0),
+            )
+        };
+        let thirty_two = _mm512_set1_epi32(32);
+        let fast = _mm512_mask_cmplt_epi32_mask(k_lo, sh.0, thirty_two) == 0
+            && _mm512_mask_cmplt_epi32_mask(k_hi, sh.1, thirty_two) == 0;
+        let (rq_lo, rq_hi) = (
+            Rq16::new(mult.0, sh.0, e.out),
+            Rq16::new(mult.1, sh.1, e.out),
+        );
+        for j in 0..n {
+            // SAFETY: the asserts above: every tap's bytes of pixel j are inside the input.
+            let (lo, hi) = unsafe { dw_acc32(ip, j * step, taps, wp, c, ch, k32, zp16, off) };
+            let row = &mut dst[j * c..(j + 1) * c];
+            if fast {
+                // SAFETY: the masks cover row[ch..ch + m], inside the row.
+                unsafe {
+                    _mm_mask_storeu_epi8(row.as_mut_ptr().add(ch), k_lo, rq_lo.apply(lo));
+                    if m > 16 {
+                        _mm_mask_storeu_epi8(row.as_mut_ptr().add(ch + 16), k_hi, rq_hi.apply(hi));
+                    }
+                }
+            } else {
+                requant_store16(lo, ch, m.min(16), e, row);
+                if m > 16 {
+                    requant_store16(hi, ch + 16, m - 16, e, row);
+                }
             }
         }
         ch += 32;
@@ -463,7 +528,22 @@ macro_rules! vnni_micro {
                     dst: &mut [i8],
                 ) {
                     // SAFETY: the caller guarantees the level's features.
-                    unsafe { dw_pixel_requant_avx512(c, zp, input, taps, wt, e, dst) }
+                    unsafe { dw_run_requant_avx512(c, zp, input, taps, wt, e, 0, dst) }
+                }
+                const DW_RUN: bool = true;
+                #[allow(clippy::too_many_arguments)]
+                unsafe fn dw_run_requant(
+                    c: usize,
+                    zp: i32,
+                    input: &[i8],
+                    taps: &[(usize, usize)],
+                    wt: &[i16],
+                    e: &Epilogue,
+                    step: usize,
+                    dst: &mut [i8],
+                ) {
+                    // SAFETY: the caller guarantees the level's features.
+                    unsafe { dw_run_requant_avx512(c, zp, input, taps, wt, e, step, dst) }
                 }
                 const FUSED: bool = true;
                 unsafe fn tile_requant(
