@@ -5,6 +5,7 @@
 use crate::config::Config;
 use crate::data::load_beats;
 use crate::eval::{confusion, headline, num};
+use crate::export::int8_file;
 use crate::pipeline::{bar, core_predictions_on};
 use anyhow::{Context, Result};
 use indicatif::MultiProgress;
@@ -20,13 +21,15 @@ pub fn calibration_indices(n: usize, count: usize) -> Vec<usize> {
     (0..n).step_by((n / count.max(1)).max(1)).collect()
 }
 
-/// Markdown table: per method, int8 agreement with the f32 file and accuracies, on about
+/// Markdown table: per method, without and with bias correction (only with, if
+/// `bias_correction_only`), int8 agreement with the f32 file and accuracies, on about
 /// `eval_count` training beats outside the calibration subset.
 pub fn study(
     cfg: &Config,
     f32_model: &Path,
     methods: &[RangeMethod],
     eval_count: usize,
+    bias_correction_only: bool,
 ) -> Result<String> {
     let model = Model::open(f32_model).with_context(|| format!("{}", f32_model.display()))?;
     let net = NetworkBuilder::from_float_model(&model)?;
@@ -66,10 +69,14 @@ pub fn study(
         eval_idx.len(),
         num(f32_acc)
     );
-    for &m in methods {
-        let cal = net.calibrate_with(&calibration, m)?;
-        let bytes = net.int8_spec(&cal).to_bytes()?;
-        let pb = bar(&mp, eval_idx.len() as u64, &format!("int8 {m:?}"));
+    let variants = methods
+        .iter()
+        .flat_map(|&m| [(m, false), (m, true)])
+        .filter(|&(_, bc)| bc || !bias_correction_only);
+    for (m, bc) in variants {
+        let bytes = int8_file(&net, &calibration, m, bc)?.to_bytes()?;
+        let name = format!("{m:?}{}", if bc { " + bias correction" } else { "" });
+        let pb = bar(&mp, eval_idx.len() as u64, &format!("int8 {name}"));
         let preds = core_predictions_on(&bytes, &train, &eval_idx, cfg.threads, &pb)?;
         pb.finish();
         let agree = preds.iter().zip(&f32_preds).filter(|(a, b)| a == b).count() as f64
@@ -77,7 +84,7 @@ pub fn study(
         let acc = headline(&confusion(&labels, &preds)).acc;
         let _ = writeln!(
             s,
-            "| {m:?} | {:.2} | {} | {:+.2} |",
+            "| {name} | {:.2} | {} | {:+.2} |",
             100.0 * agree,
             num(acc),
             acc - f32_acc

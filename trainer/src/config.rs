@@ -35,6 +35,11 @@ pub struct Config {
     /// Training beats the int8 export calibrates on.
     #[serde(default = "default_calibration_beats")]
     pub calibration_beats: usize,
+    /// Correct the int8 file's biases for weight rounding on the calibration beats
+    /// (`NetworkBuilder::bias_corrected`; chosen on training records with
+    /// `rhythm-train calibration`).
+    #[serde(default)]
+    pub bias_correction: bool,
     /// Supervised transfer learning.
     pub pretrain: PretrainConfig,
     /// MAML meta-training.

@@ -86,12 +86,29 @@ pub fn model_files(
     net: &NetworkBuilder,
     calibration: &[ModelInput],
     method: RangeMethod,
+    bias_correction: bool,
 ) -> Result<[(Precision, Vec<u8>); 3]> {
-    let cal = net.calibrate_with(calibration, method)?;
-    let spec: ModelSpec = net.int8_spec(&cal);
+    let spec: ModelSpec = int8_file(net, calibration, method, bias_correction)?;
     Ok([
         (Precision::F32, net.float_spec(Precision::F32).to_bytes()?),
         (Precision::F16, net.float_spec(Precision::F16).to_bytes()?),
         (Precision::Int8, spec.to_bytes()?),
     ])
+}
+
+/// The int8 file of `net`: activation ranges of the float network on `calibration` by
+/// `method`, and, with `bias_correction`, biases corrected for weight rounding on the same
+/// beats.
+pub fn int8_file(
+    net: &NetworkBuilder,
+    calibration: &[ModelInput],
+    method: RangeMethod,
+    bias_correction: bool,
+) -> Result<ModelSpec> {
+    let cal = net.calibrate_with(calibration, method)?;
+    Ok(if bias_correction {
+        net.bias_corrected(calibration)?.int8_spec(&cal)
+    } else {
+        net.int8_spec(&cal)
+    })
 }

@@ -74,6 +74,9 @@ enum Command {
         /// Training beats compared (outside the calibration beats).
         #[arg(long, default_value_t = 10000)]
         beats: usize,
+        /// Only the bias-corrected variant of each method (default: with and without).
+        #[arg(long)]
+        bias_correction_only: bool,
         /// Override a setting of the config file, as for `run`.
         #[arg(long = "set", value_name = "KEY=VALUE")]
         overrides: Vec<String>,
@@ -125,13 +128,20 @@ fn main() -> std::process::ExitCode {
             model,
             methods,
             beats,
+            bias_correction_only,
             overrides,
         } => rhythm_trainer::config::Config::load_with(&config, &overrides).and_then(|c| {
             let methods = methods
                 .iter()
                 .map(|m| m.parse().map_err(anyhow::Error::msg))
                 .collect::<anyhow::Result<Vec<_>>>()?;
-            let table = rhythm_trainer::calibration::study(&c, &model, &methods, beats)?;
+            let table = rhythm_trainer::calibration::study(
+                &c,
+                &model,
+                &methods,
+                beats,
+                bias_correction_only,
+            )?;
             println!("{table}");
             Ok(())
         }),

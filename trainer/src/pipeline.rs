@@ -473,7 +473,7 @@ fn export_and_check(
             .into_iter()
             .map(|i| (train.image(i).to_vec(), train.side(i).to_vec()))
             .collect();
-    let files = export::model_files(&net, &calibration, cfg.range_method()?)?;
+    let files = export::model_files(&net, &calibration, cfg.range_method()?, cfg.bias_correction)?;
     let models_dir = cfg.out_dir.join("models");
     std::fs::create_dir_all(&models_dir)?;
     let ftest = &cache.iter().find(|c| c.0).context("ImageNet features")?.2;
@@ -767,7 +767,7 @@ fn report(
             class_table(&r.inter_confusion)
         );
     }
-    let _ = writeln!(s, "\n## Exported model in core's runtime (all test beats, reference positions)\n\nint8 calibrated with `{}` on {} training beats. Fake-quant int8: the trainer's simulation of the int8 file in f32 with every activation rounded to its int8 grid (`rhythm::model::builder::FakeQuant`).\n\n| file | Acc % | SVEB Se % | SVEB +P % | VEB Se % | VEB +P % | agreement with trainer f32 % | agreement with trainer fake-quant int8 % |\n|---|---|---|---|---|---|---|---|", cfg.calibration, crate::calibration::calibration_indices(train.len(), cfg.calibration_beats).len());
+    let _ = writeln!(s, "\n## Exported model in core's runtime (all test beats, reference positions)\n\nint8 calibrated with `{}`{} on {} training beats. Fake-quant int8: the trainer's simulation of the int8 file in f32 with every activation rounded to its int8 grid (`rhythm::model::builder::FakeQuant`).\n\n| file | Acc % | SVEB Se % | SVEB +P % | VEB Se % | VEB +P % | agreement with trainer f32 % | agreement with trainer fake-quant int8 % |\n|---|---|---|---|---|---|---|---|", cfg.calibration, if cfg.bias_correction { " and bias correction" } else { "" }, crate::calibration::calibration_indices(train.len(), cfg.calibration_beats).len());
     for c in core {
         let h = &c.headline;
         let fq = c

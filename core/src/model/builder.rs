@@ -501,6 +501,120 @@ impl NetworkBuilder {
         Ok(Calibration { ranges })
     }
 
+    /// Mean of every element of every value of the f32 network over `samples`.
+    pub fn value_means(&self, samples: &[ModelInput]) -> Result<Vec<Vec<f64>>, EngineError> {
+        let model = Model::from_bytes(&self.float_spec(Precision::F32).to_bytes()?)?;
+        let mut cpu = CpuBackend::new(model)?;
+        let mut logits = vec![0.0; self.n_classes];
+        let mut sums: Vec<Vec<f64>> = self.values.iter().map(|s| vec![0.0; s.len()]).collect();
+        let mut add = |v: usize, data: &[f32]| {
+            for (s, &x) in sums[v].iter_mut().zip(data) {
+                *s += x as f64;
+            }
+        };
+        for (image, side) in samples {
+            add(0, image);
+            if self.n_side > 0 {
+                add(1, side);
+            }
+            cpu.infer_observed(image, side, &mut logits, &mut add)?;
+        }
+        let n = samples.len().max(1) as f64;
+        for v in &mut sums {
+            v.iter_mut().for_each(|s| *s /= n);
+        }
+        Ok(sums)
+    }
+
+    /// The same network with every conv and fully connected bias corrected for int8 weight
+    /// rounding: `b − E[(W_q − W)·x]`, with `W_q` the weights as [`NetworkBuilder::int8_spec`]
+    /// rounds them (per output channel) and `E[x]` the mean of each input element over
+    /// `samples` (padding taps are 0), so that each int8 layer's expected output equals the
+    /// float layer's. This is the empirical bias correction of Nagel et al. 2019 ("Data-Free
+    /// Quantization Through Weight Equalization and Bias Correction", §4.2) with measured
+    /// means. The weights stay unchanged; only the int8 file should be built from the result.
+    pub fn bias_corrected(&self, samples: &[ModelInput]) -> Result<NetworkBuilder, EngineError> {
+        let means = self.value_means(samples)?;
+        let mut out = self.clone();
+        for op in &mut out.ops {
+            let d = op.desc;
+            if !d.kind.has_weights() {
+                continue;
+            }
+            let (ins, outs) = (
+                self.values[d.inputs[0] as usize],
+                self.values[d.output as usize],
+            );
+            let m = &means[d.inputs[0] as usize];
+            let out_c = outs.c;
+            let scales = weight_scales(&op.weights, out_c);
+            let per = op.weights.len() / out_c.max(1);
+            // Rounding error of each weight.
+            let dw: Vec<f64> = op
+                .weights
+                .iter()
+                .enumerate()
+                .map(|(i, &w)| {
+                    let s = scales[i / per.max(1)];
+                    (quantize_weight(w, s) as f32 * s) as f64 - w as f64
+                })
+                .collect();
+            let shift: Vec<f64> = match d.kind {
+                OpKind::Conv2d => {
+                    let g = crate::kernels::ConvGeometry::new(&d, ins, outs);
+                    let (cin_g, cout_g) = (ins.c / g.groups, out_c / g.groups);
+                    let npx = (outs.h * outs.w).max(1) as f64;
+                    (0..out_c)
+                        .map(|oc| {
+                            let grp = oc / cout_g;
+                            let w = &dw[oc * per..(oc + 1) * per];
+                            let mut e = 0.0;
+                            for oy in 0..outs.h {
+                                for ox in 0..outs.w {
+                                    for ky in 0..g.kh {
+                                        let iy = (oy * g.sh + ky) as isize - g.pad_top as isize;
+                                        if iy < 0 || iy >= ins.h as isize {
+                                            continue;
+                                        }
+                                        for kx in 0..g.kw {
+                                            let ix =
+                                                (ox * g.sw + kx) as isize - g.pad_left as isize;
+                                            if ix < 0 || ix >= ins.w as isize {
+                                                continue;
+                                            }
+                                            let base = (iy as usize * ins.w + ix as usize) * ins.c
+                                                + grp * cin_g;
+                                            let tap = &w[(ky * g.kw + kx) * cin_g..][..cin_g];
+                                            e += tap
+                                                .iter()
+                                                .zip(&m[base..base + cin_g])
+                                                .map(|(a, b)| a * b)
+                                                .sum::<f64>();
+                                        }
+                                    }
+                                }
+                            }
+                            e / npx
+                        })
+                        .collect()
+                }
+                _ => (0..out_c)
+                    .map(|o| {
+                        dw[o * per..(o + 1) * per]
+                            .iter()
+                            .zip(m)
+                            .map(|(a, b)| a * b)
+                            .sum()
+                    })
+                    .collect(),
+            };
+            for (b, e) in op.bias.iter_mut().zip(shift) {
+                *b = (*b as f64 - e) as f32;
+            }
+        }
+        Ok(out)
+    }
+
     /// The f32 network of an f32 or fp16 model file (fp16 weights widened), e.g. to quantize
     /// it again with another calibration.
     pub fn from_float_model(model: &Model) -> Result<Self, ModelError> {
@@ -887,6 +1001,51 @@ mod tests {
         for bad in ["percentile:0", "percentile:101", "percentile:x", "max", ""] {
             assert!(bad.parse::<RangeMethod>().is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn bias_correction_removes_the_mean_error_of_rounded_weights() {
+        let sc = small_spectrogram_config();
+        let mut rng = SplitMix64(11);
+        let mut net = NetworkBuilder::new(sc, 0);
+        let x = net.image();
+        let conv = net.conv2d_random(&mut rng, x, 8, 3, 2, 1, Activation::None);
+        let pooled = net.global_avg_pool(conv);
+        let logits = net.fully_connected_random(&mut rng, pooled, 5, Activation::None);
+        net.softmax(logits);
+        // Inputs with a non-zero mean (a zero mean would make the correction vanish).
+        let samples: Vec<ModelInput> = random_inputs(&mut rng, &sc, 0, 24)
+            .into_iter()
+            .map(|(img, side)| (img.iter().map(|v| v + 1.5).collect(), side))
+            .collect();
+        let cal = net.calibrate(&samples).unwrap();
+        // Per-channel mean of the conv output: f32, and f32 with the int8 file's weights and
+        // biases (dequantized), without and with the correction.
+        let channel_means = |n: &NetworkBuilder| -> Vec<f64> {
+            let m = &n.value_means(&samples).unwrap()[conv as usize];
+            (0..8)
+                .map(|c| m.iter().skip(c).step_by(8).sum::<f64>() / (m.len() / 8) as f64)
+                .collect()
+        };
+        let rounded = |n: &NetworkBuilder| -> NetworkBuilder {
+            let int8 = Model::from_bytes(&n.int8_spec(&cal).to_bytes().unwrap()).unwrap();
+            let deq = dequantized_spec(&int8).unwrap().to_bytes().unwrap();
+            NetworkBuilder::from_float_model(&Model::from_bytes(&deq).unwrap()).unwrap()
+        };
+        let want = channel_means(&net);
+        let plain = channel_means(&rounded(&net));
+        let corrected = channel_means(&rounded(&net.bias_corrected(&samples).unwrap()));
+        let err = |got: &[f64]| {
+            got.iter()
+                .zip(&want)
+                .fold(0f64, |m, (a, b)| m.max((a - b).abs()))
+        };
+        let (e_plain, e_corr) = (err(&plain), err(&corrected));
+        assert!(e_plain > 1e-4, "rounding should shift the means: {e_plain}");
+        assert!(
+            e_corr < 1e-4 && e_corr < e_plain / 20.0,
+            "{e_corr} vs {e_plain}"
+        );
     }
 
     #[test]
