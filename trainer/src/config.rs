@@ -187,6 +187,9 @@ mod tests {
         let c = Config::load(&shipped_config()).unwrap();
         assert_eq!(c.range_method().unwrap(), RangeMethod::Percentile(99.99));
         assert_eq!(c.calibration_beats, 2000);
+        assert!(c.bias_correction);
+        let off = Config::load_with(&shipped_config(), &["bias_correction=false".into()]).unwrap();
+        assert!(!off.bias_correction);
     }
 
     #[test]
