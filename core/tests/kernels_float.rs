@@ -7,6 +7,10 @@
 
 use half::f16;
 use proptest::prelude::*;
+
+#[path = "support/conv_cases.rs"]
+mod conv_cases;
+use conv_cases::conv_geometry;
 use rhythm::kernels::float::{has_float_kernels, FloatConv};
 use rhythm::kernels::scalar::{conv2d_f, FloatElem};
 use rhythm::kernels::{ConvGeometry, KernelLevel};
@@ -83,20 +87,11 @@ proptest! {
         act in 0usize..3, seed in any::<u64>())
     {
         let mut rng = SplitMix64(seed);
-        let (cin_g, cout_g, groups, kh, kw) = match kind {
-            0 => (1, 1, groups * (1 + rng.below(40)), kh, kw),
-            1 => (cin_g * 3, cout_g, 1, 1, 1),
-            2 => (cin_g, cout_g, 1, kh, kw),
-            _ => (cin_g, cout_g, groups, kh, kw),
-        };
-        let (pt, pl) = (pt.min(kh - 1), pl.min(kw - 1));
-        prop_assume!(h + 2 * pt >= kh && w + 2 * pl >= kw);
-        let (oh, ow) = ((h + 2 * pt - kh) / sh + 1, (w + 2 * pl - kw) / sw + 1);
-        let g = ConvGeometry {
-            input: Shape::new(h, w, cin_g * groups),
-            output: Shape::new(oh, ow, cout_g * groups),
-            kh, kw, sh, sw, pad_top: pt, pad_left: pl, groups,
-        };
+        let g = conv_geometry(
+            &mut rng, (h, w), (cin_g, cout_g, groups), kind, (kh, kw), (sh, sw), (pt, pl),
+        );
+        prop_assume!(g.is_some());
+        let g = g.unwrap();
         let act = [Activation::None, Activation::Relu, Activation::Relu6][act];
         check::<f32>(&g, &mut rng, act)?;
         check::<f16>(&g, &mut rng, act)?;

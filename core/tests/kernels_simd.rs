@@ -4,6 +4,10 @@
 //! model's int8 logits equal to the golden file at every level.
 
 use proptest::prelude::*;
+
+#[path = "support/conv_cases.rs"]
+mod conv_cases;
+use conv_cases::conv_geometry;
 use rhythm::engine::{BackendChoice, Engine};
 use rhythm::kernels::scalar::ScalarKernels;
 use rhythm::kernels::{gemm_i8_i32_with, ConvGeometry, I8Output, Int8Kernels, KernelLevel};
@@ -103,20 +107,12 @@ proptest! {
     {
         let mut rng = SplitMix64(seed);
         // Depthwise (often with many channels), pointwise, dense, grouped.
-        let (cin_g, cout_g, groups, kh, kw) = match kind {
-            0 => (1, 1, groups * (1 + rng.below(40)), kh, kw),
-            1 => (cin_g * 3, cout_g, 1, 1, 1),
-            2 => (cin_g, cout_g, 1, kh, kw),
-            _ => (cin_g, cout_g, groups, kh, kw),
-        };
-        let (pt, pl) = (pt.min(kh - 1), pl.min(kw - 1));
-        prop_assume!(h + 2 * pt >= kh && w + 2 * pl >= kw);
-        let (oh, ow) = ((h + 2 * pt - kh) / sh + 1, (w + 2 * pl - kw) / sw + 1);
-        let g = ConvGeometry {
-            input: Shape::new(h, w, cin_g * groups),
-            output: Shape::new(oh, ow, cout_g * groups),
-            kh, kw, sh, sw, pad_top: pt, pad_left: pl, groups,
-        };
+        let g = conv_geometry(
+            &mut rng, (h, w), (cin_g, cout_g, groups), kind, (kh, kw), (sh, sw), (pt, pl),
+        );
+        prop_assume!(g.is_some());
+        let g = g.unwrap();
+        let (kh, kw, cin_g) = (g.kh, g.kw, g.input.c / g.groups);
         let input = bytes(&mut rng, g.input.len());
         let weights: Vec<i8> = (0..g.output.c * kh * kw * cin_g)
             .map(|_| (rng.below(255) as i32 - 127) as i8).collect();

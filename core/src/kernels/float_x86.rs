@@ -3,7 +3,7 @@
 //! convs 8 channels at a time.
 
 use super::float::{FloatConv, FOC, FPX};
-use super::scalar::FloatElem;
+use super::scalar::{for_each_tap, FloatElem};
 use super::ConvGeometry;
 use crate::model::Activation;
 use std::arch::x86_64::*;
@@ -211,21 +211,9 @@ fn depthwise<E: FloatElem>(
     for oy in 0..g.output.h {
         for ox in 0..g.output.w {
             taps.clear();
-            for ky in 0..g.kh {
-                let iy = (oy * g.sh + ky) as isize - g.pad_top as isize;
-                if iy < 0 || iy >= g.input.h as isize {
-                    continue;
-                }
-                for kx in 0..g.kw {
-                    let ix = (ox * g.sw + kx) as isize - g.pad_left as isize;
-                    if ix >= 0 && ix < g.input.w as isize {
-                        taps.push((
-                            ky * g.kw + kx,
-                            (iy as usize * g.input.w + ix as usize) * ch_n,
-                        ));
-                    }
-                }
-            }
+            for_each_tap(g, oy, ox, |t, iy, ix| {
+                taps.push((t, (iy * g.input.w + ix) * ch_n))
+            });
             let at = (oy * g.output.w + ox) * ch_n;
             let mut ch = 0;
             while ch + 8 <= ch_n {

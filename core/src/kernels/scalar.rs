@@ -82,7 +82,12 @@ impl Int8Kernels for ScalarKernels {
 /// Calls `f(out_index, input_row, input_col, oy, ox)` for every in-bounds tap of output pixel
 /// (oy, ox); taps on padding are skipped (they contribute real zero).
 #[inline(always)]
-fn for_each_tap(g: &ConvGeometry, oy: usize, ox: usize, mut f: impl FnMut(usize, usize, usize)) {
+pub(crate) fn for_each_tap(
+    g: &ConvGeometry,
+    oy: usize,
+    ox: usize,
+    mut f: impl FnMut(usize, usize, usize),
+) {
     for ky in 0..g.kh {
         let iy = (oy * g.sh + ky) as isize - g.pad_top as isize;
         if iy < 0 || iy >= g.input.h as isize {

@@ -9,7 +9,7 @@
 //! addition modulo 2^32 is associative and commutative, so any summation order gives the same
 //! bits. Requantization mirrors [`crate::quant::Requant::apply`] lane by lane.
 
-use super::scalar::{self, ScalarKernels};
+use super::scalar::{self, for_each_tap, ScalarKernels};
 use super::{ConvGeometry, I8Output, Int8Kernels, PackedConv};
 use crate::quant::{saturate, AddRequant, Requant};
 use std::cell::RefCell;
@@ -520,20 +520,10 @@ fn depthwise<M: Micro>(
                     1
                 };
                 ints.taps.clear();
-                for ky in 0..g.kh {
-                    let iy = (oy * g.sh + ky) as isize - g.pad_top as isize;
-                    if iy < 0 || iy >= g.input.h as isize {
-                        continue;
-                    }
-                    for kx in 0..g.kw {
-                        let ix = (ox * g.sw + kx) as isize - g.pad_left as isize;
-                        if ix < 0 || ix >= g.input.w as isize {
-                            continue;
-                        }
-                        let base = (iy as usize * g.input.w + ix as usize) * c;
-                        ints.taps.push((ky * g.kw + kx, base));
-                    }
-                }
+                let taps = &mut ints.taps;
+                for_each_tap(g, oy, ox, |t, iy, ix| {
+                    taps.push((t, (iy * g.input.w + ix) * c))
+                });
                 let at = (oy * g.output.w + ox) * c;
                 let dst = &mut output[at..at + run * c];
                 if run > 1 {
