@@ -4,8 +4,8 @@ static per-channel quantization calibrated on the same beats). Prints per-beat m
 
     bench/peers.sh            # exports the ONNX + inputs, makes a venv, runs this
 
-LiteRT/TFLite int8 is not run: its only route from ONNX here (onnx2tf + TensorFlow) needs
-several GB of packages; see docs/PERFORMANCE.md.
+LiteRT/TFLite (fp32 and int8) is `bench/peers-litert.sh` (its own 1.7 GB venv: onnx2tf and
+TensorFlow for the conversion).
 """
 import json, statistics, sys, time
 from pathlib import Path
@@ -69,4 +69,8 @@ print(f"int8 QDQ vs fp32 argmax agreement: {agree}/{len(feeds)}")
 sr = ort.InferenceSession(str(rhythm_qdq), providers=["CPUExecutionProvider"])
 agree = sum(int(np.argmax(s32.run(["probs"], f)[0]) == np.argmax(sr.run(["probs"], f)[0])) for f in feeds)
 print(f"rhythm's QDQ vs fp32 argmax agreement: {agree}/{len(feeds)}")
+# The ONNX export against rhythm's own f32 probabilities (scalar reference, in beats.json).
+ref = [np.asarray(b["probs"], np.float32) for b in doc["beats"]]
+dp = max(float(np.abs(s32.run(["probs"], f)[0].reshape(-1) - r).max()) for f, r in zip(feeds, ref))
+print(f"ORT fp32 vs rhythm f32: max |dp| = {dp:.2e}")
 (out / "peers.json").write_text(json.dumps(res))

@@ -3,8 +3,9 @@
 //! `cargo run --release -p rhythm-bench --features tract --bin export-onnx -- OUT_DIR`
 //! writes `OUT_DIR/rhythm-f32.onnx` (from `fixtures/models/rhythm-f32.rhm`) and
 //! `OUT_DIR/rhythm-int8-rhythm-qdq.onnx` (the int8 file as a QDQ graph), and
-//! `OUT_DIR/beats.json` (`{"image_shape", "side_shape", "beats": [{"image", "side"}]}`, 64
-//! beats of record 100, the inputs used for both calibration and timing).
+//! `OUT_DIR/beats.json` (`{"image_shape", "side_shape", "beats": [{"image", "side", "probs"}]}`,
+//! 64 beats of record 100, the inputs used for both calibration and timing, with rhythm's f32
+//! class probabilities from the scalar reference so that peers can check their conversion).
 
 use rhythm_bench::{beat_inputs, model};
 use std::path::PathBuf;
@@ -26,10 +27,15 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         rhythm::model::onnx::to_onnx_qdq(&model("rhythm-int8.rhm"))?,
     )?;
     let (h, w) = m.spectrogram().image_shape();
-    let beats: Vec<serde_json::Value> = beat_inputs(64)
-        .into_iter()
-        .map(|(image, side)| serde_json::json!({ "image": image, "side": side }))
-        .collect();
+    let mut engine = rhythm::engine::Engine::new(
+        std::sync::Arc::clone(&m),
+        rhythm::engine::BackendChoice::CpuScalar,
+    )?;
+    let mut beats: Vec<serde_json::Value> = Vec::new();
+    for (image, side) in beat_inputs(64) {
+        let probs = engine.classify_image(&image, &side)?.probabilities;
+        beats.push(serde_json::json!({ "image": image, "side": side, "probs": probs }));
+    }
     let doc = serde_json::json!({
         "image_shape": [1, 1, h, w],
         "side_shape": [1, m.n_side(), 1, 1],
