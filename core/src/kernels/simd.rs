@@ -296,6 +296,30 @@ fn fill_col<E: ColElem>(
 ) {
     let (oy, ox) = (p / g.output.w, p % g.output.w);
     let (sub, pad) = if raw { (0, zp) } else { (zp, 0) };
+    let (iy0, ix0) = (
+        (oy * g.sh) as isize - g.pad_top as isize,
+        (ox * g.sw) as isize - g.pad_left as isize,
+    );
+    if cin_g == g.input.c
+        && iy0 >= 0
+        && ix0 >= 0
+        && iy0 as usize + g.kh <= g.input.h
+        && ix0 as usize + g.kw <= g.input.w
+    {
+        // Whole window inside, one group: each window row is kw·c contiguous inputs.
+        let row = g.kw * cin_g;
+        for ky in 0..g.kh {
+            let base = ((iy0 as usize + ky) * g.input.w + ix0 as usize) * cin_g;
+            for (d, &x) in col[ky * row..(ky + 1) * row]
+                .iter_mut()
+                .zip(&input[base..base + row])
+            {
+                *d = E::from_i32(x as i32 - sub);
+            }
+        }
+        col[g.kh * row..].fill(E::default());
+        return;
+    }
     let mut i = 0;
     for ky in 0..g.kh {
         let iy = (oy * g.sh + ky) as isize - g.pad_top as isize;
