@@ -1,7 +1,7 @@
 //! x86_64 AVX2 micro-kernels. int8 products are formed as i16 × i16 → i32 pairs
 //! (`vpmaddwd`): exact for every int8 weight and every `x − zp ∈ [−255, 255]`.
 
-use super::simd::{requant_one, Micro, OCB, PXB};
+use super::simd::{requant_one, Epilogue, Micro, OCB, PXB};
 use super::I8Output;
 use crate::quant::{saturate, AddRequant};
 use std::arch::x86_64::*;
@@ -228,6 +228,102 @@ pub(super) fn requant_avx2(
     }
 }
 
+/// Depthwise pixels `0..e.pixels` of a run (pixel j's taps at `base + j·step`) with their
+/// requantization, 16 channels per step (i16 products, `|w·(x − zp)| < 2^15`); channel
+/// parameters loaded once per step for the run. Channels past the last multiple of 16 use the
+/// reference arithmetic.
+#[target_feature(enable = "avx2")]
+#[allow(clippy::too_many_arguments)]
+pub(super) fn dw_run_requant_avx2(
+    c: usize,
+    zp: i32,
+    input: &[i8],
+    taps: &[(usize, usize)],
+    wt: &[i16],
+    e: &Epilogue,
+    step: usize,
+    dst: &mut [i8],
+) {
+    let n = e.pixels;
+    assert!(n >= 1 && e.off.len() >= c && e.mult.len() >= c && e.shift.len() >= c);
+    assert!(dst.len() >= n * c);
+    assert!(taps
+        .iter()
+        .all(|&(t, b)| b + (n - 1) * step + c <= input.len() && (t + 1) * c <= wt.len()));
+    let zp16 = _mm256_set1_epi16(zp as i16);
+    let lo = _mm256_set1_epi32(e.out.min as i32 - e.out.zero_point);
+    let hi = _mm256_set1_epi32(e.out.max as i32 - e.out.zero_point);
+    let zp32 = _mm256_set1_epi32(e.out.zero_point);
+    let (ip, wp) = (input.as_ptr(), wt.as_ptr());
+    let mut ch = 0;
+    while ch + 16 <= c {
+        // SAFETY: ch + 16 <= c: 32-byte loads inside the c-long parameter slices.
+        let [off0, off1, m0, m1, sh0, sh1] = unsafe {
+            let at = |p: *const i32, k: usize| _mm256_loadu_si256(p.add(ch + k).cast());
+            [
+                at(e.off.as_ptr(), 0),
+                at(e.off.as_ptr(), 8),
+                at(e.mult.as_ptr(), 0),
+                at(e.mult.as_ptr(), 8),
+                at(e.shift.as_ptr(), 0),
+                at(e.shift.as_ptr(), 8),
+            ]
+        };
+        let below = _mm256_set1_epi32(32);
+        let fast = _mm256_movemask_epi8(_mm256_or_si256(
+            _mm256_cmpgt_epi32(below, sh0),
+            _mm256_cmpgt_epi32(below, sh1),
+        )) == 0;
+        for j in 0..n {
+            let (mut a0, mut a1) = (off0, off1);
+            for &(t, base) in taps {
+                // SAFETY: the asserts above: base + j·step + ch + 16 <= input.len() and
+                // t·c + ch + 16 <= wt.len().
+                let (x, w) = unsafe {
+                    (
+                        _mm256_cvtepi8_epi16(_mm_loadu_si128(ip.add(base + j * step + ch).cast())),
+                        _mm256_loadu_si256(wp.add(t * c + ch).cast()),
+                    )
+                };
+                let p = _mm256_mullo_epi16(_mm256_sub_epi16(x, zp16), w);
+                a0 = _mm256_add_epi32(a0, _mm256_cvtepi16_epi32(_mm256_castsi256_si128(p)));
+                a1 = _mm256_add_epi32(a1, _mm256_cvtepi16_epi32(_mm256_extracti128_si256::<1>(p)));
+            }
+            let row = &mut dst[j * c..(j + 1) * c];
+            if fast {
+                let v0 = _mm256_add_epi32(requant8_high(a0, m0, sh0, lo, hi), zp32);
+                let v1 = _mm256_add_epi32(requant8_high(a1, m1, sh1, lo, hi), zp32);
+                // packs works per 128-bit lane: v0[0..4] v1[0..4] v0[4..8] v1[4..8].
+                let p16 = _mm256_permute4x64_epi64::<0b11_01_10_00>(_mm256_packs_epi32(v0, v1));
+                let bytes = _mm_packs_epi16(
+                    _mm256_castsi256_si128(p16),
+                    _mm256_extracti128_si256::<1>(p16),
+                );
+                // SAFETY: ch + 16 <= c = row.len().
+                unsafe { _mm_storeu_si128(row.as_mut_ptr().add(ch).cast(), bytes) };
+            } else {
+                let mut t = [0i32; 16];
+                // SAFETY: t holds 16 i32.
+                unsafe {
+                    _mm256_storeu_si256(t.as_mut_ptr().cast(), a0);
+                    _mm256_storeu_si256(t.as_mut_ptr().add(8).cast(), a1);
+                }
+                let (mu, sh) = (&e.mult[ch..ch + 16], &e.shift[ch..ch + 16]);
+                requant_avx2(&t, mu, sh, e.out, &mut row[ch..ch + 16]);
+            }
+        }
+        ch += 16;
+    }
+    for j in 0..n {
+        for c0 in ch..c {
+            let acc = taps.iter().fold(e.off[c0], |a, &(t, b)| {
+                a.wrapping_add(wt[t * c + c0] as i32 * (input[b + j * step + c0] as i32 - zp))
+            });
+            dst[j * c + c0] = requant_one(acc, e.mult[c0], e.shift[c0], e.out);
+        }
+    }
+}
+
 #[target_feature(enable = "avx2")]
 fn dot_avx2(a: &[i8], b: &[i8]) -> i32 {
     let n = a.len().min(b.len());
@@ -313,6 +409,35 @@ unsafe impl Micro for Avx2 {
     unsafe fn tile(cols: &[i16], kpad: usize, w: &[i16], acc: &mut [i32; PXB * OCB]) {
         // SAFETY: the caller guarantees AVX2.
         unsafe { tile_avx2(cols, kpad, w, acc) }
+    }
+    const DW_RUN: bool = true;
+    #[allow(clippy::too_many_arguments)]
+    unsafe fn dw_run_requant(
+        c: usize,
+        zp: i32,
+        input: &[i8],
+        taps: &[(usize, usize)],
+        wt: &[i16],
+        e: &Epilogue,
+        step: usize,
+        dst: &mut [i8],
+    ) {
+        // SAFETY: the caller guarantees AVX2.
+        unsafe { dw_run_requant_avx2(c, zp, input, taps, wt, e, step, dst) }
+    }
+    #[allow(clippy::too_many_arguments)]
+    unsafe fn dw_pixel_requant(
+        c: usize,
+        zp: i32,
+        input: &[i8],
+        taps: &[(usize, usize)],
+        wt: &[i16],
+        e: &Epilogue,
+        _acc: &mut [i32],
+        dst: &mut [i8],
+    ) {
+        // SAFETY: the caller guarantees AVX2.
+        unsafe { dw_run_requant_avx2(c, zp, input, taps, wt, e, 0, dst) }
     }
     unsafe fn dw_pixel(
         c: usize,

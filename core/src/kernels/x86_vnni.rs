@@ -12,7 +12,7 @@
 //! AVX-VNNI, while AVX-512 has its own (native 64-bit arithmetic shifts and min/max).
 
 use super::simd::{requant_one, Epilogue, Micro, OCB, PXB};
-use super::x86::{add_avx2, dw_pixel_avx2, hsum, requant_avx2};
+use super::x86::{add_avx2, dw_pixel_avx2, dw_run_requant_avx2, hsum, requant_avx2};
 use super::I8Output;
 use crate::quant::AddRequant;
 use std::arch::x86_64::*;
@@ -496,7 +496,7 @@ fn requant_avx512(acc: &[i32], mult: &[i32], shift: &[i32], out: I8Output, dst: 
 /// The parts both VNNI levels share: raw int8 columns in `[k / 4][o][k % 4]` blocks, and the
 /// AVX2 depthwise, requantization and add.
 macro_rules! vnni_micro {
-    ($level:ty, $name:literal, $tile:ident, $dot:ident, $requant:ident $(, fused: $fused:ident)?) => {
+    ($level:ty, $name:literal, $tile:ident, $dot:ident, $requant:ident, dw: $dw:ident $(, fused: $fused:ident)?) => {
         // SAFETY: every method only runs code of the level's features (which include AVX2),
         // and `SimdKernels<$level>` is only created after detecting them
         // (`KernelLevel::kernels`).
@@ -515,36 +515,36 @@ macro_rules! vnni_micro {
                 // SAFETY: the caller guarantees the level's features.
                 unsafe { $tile(cols, kpad, w, acc) }
             }
+            #[allow(clippy::too_many_arguments)]
+            unsafe fn dw_pixel_requant(
+                c: usize,
+                zp: i32,
+                input: &[i8],
+                taps: &[(usize, usize)],
+                wt: &[i16],
+                e: &Epilogue,
+                _acc: &mut [i32],
+                dst: &mut [i8],
+            ) {
+                // SAFETY: the caller guarantees the level's features.
+                unsafe { $dw(c, zp, input, taps, wt, e, 0, dst) }
+            }
+            const DW_RUN: bool = true;
+            #[allow(clippy::too_many_arguments)]
+            unsafe fn dw_run_requant(
+                c: usize,
+                zp: i32,
+                input: &[i8],
+                taps: &[(usize, usize)],
+                wt: &[i16],
+                e: &Epilogue,
+                step: usize,
+                dst: &mut [i8],
+            ) {
+                // SAFETY: the caller guarantees the level's features.
+                unsafe { $dw(c, zp, input, taps, wt, e, step, dst) }
+            }
             $(
-                #[allow(clippy::too_many_arguments)]
-                unsafe fn dw_pixel_requant(
-                    c: usize,
-                    zp: i32,
-                    input: &[i8],
-                    taps: &[(usize, usize)],
-                    wt: &[i16],
-                    e: &Epilogue,
-                    _acc: &mut [i32],
-                    dst: &mut [i8],
-                ) {
-                    // SAFETY: the caller guarantees the level's features.
-                    unsafe { dw_run_requant_avx512(c, zp, input, taps, wt, e, 0, dst) }
-                }
-                const DW_RUN: bool = true;
-                #[allow(clippy::too_many_arguments)]
-                unsafe fn dw_run_requant(
-                    c: usize,
-                    zp: i32,
-                    input: &[i8],
-                    taps: &[(usize, usize)],
-                    wt: &[i16],
-                    e: &Epilogue,
-                    step: usize,
-                    dst: &mut [i8],
-                ) {
-                    // SAFETY: the caller guarantees the level's features.
-                    unsafe { dw_run_requant_avx512(c, zp, input, taps, wt, e, step, dst) }
-                }
                 const FUSED: bool = true;
                 unsafe fn tile_requant(
                     cols: &[i8],
@@ -599,12 +599,20 @@ macro_rules! vnni_micro {
     };
 }
 
-vnni_micro!(AvxVnni, "avxvnni", tile_avxvnni, dot_avxvnni, requant_avx2);
+vnni_micro!(
+    AvxVnni,
+    "avxvnni",
+    tile_avxvnni,
+    dot_avxvnni,
+    requant_avx2,
+    dw: dw_run_requant_avx2
+);
 vnni_micro!(
     Avx512Vnni,
     "avx512vnni",
     tile_avx512vnni,
     dot_avx512vnni,
     requant_avx512,
+    dw: dw_run_requant_avx512,
     fused: tile_requant_avx512vnni
 );
