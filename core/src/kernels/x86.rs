@@ -58,8 +58,10 @@ pub(super) fn hsum(v: __m256i) -> i32 {
     _mm_cvtsi128_si32(s)
 }
 
+/// The 4 pixels × 16 channels of a tile: `[p0 ch 0–7, p0 ch 8–15, p1 …]`.
 #[target_feature(enable = "avx2")]
-fn tile_avx2(cols: &[i16], kpad: usize, w: &[i16], acc: &mut [i32; PXB * OCB]) {
+#[inline]
+fn tile_avx2_regs(cols: &[i16], kpad: usize, w: &[i16]) -> [__m256i; 2 * PXB] {
     assert!(cols.len() >= PXB * kpad && w.len() >= kpad * OCB && kpad.is_multiple_of(2));
     let z = _mm256_setzero_si256();
     let (mut a0, mut a1, mut a2, mut a3, mut a4, mut a5, mut a6, mut a7) = (z, z, z, z, z, z, z, z);
@@ -87,13 +89,109 @@ fn tile_avx2(cols: &[i16], kpad: usize, w: &[i16], acc: &mut [i32; PXB * OCB]) {
         }
         k += 2;
     }
-    let o = acc.as_mut_ptr() as *mut __m256i;
-    // SAFETY: acc holds 64 i32 = 8 × 32 bytes.
-    unsafe {
-        for (i, v) in [a0, a1, a2, a3, a4, a5, a6, a7].into_iter().enumerate() {
-            _mm256_storeu_si256(o.add(i), v);
+    [a0, a1, a2, a3, a4, a5, a6, a7]
+}
+
+#[target_feature(enable = "avx2")]
+fn tile_avx2(cols: &[i16], kpad: usize, w: &[i16], acc: &mut [i32; PXB * OCB]) {
+    store_tile(tile_avx2_regs(cols, kpad, w), acc)
+}
+
+#[target_feature(enable = "avx2")]
+fn tile_requant_avx2(
+    cols: &[i16],
+    kpad: usize,
+    w: &[i16],
+    e: &Epilogue,
+    dst: &mut [i8],
+    stride: usize,
+) {
+    tile_epilogue(tile_avx2_regs(cols, kpad, w), e, dst, stride)
+}
+
+/// Stores a tile's 8 accumulator vectors (`[p0 ch 0–7, p0 ch 8–15, p1 …]`).
+#[target_feature(enable = "avx2")]
+#[inline]
+pub(super) fn store_tile(a: [__m256i; 2 * PXB], acc: &mut [i32; PXB * OCB]) {
+    for (i, v) in a.into_iter().enumerate() {
+        // SAFETY: acc holds 64 i32 = 8 × 32 bytes.
+        unsafe { _mm256_storeu_si256(acc.as_mut_ptr().add(i * 8).cast(), v) };
+    }
+}
+
+/// A tile's epilogue in registers: offsets and requantization of its `m <= 16` channels
+/// (parameters loaded once for the 4 pixels), `e.pixels` output rows `stride` apart. Lanes
+/// with a shift below 32 take the general kernel.
+#[target_feature(enable = "avx2")]
+pub(super) fn tile_epilogue(a: [__m256i; 2 * PXB], e: &Epilogue, dst: &mut [i8], stride: usize) {
+    let (m, n) = (e.off.len(), e.pixels);
+    assert!((1..=OCB).contains(&m) && e.mult.len() >= m && e.shift.len() >= m);
+    assert!((1..=PXB).contains(&n) && dst.len() >= (n - 1) * stride + m);
+    // Parameters padded to 16 lanes (shift 32 in the padding: harmless, results dropped).
+    let (mut off, mut mult, mut sh) = ([0i32; OCB], [0i32; OCB], [32i32; OCB]);
+    off[..m].copy_from_slice(&e.off[..m]);
+    mult[..m].copy_from_slice(&e.mult[..m]);
+    sh[..m].copy_from_slice(&e.shift[..m]);
+    if sh.iter().any(|&s| s < 32) {
+        let mut acc = [0i32; PXB * OCB];
+        store_tile(a, &mut acc);
+        for j in 0..n {
+            let row = &mut acc[j * OCB..j * OCB + m];
+            for (x, &o) in row.iter_mut().zip(&off) {
+                *x = x.wrapping_add(o);
+            }
+            requant_avx2(row, e.mult, e.shift, e.out, &mut dst[j * stride..][..m]);
+        }
+        return;
+    }
+    let load = |v: &[i32; OCB], k: usize| {
+        // SAFETY: k + 8 <= 16.
+        unsafe { _mm256_loadu_si256(v.as_ptr().add(k).cast()) }
+    };
+    let (off0, off1, m0, m1, sh0, sh1) = (
+        load(&off, 0),
+        load(&off, 8),
+        load(&mult, 0),
+        load(&mult, 8),
+        load(&sh, 0),
+        load(&sh, 8),
+    );
+    let lo = _mm256_set1_epi32(e.out.min as i32 - e.out.zero_point);
+    let hi = _mm256_set1_epi32(e.out.max as i32 - e.out.zero_point);
+    let zp = _mm256_set1_epi32(e.out.zero_point);
+    for j in 0..n {
+        let v0 = _mm256_add_epi32(
+            requant8_high(_mm256_add_epi32(a[2 * j], off0), m0, sh0, lo, hi),
+            zp,
+        );
+        let v1 = _mm256_add_epi32(
+            requant8_high(_mm256_add_epi32(a[2 * j + 1], off1), m1, sh1, lo, hi),
+            zp,
+        );
+        let bytes = pack16(v0, v1);
+        let row = &mut dst[j * stride..];
+        if m == OCB {
+            // SAFETY: 16 <= row.len() (asserted above).
+            unsafe { _mm_storeu_si128(row.as_mut_ptr().cast(), bytes) };
+        } else {
+            let mut t = [0i8; OCB];
+            // SAFETY: t holds 16 bytes.
+            unsafe { _mm_storeu_si128(t.as_mut_ptr().cast(), bytes) };
+            row[..m].copy_from_slice(&t[..m]);
         }
     }
+}
+
+/// 16 i32 lanes (already within i8) to 16 bytes in order.
+#[target_feature(enable = "avx2")]
+#[inline]
+fn pack16(v0: __m256i, v1: __m256i) -> __m128i {
+    // packs works per 128-bit lane: v0[0..4] v1[0..4] v0[4..8] v1[4..8].
+    let p16 = _mm256_permute4x64_epi64::<0b11_01_10_00>(_mm256_packs_epi32(v0, v1));
+    _mm_packs_epi16(
+        _mm256_castsi256_si128(p16),
+        _mm256_extracti128_si256::<1>(p16),
+    )
 }
 
 #[target_feature(enable = "avx2")]
@@ -293,12 +391,7 @@ pub(super) fn dw_run_requant_avx2(
             if fast {
                 let v0 = _mm256_add_epi32(requant8_high(a0, m0, sh0, lo, hi), zp32);
                 let v1 = _mm256_add_epi32(requant8_high(a1, m1, sh1, lo, hi), zp32);
-                // packs works per 128-bit lane: v0[0..4] v1[0..4] v0[4..8] v1[4..8].
-                let p16 = _mm256_permute4x64_epi64::<0b11_01_10_00>(_mm256_packs_epi32(v0, v1));
-                let bytes = _mm_packs_epi16(
-                    _mm256_castsi256_si128(p16),
-                    _mm256_extracti128_si256::<1>(p16),
-                );
+                let bytes = pack16(v0, v1);
                 // SAFETY: ch + 16 <= c = row.len().
                 unsafe { _mm_storeu_si128(row.as_mut_ptr().add(ch).cast(), bytes) };
             } else {
@@ -409,6 +502,18 @@ unsafe impl Micro for Avx2 {
     unsafe fn tile(cols: &[i16], kpad: usize, w: &[i16], acc: &mut [i32; PXB * OCB]) {
         // SAFETY: the caller guarantees AVX2.
         unsafe { tile_avx2(cols, kpad, w, acc) }
+    }
+    const FUSED: bool = true;
+    unsafe fn tile_requant(
+        cols: &[i16],
+        kpad: usize,
+        w: &[i16],
+        e: &Epilogue,
+        dst: &mut [i8],
+        stride: usize,
+    ) {
+        // SAFETY: the caller guarantees AVX2.
+        unsafe { tile_requant_avx2(cols, kpad, w, e, dst, stride) }
     }
     const DW_RUN: bool = true;
     #[allow(clippy::too_many_arguments)]

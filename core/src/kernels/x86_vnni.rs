@@ -12,7 +12,9 @@
 //! AVX-VNNI, while AVX-512 has its own (native 64-bit arithmetic shifts and min/max).
 
 use super::simd::{requant_one, Epilogue, Micro, OCB, PXB};
-use super::x86::{add_avx2, dw_pixel_avx2, dw_run_requant_avx2, hsum, requant_avx2};
+use super::x86::{
+    add_avx2, dw_pixel_avx2, dw_run_requant_avx2, hsum, requant_avx2, store_tile, tile_epilogue,
+};
 use super::I8Output;
 use crate::quant::AddRequant;
 use std::arch::x86_64::*;
@@ -36,8 +38,10 @@ unsafe fn quad(cols: *const i8, kpad: usize, p: usize, k: usize) -> i32 {
     unsafe { (cols.add(p * kpad + k) as *const i32).read_unaligned() }
 }
 
+/// The 4 pixels × 16 channels of a tile: `[p0 ch 0–7, p0 ch 8–15, p1 …]`.
 #[target_feature(enable = "avx2,avxvnni")]
-fn tile_avxvnni(cols: &[i8], kpad: usize, w: &[i8], acc: &mut [i32; PXB * OCB]) {
+#[inline]
+fn tile_avxvnni_regs(cols: &[i8], kpad: usize, w: &[i8]) -> [__m256i; 2 * PXB] {
     assert!(cols.len() >= PXB * kpad && w.len() >= kpad * OCB && kpad.is_multiple_of(4));
     let flip = _mm256_set1_epi32(SIGN);
     // 4 pixels × 2 halves of 8 channels: 8 independent accumulation chains.
@@ -58,10 +62,24 @@ fn tile_avxvnni(cols: &[i8], kpad: usize, w: &[i8], acc: &mut [i32; PXB * OCB]) 
         }
         k += 4;
     }
-    for (i, v) in a.into_iter().enumerate() {
-        // SAFETY: i · 8 + 8 <= 64 = acc.len().
-        unsafe { _mm256_storeu_si256(acc.as_mut_ptr().add(i * 8).cast(), v) };
-    }
+    a
+}
+
+#[target_feature(enable = "avx2,avxvnni")]
+fn tile_avxvnni(cols: &[i8], kpad: usize, w: &[i8], acc: &mut [i32; PXB * OCB]) {
+    store_tile(tile_avxvnni_regs(cols, kpad, w), acc)
+}
+
+#[target_feature(enable = "avx2,avxvnni")]
+fn tile_requant_avxvnni(
+    cols: &[i8],
+    kpad: usize,
+    w: &[i8],
+    e: &Epilogue,
+    dst: &mut [i8],
+    stride: usize,
+) {
+    tile_epilogue(tile_avxvnni_regs(cols, kpad, w), e, dst, stride)
 }
 
 /// The 4 pixels × 16 channels of a tile, one zmm per pixel.
@@ -605,7 +623,8 @@ vnni_micro!(
     tile_avxvnni,
     dot_avxvnni,
     requant_avx2,
-    dw: dw_run_requant_avx2
+    dw: dw_run_requant_avx2,
+    fused: tile_requant_avxvnni
 );
 vnni_micro!(
     Avx512Vnni,
