@@ -174,8 +174,9 @@ pub(crate) unsafe trait Micro: Send + Sync + 'static {
         wt: &[i16],
         acc: &mut [i32],
     );
-    /// A depthwise pixel with its epilogue: `acc = off`, [`Micro::dw_pixel`], then
-    /// [`Micro::requant`] of the `c` channels into `dst` (`acc` is scratch).
+    /// A depthwise pixel with its epilogue: a run of one pixel on levels with
+    /// [`Micro::DW_RUN`], else `acc = off`, [`Micro::dw_pixel`], then [`Micro::requant`] of the
+    /// `c` channels into `dst` (`acc` is scratch).
     ///
     /// # Safety
     /// As [`Micro::dw_pixel`]; `off`, `mult`, `shift`, `acc`, `dst` hold `c` values.
@@ -190,6 +191,11 @@ pub(crate) unsafe trait Micro: Send + Sync + 'static {
         acc: &mut [i32],
         dst: &mut [i8],
     ) {
+        if Self::DW_RUN {
+            // A run of one pixel.
+            // SAFETY: forwarded from the caller (step 0, one pixel).
+            return unsafe { Self::dw_run_requant(c, zp, input, taps, wt, e, 0, dst) };
+        }
         acc[..c].copy_from_slice(&e.off[..c]);
         // SAFETY: forwarded from the caller.
         unsafe {
@@ -218,14 +224,7 @@ pub(crate) unsafe trait Micro: Send + Sync + 'static {
         step: usize,
         dst: &mut [i8],
     ) {
-        for j in 0..e.pixels {
-            for ch in 0..c {
-                let acc = taps.iter().fold(e.off[ch], |a, &(t, b)| {
-                    a.wrapping_add(wt[t * c + ch] as i32 * (input[b + j * step + ch] as i32 - zp))
-                });
-                dst[j * c + ch] = requant_one(acc, e.mult[ch], e.shift[ch], e.out);
-            }
-        }
+        dw_run_reference(0..c, c, zp, input, taps, wt, e, step, dst)
     }
     /// Per-channel requantization of `acc` into `dst` (same length as `acc`).
     ///
@@ -708,6 +707,30 @@ impl<M: Micro> Int8Kernels for SimdKernels<M> {
                 // SAFETY: features detected; equal lengths.
                 out[i * n + j] = unsafe { M::dot(ar, &b[j * k..(j + 1) * k]) };
             }
+        }
+    }
+}
+
+/// Channels `chans` of a depthwise run ([`Micro::dw_run_requant`]) with the reference
+/// arithmetic: the default run kernel, and the tail channels of the SIMD ones.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn dw_run_reference(
+    chans: std::ops::Range<usize>,
+    c: usize,
+    zp: i32,
+    input: &[i8],
+    taps: &[(usize, usize)],
+    wt: &[i16],
+    e: &Epilogue,
+    step: usize,
+    dst: &mut [i8],
+) {
+    for j in 0..e.pixels {
+        for ch in chans.clone() {
+            let acc = taps.iter().fold(e.off[ch], |a, &(t, b)| {
+                a.wrapping_add(wt[t * c + ch] as i32 * (input[b + j * step + ch] as i32 - zp))
+            });
+            dst[j * c + ch] = requant_one(acc, e.mult[ch], e.shift[ch], e.out);
         }
     }
 }

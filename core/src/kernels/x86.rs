@@ -1,7 +1,7 @@
 //! x86_64 AVX2 micro-kernels. int8 products are formed as i16 × i16 → i32 pairs
 //! (`vpmaddwd`): exact for every int8 weight and every `x − zp ∈ [−255, 255]`.
 
-use super::simd::{requant_one, Epilogue, Micro, OCB, PXB};
+use super::simd::{dw_run_reference, requant_one, Epilogue, Micro, OCB, PXB};
 use super::I8Output;
 use crate::quant::{saturate, AddRequant};
 use std::arch::x86_64::*;
@@ -407,14 +407,7 @@ pub(super) fn dw_run_requant_avx2(
         }
         ch += 16;
     }
-    for j in 0..n {
-        for c0 in ch..c {
-            let acc = taps.iter().fold(e.off[c0], |a, &(t, b)| {
-                a.wrapping_add(wt[t * c + c0] as i32 * (input[b + j * step + c0] as i32 - zp))
-            });
-            dst[j * c + c0] = requant_one(acc, e.mult[c0], e.shift[c0], e.out);
-        }
-    }
+    dw_run_reference(ch..c, c, zp, input, taps, wt, e, step, dst);
 }
 
 #[target_feature(enable = "avx2")]
@@ -529,20 +522,6 @@ unsafe impl Micro for Avx2 {
     ) {
         // SAFETY: the caller guarantees AVX2.
         unsafe { dw_run_requant_avx2(c, zp, input, taps, wt, e, step, dst) }
-    }
-    #[allow(clippy::too_many_arguments)]
-    unsafe fn dw_pixel_requant(
-        c: usize,
-        zp: i32,
-        input: &[i8],
-        taps: &[(usize, usize)],
-        wt: &[i16],
-        e: &Epilogue,
-        _acc: &mut [i32],
-        dst: &mut [i8],
-    ) {
-        // SAFETY: the caller guarantees AVX2.
-        unsafe { dw_run_requant_avx2(c, zp, input, taps, wt, e, 0, dst) }
     }
     unsafe fn dw_pixel(
         c: usize,

@@ -533,20 +533,6 @@ macro_rules! vnni_micro {
                 // SAFETY: the caller guarantees the level's features.
                 unsafe { $tile(cols, kpad, w, acc) }
             }
-            #[allow(clippy::too_many_arguments)]
-            unsafe fn dw_pixel_requant(
-                c: usize,
-                zp: i32,
-                input: &[i8],
-                taps: &[(usize, usize)],
-                wt: &[i16],
-                e: &Epilogue,
-                _acc: &mut [i32],
-                dst: &mut [i8],
-            ) {
-                // SAFETY: the caller guarantees the level's features.
-                unsafe { $dw(c, zp, input, taps, wt, e, 0, dst) }
-            }
             const DW_RUN: bool = true;
             #[allow(clippy::too_many_arguments)]
             unsafe fn dw_run_requant(
