@@ -56,6 +56,10 @@ fn default_calibration_beats() -> usize {
     2000
 }
 
+fn default_prior_correction() -> f64 {
+    1.0
+}
+
 impl Config {
     /// The int8 export's range method.
     pub fn range_method(&self) -> Result<RangeMethod> {
@@ -74,6 +78,11 @@ pub struct PretrainConfig {
     /// How far sampling moves from the data's class mix towards equal classes: class `c` is
     /// drawn in proportion to `count_c^(1 − class_balance)` (0: as in the data; 1: equal).
     pub class_balance: f64,
+    /// How much of the sampling's prior shift is undone after training (logit adjustment,
+    /// `docs/trainer.md`): 1 adds the full `log(p_c / q_c)` to the classifier bias (Bayes
+    /// decision for the training class mix, favours N), 0 keeps the balanced decision.
+    #[serde(default = "default_prior_correction")]
+    pub prior_correction: f64,
     /// Mini-batch size.
     pub batch_size: usize,
     /// Adam learning rate.
@@ -163,6 +172,11 @@ impl Config {
             c.backend == "flex" || c.backend == "ndarray",
             "backend must be \"flex\" or \"ndarray\", not {:?}",
             c.backend
+        );
+        anyhow::ensure!(
+            (0.0..=1.0).contains(&c.pretrain.prior_correction),
+            "pretrain.prior_correction must be in [0, 1], not {}",
+            c.pretrain.prior_correction
         );
         anyhow::ensure!(
             c.pretrain.blocks <= crate::backbone::LITE0_BLOCKS.len()

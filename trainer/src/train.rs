@@ -314,14 +314,21 @@ pub fn feature_scale(head: &Head, feats: &Features, set: &BeatSet, device: &Devi
 /// Adds `log(p_c / q_c)` to the classifier bias, where `p_c` is class `c`'s share of the
 /// training beats and `q_c` its share in class-balanced sampling: undoes the sampling's shift
 /// of the class prior (logit adjustment), so the head predicts for the data's class mix.
-pub fn prior_correction(mut head: Head, set: &BeatSet, balance: f64) -> (Head, [f32; 5]) {
+/// `strength` scales the shift (1: full correction, 0: none; see
+/// [`PretrainConfig::prior_correction`]).
+pub fn prior_correction(
+    mut head: Head,
+    set: &BeatSet,
+    balance: f64,
+    strength: f64,
+) -> (Head, [f32; 5]) {
     let counts = set.class_counts();
     let w = class_weights(&counts, balance);
     let (n, total_w): (usize, f64) = (counts.iter().sum(), w.iter().sum());
     let mut shift = [0.0f32; 5];
     for c in 0..5 {
         if counts[c] > 0 && w[c] > 0.0 {
-            shift[c] = ((counts[c] as f64 / n as f64) / (w[c] / total_w)).ln() as f32;
+            shift[c] = (strength * ((counts[c] as f64 / n as f64) / (w[c] / total_w)).ln()) as f32;
         }
     }
     if let Some(b) = head.fc.bias.take() {
