@@ -34,6 +34,8 @@ export QEMU_LD_PREFIX=/usr/aarch64-linux-gnu
 # not detected.
 export QEMU_CPU=max
 export RHYTHM_EXPECT_LEVELS=neon,dotprod
+# ... and with FEAT_FHM, so that the fp16-arithmetic float path runs (kernels_float asserts it).
+export RHYTHM_EXPECT_FP16_ARITHMETIC=1
 # qemu-user sees the host file system; tests needing the MIT-BIH data find it here.
 if [[ -z "${RHYTHM_DATA:-}" ]]; then
     for d in "$ROOT/../shared/data" /work/shared/data; do
@@ -50,9 +52,9 @@ cargo test -p rhythm --target "$TARGET" -- --skip cli_
 # Each SIMD level on its own through RHYTHM_KERNELS (the engine's auto choice), so the
 # whole-model path of both is exercised, not only the kernel property tests.
 for level in neon dotprod; do
-    echo "== kernels_simd + golden + no_alloc with RHYTHM_KERNELS=$level"
+    echo "== kernels_simd + kernels_float + golden + no_alloc with RHYTHM_KERNELS=$level"
     RHYTHM_KERNELS=$level cargo test -p rhythm --target "$TARGET" \
-        --test kernels_simd --test golden --test no_alloc -- --nocapture 2>&1 |
+        --test kernels_simd --test kernels_float --test golden --test no_alloc -- --nocapture 2>&1 |
         tee /tmp/rhythm-aarch64-$level.log | grep -E "kernel levels|test result|FAILED|panicked" || true
     grep -q "test result: ok" /tmp/rhythm-aarch64-$level.log
     ! grep -q "FAILED" /tmp/rhythm-aarch64-$level.log

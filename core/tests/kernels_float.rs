@@ -11,7 +11,7 @@ use proptest::prelude::*;
 #[path = "support/conv_cases.rs"]
 mod conv_cases;
 use conv_cases::conv_geometry;
-use rhythm::kernels::float::{has_float_kernels, FloatConv};
+use rhythm::kernels::float::{has_float_kernels, has_fp16_arithmetic, FloatConv};
 use rhythm::kernels::scalar::{conv2d_f, FloatElem};
 use rhythm::kernels::{ConvGeometry, KernelLevel};
 use rhythm::model::builder::SplitMix64;
@@ -55,7 +55,15 @@ fn check<E: FloatElem>(
     let sum_tol = 2.0 * k as f32 * f32::EPSILON / 2.0;
     for level in float_levels() {
         let conv = FloatConv::new(level, g, &weights, &bias, act).expect("float kernels");
-        for poison in [f32::NAN, 1e4, -1e4] {
+        // Where fp16 is multiplied directly (aarch64 FEAT_FHM), the widening path too.
+        let mut paths = vec![conv.clone()];
+        if conv.uses_fp16_arithmetic() {
+            paths.push(conv.without_fp16_arithmetic());
+        }
+        for (conv, poison) in paths
+            .iter()
+            .flat_map(|c| [f32::NAN, 1e4, -1e4].map(|p| (c, p)))
+        {
             let mut got = vec![E::from_f32(poison); g.output.len()];
             conv.run(&input, &mut got);
             for (i, ((&y, &x), &s)) in got.iter().zip(&want).zip(&scale).enumerate() {
@@ -68,7 +76,8 @@ fn check<E: FloatElem>(
                 let tol = sum_tol * s * 1.0001 + storage;
                 prop_assert!(
                     (y - x).abs() <= tol,
-                    "{level} out[{i}] = {y}, reference {x}, tol {tol}, {g:?} {act:?}"
+                    "{level} (fp16 arithmetic {}) out[{i}] = {y}, reference {x}, tol {tol}, {g:?} {act:?}",
+                    conv.uses_fp16_arithmetic()
                 );
             }
         }
@@ -99,7 +108,7 @@ proptest! {
 }
 
 #[test]
-fn float_kernels_exist_on_simd_x86() {
+fn float_kernels_exist_on_simd_cpus() {
     #[cfg(target_arch = "x86_64")]
     if std::arch::is_x86_feature_detected!("avx2")
         && std::arch::is_x86_feature_detected!("fma")
@@ -107,6 +116,13 @@ fn float_kernels_exist_on_simd_x86() {
     {
         assert!(has_float_kernels(KernelLevel::Avx2));
     }
+    #[cfg(target_arch = "aarch64")]
+    assert!(has_float_kernels(KernelLevel::Neon));
+    // CI's aarch64 run (qemu -cpu max) sets this, so that the fp16-arithmetic path must run.
+    if std::env::var("RHYTHM_EXPECT_FP16_ARITHMETIC").is_ok_and(|v| v == "1") {
+        assert!(has_fp16_arithmetic(), "FEAT_FHM expected but not detected");
+    }
+    eprintln!("fp16 arithmetic (FEAT_FHM): {}", has_fp16_arithmetic());
     assert!(!has_float_kernels(KernelLevel::Scalar));
     // Too-short operands are refused, not packed.
     let g = ConvGeometry {

@@ -1,8 +1,10 @@
 //! SIMD float convolution for the fp16 and f32 models: weights packed once per model
-//! ([`FloatConv::new`]) and an x86_64 AVX2 + FMA + F16C kernel. fp16 values are widened with
-//! `vcvtph2ps`, summed in f32 with FMA and narrowed with `vcvtps2ph` (round to nearest even,
-//! as `half` does), so fp16 storage keeps its memory savings and computes like the scalar
-//! reference [`super::scalar::conv2d_f`].
+//! ([`FloatConv::new`]), an x86_64 AVX2 + FMA + F16C kernel and an aarch64 Advanced SIMD one.
+//! fp16 values are widened (`vcvtph2ps`, `fcvtl`), summed in f32 with FMA and narrowed
+//! (`vcvtps2ph`, `fcvtn`; round to nearest even, as `half` does), so fp16 storage keeps its
+//! memory savings and computes like the scalar reference [`super::scalar::conv2d_f`]. On
+//! aarch64 CPUs with FP16 arithmetic (FEAT_FHM) the fp16 model skips the widening: `fmlal`
+//! multiplies the stored fp16 values and accumulates in f32 (`float_arm.rs`).
 //!
 //! Not bit-exact with the reference: the fused multiply-adds round once instead of twice and
 //! sum in another order. Tolerance (tested in `core/tests/kernels_float.rs`): per output,
@@ -14,7 +16,7 @@ use super::{ConvGeometry, KernelLevel};
 use crate::model::Activation;
 
 /// Whether `level` comes with float kernels on this CPU: the x86_64 SIMD levels, when the CPU
-/// also has FMA and F16C (every AVX2 CPU but a few early VIA ones).
+/// also has FMA and F16C (every AVX2 CPU but a few early VIA ones), and the aarch64 ones.
 pub fn has_float_kernels(level: KernelLevel) -> bool {
     #[cfg(target_arch = "x86_64")]
     {
@@ -25,9 +27,26 @@ pub fn has_float_kernels(level: KernelLevel) -> bool {
             && std::arch::is_x86_feature_detected!("fma")
             && std::arch::is_x86_feature_detected!("f16c")
     }
-    #[cfg(not(target_arch = "x86_64"))]
+    #[cfg(target_arch = "aarch64")]
+    {
+        matches!(level, KernelLevel::Neon | KernelLevel::Dotprod) && level.is_supported()
+    }
+    #[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
     {
         let _ = level;
+        false
+    }
+}
+
+/// Whether fp16 convolutions packed here multiply fp16 operands directly (aarch64 with
+/// FEAT_FHM) instead of widening them to f32 first.
+pub fn has_fp16_arithmetic() -> bool {
+    #[cfg(target_arch = "aarch64")]
+    {
+        super::float_arm::has_fp16_arithmetic()
+    }
+    #[cfg(not(target_arch = "aarch64"))]
+    {
         false
     }
 }
@@ -49,6 +68,8 @@ pub struct FloatConv<E> {
     pub(crate) w: Vec<E>,
     /// `[group][cpad]`, zero in the padding.
     pub(crate) bias: Vec<f32>,
+    /// fp16 storage multiplied as fp16 (`fmlal`, aarch64 FEAT_FHM), not widened first.
+    pub(crate) fp16_arith: bool,
 }
 
 impl<E: FloatElem> FloatConv<E> {
@@ -105,7 +126,20 @@ impl<E: FloatElem> FloatConv<E> {
             cpad,
             w,
             bias,
+            fp16_arith: E::IS_F16 && has_fp16_arithmetic(),
         })
+    }
+
+    /// Whether this convolution multiplies fp16 operands directly ([`has_fp16_arithmetic`]).
+    pub fn uses_fp16_arithmetic(&self) -> bool {
+        self.fp16_arith
+    }
+
+    /// The same convolution on the widening path (fp16 → f32 before multiplying), e.g. to
+    /// compare both paths on a CPU that has fp16 arithmetic.
+    pub fn without_fp16_arithmetic(mut self) -> Self {
+        self.fp16_arith = false;
+        self
     }
 
     /// Whether this is a depthwise convolution.
@@ -122,7 +156,12 @@ impl<E: FloatElem> FloatConv<E> {
             // SAFETY: a FloatConv only exists where `has_float_kernels` held (AVX2, FMA, F16C).
             unsafe { super::float_x86::run(self, input, output) }
         }
-        #[cfg(not(target_arch = "x86_64"))]
+        #[cfg(target_arch = "aarch64")]
+        {
+            // SAFETY: `fp16_arith` is only set for f16 where `has_fp16_arithmetic` held.
+            unsafe { super::float_arm::run(self, input, output) }
+        }
+        #[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
         {
             unreachable!("FloatConv::new returns None without float kernels")
         }

@@ -10,6 +10,8 @@
 #[cfg(target_arch = "aarch64")]
 mod arm;
 pub mod float;
+#[cfg(target_arch = "aarch64")]
+mod float_arm;
 #[cfg(target_arch = "x86_64")]
 mod float_x86;
 pub mod scalar;
