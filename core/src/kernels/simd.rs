@@ -11,6 +11,7 @@
 
 use super::scalar::{self, for_each_tap, ScalarKernels};
 use super::{ConvGeometry, I8Output, Int8Kernels, PackedConv};
+use crate::model::Shape;
 use crate::quant::{saturate, AddRequant, Requant};
 use std::cell::RefCell;
 use std::marker::PhantomData;
@@ -47,6 +48,8 @@ pub(crate) struct Scratch {
     c16: Vec<i16>,
     c8: Vec<i8>,
     ints: Ints,
+    /// The input with a border of its zero point ([`pad_input`]).
+    padded: Vec<i8>,
 }
 
 thread_local! {
@@ -174,9 +177,9 @@ pub(crate) unsafe trait Micro: Send + Sync + 'static {
         wt: &[i16],
         acc: &mut [i32],
     );
-    /// A depthwise pixel with its epilogue: a run of one pixel on levels with
-    /// [`Micro::DW_RUN`], else `acc = off`, [`Micro::dw_pixel`], then [`Micro::requant`] of the
-    /// `c` channels into `dst` (`acc` is scratch).
+    /// A depthwise pixel with its epilogue (levels without [`Micro::DW_RUN`]): `acc = off`,
+    /// [`Micro::dw_pixel`], then [`Micro::requant`] of the `c` channels into `dst` (`acc` is
+    /// scratch).
     ///
     /// # Safety
     /// As [`Micro::dw_pixel`]; `off`, `mult`, `shift`, `acc`, `dst` hold `c` values.
@@ -191,11 +194,6 @@ pub(crate) unsafe trait Micro: Send + Sync + 'static {
         acc: &mut [i32],
         dst: &mut [i8],
     ) {
-        if Self::DW_RUN {
-            // A run of one pixel.
-            // SAFETY: forwarded from the caller (step 0, one pixel).
-            return unsafe { Self::dw_run_requant(c, zp, input, taps, wt, e, 0, dst) };
-        }
         acc[..c].copy_from_slice(&e.off[..c]);
         // SAFETY: forwarded from the caller.
         unsafe {
@@ -204,8 +202,13 @@ pub(crate) unsafe trait Micro: Send + Sync + 'static {
         }
     }
     /// Whether the level has its own [`Micro::dw_run_requant`] (the driver then hands it
-    /// whole runs of interior pixels).
+    /// whole output rows, over a copy of the input padded with the zero point).
     const DW_RUN: bool = false;
+    /// With [`Micro::DW_RUN`]: the most taps the zero-point-padded row path may compute per
+    /// tap inside the input (padded taps multiply zeros); layers above it take runs of
+    /// interior pixels and single border pixels instead. Levels whose run setup costs more
+    /// accept more waste.
+    const DW_PAD_MAX_WASTE: f32 = 1.1;
     /// `e.pixels` consecutive depthwise output pixels of one row whose taps are all inside
     /// the input: pixel j reads tap `(t, base)` at `input[base + j·step..][..c]` and writes
     /// `dst[j·c..][..c]`. The default is the scalar reference arithmetic.
@@ -430,8 +433,31 @@ fn conv<M: Micro>(
     } else {
         None
     };
+    // Windows reaching into the padding read a copy of the input with a border of `zp` (what
+    // `fill_col` writes for a padded tap), so every pixel takes its contiguous-row path.
+    let (pad_h, pad_w) = (
+        (g.output.h.max(1) - 1) * g.sh + g.kh,
+        (g.output.w.max(1) - 1) * g.sw + g.kw,
+    );
+    let pad = rows.is_none()
+        && groups == 1
+        && (g.pad_top > 0 || g.pad_left > 0 || pad_h > g.input.h || pad_w > g.input.w);
     SCRATCH.with(|s| {
         let mut s = s.borrow_mut();
+        let mut padded = std::mem::take(&mut s.padded);
+        let (g, input) = if pad {
+            pad_input(g, input, zp as i8, (pad_h, pad_w), &mut padded);
+            let gp = ConvGeometry {
+                input: Shape::new(pad_h, pad_w, g.input.c),
+                pad_top: 0,
+                pad_left: 0,
+                ..*g
+            };
+            (gp, &padded[..])
+        } else {
+            (*g, input)
+        };
+        let g = &g;
         let (col, ints) = M::E::bufs(&mut s);
         reset(col, PXB * kpad, M::E::default());
         reset(&mut ints.acc, PXB * cout, 0);
@@ -497,10 +523,17 @@ fn conv<M: Micro>(
                 };
             }
         }
+        s.padded = padded;
     })
 }
 
 /// Depthwise convolution on packed operands.
+///
+/// Levels with row runs ([`Micro::DW_RUN`]) get every output row as one run: where the
+/// windows reach into the padding, the input is first copied into scratch with a border of
+/// `zp` (a padded tap then adds `w·(zp − zp) = 0`, exactly what the reference's skipped tap
+/// adds), so every pixel has all its taps and the run's per-channel setup is shared by the
+/// whole row. Other levels go pixel by pixel, skipping padded taps.
 fn depthwise<M: Micro>(
     g: &ConvGeometry,
     pk: &SimdPack,
@@ -511,6 +544,7 @@ fn depthwise<M: Micro>(
 ) {
     let c = g.output.c;
     assert!(pk.w16.len() == g.kh * g.kw * c && pk.off.len() == c && pk.mult.len() == c);
+    assert!(input.len() >= g.input.len() && output.len() >= g.output.len());
     let e = Epilogue {
         off: &pk.off,
         mult: &pk.mult,
@@ -518,6 +552,108 @@ fn depthwise<M: Micro>(
         out,
         pixels: 1,
     };
+    SCRATCH.with(|s| {
+        let s = &mut *s.borrow_mut();
+        let ints = &mut s.ints;
+        if M::DW_RUN && g.output.h > 0 && g.output.w > 0 {
+            // The input the windows read, and its geometry (no padding left to skip).
+            let (hp, wp) = (
+                (g.output.h - 1) * g.sh + g.kh,
+                (g.output.w - 1) * g.sw + g.kw,
+            );
+            let padded = g.pad_top > 0 || g.pad_left > 0 || hp > g.input.h || wp > g.input.w;
+            let all_taps = g.output.h * g.output.w * g.kh * g.kw;
+            if padded && all_taps as f32 > M::DW_PAD_MAX_WASTE * in_bounds_taps(g) as f32 {
+                return depthwise_runs::<M>(g, pk, input, zp, &e, ints, output);
+            }
+            let (src, shape) = if padded {
+                pad_input(g, input, zp as i8, (hp, wp), &mut s.padded);
+                (&s.padded[..], Shape::new(hp, wp, c))
+            } else {
+                (input, g.input)
+            };
+            let gp = ConvGeometry {
+                input: shape,
+                pad_top: 0,
+                pad_left: 0,
+                ..*g
+            };
+            let e = Epilogue {
+                pixels: g.output.w,
+                ..e
+            };
+            for oy in 0..g.output.h {
+                ints.taps.clear();
+                let taps = &mut ints.taps;
+                for_each_tap(&gp, oy, 0, |t, iy, ix| {
+                    taps.push((t, (iy * shape.w + ix) * c))
+                });
+                debug_assert_eq!(taps.len(), g.kh * g.kw);
+                let at = oy * g.output.w * c;
+                let dst = &mut output[at..at + g.output.w * c];
+                // SAFETY: features detected; every tap of every pixel of the row is inside
+                // `src` (gp has no padding and `shape` covers every window), so
+                // base + (w − 1)·sw·c + c <= src.len(); w16 has taps·c elements,
+                // off/mult/shift c, dst w·c.
+                unsafe { M::dw_run_requant(c, zp, src, &ints.taps, &pk.w16, &e, g.sw * c, dst) };
+            }
+            return;
+        }
+        reset(&mut ints.acc, c, 0);
+        for oy in 0..g.output.h {
+            for ox in 0..g.output.w {
+                ints.taps.clear();
+                let taps = &mut ints.taps;
+                for_each_tap(g, oy, ox, |t, iy, ix| {
+                    taps.push((t, (iy * g.input.w + ix) * c))
+                });
+                let at = (oy * g.output.w + ox) * c;
+                // SAFETY: features detected; every tap base + c is inside the input
+                // (in-bounds pixel), w16 has taps·c elements, off/mult/shift/acc/dst c.
+                unsafe {
+                    M::dw_pixel_requant(
+                        c,
+                        zp,
+                        input,
+                        &ints.taps,
+                        &pk.w16,
+                        &e,
+                        &mut ints.acc,
+                        &mut output[at..at + c],
+                    )
+                };
+            }
+        }
+    })
+}
+
+/// Taps of all output pixels that fall inside the input (the reference's work).
+fn in_bounds_taps(g: &ConvGeometry) -> usize {
+    let count = |out: usize, k: usize, stride: usize, pad: usize, size: usize| -> usize {
+        (0..out)
+            .map(|o| {
+                (0..k)
+                    .filter(|&t| (o * stride + t).checked_sub(pad).is_some_and(|i| i < size))
+                    .count()
+            })
+            .sum()
+    };
+    count(g.output.h, g.kh, g.sh, g.pad_top, g.input.h)
+        * count(g.output.w, g.kw, g.sw, g.pad_left, g.input.w)
+}
+
+/// The depthwise row path without padding: each row's interior pixels (all taps inside the
+/// input horizontally) as one run, border pixels as runs of one with their in-bounds taps.
+fn depthwise_runs<M: Micro>(
+    g: &ConvGeometry,
+    pk: &SimdPack,
+    input: &[i8],
+    zp: i32,
+    e: &Epilogue,
+    ints: &mut Ints,
+    output: &mut [i8],
+) {
+    let c = g.output.c;
     // Output columns whose taps are all inside the input horizontally: ox_lo..ox_end.
     let ox_lo = g.pad_left.div_ceil(g.sw);
     let ox_end = if g.input.w + g.pad_left >= g.kw {
@@ -525,58 +661,56 @@ fn depthwise<M: Micro>(
     } else {
         0
     };
-    let interior = if M::DW_RUN && ox_lo < ox_end {
-        ox_lo..ox_end
-    } else {
-        0..0
-    };
-    SCRATCH.with(|s| {
-        let mut s = s.borrow_mut();
-        let ints = &mut s.ints;
-        reset(&mut ints.acc, c, 0);
-        for oy in 0..g.output.h {
-            let mut ox = 0;
-            while ox < g.output.w {
-                let run = if ox == interior.start && !interior.is_empty() {
-                    interior.len()
-                } else {
-                    1
-                };
-                ints.taps.clear();
-                let taps = &mut ints.taps;
-                for_each_tap(g, oy, ox, |t, iy, ix| {
-                    taps.push((t, (iy * g.input.w + ix) * c))
-                });
-                let at = (oy * g.output.w + ox) * c;
-                let dst = &mut output[at..at + run * c];
-                if run > 1 {
-                    let e = Epilogue { pixels: run, ..e };
-                    // SAFETY: features detected; pixels ox..ox + run have all their taps
-                    // inside the input row, so base + (run − 1)·sw·c + c <= input.len(); w16
-                    // has taps·c elements, off/mult/shift c, dst run·c.
-                    unsafe {
-                        M::dw_run_requant(c, zp, input, &ints.taps, &pk.w16, &e, g.sw * c, dst)
-                    };
-                } else {
-                    // SAFETY: features detected; every tap base + c is inside the input
-                    // (in-bounds pixel), w16 has taps·c elements, off/mult/shift/acc/dst c.
-                    unsafe {
-                        M::dw_pixel_requant(
-                            c,
-                            zp,
-                            input,
-                            &ints.taps,
-                            &pk.w16,
-                            &e,
-                            &mut ints.acc,
-                            dst,
-                        )
-                    };
-                }
-                ox += run;
-            }
+    for oy in 0..g.output.h {
+        let mut ox = 0;
+        while ox < g.output.w {
+            let run = if ox == ox_lo && ox_lo < ox_end {
+                ox_end - ox_lo
+            } else {
+                1
+            };
+            ints.taps.clear();
+            let taps = &mut ints.taps;
+            for_each_tap(g, oy, ox, |t, iy, ix| {
+                taps.push((t, (iy * g.input.w + ix) * c))
+            });
+            let at = (oy * g.output.w + ox) * c;
+            let e = Epilogue { pixels: run, ..*e };
+            // SAFETY: features detected; pixels ox..ox + run have all their listed taps
+            // inside the input (a run > 1 lies inside horizontally, and its rows are those
+            // of pixel ox), so base + (run − 1)·sw·c + c <= input.len(); w16 has taps·c
+            // elements, off/mult/shift c, dst run·c.
+            unsafe {
+                M::dw_run_requant(
+                    c,
+                    zp,
+                    input,
+                    &ints.taps,
+                    &pk.w16,
+                    &e,
+                    g.sw * c,
+                    &mut output[at..at + run * c],
+                )
+            };
+            ox += run;
         }
-    })
+    }
+}
+
+/// Copies `input` (NHWC, `g.input`) into `dst` as an `hp × wp` image whose pixels outside the
+/// input (the padding, and any window overhang) are `zp`.
+fn pad_input(g: &ConvGeometry, input: &[i8], zp: i8, (hp, wp): (usize, usize), dst: &mut Vec<i8>) {
+    let c = g.input.c;
+    reset(dst, hp * wp * c, zp);
+    for iy in 0..g.input.h {
+        let y = iy + g.pad_top;
+        if y >= hp {
+            break;
+        }
+        let w = g.input.w.min(wp.saturating_sub(g.pad_left));
+        let from = &input[iy * g.input.w * c..][..w * c];
+        dst[(y * wp + g.pad_left) * c..][..w * c].copy_from_slice(from);
+    }
 }
 
 impl<M: Micro> Int8Kernels for SimdKernels<M> {

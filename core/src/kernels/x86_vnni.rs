@@ -159,17 +159,7 @@ fn tile_requant_avx512vnni(
             _mm512_maskz_loadu_epi32(k, e.shift.as_ptr()),
         )
     };
-    if _mm512_mask_cmplt_epi32_mask(k, sh, _mm512_set1_epi32(32)) != 0 {
-        // Some shift < 32: the general kernel, row by row.
-        for (p, v) in acc.into_iter().enumerate().take(n) {
-            let mut t = [0i32; OCB];
-            // SAFETY: t holds 16 i32.
-            unsafe { _mm512_storeu_si512(t.as_mut_ptr().cast(), _mm512_add_epi32(v, off)) };
-            requant_avx512(&t[..m], e.mult, e.shift, e.out, &mut dst[p * stride..][..m]);
-        }
-        return;
-    }
-    let rq = Rq16::new(mult, sh, e.out);
+    let rq = Rq16::new(mult, sh, e.out, k);
     for (p, v) in acc.into_iter().enumerate().take(n) {
         let bytes = rq.apply(_mm512_add_epi32(v, off));
         // SAFETY: the mask covers m bytes from p·stride, inside dst (asserted above).
@@ -177,34 +167,58 @@ fn tile_requant_avx512vnni(
     }
 }
 
-/// Requantization of 16 lanes whose shifts are all >= 32, with the per-channel parts
-/// computed once (see `requant_avx512`).
+/// Requantization of 16 lanes with the per-channel parts computed once: exactly
+/// [`crate::quant::Requant::apply`] + saturation for every shift in 1..=62. Where every
+/// lane's shift is >= 32 (the usual case) it uses `x >> shift = (x >> 32) >> (shift − 32)` on
+/// the high dwords of `x = acc·mult + 2^(shift−1)`, as `requant_avx512` does; otherwise 64-bit
+/// arithmetic shifts and a 64-bit clamp.
 #[derive(Clone, Copy)]
 struct Rq16 {
     mult: __m512i,
     mult_o: __m512i,
     round_e: __m512i,
     round_o: __m512i,
+    /// All shifts >= 32: the high-dword path.
+    high32: bool,
     sh32: __m512i,
+    /// 64-bit shift counts of the even and odd lanes (general path).
+    sh_e: __m512i,
+    sh_o: __m512i,
     lo: __m512i,
     hi: __m512i,
+    lo64: __m512i,
+    hi64: __m512i,
     zp: __m512i,
 }
 
 impl Rq16 {
+    /// Lanes outside `k` are ignored (their bytes are garbage, for masked stores).
     #[target_feature(enable = "avx512f,avx512bw")]
     #[inline]
-    fn new(mult: __m512i, sh: __m512i, out: I8Output) -> Rq16 {
+    fn new(mult: __m512i, sh: __m512i, out: I8Output, k: __mmask16) -> Rq16 {
         let one = _mm512_set1_epi64(1);
         let round = |s: __m512i| _mm512_sllv_epi64(one, _mm512_sub_epi64(s, one));
+        let (sh_e, sh_o) = (
+            _mm512_and_si512(sh, _mm512_set1_epi64(0xffff_ffff)),
+            _mm512_srli_epi64::<32>(sh),
+        );
+        let (lo, hi) = (
+            out.min as i32 - out.zero_point,
+            out.max as i32 - out.zero_point,
+        );
         Rq16 {
             mult,
             mult_o: _mm512_srli_epi64::<32>(mult),
-            round_e: round(_mm512_and_si512(sh, _mm512_set1_epi64(0xffff_ffff))),
-            round_o: round(_mm512_srli_epi64::<32>(sh)),
+            round_e: round(sh_e),
+            round_o: round(sh_o),
+            high32: _mm512_mask_cmplt_epi32_mask(k, sh, _mm512_set1_epi32(32)) == 0,
             sh32: _mm512_sub_epi32(sh, _mm512_set1_epi32(32)),
-            lo: _mm512_set1_epi32(out.min as i32 - out.zero_point),
-            hi: _mm512_set1_epi32(out.max as i32 - out.zero_point),
+            sh_e,
+            sh_o,
+            lo: _mm512_set1_epi32(lo),
+            hi: _mm512_set1_epi32(hi),
+            lo64: _mm512_set1_epi64(lo as i64),
+            hi64: _mm512_set1_epi64(hi as i64),
             zp: _mm512_set1_epi32(out.zero_point),
         }
     }
@@ -212,86 +226,92 @@ impl Rq16 {
     #[target_feature(enable = "avx512f,avx512bw")]
     #[inline]
     fn apply(&self, a: __m512i) -> __m128i {
+        // |acc · mult| < 2^62 and 2^(shift − 1) <= 2^61: the rounding adds cannot overflow.
         let x_e = _mm512_add_epi64(_mm512_mul_epi32(a, self.mult), self.round_e);
         let x_o = _mm512_add_epi64(
             _mm512_mul_epi32(_mm512_srli_epi64::<32>(a), self.mult_o),
             self.round_o,
         );
-        // Lane 2i: high dword of the even product i; lane 2i + 1: of the odd one.
-        let high = _mm512_mask_blend_epi32(0xaaaa, _mm512_srli_epi64::<32>(x_e), x_o);
-        let r = _mm512_srav_epi32(high, self.sh32);
-        let r = _mm512_min_epi32(_mm512_max_epi32(r, self.lo), self.hi);
+        let r = if self.high32 {
+            // Lane 2i: high dword of the even product i; lane 2i + 1: of the odd one.
+            let high = _mm512_mask_blend_epi32(0xaaaa, _mm512_srli_epi64::<32>(x_e), x_o);
+            let r = _mm512_srav_epi32(high, self.sh32);
+            _mm512_min_epi32(_mm512_max_epi32(r, self.lo), self.hi)
+        } else {
+            // clamp(r + zp, min, max) − zp = clamp(r, min − zp, max − zp), in 64 bits, so
+            // the low dwords hold the results.
+            let clamp = |x: __m512i, s: __m512i| {
+                _mm512_min_epi64(_mm512_max_epi64(_mm512_srav_epi64(x, s), self.lo64), self.hi64)
+            };
+            let (r_e, r_o) = (clamp(x_e, self.sh_e), clamp(x_o, self.sh_o));
+            _mm512_mask_blend_epi32(0xaaaa, r_e, _mm512_slli_epi64::<32>(r_o))
+        };
         _mm512_cvtepi32_epi8(_mm512_add_epi32(r, self.zp))
     }
 }
 
-/// Requantizes `m <= 16` accumulators (offsets included) of channels `ch..ch + m` into
-/// `dst[ch..ch + m]`.
-#[target_feature(enable = "avx512f,avx512bw,avx512vl")]
-#[inline]
-fn requant_store16(v: __m512i, ch: usize, m: usize, e: &Epilogue, dst: &mut [i8]) {
-    assert!(m <= 16 && e.mult.len() >= ch + m && e.shift.len() >= ch + m && dst.len() >= ch + m);
-    let k: __mmask16 = if m == 16 { !0 } else { (1 << m) - 1 };
-    // SAFETY: masked loads of the m values from ch (asserted above).
-    let (mult, sh) = unsafe {
-        (
-            _mm512_maskz_loadu_epi32(k, e.mult.as_ptr().add(ch)),
-            _mm512_maskz_loadu_epi32(k, e.shift.as_ptr().add(ch)),
-        )
-    };
-    if _mm512_mask_cmplt_epi32_mask(k, sh, _mm512_set1_epi32(32)) != 0 {
-        let mut t = [0i32; 16];
-        // SAFETY: t holds 16 i32.
-        unsafe { _mm512_storeu_si512(t.as_mut_ptr().cast(), v) };
-        let (mu, s) = (&e.mult[ch..ch + m], &e.shift[ch..ch + m]);
-        return requant_avx512(&t[..m], mu, s, e.out, &mut dst[ch..ch + m]);
-    }
-    let bytes = Rq16::new(mult, sh, e.out).apply(v);
-    // SAFETY: the mask covers dst[ch..ch + m] (asserted above).
-    unsafe { _mm_mask_storeu_epi8(dst.as_mut_ptr().add(ch), k, bytes) };
-}
+/// Even and odd lanes of a 32-lane i16 vector (`vpdpwssd` pairs lanes 2i and 2i + 1).
+const EVEN16: __mmask32 = 0x5555_5555;
+const ODD16: __mmask32 = 0xaaaa_aaaa;
 
-/// The depthwise sums of channels `ch..ch + 32` (masked by `k32`) of the pixel whose taps
-/// start at `input + origin`, plus the offsets: two zmm of 16 i32. Products are i16
-/// (`|w·(x − zp)| <= 128·255 < 2^15`), as in the AVX2 kernel; masked-out lanes add 0.
+/// Depthwise tap sums of channels `ch..ch + 32` (masked by `k32`) of `P` pixels, added to
+/// `acc`, in even/odd order: lane i of the first (second) vector of a pixel is channel
+/// `ch + 2i` (`ch + 2i + 1`). `vpdpwssd` multiplies i16 pairs; with the weights loaded into
+/// even (or odd) lanes only, each pair holds one product of one channel, so no shuffle is
+/// needed, and each weight load serves the `P` pixels (2·P independent accumulation chains
+/// hide the instruction's latency). Pixel p reads its taps at `input + base + origins[p]`, raw
+/// (the zero point is folded into `acc` by the caller); with `origins` = None every `x` is the
+/// zero point instead (`acc + zp·Σ_taps w`).
 ///
 /// # Safety
-/// For every tap, the 32 masked bytes at `input + base + origin + ch` and i16 at
-/// `wt + t·c + ch` are readable.
-#[target_feature(enable = "avx512f,avx512bw,avx512vl")]
+/// For every tap, the 32 masked i16 at `wt + t·c + ch` are readable, and for every origin the
+/// 32 masked bytes at `input + base + origin + ch`.
+#[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni")]
 #[inline]
-#[allow(clippy::too_many_arguments)]
-unsafe fn dw_acc32(
+unsafe fn dw_acc32_pairs<const P: usize>(
     input: *const i8,
-    origin: usize,
+    origins: Option<[usize; P]>,
+    zp: i32,
     taps: &[(usize, usize)],
     wt: *const i16,
-    c: usize,
-    ch: usize,
-    k32: __mmask32,
-    zp16: __m512i,
-    off: (__m512i, __m512i),
-) -> (__m512i, __m512i) {
-    let (mut lo, mut hi) = off;
+    (c, ch, k32): (usize, usize, __mmask32),
+    mut acc: [(__m512i, __m512i); P],
+) -> [(__m512i, __m512i); P] {
+    let zp16 = _mm512_set1_epi16(zp as i16);
     for &(t, base) in taps {
         // SAFETY: guaranteed by the caller.
-        let (x, w) = unsafe {
-            (
-                _mm512_cvtepi8_epi16(_mm256_maskz_loadu_epi8(k32, input.add(base + origin + ch))),
-                _mm512_maskz_loadu_epi16(k32, wt.add(t * c + ch)),
-            )
-        };
-        let p = _mm512_mullo_epi16(_mm512_sub_epi16(x, zp16), w);
-        lo = _mm512_add_epi32(lo, _mm512_cvtepi16_epi32(_mm512_castsi512_si256(p)));
-        hi = _mm512_add_epi32(hi, _mm512_cvtepi16_epi32(_mm512_extracti64x4_epi64::<1>(p)));
+        unsafe {
+            let w = wt.add(t * c + ch);
+            let (we, wo) = (
+                _mm512_maskz_loadu_epi16(k32 & EVEN16, w),
+                _mm512_maskz_loadu_epi16(k32 & ODD16, w),
+            );
+            for (p, a) in acc.iter_mut().enumerate() {
+                let x = match origins {
+                    Some(o) => _mm512_cvtepi8_epi16(_mm256_maskz_loadu_epi8(
+                        k32,
+                        input.add(base + o[p] + ch),
+                    )),
+                    None => zp16,
+                };
+                *a = (_mm512_dpwssd_epi32(a.0, x, we), _mm512_dpwssd_epi32(a.1, x, wo));
+            }
+        }
     }
-    (lo, hi)
+    acc
+}
+
+/// Bits 0, 2, 4, … of `x` packed into bits 0, 1, 2, …
+fn even_bits(x: u32) -> u16 {
+    (0..16).fold(0, |r, i| r | ((((x >> (2 * i)) & 1) as u16) << i))
 }
 
 /// Depthwise pixels `0..e.pixels` of a run (pixel j's taps at `base + j·step`) with their
-/// requantization: 32 channels per step, the channel parameters loaded and prepared once per
-/// step for the whole run.
-#[target_feature(enable = "avx512f,avx512bw,avx512vl")]
+/// requantization, 32 channels per step in the even/odd order of [`dw_acc32_pairs`]. Once per
+/// step for the whole run: the channel parameters are permuted to that order and
+/// `zp·Σ_taps w` is subtracted from the offsets (`Σ w·(x − zp) = Σ w·x − zp·Σ w`, exact in
+/// wrapping i32); per pixel, the two byte vectors are interleaved back before the store.
+#[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni")]
 #[allow(clippy::too_many_arguments)]
 fn dw_run_requant_avx512(
     c: usize,
@@ -309,52 +329,63 @@ fn dw_run_requant_avx512(
     assert!(taps
         .iter()
         .all(|&(t, b)| b + (n - 1) * step + c <= input.len() && (t + 1) * c <= wt.len()));
-    let zp16 = _mm512_set1_epi16(zp as i16);
     let (ip, wp) = (input.as_ptr(), wt.as_ptr());
+    // Lane i of the even (odd) order is element 2i (2i + 1) of the concatenation lo ‖ hi.
+    let idx_even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+    let idx_odd = _mm512_add_epi32(idx_even, _mm512_set1_epi32(1));
     let mut ch = 0;
     while ch < c {
         let m = (c - ch).min(32);
         let k32: __mmask32 = if m == 32 { !0 } else { (1u32 << m) - 1 };
         let (k_lo, k_hi) = (k32 as __mmask16, (k32 >> 16) as __mmask16);
         // SAFETY: masked loads of channels ch..ch + m of the c-long parameter slices.
-        let (off, mult, sh) = unsafe {
-            let at = |p: *const i32, k| {
-                (
-                    _mm512_maskz_loadu_epi32(k_lo & k, p.add(ch)),
-                    _mm512_maskz_loadu_epi32(k_hi & k, p.add(ch + 16)),
-                )
-            };
+        let [off, mult, sh] = [e.off.as_ptr(), e.mult.as_ptr(), e.shift.as_ptr()].map(|p| unsafe {
+            let lo = _mm512_maskz_loadu_epi32(k_lo, p.add(ch));
+            let hi = _mm512_maskz_loadu_epi32(k_hi, p.add(ch + 16));
             (
-                at(e.off.as_ptr(), !0),
-                at(e.mult.as_ptr(), !0),
-                at(e.shift.as_ptr(), !0),
+                _mm512_permutex2var_epi32(lo, idx_even, hi),
+                _mm512_permutex2var_epi32(lo, idx_odd, hi),
             )
-        };
-        let thirty_two = _mm512_set1_epi32(32);
-        let fast = _mm512_mask_cmplt_epi32_mask(k_lo, sh.0, thirty_two) == 0
-            && _mm512_mask_cmplt_epi32_mask(k_hi, sh.1, thirty_two) == 0;
-        let (rq_lo, rq_hi) = (
-            Rq16::new(mult.0, sh.0, e.out),
-            Rq16::new(mult.1, sh.1, e.out),
+        });
+        let zero = [(_mm512_setzero_si512(), _mm512_setzero_si512())];
+        // SAFETY: the asserts above: every tap's weights of channels ch..ch + m are in wt.
+        let [zsum] = unsafe { dw_acc32_pairs::<1>(ip, None, zp, taps, wp, (c, ch, k32), zero) };
+        let start = (_mm512_sub_epi32(off.0, zsum.0), _mm512_sub_epi32(off.1, zsum.1));
+        let (rq_even, rq_odd) = (
+            Rq16::new(mult.0, sh.0, e.out, even_bits(k32)),
+            Rq16::new(mult.1, sh.1, e.out, even_bits(k32 >> 1)),
         );
-        for j in 0..n {
-            // SAFETY: the asserts above: every tap's bytes of pixel j are inside the input.
-            let (lo, hi) = unsafe { dw_acc32(ip, j * step, taps, wp, c, ch, k32, zp16, off) };
+        let store = |j: usize, (even, odd): (__m512i, __m512i), dst: &mut [i8]| {
+            let (be, bo) = (rq_even.apply(even), rq_odd.apply(odd));
             let row = &mut dst[j * c..(j + 1) * c];
-            if fast {
-                // SAFETY: the masks cover row[ch..ch + m], inside the row.
-                unsafe {
-                    _mm_mask_storeu_epi8(row.as_mut_ptr().add(ch), k_lo, rq_lo.apply(lo));
-                    if m > 16 {
-                        _mm_mask_storeu_epi8(row.as_mut_ptr().add(ch + 16), k_hi, rq_hi.apply(hi));
-                    }
-                }
-            } else {
-                requant_store16(lo, ch, m.min(16), e, row);
+            // SAFETY: the masks cover row[ch..ch + m], inside the row.
+            unsafe {
+                _mm_mask_storeu_epi8(row.as_mut_ptr().add(ch), k_lo, _mm_unpacklo_epi8(be, bo));
                 if m > 16 {
-                    requant_store16(hi, ch + 16, m - 16, e, row);
+                    let hi = _mm_unpackhi_epi8(be, bo);
+                    _mm_mask_storeu_epi8(row.as_mut_ptr().add(ch + 16), k_hi, hi);
                 }
             }
+        };
+        let mut j = 0;
+        while j + 4 <= n {
+            let o = [j, j + 1, j + 2, j + 3].map(|p| p * step);
+            // SAFETY: the asserts above: every tap's bytes of pixels j..j + 4 are in the input.
+            let acc = unsafe {
+                dw_acc32_pairs::<4>(ip, Some(o), zp, taps, wp, (c, ch, k32), [start; 4])
+            };
+            for (p, a) in acc.into_iter().enumerate() {
+                store(j + p, a, dst);
+            }
+            j += 4;
+        }
+        while j < n {
+            // SAFETY: as above, for pixel j.
+            let [a] = unsafe {
+                dw_acc32_pairs::<1>(ip, Some([j * step]), zp, taps, wp, (c, ch, k32), [start])
+            };
+            store(j, a, dst);
+            j += 1;
         }
         ch += 32;
     }
@@ -514,7 +545,7 @@ fn requant_avx512(acc: &[i32], mult: &[i32], shift: &[i32], out: I8Output, dst: 
 /// The parts both VNNI levels share: raw int8 columns in `[k / 4][o][k % 4]` blocks, and the
 /// AVX2 depthwise, requantization and add.
 macro_rules! vnni_micro {
-    ($level:ty, $name:literal, $tile:ident, $dot:ident, $requant:ident, dw: $dw:ident $(, fused: $fused:ident)?) => {
+    ($level:ty, $name:literal, $tile:ident, $dot:ident, $requant:ident, dw: $dw:ident $(, fused: $fused:ident)?, pad_waste: $pad_waste:literal) => {
         // SAFETY: every method only runs code of the level's features (which include AVX2),
         // and `SimdKernels<$level>` is only created after detecting them
         // (`KernelLevel::kernels`).
@@ -534,6 +565,7 @@ macro_rules! vnni_micro {
                 unsafe { $tile(cols, kpad, w, acc) }
             }
             const DW_RUN: bool = true;
+            const DW_PAD_MAX_WASTE: f32 = $pad_waste;
             #[allow(clippy::too_many_arguments)]
             unsafe fn dw_run_requant(
                 c: usize,
@@ -610,7 +642,8 @@ vnni_micro!(
     dot_avxvnni,
     requant_avx2,
     dw: dw_run_requant_avx2,
-    fused: tile_requant_avxvnni
+    fused: tile_requant_avxvnni,
+    pad_waste: 1.1
 );
 vnni_micro!(
     Avx512Vnni,
@@ -619,5 +652,6 @@ vnni_micro!(
     dot_avx512vnni,
     requant_avx512,
     dw: dw_run_requant_avx512,
-    fused: tile_requant_avx512vnni
+    fused: tile_requant_avx512vnni,
+    pad_waste: 1.5
 );
