@@ -35,7 +35,8 @@ thread_local! {
 
 /// Whether this CPU multiplies fp16 operands directly (FEAT_FHM, which implies FEAT_FP16).
 pub(crate) fn has_fp16_arithmetic() -> bool {
-    std::arch::is_aarch64_feature_detected!("fp16") && std::arch::is_aarch64_feature_detected!("fhm")
+    std::arch::is_aarch64_feature_detected!("fp16")
+        && std::arch::is_aarch64_feature_detected!("fhm")
 }
 
 /// Eight f32 lanes.

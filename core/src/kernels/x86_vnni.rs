@@ -241,7 +241,10 @@ impl Rq16 {
             // clamp(r + zp, min, max) − zp = clamp(r, min − zp, max − zp), in 64 bits, so
             // the low dwords hold the results.
             let clamp = |x: __m512i, s: __m512i| {
-                _mm512_min_epi64(_mm512_max_epi64(_mm512_srav_epi64(x, s), self.lo64), self.hi64)
+                _mm512_min_epi64(
+                    _mm512_max_epi64(_mm512_srav_epi64(x, s), self.lo64),
+                    self.hi64,
+                )
             };
             let (r_e, r_o) = (clamp(x_e, self.sh_e), clamp(x_o, self.sh_o));
             _mm512_mask_blend_epi32(0xaaaa, r_e, _mm512_slli_epi64::<32>(r_o))
@@ -259,16 +262,16 @@ const ODD16: __mmask32 = 0xaaaa_aaaa;
 /// `ch + 2i` (`ch + 2i + 1`). `vpdpwssd` multiplies i16 pairs; with the weights loaded into
 /// even (or odd) lanes only, each pair holds one product of one channel, so no shuffle is
 /// needed, and each weight load serves the `P` pixels (2·P independent accumulation chains
-/// hide the instruction's latency). Pixel p reads its taps at `input + base + origins[p]`, raw
-/// (the zero point is folded into `acc` by the caller); with `origins` = None every `x` is the
-/// zero point instead (`acc + zp·Σ_taps w`).
+/// hide the instruction's latency). Pixel p reads its taps at `input + base + origins[p]`:
+/// `x − zp` with `SUB`, else raw `x` (the zero point folded into `acc` by the caller); with
+/// `origins` = None every `x` is the zero point instead (`acc + zp·Σ_taps w`).
 ///
 /// # Safety
 /// For every tap, the 32 masked i16 at `wt + t·c + ch` are readable, and for every origin the
 /// 32 masked bytes at `input + base + origin + ch`.
 #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni")]
 #[inline]
-unsafe fn dw_acc32_pairs<const P: usize>(
+unsafe fn dw_acc32_pairs<const P: usize, const SUB: bool>(
     input: *const i8,
     origins: Option<[usize; P]>,
     zp: i32,
@@ -294,16 +297,71 @@ unsafe fn dw_acc32_pairs<const P: usize>(
                     )),
                     None => zp16,
                 };
-                *a = (_mm512_dpwssd_epi32(a.0, x, we), _mm512_dpwssd_epi32(a.1, x, wo));
+                // |x − zp| <= 255 fits i16; masked-out lanes have zero weights.
+                let x = if SUB { _mm512_sub_epi16(x, zp16) } else { x };
+                *a = (
+                    _mm512_dpwssd_epi32(a.0, x, we),
+                    _mm512_dpwssd_epi32(a.1, x, wo),
+                );
             }
         }
     }
     acc
 }
 
-/// Bits 0, 2, 4, … of `x` packed into bits 0, 1, 2, …
-fn even_bits(x: u32) -> u16 {
-    (0..16).fold(0, |r, i| r | ((((x >> (2 * i)) & 1) as u16) << i))
+/// [`dw_acc32_pairs`] for one pixel with `x − zp`: its taps summed in four interleaved
+/// chains, so that one pixel does not wait on `vpdpwssd`'s latency tap after tap.
+///
+/// # Safety
+/// As [`dw_acc32_pairs`] with one origin.
+#[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni")]
+#[inline]
+unsafe fn dw_acc32_pixel(
+    input: *const i8,
+    origin: usize,
+    zp: i32,
+    taps: &[(usize, usize)],
+    wt: *const i16,
+    (c, ch, k32): (usize, usize, __mmask32),
+    acc: (__m512i, __m512i),
+) -> (__m512i, __m512i) {
+    let zp16 = _mm512_set1_epi16(zp as i16);
+    let z = _mm512_setzero_si512();
+    let mut chains = [acc, (z, z), (z, z), (z, z)];
+    let step = |a: (__m512i, __m512i), (t, base): (usize, usize)| {
+        // SAFETY: guaranteed by the caller.
+        unsafe {
+            let x =
+                _mm512_cvtepi8_epi16(_mm256_maskz_loadu_epi8(k32, input.add(base + origin + ch)));
+            let x = _mm512_sub_epi16(x, zp16);
+            let w = wt.add(t * c + ch);
+            (
+                _mm512_dpwssd_epi32(a.0, x, _mm512_maskz_loadu_epi16(k32 & EVEN16, w)),
+                _mm512_dpwssd_epi32(a.1, x, _mm512_maskz_loadu_epi16(k32 & ODD16, w)),
+            )
+        }
+    };
+    let mut quads = taps.chunks_exact(4);
+    for q in &mut quads {
+        chains = [
+            step(chains[0], q[0]),
+            step(chains[1], q[1]),
+            step(chains[2], q[2]),
+            step(chains[3], q[3]),
+        ];
+    }
+    for &tap in quads.remainder() {
+        chains[0] = step(chains[0], tap);
+    }
+    let add4 = |v: [__m512i; 4]| {
+        _mm512_add_epi32(_mm512_add_epi32(v[0], v[1]), _mm512_add_epi32(v[2], v[3]))
+    };
+    (add4(chains.map(|c| c.0)), add4(chains.map(|c| c.1)))
+}
+
+/// The first `n <= 16` lanes.
+fn low_lanes(n: usize) -> __mmask16 {
+    ((1u32 << n) - 1) as __mmask16
 }
 
 /// Depthwise pixels `0..e.pixels` of a run (pixel j's taps at `base + j·step`) with their
@@ -347,13 +405,23 @@ fn dw_run_requant_avx512(
                 _mm512_permutex2var_epi32(lo, idx_odd, hi),
             )
         });
-        let zero = [(_mm512_setzero_si512(), _mm512_setzero_si512())];
-        // SAFETY: the asserts above: every tap's weights of channels ch..ch + m are in wt.
-        let [zsum] = unsafe { dw_acc32_pairs::<1>(ip, None, zp, taps, wp, (c, ch, k32), zero) };
-        let start = (_mm512_sub_epi32(off.0, zsum.0), _mm512_sub_epi32(off.1, zsum.1));
+        // Long runs fold the zero point into the start values (one pass over the taps per
+        // step); short ones subtract it from every input instead.
+        let start = if n >= 4 {
+            let zero = [(_mm512_setzero_si512(), _mm512_setzero_si512())];
+            // SAFETY: the asserts above: every tap's weights of channels ch..ch + m are in wt.
+            let [zsum] =
+                unsafe { dw_acc32_pairs::<1, false>(ip, None, zp, taps, wp, (c, ch, k32), zero) };
+            (
+                _mm512_sub_epi32(off.0, zsum.0),
+                _mm512_sub_epi32(off.1, zsum.1),
+            )
+        } else {
+            off
+        };
         let (rq_even, rq_odd) = (
-            Rq16::new(mult.0, sh.0, e.out, even_bits(k32)),
-            Rq16::new(mult.1, sh.1, e.out, even_bits(k32 >> 1)),
+            Rq16::new(mult.0, sh.0, e.out, low_lanes(m.div_ceil(2))),
+            Rq16::new(mult.1, sh.1, e.out, low_lanes(m / 2)),
         );
         let store = |j: usize, (even, odd): (__m512i, __m512i), dst: &mut [i8]| {
             let (be, bo) = (rq_even.apply(even), rq_odd.apply(odd));
@@ -372,7 +440,7 @@ fn dw_run_requant_avx512(
             let o = [j, j + 1, j + 2, j + 3].map(|p| p * step);
             // SAFETY: the asserts above: every tap's bytes of pixels j..j + 4 are in the input.
             let acc = unsafe {
-                dw_acc32_pairs::<4>(ip, Some(o), zp, taps, wp, (c, ch, k32), [start; 4])
+                dw_acc32_pairs::<4, false>(ip, Some(o), zp, taps, wp, (c, ch, k32), [start; 4])
             };
             for (p, a) in acc.into_iter().enumerate() {
                 store(j + p, a, dst);
@@ -380,9 +448,16 @@ fn dw_run_requant_avx512(
             j += 4;
         }
         while j < n {
-            // SAFETY: as above, for pixel j.
-            let [a] = unsafe {
-                dw_acc32_pairs::<1>(ip, Some([j * step]), zp, taps, wp, (c, ch, k32), [start])
+            let o = Some([j * step]);
+            let a = if n >= 4 {
+                // SAFETY: as above, for pixel j.
+                let [a] = unsafe {
+                    dw_acc32_pairs::<1, false>(ip, o, zp, taps, wp, (c, ch, k32), [start])
+                };
+                a
+            } else {
+                // SAFETY: as above, for pixel j.
+                unsafe { dw_acc32_pixel(ip, j * step, zp, taps, wp, (c, ch, k32), start) }
             };
             store(j, a, dst);
             j += 1;
@@ -643,7 +718,7 @@ vnni_micro!(
     requant_avx2,
     dw: dw_run_requant_avx2,
     fused: tile_requant_avxvnni,
-    pad_waste: 1.1
+    pad_waste: 1.0
 );
 vnni_micro!(
     Avx512Vnni,
