@@ -72,13 +72,22 @@ impl ActQuant {
     }
 
     /// Float → int8 (round half away from zero, saturating). Used only at the model's input.
+    ///
+    /// Integer rounding instead of `f32::round` (a libm call on baseline x86_64), so a whole
+    /// image quantizes in a tight loop; `quantize_matches_float_rounding` checks it against
+    /// `(x / scale).round() + zp`, saturated.
     pub fn quantize(&self, x: f32) -> i8 {
-        let q = (x / self.scale).round() + self.zero_point as f32;
+        let v = x / self.scale;
         // NaN saturates to the zero point: a non-finite input never becomes a wild value.
-        if q.is_nan() {
+        if v.is_nan() {
             return self.zero_point as i8;
         }
-        q.clamp(-128.0, 127.0) as i8
+        // Beyond ±512 every result saturates anyway (|zero point| <= 128).
+        let v = v.clamp(-512.0, 512.0);
+        let t = v as i32; // towards zero
+        let frac = v - t as f32; // exact
+        let r = t + i32::from(frac >= 0.5) - i32::from(frac <= -0.5);
+        (r + self.zero_point).clamp(-128, 127) as i8
     }
 
     /// int8 → float.
@@ -257,6 +266,29 @@ pub fn quantize_bias(b: f32, input_scale: f32, weight_scale: f32) -> i32 {
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    /// The integer rounding of `quantize` is `f32::round` (half away from zero), saturated.
+    fn quantize_reference(q: &ActQuant, x: f32) -> i8 {
+        let v = (x / q.scale).round() + q.zero_point as f32;
+        if v.is_nan() {
+            return q.zero_point as i8;
+        }
+        v.clamp(-128.0, 127.0) as i8
+    }
+
+    proptest! {
+        #[test]
+        fn quantize_matches_float_rounding(
+            bits in any::<u32>(), halves in -600i32..600, scale_bits in 0.001f32..10.0,
+            zp in -128i32..=127,
+        ) {
+            let q = ActQuant { scale: scale_bits, zero_point: zp };
+            // Arbitrary floats (NaN, ±inf, subnormals) and exact halves (ties).
+            for x in [f32::from_bits(bits), halves as f32 * 0.5 * scale_bits, halves as f32 * 0.5] {
+                prop_assert_eq!(q.quantize(x), quantize_reference(&q, x), "x = {}", x);
+            }
+        }
+    }
 
     #[test]
     fn rounding_is_half_up() {

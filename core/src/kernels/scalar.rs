@@ -188,15 +188,24 @@ pub fn avg_pool_i8(
     out: I8Output,
     output: &mut [i8],
 ) {
+    // Channels in blocks, taps outside: the sums run over contiguous input rows.
+    const BLOCK: usize = 64;
+    let c_n = g.output.c;
     for oy in 0..g.output.h {
         for ox in 0..g.output.w {
-            for c in 0..g.output.c {
-                let mut acc = 0i32;
+            for c0 in (0..c_n).step_by(BLOCK) {
+                let m = BLOCK.min(c_n - c0);
+                let mut acc = [0i32; BLOCK];
                 for_each_tap(g, oy, ox, |_, iy, ix| {
-                    acc += input[(iy * g.input.w + ix) * g.input.c + c] as i32 - input_zp
+                    let row = &input[(iy * g.input.w + ix) * g.input.c + c0..][..m];
+                    for (a, &x) in acc.iter_mut().zip(row) {
+                        *a += x as i32 - input_zp;
+                    }
                 });
-                output[(oy * g.output.w + ox) * g.output.c + c] =
-                    saturate(requant.apply(acc), out.zero_point, out.min, out.max);
+                let at = (oy * g.output.w + ox) * c_n + c0;
+                for (y, &a) in output[at..at + m].iter_mut().zip(&acc) {
+                    *y = saturate(requant.apply(a), out.zero_point, out.min, out.max);
+                }
             }
         }
     }
@@ -444,12 +453,17 @@ mod tests {
                 let real = (a[i] as i32 - zp_a) as f64 * sa + (b[i] as i32 - zp_b) as f64 * sb;
                 prop_assert!((y[i] as i32 - expect_q(real, so, 0)).abs() <= 1);
             }
-            // Global average pool over n pixels of 1 channel.
-            let g = ConvGeometry::global(Shape::new(1, n, 1));
-            let mut y = [77i8; 1];
-            avg_pool_i8(&g, &a, zp_a, rq(sa / (so * n as f64)), FULL, &mut y);
-            let real = a.iter().map(|&x| (x as i32 - zp_a) as f64 * sa).sum::<f64>() / n as f64;
-            prop_assert!((y[0] as i32 - expect_q(real, so, 0)).abs() <= 1);
+            // Global average pool over n pixels of 1..150 channels (several channel blocks,
+            // tails).
+            let cc = 1 + rng.below(150);
+            let x: Vec<i8> = (0..n * cc).map(|_| (rng.below(256) as i32 - 128) as i8).collect();
+            let g = ConvGeometry::global(Shape::new(1, n, cc));
+            let mut y = vec![77i8; cc];
+            avg_pool_i8(&g, &x, zp_a, rq(sa / (so * n as f64)), FULL, &mut y);
+            for c in 0..cc {
+                let real = (0..n).map(|p| (x[p * cc + c] as i32 - zp_a) as f64 * sa).sum::<f64>() / n as f64;
+                prop_assert!((y[c] as i32 - expect_q(real, so, 0)).abs() <= 1, "channel {c} of {cc}");
+            }
             // Rescale into the second half of a concatenation.
             let mut y = vec![77i8; 2 * n];
             rescale_i8(&a, zp_a, rq(sa / so), FULL, 1, 2, 1, &mut y);
