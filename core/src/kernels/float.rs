@@ -11,7 +11,7 @@
 //! `|simd − scalar| <= 1e-5 · (|b| + Σ|w·x|)` plus, for fp16 storage, one fp16 rounding step
 //! of the result (`2^-10 · |scalar|`, or 2^-24 near zero).
 
-use super::scalar::FloatElem;
+use super::scalar::{for_each_tap, FloatElem};
 use super::{ConvGeometry, KernelLevel};
 use crate::model::Activation;
 
@@ -164,6 +164,46 @@ impl<E: FloatElem> FloatConv<E> {
         #[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
         {
             unreachable!("FloatConv::new returns None without float kernels")
+        }
+    }
+}
+
+/// The depthwise driver of the SIMD float kernels: for each output pixel, its in-bounds taps
+/// `(tap, input offset)`; `block(taps, ch, dst)` computes channels `ch..ch + 8` (bias, taps,
+/// activation) into `dst` (8 elements). Channels past the last full block of 8 are summed here
+/// in scalar f32, as the reference does.
+#[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
+#[inline(always)]
+pub(crate) fn depthwise_pixels<E: FloatElem>(
+    c: &FloatConv<E>,
+    input: &[E],
+    output: &mut [E],
+    taps: &mut Vec<(usize, usize)>,
+    mut block: impl FnMut(&[(usize, usize)], usize, &mut [E]),
+) {
+    let g = &c.g;
+    let (ch_n, cpad) = (g.output.c, c.cpad);
+    assert!(c.w.len() == g.kh * g.kw * cpad && c.bias.len() == cpad);
+    assert!(input.len() >= g.input.len() && output.len() >= g.output.len());
+    for oy in 0..g.output.h {
+        for ox in 0..g.output.w {
+            taps.clear();
+            for_each_tap(g, oy, ox, |t, iy, ix| {
+                taps.push((t, (iy * g.input.w + ix) * ch_n))
+            });
+            let at = (oy * g.output.w + ox) * ch_n;
+            let mut ch = 0;
+            while ch + 8 <= ch_n {
+                block(taps, ch, &mut output[at + ch..at + ch + 8]);
+                ch += 8;
+            }
+            for c0 in ch..ch_n {
+                let mut acc = c.bias[c0];
+                for &(t, base) in taps.iter() {
+                    acc += c.w[t * cpad + c0].to_f32() * input[base + c0].to_f32();
+                }
+                output[at + c0] = E::from_f32(c.act.apply(acc));
+            }
         }
     }
 }

@@ -12,8 +12,8 @@
 //! Why not accumulate in fp16 (`fmla v.8h`, twice the lanes): sums of hundreds of products in
 //! an 11-bit mantissa drift far from the f32 reference the model was validated with.
 
-use super::float::{FloatConv, FOC, FPX};
-use super::scalar::{for_each_tap, FloatElem};
+use super::float::{depthwise_pixels, FloatConv, FOC, FPX};
+use super::scalar::FloatElem;
 use super::ConvGeometry;
 use crate::model::Activation;
 use std::arch::aarch64::*;
@@ -333,48 +333,6 @@ fn conv_fhm<E: FloatElem>(
     conv_tiles(c, output, cols, fill, tile);
 }
 
-/// Depthwise loop shared by both paths: for each output pixel, the in-bounds taps
-/// `(tap, input offset)` and every 8-channel block `ch`, `block(taps, ch)` returns the sums
-/// (bias included); channels past the last full block are summed in scalar f32.
-#[inline(always)]
-fn depthwise_pixels<E: FloatElem>(
-    c: &FloatConv<E>,
-    input: &[E],
-    output: &mut [E],
-    taps: &mut Vec<(usize, usize)>,
-    block: impl Fn(&[(usize, usize)], usize) -> F32x8,
-) {
-    let g = &c.g;
-    let (ch_n, cpad) = (g.output.c, c.cpad);
-    assert!(c.w.len() == g.kh * g.kw * cpad && c.bias.len() == cpad);
-    assert!(input.len() >= g.input.len() && output.len() >= g.output.len());
-    for oy in 0..g.output.h {
-        for ox in 0..g.output.w {
-            taps.clear();
-            for_each_tap(g, oy, ox, |t, iy, ix| {
-                taps.push((t, (iy * g.input.w + ix) * ch_n))
-            });
-            let at = (oy * g.output.w + ox) * ch_n;
-            let mut ch = 0;
-            while ch + 8 <= ch_n {
-                // SAFETY: at + ch + 8 <= output.len(); Advanced SIMD is baseline on aarch64.
-                unsafe {
-                    let v = activate(c.act, block(taps, ch));
-                    store8(output.as_mut_ptr().add(at + ch), v)
-                };
-                ch += 8;
-            }
-            for c0 in ch..ch_n {
-                let mut acc = c.bias[c0];
-                for &(t, base) in taps.iter() {
-                    acc += c.w[t * cpad + c0].to_f32() * input[base + c0].to_f32();
-                }
-                output[at + c0] = E::from_f32(c.act.apply(acc));
-            }
-        }
-    }
-}
-
 #[target_feature(enable = "neon")]
 fn depthwise<E: FloatElem>(
     c: &FloatConv<E>,
@@ -383,9 +341,9 @@ fn depthwise<E: FloatElem>(
     taps: &mut Vec<(usize, usize)>,
 ) {
     let cpad = c.cpad;
-    depthwise_pixels(c, input, output, taps, |taps, ch| {
+    depthwise_pixels(c, input, output, taps, |taps, ch, dst| {
         // SAFETY: ch + 8 <= channels: every tap's base + ch + 8 <= input.len() (in-bounds
-        // pixel), t·cpad + ch + 8 <= w.len(), ch + 8 <= bias.len().
+        // pixel), t·cpad + ch + 8 <= w.len(), ch + 8 <= bias.len(); dst holds 8 elements.
         unsafe {
             let mut a = load8(c.bias.as_ptr().add(ch));
             for &(t, base) in taps {
@@ -393,7 +351,7 @@ fn depthwise<E: FloatElem>(
                 let w = load8(c.w.as_ptr().add(t * cpad + ch));
                 a = (vfmaq_f32(a.0, x.0, w.0), vfmaq_f32(a.1, x.1, w.1));
             }
-            a
+            store8(dst.as_mut_ptr(), activate(c.act, a));
         }
     });
 }
@@ -410,7 +368,7 @@ fn depthwise_fhm<E: FloatElem>(
     // The scalar tail reads `E` values; E is f16 with the same bits as `input`.
     // SAFETY: E is f16 on this path (checked by the caller), a `repr(transparent)` u16.
     let input_e = unsafe { std::slice::from_raw_parts(input.as_ptr().cast::<E>(), input.len()) };
-    depthwise_pixels(c, input_e, output, taps, |taps, ch| {
+    depthwise_pixels(c, input_e, output, taps, |taps, ch, dst| {
         // SAFETY: as in `depthwise`; the caller's CPU has FEAT_FHM.
         unsafe {
             let mut a = load8(c.bias.as_ptr().add(ch));
@@ -419,7 +377,7 @@ fn depthwise_fhm<E: FloatElem>(
                 let w = vld1q_u16(w16.as_ptr().add(t * cpad + ch));
                 a = fmlal8(a, x, w);
             }
-            a
+            store8(dst.as_mut_ptr(), activate(c.act, a));
         }
     });
 }

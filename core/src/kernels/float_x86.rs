@@ -2,8 +2,8 @@
 //! convs as tiles of 4 output pixels × 16 output channels over an f32 im2col row, depthwise
 //! convs 8 channels at a time.
 
-use super::float::{FloatConv, FOC, FPX};
-use super::scalar::{for_each_tap, FloatElem};
+use super::float::{depthwise_pixels, FloatConv, FOC, FPX};
+use super::scalar::FloatElem;
 use super::ConvGeometry;
 use crate::model::Activation;
 use std::arch::x86_64::*;
@@ -204,39 +204,18 @@ fn depthwise<E: FloatElem>(
     output: &mut [E],
     taps: &mut Vec<(usize, usize)>,
 ) {
-    let g = &c.g;
-    let (ch_n, cpad) = (g.output.c, c.cpad);
-    assert!(c.w.len() == g.kh * g.kw * cpad && c.bias.len() == cpad);
-    assert!(input.len() >= g.input.len() && output.len() >= g.output.len());
-    for oy in 0..g.output.h {
-        for ox in 0..g.output.w {
-            taps.clear();
-            for_each_tap(g, oy, ox, |t, iy, ix| {
-                taps.push((t, (iy * g.input.w + ix) * ch_n))
-            });
-            let at = (oy * g.output.w + ox) * ch_n;
-            let mut ch = 0;
-            while ch + 8 <= ch_n {
-                // SAFETY: ch + 8 <= ch_n: every tap's base + ch + 8 <= input.len() (in-bounds
-                // pixel), t·cpad + ch + 8 <= w.len(), at + ch + 8 <= output.len().
-                unsafe {
-                    let mut a = _mm256_loadu_ps(c.bias.as_ptr().add(ch));
-                    for &(t, base) in taps.iter() {
-                        let x = load8(input.as_ptr().add(base + ch));
-                        let w = load8(c.w.as_ptr().add(t * cpad + ch));
-                        a = _mm256_fmadd_ps(x, w, a);
-                    }
-                    store8(output.as_mut_ptr().add(at + ch), activate(c.act, a));
-                }
-                ch += 8;
+    let cpad = c.cpad;
+    depthwise_pixels(c, input, output, taps, |taps, ch, dst| {
+        // SAFETY: ch + 8 <= channels: every tap's base + ch + 8 <= input.len() (in-bounds
+        // pixel), t·cpad + ch + 8 <= w.len(), ch + 8 <= bias.len(); dst holds 8 elements.
+        unsafe {
+            let mut a = _mm256_loadu_ps(c.bias.as_ptr().add(ch));
+            for &(t, base) in taps {
+                let x = load8(input.as_ptr().add(base + ch));
+                let w = load8(c.w.as_ptr().add(t * cpad + ch));
+                a = _mm256_fmadd_ps(x, w, a);
             }
-            for c0 in ch..ch_n {
-                let mut acc = c.bias[c0];
-                for &(t, base) in taps.iter() {
-                    acc += c.w[t * cpad + c0].to_f32() * input[base + c0].to_f32();
-                }
-                output[at + c0] = E::from_f32(c.act.apply(acc));
-            }
+            store8(dst.as_mut_ptr(), activate(c.act, a));
         }
-    }
+    });
 }
