@@ -347,7 +347,8 @@ pub fn run(cfg: &Config, config_path: &Path) -> Result<RunSummary> {
             head = h;
             maml_curve = c;
         }
-        let (head, prior_shift) = prior_correction(head, &train, p.class_balance, p.prior_correction);
+        let (head, prior_shift) =
+            prior_correction(head, &train, p.class_balance, p.prior_correction);
         let scale = feature_scale(&head, ftrain, &train, &ad);
         let adapt_cfg = AdaptConfig {
             learning_rate: cfg.adapt.head.learning_rate / scale,
