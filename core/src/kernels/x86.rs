@@ -132,18 +132,6 @@ pub(super) fn tile_epilogue(a: [__m256i; 2 * PXB], e: &Epilogue, dst: &mut [i8],
     off[..m].copy_from_slice(&e.off[..m]);
     mult[..m].copy_from_slice(&e.mult[..m]);
     sh[..m].copy_from_slice(&e.shift[..m]);
-    if sh.iter().any(|&s| s < 32) {
-        let mut acc = [0i32; PXB * OCB];
-        store_tile(a, &mut acc);
-        for j in 0..n {
-            let row = &mut acc[j * OCB..j * OCB + m];
-            for (x, &o) in row.iter_mut().zip(&off) {
-                *x = x.wrapping_add(o);
-            }
-            requant_avx2(row, e.mult, e.shift, e.out, &mut dst[j * stride..][..m]);
-        }
-        return;
-    }
     let load = |v: &[i32; OCB], k: usize| {
         // SAFETY: k + 8 <= 16.
         unsafe { _mm256_loadu_si256(v.as_ptr().add(k).cast()) }
@@ -156,16 +144,15 @@ pub(super) fn tile_epilogue(a: [__m256i; 2 * PXB], e: &Epilogue, dst: &mut [i8],
         load(&sh, 0),
         load(&sh, 8),
     );
-    let lo = _mm256_set1_epi32(e.out.min as i32 - e.out.zero_point);
-    let hi = _mm256_set1_epi32(e.out.max as i32 - e.out.zero_point);
     let zp = _mm256_set1_epi32(e.out.zero_point);
+    let (high0, high1) = (all_high(sh0), all_high(sh1));
     for j in 0..n {
         let v0 = _mm256_add_epi32(
-            requant8_high(_mm256_add_epi32(a[2 * j], off0), m0, sh0, lo, hi),
+            requant8(_mm256_add_epi32(a[2 * j], off0), m0, sh0, high0, e.out),
             zp,
         );
         let v1 = _mm256_add_epi32(
-            requant8_high(_mm256_add_epi32(a[2 * j + 1], off1), m1, sh1, lo, hi),
+            requant8(_mm256_add_epi32(a[2 * j + 1], off1), m1, sh1, high1, e.out),
             zp,
         );
         let bytes = pack16(v0, v1);
@@ -276,6 +263,32 @@ fn requant8_high(a: __m256i, m: __m256i, sh: __m256i, lo: __m256i, hi: __m256i) 
     _mm256_min_epi32(_mm256_max_epi32(r, lo), hi)
 }
 
+/// Requantization of 8 lanes in registers for any shifts (results clamped to the output
+/// bounds relative to the zero point, as `requant8_high`): the high-dword path where every
+/// shift is >= 32 (`high`), else 64-bit products with `round_shift_clamp`.
+#[target_feature(enable = "avx2")]
+#[inline]
+fn requant8(a: __m256i, m: __m256i, sh: __m256i, high: bool, out: I8Output) -> __m256i {
+    if high {
+        let lo = _mm256_set1_epi32(out.min as i32 - out.zero_point);
+        let hi = _mm256_set1_epi32(out.max as i32 - out.zero_point);
+        return requant8_high(a, m, sh, lo, hi);
+    }
+    let (lo, hi) = bounds(out);
+    let p_e = _mm256_mul_epi32(a, m);
+    let p_o = _mm256_mul_epi32(_mm256_srli_epi64::<32>(a), _mm256_srli_epi64::<32>(m));
+    let r_e = round_shift_clamp(p_e, _mm256_and_si256(sh, _mm256_set1_epi64x(0xffff_ffff)), lo, hi);
+    let r_o = round_shift_clamp(p_o, _mm256_srli_epi64::<32>(sh), lo, hi);
+    _mm256_blend_epi32::<0b1010_1010>(r_e, _mm256_slli_epi64::<32>(r_o))
+}
+
+/// Whether every lane's shift is >= 32 (`requant8`'s fast path).
+#[target_feature(enable = "avx2")]
+#[inline]
+fn all_high(sh: __m256i) -> bool {
+    _mm256_movemask_epi8(_mm256_cmpgt_epi32(_mm256_set1_epi32(32), sh)) == 0
+}
+
 #[target_feature(enable = "avx2")]
 pub(super) fn requant_avx2(
     acc: &[i32],
@@ -349,8 +362,6 @@ pub(super) fn dw_run_requant_avx2(
         .iter()
         .all(|&(t, b)| b + (n - 1) * step + c <= input.len() && (t + 1) * c <= wt.len()));
     let zp16 = _mm256_set1_epi16(zp as i16);
-    let lo = _mm256_set1_epi32(e.out.min as i32 - e.out.zero_point);
-    let hi = _mm256_set1_epi32(e.out.max as i32 - e.out.zero_point);
     let zp32 = _mm256_set1_epi32(e.out.zero_point);
     let (ip, wp) = (input.as_ptr(), wt.as_ptr());
     let mut ch = 0;
@@ -367,11 +378,7 @@ pub(super) fn dw_run_requant_avx2(
                 at(e.shift.as_ptr(), 8),
             ]
         };
-        let below = _mm256_set1_epi32(32);
-        let fast = _mm256_movemask_epi8(_mm256_or_si256(
-            _mm256_cmpgt_epi32(below, sh0),
-            _mm256_cmpgt_epi32(below, sh1),
-        )) == 0;
+        let (high0, high1) = (all_high(sh0), all_high(sh1));
         for j in 0..n {
             let (mut a0, mut a1) = (off0, off1);
             for &(t, base) in taps {
@@ -388,22 +395,11 @@ pub(super) fn dw_run_requant_avx2(
                 a1 = _mm256_add_epi32(a1, _mm256_cvtepi16_epi32(_mm256_extracti128_si256::<1>(p)));
             }
             let row = &mut dst[j * c..(j + 1) * c];
-            if fast {
-                let v0 = _mm256_add_epi32(requant8_high(a0, m0, sh0, lo, hi), zp32);
-                let v1 = _mm256_add_epi32(requant8_high(a1, m1, sh1, lo, hi), zp32);
-                let bytes = pack16(v0, v1);
-                // SAFETY: ch + 16 <= c = row.len().
-                unsafe { _mm_storeu_si128(row.as_mut_ptr().add(ch).cast(), bytes) };
-            } else {
-                let mut t = [0i32; 16];
-                // SAFETY: t holds 16 i32.
-                unsafe {
-                    _mm256_storeu_si256(t.as_mut_ptr().cast(), a0);
-                    _mm256_storeu_si256(t.as_mut_ptr().add(8).cast(), a1);
-                }
-                let (mu, sh) = (&e.mult[ch..ch + 16], &e.shift[ch..ch + 16]);
-                requant_avx2(&t, mu, sh, e.out, &mut row[ch..ch + 16]);
-            }
+            let v0 = _mm256_add_epi32(requant8(a0, m0, sh0, high0, e.out), zp32);
+            let v1 = _mm256_add_epi32(requant8(a1, m1, sh1, high1, e.out), zp32);
+            let bytes = pack16(v0, v1);
+            // SAFETY: ch + 16 <= c = row.len().
+            unsafe { _mm_storeu_si128(row.as_mut_ptr().add(ch).cast(), bytes) };
         }
         ch += 16;
     }
