@@ -208,7 +208,7 @@ pub(crate) unsafe trait Micro: Send + Sync + 'static {
     /// tap inside the input (padded taps multiply zeros); layers above it take runs of
     /// interior pixels and single border pixels instead. Levels whose run setup costs more
     /// accept more waste (1.0: pad only when nothing is wasted).
-    const DW_PAD_MAX_WASTE: f32 = 1.0;
+    const DW_PAD_MAX_WASTE: f32 = 1.5;
     /// `e.pixels` consecutive depthwise output pixels of one row whose taps are all inside
     /// the input: pixel j reads tap `(t, base)` at `input[base + j·step..][..c]` and writes
     /// `dst[j·c..][..c]`. The default is the scalar reference arithmetic.

@@ -277,7 +277,12 @@ fn requant8(a: __m256i, m: __m256i, sh: __m256i, high: bool, out: I8Output) -> _
     let (lo, hi) = bounds(out);
     let p_e = _mm256_mul_epi32(a, m);
     let p_o = _mm256_mul_epi32(_mm256_srli_epi64::<32>(a), _mm256_srli_epi64::<32>(m));
-    let r_e = round_shift_clamp(p_e, _mm256_and_si256(sh, _mm256_set1_epi64x(0xffff_ffff)), lo, hi);
+    let r_e = round_shift_clamp(
+        p_e,
+        _mm256_and_si256(sh, _mm256_set1_epi64x(0xffff_ffff)),
+        lo,
+        hi,
+    );
     let r_o = round_shift_clamp(p_o, _mm256_srli_epi64::<32>(sh), lo, hi);
     _mm256_blend_epi32::<0b1010_1010>(r_e, _mm256_slli_epi64::<32>(r_o))
 }
@@ -339,10 +344,67 @@ pub(super) fn requant_avx2(
     }
 }
 
+/// Depthwise tap sums of 16 channels for `P` pixels, in even/odd order: lane i of a pixel's
+/// first (second) vector is channel `ch + 2i` (`ch + 2i + 1`). `vpmaddwd` multiplies i16 pairs
+/// and adds each pair; with the weights masked to the even (or odd) i16 lanes, each pair holds
+/// one product of one channel, so no shuffle or widening of the products is needed, and each
+/// weight load serves the `P` pixels. Pixel p reads its taps at `input + base + origins[p]`.
+///
+/// # Safety
+/// For every tap, the 16 bytes at `input + base + origin + ch` and the 16 i16 at
+/// `wt + t·c + ch` are readable.
+#[target_feature(enable = "avx2")]
+#[inline]
+unsafe fn dw_acc16_pairs<const P: usize>(
+    input: *const i8,
+    origins: [usize; P],
+    zp16: __m256i,
+    taps: &[(usize, usize)],
+    (wt, c, ch): (*const i16, usize, usize),
+    mut acc: [(__m256i, __m256i); P],
+) -> [(__m256i, __m256i); P] {
+    let even = _mm256_set1_epi32(0xffff);
+    for &(t, base) in taps {
+        // SAFETY: guaranteed by the caller.
+        unsafe {
+            let w = _mm256_loadu_si256(wt.add(t * c + ch).cast());
+            let (we, wo) = (_mm256_and_si256(w, even), _mm256_andnot_si256(even, w));
+            for (p, a) in acc.iter_mut().enumerate() {
+                let x =
+                    _mm256_cvtepi8_epi16(_mm_loadu_si128(input.add(base + origins[p] + ch).cast()));
+                // |x − zp| <= 255 and |w| <= 128: each pair sum is one product, exact.
+                let x = _mm256_sub_epi16(x, zp16);
+                *a = (
+                    _mm256_add_epi32(a.0, _mm256_madd_epi16(x, we)),
+                    _mm256_add_epi32(a.1, _mm256_madd_epi16(x, wo)),
+                );
+            }
+        }
+    }
+    acc
+}
+
+/// 16 per-channel i32 values (`lo` channels 0..8, `hi` 8..16) in the even/odd order of
+/// [`dw_acc16_pairs`].
+#[target_feature(enable = "avx2")]
+#[inline]
+fn even_odd(lo: __m256i, hi: __m256i) -> (__m256i, __m256i) {
+    let idx = _mm256_setr_epi32(0, 2, 4, 6, 1, 3, 5, 7);
+    let (l, h) = (
+        _mm256_permutevar8x32_epi32(lo, idx),
+        _mm256_permutevar8x32_epi32(hi, idx),
+    );
+    (
+        _mm256_permute2x128_si256::<0x20>(l, h),
+        _mm256_permute2x128_si256::<0x31>(l, h),
+    )
+}
+
 /// Depthwise pixels `0..e.pixels` of a run (pixel j's taps at `base + j·step`) with their
-/// requantization, 16 channels per step (i16 products, `|w·(x − zp)| < 2^15`); channel
-/// parameters loaded once per step for the run. Channels past the last multiple of 16 use the
-/// reference arithmetic.
+/// requantization, 16 channels per step in the even/odd order of [`dw_acc16_pairs`] (4 pixels
+/// at a time); the channel parameters are loaded and permuted once per step for the run, and
+/// the results interleaved back to channel order before the store. Channels past the last
+/// multiple of 16 use the reference arithmetic.
 #[target_feature(enable = "avx2")]
 #[allow(clippy::too_many_arguments)]
 pub(super) fn dw_run_requant_avx2(
@@ -367,39 +429,45 @@ pub(super) fn dw_run_requant_avx2(
     let mut ch = 0;
     while ch + 16 <= c {
         // SAFETY: ch + 16 <= c: 32-byte loads inside the c-long parameter slices.
-        let [off0, off1, m0, m1, sh0, sh1] = unsafe {
-            let at = |p: *const i32, k: usize| _mm256_loadu_si256(p.add(ch + k).cast());
-            [
-                at(e.off.as_ptr(), 0),
-                at(e.off.as_ptr(), 8),
-                at(e.mult.as_ptr(), 0),
-                at(e.mult.as_ptr(), 8),
-                at(e.shift.as_ptr(), 0),
-                at(e.shift.as_ptr(), 8),
-            ]
-        };
-        let (high0, high1) = (all_high(sh0), all_high(sh1));
-        for j in 0..n {
-            let (mut a0, mut a1) = (off0, off1);
-            for &(t, base) in taps {
-                // SAFETY: the asserts above: base + j·step + ch + 16 <= input.len() and
-                // t·c + ch + 16 <= wt.len().
-                let (x, w) = unsafe {
-                    (
-                        _mm256_cvtepi8_epi16(_mm_loadu_si128(ip.add(base + j * step + ch).cast())),
-                        _mm256_loadu_si256(wp.add(t * c + ch).cast()),
-                    )
-                };
-                let p = _mm256_mullo_epi16(_mm256_sub_epi16(x, zp16), w);
-                a0 = _mm256_add_epi32(a0, _mm256_cvtepi16_epi32(_mm256_castsi256_si128(p)));
-                a1 = _mm256_add_epi32(a1, _mm256_cvtepi16_epi32(_mm256_extracti128_si256::<1>(p)));
-            }
+        let [off, mult, sh] = [e.off.as_ptr(), e.mult.as_ptr(), e.shift.as_ptr()].map(|p| unsafe {
+            even_odd(
+                _mm256_loadu_si256(p.add(ch).cast()),
+                _mm256_loadu_si256(p.add(ch + 8).cast()),
+            )
+        });
+        let (high_e, high_o) = (all_high(sh.0), all_high(sh.1));
+        let store = |j: usize, (a_e, a_o): (__m256i, __m256i), dst: &mut [i8]| {
+            let v_e = _mm256_add_epi32(requant8(a_e, mult.0, sh.0, high_e, e.out), zp32);
+            let v_o = _mm256_add_epi32(requant8(a_o, mult.1, sh.1, high_o, e.out), zp32);
+            // Per 128-bit lane: channels 0..4 | 8..12 and 4..8 | 12..16, so packing the two
+            // gives channels 0..8 | 8..16 (values are inside the int8 bounds already).
+            let p = _mm256_packs_epi32(
+                _mm256_unpacklo_epi32(v_e, v_o),
+                _mm256_unpackhi_epi32(v_e, v_o),
+            );
+            let bytes =
+                _mm_packs_epi16(_mm256_castsi256_si128(p), _mm256_extracti128_si256::<1>(p));
             let row = &mut dst[j * c..(j + 1) * c];
-            let v0 = _mm256_add_epi32(requant8(a0, m0, sh0, high0, e.out), zp32);
-            let v1 = _mm256_add_epi32(requant8(a1, m1, sh1, high1, e.out), zp32);
-            let bytes = pack16(v0, v1);
             // SAFETY: ch + 16 <= c = row.len().
             unsafe { _mm_storeu_si128(row.as_mut_ptr().add(ch).cast(), bytes) };
+        };
+        let mut j = 0;
+        while j + 4 <= n {
+            let o = [j, j + 1, j + 2, j + 3].map(|p| p * step);
+            // SAFETY: the asserts above: every tap's 16 bytes of pixels j..j + 4 and its
+            // weights are inside input and wt.
+            let acc = unsafe { dw_acc16_pairs::<4>(ip, o, zp16, taps, (wp, c, ch), [off; 4]) };
+            for (p, a) in acc.into_iter().enumerate() {
+                store(j + p, a, dst);
+            }
+            j += 4;
+        }
+        while j < n {
+            // SAFETY: as above, for pixel j.
+            let [a] =
+                unsafe { dw_acc16_pairs::<1>(ip, [j * step], zp16, taps, (wp, c, ch), [off]) };
+            store(j, a, dst);
+            j += 1;
         }
         ch += 16;
     }

@@ -718,7 +718,7 @@ vnni_micro!(
     requant_avx2,
     dw: dw_run_requant_avx2,
     fused: tile_requant_avxvnni,
-    pad_waste: 1.0
+    pad_waste: 1.5
 );
 vnni_micro!(
     Avx512Vnni,
