@@ -76,14 +76,14 @@ impl ActQuant {
     /// Integer rounding instead of `f32::round` (a libm call on baseline x86_64), so a whole
     /// image quantizes in a tight loop; `quantize_matches_float_rounding` checks it against
     /// `(x / scale).round() + zp`, saturated.
+    #[inline]
     pub fn quantize(&self, x: f32) -> i8 {
         let v = x / self.scale;
-        // NaN saturates to the zero point: a non-finite input never becomes a wild value.
-        if v.is_nan() {
-            return self.zero_point as i8;
-        }
-        // Beyond ±512 every result saturates anyway (|zero point| <= 128).
-        let v = v.clamp(-512.0, 512.0);
+        // NaN maps to the zero point (a non-finite input never becomes a wild value); written
+        // as selects, not a branch, so loops over an image vectorize. Beyond ±512 every
+        // result saturates anyway (|zero point| <= 128).
+        let nan = v.is_nan();
+        let v = if nan { 0.0 } else { v.clamp(-512.0, 512.0) };
         let t = v as i32; // towards zero
         let frac = v - t as f32; // exact
         let r = t + i32::from(frac >= 0.5) - i32::from(frac <= -0.5);
