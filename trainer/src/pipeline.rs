@@ -61,6 +61,8 @@ pub struct VariantResult {
     pub inter_confusion: Confusion,
     /// (label, gross headline on the last 25 minutes, mean adaptation ms per patient).
     pub adapted: Vec<(String, Headline, f64, Confusion)>,
+    /// The same with MAML's own inner loop as the head update (MAML variants only).
+    pub adapted_inner: Vec<Adapted>,
     /// Supervised training loss per epoch.
     pub curve: Vec<CurvePoint>,
     /// MAML query loss per outer step.
@@ -92,9 +94,10 @@ pub struct RunSummary {
 type Adapted = (String, Headline, f64, Confusion);
 
 /// Inter-patient gross and average headlines, the gross confusion, and every adaptation setting.
-type Evaluation = (Headline, Headline, Confusion, Vec<Adapted>);
+type Evaluation = (Headline, Headline, Confusion, Vec<Adapted>, Vec<Adapted>);
 
 /// Patient adaptation and evaluation of a trained head on the test set.
+#[allow(clippy::too_many_arguments)]
 fn evaluate(
     name: &str,
     head: &model::Head,
@@ -102,6 +105,7 @@ fn evaluate(
     test: &BeatSet,
     cfg: &Config,
     adapt_cfg: &AdaptConfig,
+    inner_cfg: Option<&AdaptConfig>,
     base: &Device,
 ) -> Evaluation {
     let (f, dim) = head_features(head, feats, test, 512, base);
@@ -135,7 +139,19 @@ fn evaluate(
         ));
     }
     let mut adapted = Vec::new();
-    for (label, k) in settings {
+    let mut adapted_inner = Vec::new();
+    let runs = settings
+        .iter()
+        .map(|s| (s, adapt_cfg, false))
+        .chain(inner_cfg.into_iter().flat_map(|c| {
+            settings
+                .iter()
+                .filter(|s| s.1.is_some())
+                .map(move |s| (s, c, true))
+        }))
+        .collect::<Vec<_>>();
+    for ((label, k), adapt_cfg, inner) in runs {
+        let (label, k) = (label.clone(), *k);
         let mut gross = Confusion::default();
         let mut per = Vec::new();
         let mut ms = 0.0;
@@ -166,19 +182,29 @@ fn evaluate(
             per.push(c);
         }
         let _ = per;
-        eprintln!("{name}: {label}: {}", headline_row("", &headline(&gross)));
-        adapted.push((
+        let tag = if inner { " (MAML inner loop)" } else { "" };
+        eprintln!(
+            "{name}: {label}{tag}: {}",
+            headline_row("", &headline(&gross))
+        );
+        let row = (
             label,
             headline(&gross),
             ms / test.records.len().max(1) as f64,
             gross,
-        ));
+        );
+        if inner {
+            adapted_inner.push(row);
+        } else {
+            adapted.push(row);
+        }
     }
     (
         headline(&inter),
         average_headline(&per_record),
         inter,
         adapted,
+        adapted_inner,
     )
 }
 
@@ -359,14 +385,30 @@ pub fn run(cfg: &Config, config_path: &Path) -> Result<RunSummary> {
             adapt_cfg.learning_rate
         );
         let train_seconds = t.elapsed().as_secs_f64();
-        let (inter, inter_avg, inter_conf, adapted) =
-            evaluate(name, &head, ftest, &test, cfg, &adapt_cfg, &base);
+        // MAML's own inner loop (steps and relative step size of meta-training, plain mean
+        // over the labelled beats as in `maml_task_loss`), next to the device's update.
+        let inner_cfg = (maml && cfg.maml.iterations > 0).then(|| AdaptConfig {
+            learning_rate: cfg.maml.inner_lr / scale,
+            steps: cfg.maml.inner_steps,
+            class_balanced: false,
+        });
+        let (inter, inter_avg, inter_conf, adapted, adapted_inner) = evaluate(
+            name,
+            &head,
+            ftest,
+            &test,
+            cfg,
+            &adapt_cfg,
+            inner_cfg.as_ref(),
+            &base,
+        );
         results.push(VariantResult {
             name: name.into(),
             inter_patient: inter,
             inter_patient_avg: inter_avg,
             inter_confusion: inter_conf,
             adapted,
+            adapted_inner,
             curve,
             maml_curve,
             train_seconds,
@@ -738,6 +780,31 @@ fn report(
                 num(h.veb_se),
                 num(h.veb_ppv)
             );
+        }
+    }
+    if let Some(inner) = results.iter().find(|r| !r.adapted_inner.is_empty()) {
+        let _ = writeln!(
+            s,
+            "\n## Patient adaptation with MAML's own inner loop\n\nHead update as in meta-training: {} steps, step size {} relative to E‖x‖² of the classifier inputs ({:.5} absolute), plain mean over the labelled beats; same labelled and test beats as above.\n",
+            cfg.maml.inner_steps,
+            cfg.maml.inner_lr,
+            cfg.maml.inner_lr / inner.feature_scale
+        );
+        let _ = writeln!(s, "| variant | shots | beats | Acc % | SVEB Se % | SVEB +P % | VEB Se % | VEB +P % | adapt ms/patient |\n|---|---|---|---|---|---|---|---|---|");
+        for r in results {
+            for (label, h, ms, _) in &r.adapted_inner {
+                let _ = writeln!(
+                    s,
+                    "| {} | {label} | {} | {} | {} | {} | {} | {} | {ms:.2} |",
+                    r.name,
+                    h.beats,
+                    num(h.acc),
+                    num(h.sveb_se),
+                    num(h.sveb_ppv),
+                    num(h.veb_se),
+                    num(h.veb_ppv)
+                );
+            }
         }
     }
     let _ = writeln!(s, "\n## Training\n");
