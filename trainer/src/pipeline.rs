@@ -766,22 +766,7 @@ fn report(
         "Head update: {} steps, step size {}, class-balanced {} (`rhythm::adapt`).\n",
         cfg.adapt.head.steps, cfg.adapt.head.learning_rate, cfg.adapt.head.class_balanced
     );
-    let _ = writeln!(s, "| variant | shots | beats | Acc % | SVEB Se % | SVEB +P % | VEB Se % | VEB +P % | adapt ms/patient |\n|---|---|---|---|---|---|---|---|---|");
-    for r in results {
-        for (label, h, ms, _) in &r.adapted {
-            let _ = writeln!(
-                s,
-                "| {} | {label} | {} | {} | {} | {} | {} | {} | {ms:.2} |",
-                r.name,
-                h.beats,
-                num(h.acc),
-                num(h.sveb_se),
-                num(h.sveb_ppv),
-                num(h.veb_se),
-                num(h.veb_ppv)
-            );
-        }
-    }
+    adaptation_table(&mut s, results, |r| &r.adapted);
     if let Some(inner) = results.iter().find(|r| !r.adapted_inner.is_empty()) {
         let _ = writeln!(
             s,
@@ -790,22 +775,7 @@ fn report(
             cfg.maml.inner_lr,
             cfg.maml.inner_lr / inner.feature_scale
         );
-        let _ = writeln!(s, "| variant | shots | beats | Acc % | SVEB Se % | SVEB +P % | VEB Se % | VEB +P % | adapt ms/patient |\n|---|---|---|---|---|---|---|---|---|");
-        for r in results {
-            for (label, h, ms, _) in &r.adapted_inner {
-                let _ = writeln!(
-                    s,
-                    "| {} | {label} | {} | {} | {} | {} | {} | {} | {ms:.2} |",
-                    r.name,
-                    h.beats,
-                    num(h.acc),
-                    num(h.sveb_se),
-                    num(h.sveb_ppv),
-                    num(h.veb_se),
-                    num(h.veb_ppv)
-                );
-            }
-        }
+        adaptation_table(&mut s, results, |r| &r.adapted_inner);
     }
     let _ = writeln!(s, "\n## Training\n");
     for r in results {
@@ -950,4 +920,28 @@ fn write_plots(dir: &Path, results: &[VariantResult], e2e: &Confusion) -> Result
     );
     curves_png(&dir.join("training-curves.png"), "training loss", &curves)?;
     Ok(())
+}
+
+/// A patient-adaptation table: one row per variant and labelled-beat setting of `rows(r)`.
+fn adaptation_table(
+    s: &mut String,
+    results: &[VariantResult],
+    rows: impl Fn(&VariantResult) -> &Vec<Adapted>,
+) {
+    let _ = writeln!(s, "| variant | shots | beats | Acc % | SVEB Se % | SVEB +P % | VEB Se % | VEB +P % | adapt ms/patient |\n|---|---|---|---|---|---|---|---|---|");
+    for r in results {
+        for (label, h, ms, _) in rows(r) {
+            let _ = writeln!(
+                s,
+                "| {} | {label} | {} | {} | {} | {} | {} | {} | {ms:.2} |",
+                r.name,
+                h.beats,
+                num(h.acc),
+                num(h.sveb_se),
+                num(h.sveb_ppv),
+                num(h.veb_se),
+                num(h.veb_ppv)
+            );
+        }
+    }
 }
