@@ -204,11 +204,6 @@ pub(crate) unsafe trait Micro: Send + Sync + 'static {
     /// Whether the level has its own [`Micro::dw_run_requant`] (the driver then hands it
     /// whole output rows, over a copy of the input padded with the zero point).
     const DW_RUN: bool = false;
-    /// With [`Micro::DW_RUN`]: the most taps the zero-point-padded row path may compute per
-    /// tap inside the input (padded taps multiply zeros); layers above it take runs of
-    /// interior pixels and single border pixels instead. Levels whose run setup costs more
-    /// accept more waste (1.0: pad only when nothing is wasted).
-    const DW_PAD_MAX_WASTE: f32 = 1.5;
     /// `e.pixels` consecutive depthwise output pixels of one row whose taps are all inside
     /// the input: pixel j reads tap `(t, base)` at `input[base + j·step..][..c]` and writes
     /// `dst[j·c..][..c]`. The default is the scalar reference arithmetic.
@@ -264,6 +259,30 @@ pub(crate) struct Epilogue<'a> {
     pub(crate) shift: &'a [i32],
     pub(crate) out: I8Output,
     pub(crate) pixels: usize,
+}
+
+impl Epilogue<'_> {
+    /// Panics unless a depthwise run ([`Micro::dw_run_requant`]) of `self.pixels` pixels over
+    /// `c` channels stays inside its operands: every tap of every pixel inside `input`, every
+    /// tap's weights inside `wt`, `c` parameters, `pixels·c` outputs. SIMD run kernels call it
+    /// before their unchecked loads (only x86 has its own run kernels so far).
+    #[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
+    pub(crate) fn check_run(
+        &self,
+        c: usize,
+        input: &[i8],
+        taps: &[(usize, usize)],
+        wt: &[i16],
+        step: usize,
+        dst: &[i8],
+    ) {
+        let n = self.pixels;
+        assert!(n >= 1 && self.off.len() >= c && self.mult.len() >= c && self.shift.len() >= c);
+        assert!(dst.len() >= n * c);
+        assert!(taps
+            .iter()
+            .all(|&(t, b)| b + (n - 1) * step + c <= input.len() && (t + 1) * c <= wt.len()));
+    }
 }
 
 /// An [`Int8Kernels`] set built from a level's micro-kernels.
@@ -527,6 +546,13 @@ fn conv<M: Micro>(
     })
 }
 
+/// For levels with [`Micro::DW_RUN`]: the most taps the zero-point-padded row path may
+/// compute per tap inside the input (padded taps multiply zeros); layers above it take runs of
+/// interior pixels and single border pixels instead. Chosen from short criterion runs of the
+/// shipped model's depthwise layers: on avx2, limits 1.0 and 1.1 were slower than 1.5
+/// (`docs/PERFORMANCE.md`, 2026-12-01 evening).
+const DW_PAD_MAX_WASTE: f32 = 1.5;
+
 /// Depthwise convolution on packed operands.
 ///
 /// Levels with row runs ([`Micro::DW_RUN`]) get every output row as one run: where the
@@ -563,7 +589,7 @@ fn depthwise<M: Micro>(
             );
             let padded = g.pad_top > 0 || g.pad_left > 0 || hp > g.input.h || wp > g.input.w;
             let all_taps = g.output.h * g.output.w * g.kh * g.kw;
-            if padded && all_taps as f32 > M::DW_PAD_MAX_WASTE * in_bounds_taps(g) as f32 {
+            if padded && all_taps as f32 > DW_PAD_MAX_WASTE * in_bounds_taps(g) as f32 {
                 return depthwise_runs::<M>(g, pk, input, zp, &e, ints, output);
             }
             let (src, shape) = if padded {

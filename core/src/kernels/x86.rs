@@ -418,11 +418,7 @@ pub(super) fn dw_run_requant_avx2(
     dst: &mut [i8],
 ) {
     let n = e.pixels;
-    assert!(n >= 1 && e.off.len() >= c && e.mult.len() >= c && e.shift.len() >= c);
-    assert!(dst.len() >= n * c);
-    assert!(taps
-        .iter()
-        .all(|&(t, b)| b + (n - 1) * step + c <= input.len() && (t + 1) * c <= wt.len()));
+    e.check_run(c, input, taps, wt, step, dst);
     let zp16 = _mm256_set1_epi16(zp as i16);
     let zp32 = _mm256_set1_epi32(e.out.zero_point);
     let (ip, wp) = (input.as_ptr(), wt.as_ptr());
@@ -454,7 +450,7 @@ pub(super) fn dw_run_requant_avx2(
         let mut j = 0;
         while j + 4 <= n {
             let o = [j, j + 1, j + 2, j + 3].map(|p| p * step);
-            // SAFETY: the asserts above: every tap's 16 bytes of pixels j..j + 4 and its
+            // SAFETY: `check_run` above: every tap's 16 bytes of pixels j..j + 4 and its
             // weights are inside input and wt.
             let acc = unsafe { dw_acc16_pairs::<4>(ip, o, zp16, taps, (wp, c, ch), [off; 4]) };
             for (p, a) in acc.into_iter().enumerate() {

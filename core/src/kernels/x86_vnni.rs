@@ -382,11 +382,7 @@ fn dw_run_requant_avx512(
     dst: &mut [i8],
 ) {
     let n = e.pixels;
-    assert!(n >= 1 && e.off.len() >= c && e.mult.len() >= c && e.shift.len() >= c);
-    assert!(dst.len() >= n * c);
-    assert!(taps
-        .iter()
-        .all(|&(t, b)| b + (n - 1) * step + c <= input.len() && (t + 1) * c <= wt.len()));
+    e.check_run(c, input, taps, wt, step, dst);
     let (ip, wp) = (input.as_ptr(), wt.as_ptr());
     // Lane i of the even (odd) order is element 2i (2i + 1) of the concatenation lo ‖ hi.
     let idx_even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
@@ -409,7 +405,7 @@ fn dw_run_requant_avx512(
         // step); short ones subtract it from every input instead.
         let start = if n >= 4 {
             let zero = [(_mm512_setzero_si512(), _mm512_setzero_si512())];
-            // SAFETY: the asserts above: every tap's weights of channels ch..ch + m are in wt.
+            // SAFETY: `check_run` above: every tap's weights of channels ch..ch + m are in wt.
             let [zsum] =
                 unsafe { dw_acc32_pairs::<1, false>(ip, None, zp, taps, wp, (c, ch, k32), zero) };
             (
@@ -438,7 +434,7 @@ fn dw_run_requant_avx512(
         let mut j = 0;
         while j + 4 <= n {
             let o = [j, j + 1, j + 2, j + 3].map(|p| p * step);
-            // SAFETY: the asserts above: every tap's bytes of pixels j..j + 4 are in the input.
+            // SAFETY: `check_run` above: every tap's bytes of pixels j..j + 4 are in the input.
             let acc = unsafe {
                 dw_acc32_pairs::<4, false>(ip, Some(o), zp, taps, wp, (c, ch, k32), [start; 4])
             };
@@ -620,7 +616,7 @@ fn requant_avx512(acc: &[i32], mult: &[i32], shift: &[i32], out: I8Output, dst: 
 /// The parts both VNNI levels share: raw int8 columns in `[k / 4][o][k % 4]` blocks, and the
 /// AVX2 depthwise, requantization and add.
 macro_rules! vnni_micro {
-    ($level:ty, $name:literal, $tile:ident, $dot:ident, $requant:ident, dw: $dw:ident $(, fused: $fused:ident)?, pad_waste: $pad_waste:literal) => {
+    ($level:ty, $name:literal, $tile:ident, $dot:ident, $requant:ident, dw: $dw:ident $(, fused: $fused:ident)?) => {
         // SAFETY: every method only runs code of the level's features (which include AVX2),
         // and `SimdKernels<$level>` is only created after detecting them
         // (`KernelLevel::kernels`).
@@ -640,7 +636,6 @@ macro_rules! vnni_micro {
                 unsafe { $tile(cols, kpad, w, acc) }
             }
             const DW_RUN: bool = true;
-            const DW_PAD_MAX_WASTE: f32 = $pad_waste;
             #[allow(clippy::too_many_arguments)]
             unsafe fn dw_run_requant(
                 c: usize,
@@ -717,8 +712,7 @@ vnni_micro!(
     dot_avxvnni,
     requant_avx2,
     dw: dw_run_requant_avx2,
-    fused: tile_requant_avxvnni,
-    pad_waste: 1.5
+    fused: tile_requant_avxvnni
 );
 vnni_micro!(
     Avx512Vnni,
@@ -727,6 +721,5 @@ vnni_micro!(
     dot_avx512vnni,
     requant_avx512,
     dw: dw_run_requant_avx512,
-    fused: tile_requant_avx512vnni,
-    pad_waste: 1.5
+    fused: tile_requant_avx512vnni
 );
