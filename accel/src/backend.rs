@@ -14,11 +14,13 @@
 use crate::driver::{Device, DmaBuf, DriverError, HwConfig};
 use crate::spec::{self, Descriptor, Opcode, Window};
 use rhythm::engine::plan::MemoryPlan;
-use rhythm::engine::{Backend, CpuBackend, EngineError};
+use rhythm::engine::{Backend, CpuBackend};
 use rhythm::kernels::scalar;
 use rhythm::kernels::{ConvGeometry, I8Output};
+use rhythm::model::ModelError;
 use rhythm::model::{Model, OpKind, Precision};
 use rhythm::quant::Requant;
+use rhythm::Error;
 use std::ops::Range;
 use std::sync::Arc;
 
@@ -155,11 +157,12 @@ impl AccelBackend {
         model: Arc<Model>,
         mut dev: Device,
         cfg: AccelConfig,
-    ) -> Result<AccelBackend, EngineError> {
+    ) -> Result<AccelBackend, Error> {
         if model.precision() != Precision::Int8 {
-            return Err(EngineError::Backend(
-                "the accelerator runs int8 models only".into(),
-            ));
+            return Err(Error::Unsupported {
+                backend: "accel".into(),
+                what: "run a model that is not int8",
+            });
         }
         let cpu = CpuBackend::new(Arc::clone(&model))?;
         let plan = MemoryPlan::new(&model);
@@ -241,9 +244,9 @@ impl AccelBackend {
         .flatten()
         {
             if model.values()[v].quant.is_none() {
-                return Err(EngineError::Backend(format!(
+                return Err(Error::Model(ModelError::Invalid(format!(
                     "value {v} has no quantization"
-                )));
+                ))));
             }
         }
         let max_val = model
@@ -533,12 +536,7 @@ impl AccelBackend {
         }
     }
 
-    fn run_cpu(
-        &mut self,
-        image: &[f32],
-        side: &[f32],
-        logits: &mut [f32],
-    ) -> Result<(), EngineError> {
+    fn run_cpu(&mut self, image: &[f32], side: &[f32], logits: &mut [f32]) -> Result<(), Error> {
         self.cpu.infer(image, side, logits)?;
         if let Some(l) = self.cpu.int8_logits() {
             self.logits_i8.copy_from_slice(l);
@@ -557,7 +555,7 @@ fn compile_op(
     dev: &mut Device,
     hw: HwConfig,
     i: usize,
-) -> Result<Option<Vec<Descriptor>>, EngineError> {
+) -> Result<Option<Vec<Descriptor>>, Error> {
     let op = &model.ops()[i];
     let d = op.desc;
     let Some(q) = model.op_quant(i) else {
@@ -715,15 +713,10 @@ impl Backend for AccelBackend {
         format!("accel-{}x{}@{}MHz", hw.rows, hw.cols, hw.clock_mhz)
     }
 
-    fn infer(
-        &mut self,
-        image: &[f32],
-        side: &[f32],
-        logits: &mut [f32],
-    ) -> Result<(), EngineError> {
+    fn infer(&mut self, image: &[f32], side: &[f32], logits: &mut [f32]) -> Result<(), Error> {
         let n = self.logits_i8.len();
         if logits.len() != n {
-            return Err(EngineError::InputShape {
+            return Err(Error::InputShape {
                 what: "logits",
                 expected: n,
                 got: logits.len(),
@@ -733,7 +726,7 @@ impl Backend for AccelBackend {
         let m = Arc::clone(&self.model);
         let img_len = m.values()[m.image_input()].shape.len();
         if image.len() != img_len {
-            return Err(EngineError::InputShape {
+            return Err(Error::InputShape {
                 what: "image",
                 expected: img_len,
                 got: image.len(),
@@ -742,7 +735,7 @@ impl Backend for AccelBackend {
         if let Some(s) = m.side_input() {
             let l = m.values()[s].shape.len();
             if side.len() != l {
-                return Err(EngineError::InputShape {
+                return Err(Error::InputShape {
                     what: "side features",
                     expected: l,
                     got: side.len(),
@@ -769,7 +762,9 @@ impl Backend for AccelBackend {
                     self.stats.device_beats += 1;
                     self.stats.consecutive = 0;
                     let q = m.values()[m.logits()].quant.ok_or_else(|| {
-                        EngineError::Backend("int8 logits without quantization".into())
+                        Error::Model(ModelError::Invalid(
+                            "int8 logits without quantization".into(),
+                        ))
                     })?;
                     for (y, &x) in logits.iter_mut().zip(&self.logits_i8) {
                         *y = q.dequantize(x);

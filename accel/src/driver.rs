@@ -101,9 +101,12 @@ pub enum DriverError {
     },
 }
 
-impl From<DriverError> for rhythm::engine::EngineError {
+impl From<DriverError> for rhythm::Error {
     fn from(e: DriverError) -> Self {
-        rhythm::engine::EngineError::Backend(format!("accel: {e}"))
+        rhythm::Error::Backend {
+            backend: "accel".into(),
+            source: Box::new(e),
+        }
     }
 }
 

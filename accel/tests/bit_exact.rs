@@ -81,7 +81,7 @@ fn random_networks_are_bit_exact() {
         assert_eq!(on_cpu, 1, "net {seed}: only Softmax stays on the CPU");
     }
     for (seed, width) in [(7u64, 1usize), (8, 2)] {
-        let net = rhythm::model::builder::NetworkBuilder::random_efficientnet_like(
+        let net = rhythm::build::NetworkBuilder::random_efficientnet_like(
             seed,
             SpectrogramConfig::default_360hz(),
             4,

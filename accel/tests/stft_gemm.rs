@@ -1,10 +1,23 @@
-//! The int8 STFT as one GEMM descriptor equals `rhythm::spectrogram::gemm_i8_i32`.
+//! The int8 STFT as one GEMM descriptor equals the scalar reference GEMM (`rhythm::kernels::gemm_i8_i32_with` on `ScalarKernels`).
 
 mod common;
 
 use common::*;
-use rhythm::model::builder::SplitMix64;
-use rhythm::spectrogram::{gemm_i8_i32, SpectrogramConfig, StftInt8};
+use rhythm::kernels::{gemm_i8_i32_with, scalar::ScalarKernels};
+use rhythm::rng::SplitMix64;
+use rhythm::spectrogram::{SpectrogramConfig, StftInt8};
+
+/// The scalar reference GEMM.
+fn gemm_i8_i32(
+    a: &[i8],
+    b: &[i8],
+    m: usize,
+    n: usize,
+    k: usize,
+    out: &mut [i32],
+) -> Result<(), rhythm::kernels::KernelError> {
+    gemm_i8_i32_with(&ScalarKernels, a, b, m, n, k, out)
+}
 use rhythm_accel::gemm::AccelGemm;
 use rhythm_accel::SimConfig;
 

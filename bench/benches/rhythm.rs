@@ -7,8 +7,8 @@
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use rhythm::engine::{BackendChoice, Engine, SpectrogramImpl};
 use rhythm::kernels::{gemm_i8_i32_with, ConvGeometry, I8Output, KernelLevel};
-use rhythm::model::builder::SplitMix64;
 use rhythm::model::OpKind;
+use rhythm::rng::SplitMix64;
 use rhythm::spectrogram::{StftF16, StftF32, StftInt8};
 use rhythm_bench::{beat_inputs, int8_mac_peak, model, record};
 use std::hint::black_box;
@@ -19,8 +19,13 @@ fn stft(c: &mut Criterion) {
     let sc = *m.spectrogram();
     let r = record("100");
     let mut window = vec![0.0; sc.window_len as usize];
-    rhythm::spectrogram::extract_window(&r.conditioned, r.beats[10] as usize, &sc, &mut window)
-        .unwrap();
+    rhythm::spectrogram::extract_window(
+        r.signal.conditioned(),
+        r.beats[10] as usize,
+        &sc,
+        &mut window,
+    )
+    .unwrap();
     let mut image = vec![0.0; sc.image_len()];
     let mut g = c.benchmark_group("stft");
     let mut f32s = StftF32::new(sc).unwrap();
@@ -199,8 +204,7 @@ fn beats(c: &mut Criterion) {
             g.bench_function(format!("int8-{level}-{sname}"), |b| {
                 b.iter(|| {
                     i = 1 + (i % (r.beats.len() - 2));
-                    e.classify_beat(&r.raw, &r.conditioned, &r.beats, i)
-                        .unwrap()
+                    e.classify_beat(&r.signal, &r.beats, i).unwrap()
                 })
             });
         }
@@ -219,15 +223,15 @@ fn whole_record(c: &mut Criterion) {
         let mut e = Engine::new(model("rhythm-int8.rhm"), BackendChoice::Cpu(level)).unwrap();
         g.bench_function(format!("int8-{level}-reference-beats"), |b| {
             b.iter(|| {
-                e.classify_record(black_box(&r.raw), &r.beats)
+                e.classify_record(black_box(r.raw()), &r.beats)
                     .unwrap()
                     .len()
             })
         });
         g.bench_function(format!("int8-{level}-detect+classify"), |b| {
             b.iter(|| {
-                let beats = rhythm::detect::detect_qrs(black_box(&r.raw), 360.0);
-                e.classify_record(&r.raw, &beats).unwrap().len()
+                let beats = rhythm::detect::detect_qrs(black_box(r.raw()), 360.0);
+                e.classify_record(r.raw(), &beats).unwrap().len()
             })
         });
     }
@@ -239,7 +243,7 @@ fn whole_record(c: &mut Criterion) {
 fn tract_peer(c: &mut Criterion) {
     use tract_onnx::prelude::*;
     let m = model("rhythm-f32.rhm");
-    let bytes = rhythm::model::onnx::to_onnx_f32(&m).unwrap();
+    let bytes = rhythm::build::onnx::to_onnx_f32(&m).unwrap();
     let plan = tract_onnx::onnx()
         .model_for_read(&mut &bytes[..])
         .unwrap()

@@ -1,10 +1,10 @@
 //! Shared fixtures of rhythm's benchmarks: the shipped models, real beats of record 100, and
 //! the MAC-peak micro-benchmark.
 
-use rhythm::engine::{BackendChoice, Engine};
+use rhythm::featurize::{Featurizer, Signal, SpectrogramImpl};
 use rhythm::kernels::KernelLevel;
 use rhythm::model::Model;
-use rhythm::pipeline::{condition_signal, EcgRecord};
+use rhythm::pipeline::Record as RecordFile;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -18,52 +18,49 @@ pub fn model(file: &str) -> Arc<Model> {
     Model::open(fixtures().join("models").join(file)).expect("shipped model")
 }
 
-/// Record 100 (30 min, 360 Hz): raw signal, conditioned signal, reference beat positions.
+/// Record 100 (30 min, 360 Hz): the signal (raw and conditioned), reference beat positions.
 pub struct Record {
-    /// Raw signal, mV.
-    pub raw: Vec<f32>,
-    /// Conditioned signal.
-    pub conditioned: Vec<f32>,
+    /// The lead, mV, with its conditioned twin.
+    pub signal: Signal<'static>,
     /// Reference R-peak positions.
     pub beats: Vec<u64>,
 }
 
+impl Record {
+    /// Raw signal, mV.
+    pub fn raw(&self) -> &[f32] {
+        self.signal.raw()
+    }
+}
+
 /// Loads `fixtures/records/<name>`.
 pub fn record(name: &str) -> Record {
-    let rec = EcgRecord::load(fixtures().join("records").join(name), 360.0, None).expect("record");
-    let conditioned = condition_signal(&rec.signal_mv, 360.0);
+    let rec = RecordFile::load(fixtures().join("records").join(name), 360.0, None).expect("record");
     let beats = rec.reference_positions();
     Record {
-        raw: rec.signal_mv,
-        conditioned,
+        signal: Signal::from_vec(rec.signal_mv, 360.0),
         beats,
     }
 }
 
-/// `n` real model inputs (spectrogram image, RR side features) of record 100's beats, made by
-/// the engine's own beat path (f32 STFT).
+/// `n` real model inputs (spectrogram image, side features) of record 100's beats, made by
+/// [`rhythm::featurize`] (f32 STFT) as the engine makes them.
 pub fn beat_inputs(n: usize) -> Vec<(Vec<f32>, Vec<f32>)> {
     let r = record("100");
     let m = model("rhythm-f32.rhm");
-    let sc = *m.spectrogram();
-    let mut window = vec![0.0; sc.window_len as usize];
-    let mut image = vec![0.0; sc.image_len()];
-    let mut stft = rhythm::spectrogram::StftF32::new(sc).expect("stft");
-    let _ = Engine::new(m.clone(), BackendChoice::CpuScalar).expect("engine");
+    let mut featurizer = Featurizer::new(
+        *m.spectrogram(),
+        m.n_side(),
+        SpectrogramImpl::F32,
+        KernelLevel::Scalar,
+    )
+    .expect("featurizer");
     (1..r.beats.len() - 1)
         .step_by((r.beats.len() / n.max(1)).max(1))
         .take(n)
         .map(|i| {
-            rhythm::spectrogram::extract_window(
-                &r.conditioned,
-                r.beats[i] as usize,
-                &sc,
-                &mut window,
-            )
-            .expect("window");
-            stft.compute(&window, &mut image).expect("stft");
-            let rr = rhythm::spectrogram::rr_features(&r.beats, i, 360.0).to_array();
-            (image.clone(), rr[..m.n_side()].to_vec())
+            let f = featurizer.beat(&r.signal, &r.beats, i).expect("beat");
+            (f.image.to_vec(), f.side.to_vec())
         })
         .collect()
 }

@@ -88,6 +88,8 @@ typedef enum RhythmQuality {
   RHYTHM_QUALITY_FLAT = 3,
   // Clipping or amplifier saturation.
   RHYTHM_QUALITY_SATURATED = 4,
+  // The conditioned window is outside what the spectrogram accepts (not classified).
+  RHYTHM_QUALITY_OUT_OF_RANGE = 5,
 } RhythmQuality;
 
 // Which backend runs the network.

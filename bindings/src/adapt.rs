@@ -6,7 +6,7 @@ use crate::{
 };
 use rhythm_core::aami::AamiClass;
 use rhythm_core::adapt::AdaptConfig;
-use rhythm_core::engine::{AdaptInput, EngineError, LabelledBeat};
+use rhythm_core::engine::{AdaptInput, LabelledBeat};
 
 /// How the classifier head adapts (rhythm::adapt::AdaptConfig).
 #[repr(C)]
@@ -76,7 +76,7 @@ fn classes(labels: &[u8]) -> Result<Vec<AamiClass>, Fail> {
         .collect()
 }
 
-fn adapt_error(e: EngineError) -> Fail {
+fn adapt_error(e: rhythm_core::Error) -> Fail {
     let f = engine_error(e);
     match f.0 {
         RhythmStatus::InvalidArgument => f,

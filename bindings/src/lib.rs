@@ -87,6 +87,8 @@ pub enum RhythmQuality {
     Flat = 3,
     /// Clipping or amplifier saturation.
     Saturated = 4,
+    /// The conditioned window is outside what the spectrogram accepts (not classified).
+    OutOfRange = 5,
 }
 
 /// AAMI EC57 beat classes, in model output order.
@@ -202,13 +204,25 @@ pub(crate) fn guard(f: impl FnOnce() -> Res) -> RhythmStatus {
     }
 }
 
-pub(crate) fn engine_error(e: core::engine::EngineError) -> Fail {
-    use core::engine::EngineError as E;
+/// The C status of a library error: the one mapping, by variant.
+pub(crate) fn engine_error(e: core::Error) -> Fail {
+    use core::spectrogram::SpectrogramError as S;
+    use core::Error as E;
     let status = match &e {
-        E::Model(_) => RhythmStatus::Model,
-        E::InputShape { .. } => RhythmStatus::InvalidArgument,
-        E::NotAami(_) => RhythmStatus::Model,
-        E::Backend(_) => RhythmStatus::Engine,
+        E::Model(core::model::ModelError::Io { .. }) | E::Wfdb(_) => RhythmStatus::Io,
+        E::Model(_) | E::NotAami(_) | E::NoClassifier => RhythmStatus::Model,
+        E::Spectrogram(S::InvalidConfig(_) | S::GemmTooDeep { .. }) => RhythmStatus::Model,
+        E::Spectrogram(_)
+        | E::InputShape { .. }
+        | E::InvalidArgument { .. }
+        | E::NoSuchLead(_)
+        | E::ModelMismatch => RhythmStatus::InvalidArgument,
+        E::SampleRate { .. } | E::Detect(_) => RhythmStatus::SampleRate,
+        E::KernelSelection(_)
+        | E::UnsupportedKernelLevel(_)
+        | E::Unsupported { .. }
+        | E::Backend { .. } => RhythmStatus::Engine,
+        _ => RhythmStatus::Internal,
     };
     Fail(status, e.to_string())
 }
@@ -261,7 +275,7 @@ pub(crate) unsafe fn engine_mut<'a>(p: *mut RhythmEngine) -> Result<&'a mut Rhyt
 }
 
 /// Converts a core beat to the C struct.
-pub(crate) fn beat_to_c(b: &core::pipeline::BeatResult) -> RhythmBeat {
+pub(crate) fn beat_to_c(b: &core::engine::Beat) -> RhythmBeat {
     use core::detect::QualityFlag as Q;
     let (class_, classified, probabilities) = match b.classification {
         Some(c) => (class_to_c(c.class), true, c.probabilities),
@@ -278,6 +292,7 @@ pub(crate) fn beat_to_c(b: &core::pipeline::BeatResult) -> RhythmBeat {
             Q::Empty => RhythmQuality::Empty,
             Q::Flat => RhythmQuality::Flat,
             Q::Saturated => RhythmQuality::Saturated,
+            Q::OutOfRange => RhythmQuality::OutOfRange,
         },
         edge_padded: b.edge_padded,
         post_rr_estimated: false,

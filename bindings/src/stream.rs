@@ -4,7 +4,7 @@ use crate::{
     beat_to_c, engine_mut, fail, guard, non_null, slice, Fail, Res, RhythmBeat, RhythmEngine,
     RhythmStatus,
 };
-use rhythm_core::stream::{AdcScale, Stream, StreamBeat, StreamConfig, StreamError};
+use rhythm_core::stream::{AdcScale, Stream, StreamBeat, StreamConfig};
 use std::ffi::c_void;
 
 /// Called once per reported beat, synchronously, inside rhythm_stream_push_* and
@@ -40,15 +40,8 @@ pub struct RhythmStreamStats {
     pub ring_len: u64,
 }
 
-fn stream_error(e: StreamError) -> Fail {
-    let status = match &e {
-        StreamError::SampleRate { .. } => RhythmStatus::SampleRate,
-        StreamError::Config(_) | StreamError::Gain(_) | StreamError::ModelMismatch => {
-            RhythmStatus::InvalidArgument
-        }
-        StreamError::Engine(_) => RhythmStatus::Engine,
-    };
-    Fail(status, e.to_string())
+fn stream_error(e: rhythm_core::Error) -> Fail {
+    crate::engine_error(e)
 }
 
 /// # Safety

@@ -5,7 +5,7 @@ use super::*;
 use rhythm_core::detect;
 use rhythm_core::engine::{BackendChoice, Engine};
 use rhythm_core::model::Model;
-use rhythm_core::pipeline::EcgRecord;
+use rhythm_core::pipeline::Record;
 use std::ffi::{c_void, CStr, CString};
 use std::path::{Path, PathBuf};
 use std::ptr;
@@ -172,7 +172,7 @@ fn ffi_checks_pointers_lengths_and_backends() {
             rhythm_stream_push_f32(s, e, ptr::null(), 0, Some(count_beats), user),
             RhythmStatus::Ok
         );
-        let rec = EcgRecord::load(root().join("fixtures/records/100"), 360.0, None).unwrap();
+        let rec = Record::load(root().join("fixtures/records/100"), 360.0, None).unwrap();
         let x = &rec.signal_mv[..360 * 30];
         assert_eq!(
             rhythm_stream_push_f32(s, e, x.as_ptr(), x.len(), Some(count_beats), user),

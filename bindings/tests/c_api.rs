@@ -6,7 +6,7 @@
 use rhythm_core::detect;
 use rhythm_core::engine::{BackendChoice, Engine};
 use rhythm_core::model::Model;
-use rhythm_core::pipeline::{condition_signal, EcgRecord};
+use rhythm_core::pipeline::Record;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -71,19 +71,20 @@ fn rust_lines(record: &str, seconds: usize) -> Vec<String> {
         BackendChoice::CpuAuto,
     )
     .unwrap();
-    let rec = EcgRecord::load(root().join("fixtures/records").join(record), 360.0, None).unwrap();
+    let rec = Record::load(root().join("fixtures/records").join(record), 360.0, None).unwrap();
     let sig = &rec.signal_mv[..seconds * 360];
     let beats = detect::detect_qrs(sig, 360.0);
-    let cond = condition_signal(sig, 360.0);
+    let signal = rhythm_core::featurize::Signal::new(sig, 360.0);
     (0..beats.len())
         .map(|i| {
-            let b = e.classify_beat(sig, &cond, &beats, i).unwrap();
+            let b = e.classify_beat(&signal, &beats, i).unwrap();
             let q = match b.quality {
                 detect::QualityFlag::Ok => "ok",
                 detect::QualityFlag::NonFinite => "nonfinite",
                 detect::QualityFlag::Empty => "empty",
                 detect::QualityFlag::Flat => "flat",
                 detect::QualityFlag::Saturated => "saturated",
+                detect::QualityFlag::OutOfRange => "outofrange",
             };
             let p = b
                 .classification

@@ -10,7 +10,7 @@
 use rhythm::adapt::AdaptConfig;
 use rhythm::engine::{AdaptInput, BackendChoice, Engine, LabelledBeat};
 use rhythm::model::Model;
-use rhythm::pipeline::{condition_signal, EcgRecord};
+use rhythm::pipeline::Record;
 use rhythm::spectrogram::{self, RrFeatures};
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
@@ -48,8 +48,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let model = Model::open(&model_path)?;
     let sc = *model.spectrogram();
     let mut engine = Engine::new(model, BackendChoice::CpuAuto)?;
-    let rec = EcgRecord::load(format!("{root}/records/119"), 360.0, None)?;
-    let cond = condition_signal(&rec.signal_mv, 360.0);
+    let rec = Record::load(format!("{root}/records/119"), 360.0, None)?;
+    let cond = rhythm::detect::condition(&rec.signal_mv, 360.0);
     let pos = rec.reference_positions();
     let mut windows: Vec<Vec<f32>> = Vec::new();
     let mut rr: Vec<RrFeatures> = Vec::new();

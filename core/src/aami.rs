@@ -3,7 +3,8 @@
 use std::fmt;
 
 /// The five AAMI EC57 heart-beat classes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 pub enum AamiClass {
     /// Normal and bundle-branch-block beats, nodal/atrial escape beats.
     N = 0,

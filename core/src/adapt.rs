@@ -19,7 +19,8 @@ pub struct LinearHead {
 }
 
 /// How a head adapts.
-#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct AdaptConfig {
     /// Step size α.
     pub learning_rate: f32,

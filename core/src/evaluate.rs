@@ -3,11 +3,13 @@
 
 use crate::aami::AamiClass;
 use crate::detect::match_beats;
-use crate::pipeline::{BeatResult, ReferenceBeat};
+use crate::engine::Beat;
+use crate::pipeline::ReferenceBeat;
 use std::fmt::Write;
 
 /// Confusion matrix plus detection errors.
-#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 pub struct Confusion {
     /// `matrix[reference][predicted]` for matched beats.
     pub matrix: [[u64; 5]; 5],
@@ -18,7 +20,8 @@ pub struct Confusion {
 }
 
 /// Per-class statistics, in percent.
-#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 pub struct ClassStats {
     /// Sensitivity: TP / (TP + FN); missed beats count as FN.
     pub se: f64,
@@ -42,11 +45,7 @@ fn pct(num: u64, den: u64) -> f64 {
 
 impl Confusion {
     /// Matches `results` to `reference` within `tolerance` samples and counts.
-    pub fn from_beats(
-        reference: &[ReferenceBeat],
-        results: &[BeatResult],
-        tolerance: u64,
-    ) -> Confusion {
+    pub fn from_beats(reference: &[ReferenceBeat], results: &[Beat], tolerance: u64) -> Confusion {
         let r: Vec<u64> = reference.iter().map(|b| b.sample).collect();
         let d: Vec<u64> = results.iter().map(|b| b.sample).collect();
         let m = match_beats(&r, &d, tolerance);
@@ -183,10 +182,10 @@ mod tests {
     use crate::detect::QualityFlag;
     use crate::engine::Classification;
 
-    fn beat(sample: u64, class: AamiClass) -> BeatResult {
+    fn beat(sample: u64, class: AamiClass) -> Beat {
         let mut p = [0.0; 5];
         p[class.index()] = 1.0;
-        BeatResult {
+        Beat {
             sample,
             classification: Some(Classification {
                 class,

@@ -4,10 +4,25 @@
 //! beat window and STFT spectrogram ([`spectrogram`]) → quantized 2D-CNN ([`model`],
 //! [`engine`]) → AAMI class ([`aami`]).
 //!
+//! Classifying a record (detected beats, the CPU's fastest kernels):
+//!
+//! ```
+//! use rhythm::{Beat, Engine, Error, Record};
+//! # let root = concat!(env!("CARGO_MANIFEST_DIR"), "/../fixtures");
+//! # std::env::set_current_dir(format!("{root}/..")).unwrap();
+//! let mut engine = Engine::open("fixtures/models/rhythm-int8.rhm")?;
+//! let record = Record::load("fixtures/records/100", engine.sample_rate_hz(), None)?;
+//! let beats: Vec<Beat> = engine.classify_signal(&record.signal_mv)?;
+//! println!("{} beats; the first is {}", beats.len(), beats[0].class());
+//! # assert!(beats.len() > 2000);
+//! # Ok::<(), Error>(())
+//! ```
+//!
 //! Three ways in:
 //!
-//! * **Offline**, a whole record at once: [`detect::detect_qrs`],
-//!   [`pipeline::condition_signal`] and [`engine::Engine::classify_beat`] (below).
+//! * **Offline**, a whole record at once: [`Engine::classify_signal`] (detects the beats),
+//!   [`Engine::classify_record`] at given beats, or [`Engine::classify_beat`] per beat of a
+//!   [`Signal`] (below).
 //! * **Streaming**, samples in chunks as a device delivers them: [`stream::Stream`], which
 //!   gives the same beats as the offline path with bounded latency and fixed memory.
 //! * **Adapted** to a patient from a few labelled beats: [`engine::Engine::adapt`].
@@ -16,7 +31,8 @@
 //! use rhythm::detect;
 //! use rhythm::engine::{BackendChoice, Engine};
 //! use rhythm::model::Model;
-//! use rhythm::pipeline::{condition_signal, EcgRecord};
+//! use rhythm::featurize::Signal;
+//! use rhythm::pipeline::Record;
 //!
 //! let root = concat!(env!("CARGO_MANIFEST_DIR"), "/../fixtures");
 //! let mut engine = Engine::new(
@@ -24,12 +40,12 @@
 //!     BackendChoice::CpuAuto,
 //! )?;
 //! let fs = engine.model().spectrogram().sample_rate_hz as f64;
-//! let record = EcgRecord::load(format!("{root}/records/119"), fs, None)?;
+//! let record = Record::load(format!("{root}/records/119"), fs, None)?;
 //! let signal = &record.signal_mv[..60 * 360]; // the first minute
 //! let beats = detect::detect_qrs(signal, fs as f32);
-//! let conditioned = condition_signal(signal, fs as f32);
+//! let signal = Signal::new(signal, fs as f32); // conditioned once
 //! for i in 0..beats.len() {
-//!     let beat = engine.classify_beat(signal, &conditioned, &beats, i)?;
+//!     let beat = engine.classify_beat(&signal, &beats, i)?;
 //!     println!("{} {} {:?}", beat.sample, beat.class(), beat.quality);
 //! }
 //! assert!(beats.len() > 50);
@@ -42,15 +58,15 @@
 //! use rhythm::adapt::AdaptConfig;
 //! use rhythm::engine::{AdaptInput, BackendChoice, Engine, LabelledBeat};
 //! use rhythm::model::Model;
-//! use rhythm::pipeline::{condition_signal, EcgRecord};
+//! use rhythm::pipeline::Record;
 //! use rhythm::spectrogram::{extract_window, rr_features};
 //!
 //! let root = concat!(env!("CARGO_MANIFEST_DIR"), "/../fixtures");
 //! let model = Model::open(format!("{root}/models/rhythm-int8.rhm"))?;
 //! let sc = *model.spectrogram();
 //! let mut engine = Engine::new(model, BackendChoice::CpuAuto)?;
-//! let record = EcgRecord::load(format!("{root}/records/119"), 360.0, None)?;
-//! let conditioned = condition_signal(&record.signal_mv, 360.0);
+//! let record = Record::load(format!("{root}/records/119"), 360.0, None)?;
+//! let conditioned = rhythm::detect::condition(&record.signal_mv, 360.0);
 //! let peaks = record.reference_positions();
 //! // Ten annotated beats (a clinician's labels on a device).
 //! let mut windows = vec![vec![0.0; sc.window_len as usize]; 10];
@@ -76,13 +92,28 @@
 
 pub mod aami;
 pub mod adapt;
+#[cfg(feature = "build")]
+pub mod build;
 pub mod detect;
 pub mod engine;
+pub mod error;
 pub mod evaluate;
+pub mod featurize;
+pub mod graph;
 pub mod kernels;
 pub mod model;
 pub mod pipeline;
 pub mod quant;
+pub mod rng;
 pub mod spectrogram;
 pub mod stream;
 pub mod wfdb;
+
+pub use aami::AamiClass;
+pub use detect::QualityFlag;
+pub use engine::{BackendChoice, Beat, Classification, Engine, SpectrogramImpl};
+pub use error::{Error, Result};
+pub use featurize::Signal;
+pub use model::Model;
+pub use pipeline::Record;
+pub use stream::{Stream, StreamConfig};

@@ -219,8 +219,8 @@ impl AddRequant {
 }
 
 /// Integer bounds of an activation function on a quantized output.
-pub fn activation_bounds(act: crate::model::Activation, out: ActQuant) -> (i8, i8) {
-    use crate::model::Activation;
+pub fn activation_bounds(act: crate::graph::Activation, out: ActQuant) -> (i8, i8) {
+    use crate::graph::Activation;
     let zero = out.zero_point.clamp(-128, 127);
     match act {
         Activation::None => (-128, 127),
@@ -318,16 +318,16 @@ mod tests {
     fn relu6_bounds() {
         let q = ActQuant::new(6.0 / 255.0, -128).unwrap();
         assert_eq!(
-            activation_bounds(crate::model::Activation::Relu6, q),
+            activation_bounds(crate::graph::Activation::Relu6, q),
             (-128, 127)
         );
         let q = ActQuant::new(0.1, -10).unwrap();
         assert_eq!(
-            activation_bounds(crate::model::Activation::Relu6, q),
+            activation_bounds(crate::graph::Activation::Relu6, q),
             (-10, 50)
         );
         assert_eq!(
-            activation_bounds(crate::model::Activation::Relu, q),
+            activation_bounds(crate::graph::Activation::Relu, q),
             (-10, 127)
         );
     }

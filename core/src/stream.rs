@@ -2,8 +2,8 @@
 //!
 //! A [`Stream`] runs the same steps as the offline path
 //! ([`detect_qrs`](crate::detect::detect_qrs) on the raw signal,
-//! [`condition_signal`](crate::pipeline::condition_signal), then
-//! [`Engine::classify_beat`] for each beat) incrementally, and over a whole record it produces
+//! [`condition`](crate::detect::condition), then [`Engine::classify_beat`] for each beat,
+//! both through [`crate::featurize`]) incrementally, and over a whole record it produces
 //! **the same beats** (positions, classes, probabilities, quality flags) whatever the chunking,
 //! provided no post-RR interval exceeds [`StreamConfig::max_post_rr_s`] (see below).
 //!
@@ -16,7 +16,7 @@
 //! [`crate::wfdb::Record::physical`] computes it). NaN/±inf samples are allowed: as offline,
 //! they are flagged per beat ([`QualityFlag::NonFinite`](crate::detect::QualityFlag::NonFinite)) and treated as 0 by the filter.
 //!
-//! **Other sampling rates are rejected** with [`StreamError::SampleRate`] at construction:
+//! **Other sampling rates are rejected** with [`Error::SampleRate`](crate::Error::SampleRate) at construction:
 //! the stream does not resample (resampling would make stream and offline beats differ by
 //! the resampler's edge handling). Resample upstream, or use a model trained at your rate.
 //!
@@ -59,14 +59,14 @@
 //! ```
 //! use rhythm::engine::{BackendChoice, Engine};
 //! use rhythm::model::Model;
-//! use rhythm::pipeline::EcgRecord;
+//! use rhythm::pipeline::Record;
 //! use rhythm::stream::{Stream, StreamConfig};
 //!
 //! let root = concat!(env!("CARGO_MANIFEST_DIR"), "/../fixtures");
 //! let model = Model::open(format!("{root}/models/rhythm-int8.rhm"))?;
 //! let mut engine = Engine::new(model, BackendChoice::CpuAuto)?;
 //! let fs = engine.model().spectrogram().sample_rate_hz as f64;
-//! let record = EcgRecord::load(format!("{root}/records/100"), fs, None)?;
+//! let record = Record::load(format!("{root}/records/100"), fs, None)?;
 //!
 //! let mut stream = Stream::new(&engine, fs, StreamConfig::default())?;
 //! let mut beats = Vec::new();
@@ -83,35 +83,9 @@
 //! ```
 
 use crate::detect::{Conditioner, QrsDetector};
-use crate::engine::{Engine, EngineError};
-use crate::pipeline::BeatResult;
+use crate::engine::{Beat, Engine};
+use crate::error::Error;
 use crate::spectrogram::{self, SpectrogramConfig, WindowEdge, LOCAL_RR_BEATS};
-use thiserror::Error;
-
-/// Errors of a [`Stream`].
-#[derive(Debug, Error)]
-pub enum StreamError {
-    /// The input's sampling rate is not the model's (the stream does not resample).
-    #[error("sampling rate {given} Hz differs from the model's {model} Hz (resample upstream)")]
-    SampleRate {
-        /// Rate given to [`Stream::new`].
-        given: f64,
-        /// The model's rate.
-        model: u32,
-    },
-    /// A bad configuration value.
-    #[error("invalid stream configuration: {0}")]
-    Config(&'static str),
-    /// The ADC gain is zero or not finite.
-    #[error("invalid ADC gain {0}")]
-    Gain(f64),
-    /// The engine's model expects other windows than the one the stream was built for.
-    #[error("engine model does not match the stream (spectrogram configuration differs)")]
-    ModelMismatch,
-    /// Classification failed.
-    #[error(transparent)]
-    Engine(#[from] EngineError),
-}
 
 /// Stream settings.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -141,7 +115,7 @@ pub struct AdcScale {
 pub struct StreamBeat {
     /// Position (sample index from the start of the stream), class, probabilities, quality
     /// flag and edge flag: the same as [`Engine::classify_beat`] gives offline.
-    pub beat: BeatResult,
+    pub beat: Beat,
     /// The next beat had not come within [`StreamConfig::max_post_rr_s`]: the post-RR
     /// feature was set to that bound instead of the true interval.
     pub post_rr_estimated: bool,
@@ -280,8 +254,8 @@ pub struct Stream {
     cond: Ring,
     /// Conditioner pushes so far (its outputs before `delay` are discarded, as offline).
     cond_pushes: u64,
-    /// Last sample fed to the conditioner (flushed at the end, as offline).
-    last_clean: f32,
+    /// Last sample pushed (the conditioner's tail is flushed with it, as offline).
+    last_sample: f32,
     pending: PosQueue,
     history: PosQueue,
     raw_win: Vec<f32>,
@@ -293,23 +267,25 @@ pub struct Stream {
 
 impl Stream {
     /// A stream for `engine`'s model, for samples at `fs` Hz (must be the model's rate).
-    pub fn new(engine: &Engine, fs: f64, cfg: StreamConfig) -> Result<Stream, StreamError> {
+    pub fn new(engine: &Engine, fs: f64, cfg: StreamConfig) -> Result<Stream, Error> {
         let sc = *engine.model().spectrogram();
         let model_fs = sc.sample_rate_hz;
         if !(fs.is_finite() && (fs - f64::from(model_fs)).abs() < 1e-9) {
-            return Err(StreamError::SampleRate {
+            return Err(Error::SampleRate {
                 given: fs,
                 model: model_fs,
             });
         }
         if !(cfg.max_post_rr_s.is_finite() && cfg.max_post_rr_s > 0.0 && cfg.max_post_rr_s <= 60.0)
         {
-            return Err(StreamError::Config("max_post_rr_s must be in (0, 60]"));
+            return Err(Error::InvalidArgument {
+                what: "stream configuration",
+                why: "max_post_rr_s must be in (0, 60]".into(),
+            });
         }
         let fs = model_fs as f32;
-        let conditioner =
-            Conditioner::try_new(fs).map_err(|e| EngineError::Backend(e.to_string()))?;
-        let detector = QrsDetector::try_new(fs).map_err(|e| EngineError::Backend(e.to_string()))?;
+        let conditioner = Conditioner::try_new(fs)?;
+        let detector = QrsDetector::try_new(fs)?;
         let wl = sc.window_len as usize;
         let max_post = (f64::from(cfg.max_post_rr_s) * f64::from(fs)).ceil() as u64;
         let max_delay = detector.max_delay_samples() as u64;
@@ -334,7 +310,7 @@ impl Stream {
             raw: Ring::new(ring),
             cond: Ring::new(ring),
             cond_pushes: 0,
-            last_clean: 0.0,
+            last_sample: 0.0,
             pending: PosQueue::new(pending_cap),
             history: PosQueue::new(LOCAL_RR_BEATS),
             raw_win: vec![0.0; wl],
@@ -381,9 +357,9 @@ impl Stream {
         self.raw.len
     }
 
-    fn check_engine(&self, engine: &Engine) -> Result<(), StreamError> {
+    fn check_engine(&self, engine: &Engine) -> Result<(), Error> {
         if *engine.model().spectrogram() != self.sc {
-            return Err(StreamError::ModelMismatch);
+            return Err(Error::ModelMismatch);
         }
         Ok(())
     }
@@ -395,7 +371,7 @@ impl Stream {
         engine: &mut Engine,
         samples: &[f32],
         mut on_beat: impl FnMut(&StreamBeat),
-    ) -> Result<(), StreamError> {
+    ) -> Result<(), Error> {
         self.check_engine(engine)?;
         for &x in samples {
             self.push_one(x);
@@ -412,9 +388,12 @@ impl Stream {
         samples: &[i16],
         scale: AdcScale,
         mut on_beat: impl FnMut(&StreamBeat),
-    ) -> Result<(), StreamError> {
+    ) -> Result<(), Error> {
         if !(scale.gain.is_finite() && scale.gain != 0.0) {
-            return Err(StreamError::Gain(scale.gain));
+            return Err(Error::InvalidArgument {
+                what: "ADC gain",
+                why: format!("{} is zero or not finite", scale.gain),
+            });
         }
         self.check_engine(engine)?;
         let base = f64::from(scale.baseline);
@@ -432,12 +411,12 @@ impl Stream {
         &mut self,
         engine: &mut Engine,
         mut on_beat: impl FnMut(&StreamBeat),
-    ) -> Result<(), StreamError> {
+    ) -> Result<(), Error> {
         self.check_engine(engine)?;
         let n = self.raw.len;
-        // Conditioner tail, exactly as `condition` flushes: repeat the last (clean) input.
+        // Conditioner tail, exactly as `condition` flushes: repeat the last input.
         while self.cond.len < n {
-            let y = self.conditioner.push(self.last_clean);
+            let y = self.conditioner.push(self.last_sample);
             self.cond.push(y);
         }
         let Stream {
@@ -468,7 +447,7 @@ impl Stream {
         self.raw.clear();
         self.cond.clear();
         self.cond_pushes = 0;
-        self.last_clean = 0.0;
+        self.last_sample = 0.0;
         self.pending.clear();
         self.history.clear();
     }
@@ -476,9 +455,8 @@ impl Stream {
     fn push_one(&mut self, x: f32) {
         self.raw.push(x);
         self.stats.samples += 1;
-        let clean = if x.is_finite() { x } else { 0.0 };
-        self.last_clean = clean;
-        let y = self.conditioner.push(clean);
+        self.last_sample = x;
+        let y = self.conditioner.push(x);
         self.cond_pushes += 1;
         if self.cond_pushes > self.conditioner.delay() as u64 {
             self.cond.push(y);
@@ -498,7 +476,7 @@ impl Stream {
         engine: &mut Engine,
         end: bool,
         on_beat: &mut impl FnMut(&StreamBeat),
-    ) -> Result<(), StreamError> {
+    ) -> Result<(), Error> {
         while let Some(r) = self.pending.get(0) {
             let next = self.pending.get(1);
             // Keep two free slots: a full queue classifies its oldest beat early (counted).
@@ -534,12 +512,7 @@ impl Stream {
         Ok(())
     }
 
-    fn classify(
-        &mut self,
-        engine: &mut Engine,
-        r: u64,
-        next: Option<u64>,
-    ) -> Result<BeatResult, StreamError> {
+    fn classify(&mut self, engine: &mut Engine, r: u64, next: Option<u64>) -> Result<Beat, Error> {
         // RR features from the last beats, this one and the next, as offline.
         let mut peaks = [0u64; LOCAL_RR_BEATS + 2];
         let mut k = 0;
@@ -580,6 +553,6 @@ impl Stream {
         } else {
             WindowEdge::Inside
         };
-        Ok(engine.classify_window(r, &self.raw_win, &self.cond_win, edge, &rr)?)
+        engine.classify_window(r, &self.raw_win, &self.cond_win, edge, &rr)
     }
 }

@@ -6,7 +6,7 @@ use rhythm::aami::AamiClass;
 use rhythm::adapt::{AdaptConfig, LinearHead};
 use rhythm::engine::{AdaptInput, BackendChoice, CpuBackend, Engine, LabelledBeat};
 use rhythm::model::{Model, OpKind};
-use rhythm::pipeline::{condition_signal, EcgRecord};
+use rhythm::pipeline::Record;
 use rhythm::spectrogram::{self, RrFeatures, StftF32};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -24,8 +24,8 @@ struct Beats {
 /// Reference beats of record 119 (N and V): `n` per class, from the first minutes.
 fn labelled_beats(model: &Model, n: usize, skip: usize) -> Beats {
     let sc = *model.spectrogram();
-    let rec = EcgRecord::load(root().join("fixtures/records/119"), 360.0, None).unwrap();
-    let cond = condition_signal(&rec.signal_mv, 360.0);
+    let rec = Record::load(root().join("fixtures/records/119"), 360.0, None).unwrap();
+    let cond = rhythm::detect::condition(&rec.signal_mv, 360.0);
     let pos = rec.reference_positions();
     let mut b = Beats {
         windows: vec![],

@@ -15,7 +15,7 @@ use rhythm::aami::AamiClass;
 use rhythm::adapt::AdaptConfig;
 use rhythm::engine::{dequantized_classifier, AdaptInput, BackendChoice, Engine, LabelledBeat};
 use rhythm::model::Model;
-use rhythm::pipeline::{condition_signal, EcgRecord};
+use rhythm::pipeline::Record;
 use rhythm::spectrogram;
 use std::path::{Path, PathBuf};
 
@@ -78,9 +78,8 @@ fn golden(record: &str) -> Golden {
 fn adapt_and_classify(model: &str, g: &Golden) -> (Engine, Vec<u8>) {
     let model = Model::open(root().join("fixtures/models").join(model)).unwrap();
     let sc = *model.spectrogram();
-    let rec =
-        EcgRecord::load(root().join("fixtures/records").join(&g.record), 360.0, None).unwrap();
-    let cond = condition_signal(&rec.signal_mv, 360.0);
+    let rec = Record::load(root().join("fixtures/records").join(&g.record), 360.0, None).unwrap();
+    let cond = rhythm::detect::condition(&rec.signal_mv, 360.0);
     let pos = rec.reference_positions();
     let mut windows = Vec::new();
     for &(sample, class) in &g.support {
@@ -99,10 +98,11 @@ fn adapt_and_classify(model: &str, g: &Golden) -> (Engine, Vec<u8>) {
         .collect();
     let mut e = Engine::new(model, BackendChoice::CpuAuto).unwrap();
     e.adapt(&labelled, &g.cfg).unwrap();
+    let signal = rhythm::featurize::Signal::new(&rec.signal_mv, 360.0);
     let classes = (0..pos.len())
         .filter(|&i| pos[i] >= g.first_test_sample)
         .map(|i| {
-            e.classify_beat(&rec.signal_mv, &cond, &pos, i)
+            e.classify_beat(&signal, &pos, i)
                 .unwrap()
                 .classification
                 .map_or(255, |c| c.class.index() as u8)

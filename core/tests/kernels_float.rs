@@ -14,8 +14,8 @@ use conv_cases::conv_geometry;
 use rhythm::kernels::float::{has_float_kernels, has_fp16_arithmetic, FloatConv};
 use rhythm::kernels::scalar::{conv2d_f, FloatElem};
 use rhythm::kernels::{ConvGeometry, KernelLevel};
-use rhythm::model::builder::SplitMix64;
 use rhythm::model::{Activation, Shape};
+use rhythm::rng::SplitMix64;
 
 fn float_levels() -> Vec<KernelLevel> {
     KernelLevel::available()

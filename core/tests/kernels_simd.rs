@@ -11,9 +11,9 @@ use conv_cases::conv_geometry;
 use rhythm::engine::{BackendChoice, Engine};
 use rhythm::kernels::scalar::ScalarKernels;
 use rhythm::kernels::{gemm_i8_i32_with, ConvGeometry, I8Output, Int8Kernels, KernelLevel};
-use rhythm::model::builder::SplitMix64;
 use rhythm::model::{Model, Shape};
 use rhythm::quant::{AddRequant, Requant};
+use rhythm::rng::SplitMix64;
 use std::path::Path;
 
 /// The SIMD levels this CPU runs (the scalar reference excluded).

@@ -1,10 +1,11 @@
 //! Model file round trips and malformed files: every bad file is a typed error, never a panic.
 
-use rhythm::model::builder::{random_inputs, NetworkBuilder, SplitMix64};
+use rhythm::build::NetworkBuilder;
 use rhythm::model::format::ALIGN;
 use rhythm::model::writer::{reseal, ModelSpec};
 use rhythm::model::{Model, ModelError, OpKind, Precision};
 use rhythm::spectrogram::SpectrogramConfig;
+use rhythm_testkit::{random_inputs, SplitMix64};
 
 fn net() -> NetworkBuilder {
     let mut b =

@@ -2,7 +2,7 @@
 
 use rhythm::engine::{BackendChoice, Engine, SpectrogramImpl};
 use rhythm::model::Model;
-use rhythm::pipeline::{condition_signal, EcgRecord};
+use rhythm::pipeline::Record;
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
 
@@ -46,8 +46,8 @@ static GLOBAL: Counting = Counting;
 #[test]
 fn classifying_beats_allocates_nothing() {
     let root = concat!(env!("CARGO_MANIFEST_DIR"), "/../fixtures");
-    let rec = EcgRecord::load(format!("{root}/records/119"), 360.0, None).unwrap();
-    let cond = condition_signal(&rec.signal_mv, 360.0);
+    let rec = Record::load(format!("{root}/records/119"), 360.0, None).unwrap();
+    let signal = rhythm::featurize::Signal::new(&rec.signal_mv, 360.0);
     let beats = rec.reference_positions();
     for (file, stft, auto) in [
         ("rhythm-int8.rhm", SpectrogramImpl::F32, false),
@@ -66,15 +66,11 @@ fn classifying_beats_allocates_nothing() {
         };
         let mut engine = Engine::new(model, choice).unwrap();
         engine.set_spectrogram_impl(stft).unwrap();
-        engine
-            .classify_beat(&rec.signal_mv, &cond, &beats, 0)
-            .unwrap(); // warm-up
+        engine.classify_beat(&signal, &beats, 0).unwrap(); // warm-up
         let before = allocs();
         let mut classes = [0usize; 5];
         for i in 0..200 {
-            let r = engine
-                .classify_beat(&rec.signal_mv, &cond, &beats, i)
-                .unwrap();
+            let r = engine.classify_beat(&signal, &beats, i).unwrap();
             classes[r.class().index()] += 1;
         }
         let after = allocs();
@@ -98,7 +94,7 @@ fn streaming_and_adapted_classification_allocate_nothing() {
     use rhythm::engine::{AdaptInput, LabelledBeat};
     use rhythm::stream::{Stream, StreamConfig};
     let root = concat!(env!("CARGO_MANIFEST_DIR"), "/../fixtures");
-    let rec = EcgRecord::load(format!("{root}/records/208"), 360.0, None).unwrap();
+    let rec = Record::load(format!("{root}/records/208"), 360.0, None).unwrap();
     let model = Model::open(format!("{root}/models/rhythm-int8.rhm")).unwrap();
     let mut engine = Engine::new(model, BackendChoice::CpuAuto).unwrap();
     // Adapt first: classification with the adapted head must not allocate either.

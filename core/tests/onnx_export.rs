@@ -6,14 +6,13 @@
 #![cfg(feature = "onnx")]
 
 use rhythm::aami::argmax;
+use rhythm::build::onnx::{to_onnx_f32, to_onnx_qdq};
+use rhythm::build::{dequantized_spec, FakeQuant, NetworkBuilder};
 use rhythm::engine::{Backend, CpuBackend};
 use rhythm::kernels::scalar::softmax;
-use rhythm::model::builder::{
-    dequantized_spec, random_inputs, FakeQuant, NetworkBuilder, SplitMix64,
-};
-use rhythm::model::onnx::{to_onnx_f32, to_onnx_qdq};
 use rhythm::model::{Model, Precision};
 use rhythm::spectrogram::SpectrogramConfig;
+use rhythm_testkit::{random_inputs, SplitMix64};
 use std::sync::Arc;
 use tract_onnx::prelude::*;
 
@@ -160,39 +159,4 @@ fn int8_models_export_to_equivalent_qdq_onnx() {
             inputs.len()
         );
     }
-}
-
-/// `rhythm export-onnx` writes what the library exports.
-#[test]
-fn cli_export_onnx_writes_the_library_export() {
-    let root = concat!(env!("CARGO_MANIFEST_DIR"), "/../fixtures/models");
-    let dir = std::env::temp_dir().join(format!("rhythm-onnx-cli-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let int8_path = format!("{root}/rhythm-int8.rhm");
-    let int8 = Model::open(&int8_path).unwrap();
-    for (qdq, want) in [(false, to_onnx_f32(&int8)), (true, to_onnx_qdq(&int8))] {
-        let out = dir.join(format!("m-{qdq}.onnx"));
-        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_rhythm"));
-        cmd.args(["export-onnx", &int8_path, "-o"]).arg(&out);
-        if qdq {
-            cmd.arg("--qdq");
-        }
-        let status = cmd.status().unwrap();
-        assert!(status.success());
-        assert_eq!(std::fs::read(&out).unwrap(), want.unwrap(), "qdq {qdq}");
-    }
-    // An f32 model has no QDQ form: a clear error, not a file.
-    let status = std::process::Command::new(env!("CARGO_BIN_EXE_rhythm"))
-        .args([
-            "export-onnx",
-            &format!("{root}/rhythm-f32.rhm"),
-            "--qdq",
-            "-o",
-        ])
-        .arg(dir.join("bad.onnx"))
-        .status()
-        .unwrap();
-    assert!(!status.success());
-    assert!(!dir.join("bad.onnx").exists());
-    std::fs::remove_dir_all(&dir).ok();
 }

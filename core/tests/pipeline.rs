@@ -1,13 +1,12 @@
 //! The record pipeline on real records: no beat lost, bad signals flagged, other sampling rates,
-//! the detector on all of MIT-BIH, and the `rhythm` command line.
+//! the detector on all of MIT-BIH (the `rhythm` command line is tested in `core/cli`).
 
 use rhythm::detect::{self, QualityFlag};
 use rhythm::engine::{BackendChoice, Engine};
 use rhythm::model::Model;
-use rhythm::pipeline::EcgRecord;
+use rhythm::pipeline::Record;
 use rhythm::wfdb;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
@@ -23,7 +22,7 @@ fn engine() -> Engine {
 
 #[test]
 fn every_reference_beat_gets_a_result() {
-    let rec = EcgRecord::load(root().join("fixtures/records/208"), 360.0, None).unwrap();
+    let rec = Record::load(root().join("fixtures/records/208"), 360.0, None).unwrap();
     assert_eq!(rec.lead, "MLII");
     assert_eq!(rec.reference.len(), 2955);
     let beats = rec.reference_positions();
@@ -43,7 +42,7 @@ fn every_reference_beat_gets_a_result() {
 
 #[test]
 fn bad_signal_is_flagged_never_dropped() {
-    let rec = EcgRecord::load(root().join("fixtures/records/100"), 360.0, None).unwrap();
+    let rec = Record::load(root().join("fixtures/records/100"), 360.0, None).unwrap();
     let mut sig = rec.signal_mv[..360 * 60].to_vec();
     let beats: Vec<u64> = rec
         .reference_positions()
@@ -119,7 +118,7 @@ fn a_128_hz_record_is_resampled_to_the_model_rate() {
             .collect();
     std::fs::write(dir.join("r128.atr"), wfdb::write_annotations(&anns)).unwrap();
 
-    let rec = EcgRecord::load(dir.join("r128"), 360.0, None).unwrap();
+    let rec = Record::load(dir.join("r128"), 360.0, None).unwrap();
     assert_eq!(rec.original_fs, 128.0);
     assert!((rec.signal_mv.len() as i64 - n360 as i64).abs() <= 2);
     let found = detect::detect_qrs(&rec.signal_mv, 360.0);
@@ -143,7 +142,7 @@ fn a_128_hz_record_is_resampled_to_the_model_rate() {
 /// are in docs/RESULTS.md; this guards them against regressions.
 #[test]
 fn detector_on_all_of_mitdb() {
-    let dir = wfdb::default_data_dir().join("mitdb");
+    let dir = rhythm_testkit::data_dir().join("mitdb");
     let list = std::fs::read_to_string(dir.join("RECORDS")).unwrap_or_else(|e| {
         panic!(
             "{}: {e} (set RHYTHM_DATA to the data folder)",
@@ -153,7 +152,7 @@ fn detector_on_all_of_mitdb() {
     let mut total = detect::MatchResult::default();
     let mut n = 0;
     for name in list.lines().map(str::trim).filter(|l| !l.is_empty()) {
-        let rec = EcgRecord::load(dir.join(name), 360.0, None).unwrap();
+        let rec = Record::load(dir.join(name), 360.0, None).unwrap();
         total.add_counts(&detect::evaluate_record(
             &rec.signal_mv,
             360.0,
@@ -173,80 +172,10 @@ fn detector_on_all_of_mitdb() {
 
 #[test]
 fn noise_stress_records_run() {
-    let dir = wfdb::default_data_dir().join("nstdb");
+    let dir = rhythm_testkit::data_dir().join("nstdb");
     for (name, min_se) in [("118e24", 0.99), ("118e00", 0.80), ("119e_6", 0.60)] {
-        let rec = EcgRecord::load(dir.join(name), 360.0, None).unwrap();
+        let rec = Record::load(dir.join(name), 360.0, None).unwrap();
         let m = detect::evaluate_record(&rec.signal_mv, 360.0, &rec.reference_positions());
         assert!(m.sensitivity() >= min_se, "{name}: Se {}", m.sensitivity());
     }
-}
-
-fn rhythm(args: &[&str]) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_rhythm"))
-        .args(args)
-        .current_dir(root())
-        .output()
-        .unwrap()
-}
-
-#[test]
-fn cli_classify_json_and_text() {
-    let out = rhythm(&[
-        "classify",
-        "fixtures/records/119",
-        "--beats",
-        "reference",
-        "--json",
-    ]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    assert_eq!(v["beats"].as_array().unwrap().len(), 1987);
-    assert_eq!(v["lead"], "MLII");
-    let m = &v["summary"]["confusion"]["matrix"];
-    let total: u64 = m
-        .as_array()
-        .unwrap()
-        .iter()
-        .flat_map(|r| r.as_array().unwrap())
-        .map(|x| x.as_u64().unwrap())
-        .sum();
-    assert_eq!(total, 1987);
-
-    let out = rhythm(&["classify", "fixtures/records/100"]);
-    assert!(out.status.success());
-    let text = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        text.contains("confusion matrix") && text.contains("detection vs reference"),
-        "{text}"
-    );
-    assert!(
-        text.lines()
-            .filter(|l| l.trim_start().starts_with(char::is_numeric))
-            .count()
-            > 2000
-    );
-}
-
-#[test]
-fn cli_errors_are_messages_not_panics() {
-    let dir = std::env::temp_dir().join(format!("rhythm-cli-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let bad = dir.join("bad.rhm");
-    std::fs::write(&bad, b"RHYTHMML not really a model").unwrap();
-    let out = rhythm(&["inspect", bad.to_str().unwrap()]);
-    assert!(!out.status.success());
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("truncated"), "{err}");
-    assert!(!err.contains("panicked"));
-    let out = rhythm(&["classify", dir.join("nope").to_str().unwrap()]);
-    assert!(!out.status.success());
-    assert!(!String::from_utf8_lossy(&out.stderr).contains("panicked"));
-    let out = rhythm(&["inspect", "fixtures/models/rhythm-int8.rhm"]);
-    assert!(out.status.success());
-    assert!(String::from_utf8_lossy(&out.stdout).contains("Conv2d"));
-    std::fs::remove_dir_all(dir).ok();
 }

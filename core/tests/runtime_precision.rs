@@ -1,14 +1,13 @@
 //! int8 and fp16 forward passes against the f32 reference on random models.
 
+use rhythm::build::{dequantized_spec, FakeQuant, NetworkBuilder, RangeMethod};
 use rhythm::engine::{Backend, CpuBackend};
-use rhythm::model::builder::{
-    dequantized_spec, random_inputs, FakeQuant, NetworkBuilder, RangeMethod, SplitMix64,
-};
 use rhythm::model::{Model, Precision};
 use rhythm::spectrogram::SpectrogramConfig;
+use rhythm_testkit::{random_inputs, SplitMix64};
 use std::sync::Arc;
 
-use rhythm::model::builder::{random_network, small_spectrogram_config as small_config};
+use rhythm_testkit::{random_network, small_spectrogram_config as small_config};
 
 fn run(model: Arc<Model>, inputs: &[(Vec<f32>, Vec<f32>)]) -> Vec<[f32; 5]> {
     let mut cpu = CpuBackend::new(model).unwrap();

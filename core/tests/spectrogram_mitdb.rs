@@ -1,6 +1,6 @@
 //! Accuracy of the f16 and int8 spectrograms against the f32 reference on real MIT-BIH beats
 //! (conditioned signal, as the runtime cuts them). The data folder is
-//! `rhythm::wfdb::default_data_dir().join("mitdb")` (`RHYTHM_DATA` overrides it); missing
+//! `rhythm_testkit::data_dir().join("mitdb")` (`RHYTHM_DATA` overrides it); missing
 //! data is a failure, not a skip. The full report for `docs/spectrogram-snr.md`:
 //! `cargo run --release -p rhythm --example spectrogram_snr`.
 

@@ -2,11 +2,13 @@
 //! chunking, ADC input, bad samples, short streams, the post-RR timeout.
 
 use rhythm::detect;
+use rhythm::engine::Beat;
 use rhythm::engine::{BackendChoice, Engine};
 use rhythm::model::Model;
-use rhythm::pipeline::{condition_signal, BeatResult, EcgRecord};
-use rhythm::stream::{AdcScale, Stream, StreamBeat, StreamConfig, StreamError};
+use rhythm::pipeline::Record;
+use rhythm::stream::{AdcScale, Stream, StreamBeat, StreamConfig};
 use rhythm::wfdb;
+use rhythm::Error;
 use std::path::{Path, PathBuf};
 
 fn root() -> PathBuf {
@@ -21,13 +23,10 @@ fn engine(model: &str) -> Engine {
     .unwrap()
 }
 
-fn offline(engine: &mut Engine, signal: &[f32]) -> Vec<BeatResult> {
+fn offline(engine: &mut Engine, signal: &[f32]) -> Vec<Beat> {
     let fs = 360.0;
     let beats = detect::detect_qrs(signal, fs);
-    let cond = condition_signal(signal, fs);
-    (0..beats.len())
-        .map(|i| engine.classify_beat(signal, &cond, &beats, i).unwrap())
-        .collect()
+    engine.classify_record(signal, &beats).unwrap()
 }
 
 /// xorshift64*: deterministic chunk sizes without a dependency.
@@ -64,7 +63,7 @@ fn streamed(engine: &mut Engine, signal: &[f32], seed: u64) -> (Vec<StreamBeat>,
     (out, s)
 }
 
-fn assert_same(stream: &[StreamBeat], offline: &[BeatResult], what: &str) {
+fn assert_same(stream: &[StreamBeat], offline: &[Beat], what: &str) {
     assert_eq!(stream.len(), offline.len(), "{what}: beat count");
     for (i, (s, o)) in stream.iter().zip(offline).enumerate() {
         assert_eq!(&s.beat, o, "{what}: beat {i}");
@@ -75,7 +74,7 @@ fn assert_same(stream: &[StreamBeat], offline: &[BeatResult], what: &str) {
 /// `minutes` of the record (None: all 30 min).
 fn check_record(name: &str, model: &str, minutes: Option<usize>, seeds: &[u64]) {
     let mut e = engine(model);
-    let rec = EcgRecord::load(root().join("fixtures/records").join(name), 360.0, None).unwrap();
+    let rec = Record::load(root().join("fixtures/records").join(name), 360.0, None).unwrap();
     let len = minutes.map_or(rec.signal_mv.len(), |m| m * 60 * 360);
     let sig = &rec.signal_mv[..len];
     let want = offline(&mut e, sig);
@@ -135,14 +134,17 @@ fn stream_adc_input_equals_mv_input() {
     };
     assert!(matches!(
         s.push_adc(&mut e, &adc[..10], bad, |_| {}),
-        Err(StreamError::Gain(_))
+        Err(Error::InvalidArgument {
+            what: "ADC gain",
+            ..
+        })
     ));
 }
 
 #[test]
 fn stream_flags_bad_samples_like_offline() {
     let mut e = engine("rhythm-int8.rhm");
-    let rec = EcgRecord::load(root().join("fixtures/records/100"), 360.0, None).unwrap();
+    let rec = Record::load(root().join("fixtures/records/100"), 360.0, None).unwrap();
     let mut sig = rec.signal_mv[..360 * 90].to_vec();
     for x in &mut sig[3600..3700] {
         *x = f32::NAN;
@@ -162,7 +164,7 @@ fn stream_flags_bad_samples_like_offline() {
 #[test]
 fn short_and_empty_streams_equal_offline() {
     let mut e = engine("rhythm-int8.rhm");
-    let rec = EcgRecord::load(root().join("fixtures/records/208"), 360.0, None).unwrap();
+    let rec = Record::load(root().join("fixtures/records/208"), 360.0, None).unwrap();
     for len in [0usize, 1, 50, 200, 500, 1000, 1500] {
         let sig = &rec.signal_mv[..len];
         let want = offline(&mut e, sig);
@@ -174,7 +176,7 @@ fn short_and_empty_streams_equal_offline() {
 #[test]
 fn long_pause_reports_beat_within_bounded_latency() {
     let mut e = engine("rhythm-int8.rhm");
-    let rec = EcgRecord::load(root().join("fixtures/records/100"), 360.0, None).unwrap();
+    let rec = Record::load(root().join("fixtures/records/100"), 360.0, None).unwrap();
     // 20 s of ECG, then 15 s of flat line (asystole), then 20 s of ECG.
     let mut sig = rec.signal_mv[..360 * 20].to_vec();
     let flat = *sig.last().unwrap();
@@ -211,7 +213,7 @@ fn other_sampling_rates_are_a_typed_error() {
     let e = engine("rhythm-int8.rhm");
     assert!(matches!(
         Stream::new(&e, 250.0, StreamConfig::default()),
-        Err(StreamError::SampleRate {
+        Err(Error::SampleRate {
             given: 250.0,
             model: 360
         })

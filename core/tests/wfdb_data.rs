@@ -1,7 +1,7 @@
 //! Reads every record in shared/data and checks it against the counts that
 //! shared/data/README.md gives (verified there with PhysioNet's own `wfdb` package).
 //!
-//! The data folder is `rhythm::wfdb::default_data_dir()` (`RHYTHM_DATA` overrides it).
+//! The data folder is `rhythm_testkit::data_dir()` (`RHYTHM_DATA` overrides it).
 //! Missing data fails these tests rather than skipping them.
 
 use std::collections::BTreeMap;
@@ -108,7 +108,7 @@ const NSRDB: [&str; 18] = [
 ];
 
 fn db(name: &str) -> PathBuf {
-    let dir = rhythm::wfdb::default_data_dir().join(name);
+    let dir = rhythm_testkit::data_dir().join(name);
     assert!(
         dir.is_dir(),
         "data folder {} missing (set RHYTHM_DATA)",

@@ -5,7 +5,7 @@
 
 use anyhow::{anyhow, ensure, Context, Result};
 use burn::store::pytorch_reader::{DType, PytorchReader};
-use rhythm::model::builder::SplitMix64;
+use rhythm::rng::SplitMix64;
 use std::collections::HashMap;
 use std::path::Path;
 

@@ -9,7 +9,7 @@ use crate::export::int8_file;
 use crate::pipeline::{bar, core_predictions_on};
 use anyhow::{Context, Result};
 use indicatif::MultiProgress;
-use rhythm::model::builder::{ModelInput, NetworkBuilder, RangeMethod};
+use rhythm::build::{ModelInput, NetworkBuilder, RangeMethod};
 use rhythm::model::Model;
 use rhythm::spectrogram::SpectrogramConfig;
 use std::fmt::Write;

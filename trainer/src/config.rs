@@ -2,7 +2,7 @@
 
 use anyhow::{Context, Result};
 use rhythm::adapt::AdaptConfig;
-use rhythm::model::builder::RangeMethod;
+use rhythm::build::RangeMethod;
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 
@@ -61,6 +61,11 @@ fn default_prior_correction() -> f64 {
 }
 
 impl Config {
+    /// The beat window and spectrogram the trained model uses (stored in its files).
+    pub fn spectrogram(&self) -> rhythm::spectrogram::SpectrogramConfig {
+        rhythm::spectrogram::SpectrogramConfig::default_360hz()
+    }
+
     /// The int8 export's range method.
     pub fn range_method(&self) -> Result<RangeMethod> {
         self.calibration.parse().map_err(anyhow::Error::msg)

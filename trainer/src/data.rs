@@ -3,8 +3,10 @@
 
 use anyhow::{Context, Result};
 use rhythm::aami::AamiClass;
-use rhythm::pipeline::{condition_signal, EcgRecord};
-use rhythm::spectrogram::{extract_window, rr_features, SpectrogramConfig, StftF32, RR_FEATURES};
+use rhythm::featurize::{Featurizer, Signal, SpectrogramImpl};
+use rhythm::kernels::KernelLevel;
+use rhythm::pipeline::Record;
+use rhythm::spectrogram::{SpectrogramConfig, RR_FEATURES};
 use std::path::Path;
 
 /// de Chazal et al. 2004 inter-patient training set (paced records excluded).
@@ -31,8 +33,10 @@ pub struct BeatSet {
     pub labels: Vec<u8>,
     /// Index into `records` of each beat.
     pub record: Vec<u16>,
-    /// R-peak sample (360 Hz) of each beat.
+    /// R-peak sample of each beat, at `sample_rate_hz`.
     pub sample: Vec<u64>,
+    /// Sampling rate of `sample` (the model's), Hz.
+    pub sample_rate_hz: f64,
     /// Record names.
     pub records: Vec<String>,
     /// Elements per image.
@@ -74,6 +78,7 @@ impl BeatSet {
     fn append(&mut self, mut o: BeatSet) {
         let offset = self.records.len() as u16;
         self.image_len = o.image_len;
+        self.sample_rate_hz = o.sample_rate_hz;
         self.images.append(&mut o.images);
         self.side.append(&mut o.side);
         self.labels.append(&mut o.labels);
@@ -85,28 +90,29 @@ impl BeatSet {
 
 /// Every reference beat of one record as a model input.
 pub fn record_beats(dir: &Path, name: &str, sc: &SpectrogramConfig) -> Result<BeatSet> {
-    let rec = EcgRecord::load(dir.join(name), sc.sample_rate_hz as f64, None)
+    let rec = Record::load(dir.join(name), sc.sample_rate_hz as f64, None)
         .with_context(|| format!("record {name}"))?;
-    let fs = rec.fs as f32;
-    let cond = condition_signal(&rec.signal_mv, fs);
+    let signal = Signal::new(&rec.signal_mv, rec.fs as f32);
     let pos = rec.reference_positions();
-    let mut stft = StftF32::new(*sc)?;
-    let mut window = vec![0.0; sc.window_len as usize];
+    let mut featurizer =
+        Featurizer::new(*sc, RR_FEATURES, SpectrogramImpl::F32, KernelLevel::Scalar)?;
     let n = pos.len();
     let mut set = BeatSet {
-        images: vec![0.0; n * sc.image_len()],
+        images: Vec::with_capacity(n * sc.image_len()),
         image_len: sc.image_len(),
+        sample_rate_hz: rec.fs,
         records: vec![name.to_string()],
         ..Default::default()
     };
     for (i, beat) in rec.reference.iter().enumerate() {
-        extract_window(&cond, beat.sample as usize, sc, &mut window)?;
-        stft.compute(
-            &window,
-            &mut set.images[i * sc.image_len()..(i + 1) * sc.image_len()],
-        )?;
-        set.side
-            .extend_from_slice(&rr_features(&pos, i, fs).to_array());
+        let f = featurizer.beat(&signal, &pos, i)?;
+        anyhow::ensure!(
+            f.classifiable(),
+            "record {name}: reference beat {i} has no image ({:?})",
+            f.quality
+        );
+        set.images.extend_from_slice(f.image);
+        set.side.extend_from_slice(f.side);
         set.labels.push(beat.class.index() as u8);
         set.record.push(0);
         set.sample.push(beat.sample);

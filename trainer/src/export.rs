@@ -4,7 +4,7 @@
 use crate::backbone::ConvWeights;
 use crate::model::{Front, Head, MbBlock};
 use anyhow::Result;
-use rhythm::model::builder::{ModelInput, NetworkBuilder, RangeMethod, ValueId};
+use rhythm::build::{ModelInput, NetworkBuilder, RangeMethod, ValueId};
 use rhythm::model::writer::ModelSpec;
 use rhythm::model::{Activation, Precision};
 use rhythm::spectrogram::{SpectrogramConfig, RR_FEATURES};

@@ -196,7 +196,7 @@ impl Head {
 fn seeded_linear(
     d_in: usize,
     d_out: usize,
-    rng: &mut rhythm::model::builder::SplitMix64,
+    rng: &mut rhythm::rng::SplitMix64,
     device: &Device,
 ) -> Linear {
     let mut fc = LinearConfig::new(d_in, d_out).init(device);
@@ -233,7 +233,7 @@ pub fn build(
             .collect(),
     };
     let device = head_device;
-    let mut rng = rhythm::model::builder::SplitMix64(seed);
+    let mut rng = rhythm::rng::SplitMix64(seed);
     let cin = backbone.out_channels();
     let bound = (6.0 / cin as f32).sqrt();
     let head_conv = ConvWeights {

@@ -35,7 +35,7 @@ pub fn publish(cfg: &Config, root: &Path) -> Result<()> {
         }
     }
     let int8 = std::fs::read(root.join("fixtures/models/rhythm-int8.rhm"))?;
-    let golden = rhythm::model::golden::int8_golden(
+    let golden = rhythm::build::golden::int8_golden(
         &int8,
         "fixtures/models/rhythm-int8.rhm",
         &root.join("fixtures/records/100"),

@@ -9,7 +9,7 @@ use burn::optim::{AdamConfig, GradientsParams};
 use burn::prelude::*;
 use burn::tensor::activation::{log_softmax, softmax};
 use indicatif::ProgressBar;
-use rhythm::model::builder::SplitMix64;
+use rhythm::rng::SplitMix64;
 use rhythm::spectrogram::RR_FEATURES;
 
 /// Front outputs of every beat of a set: `n × (c·h·w)`.

@@ -1,9 +1,10 @@
 //! Shared test helpers: a simulator with an open device, the shipped model, random networks.
 #![allow(dead_code)]
 
-use rhythm::model::builder::{random_inputs, NetworkBuilder, SplitMix64};
+use rhythm::build::NetworkBuilder;
 use rhythm::model::Model;
 use rhythm_accel::{AccelBackend, AccelConfig, Device, Sim, SimConfig};
+use rhythm_testkit::{random_inputs, SplitMix64};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
@@ -64,7 +65,7 @@ pub fn golden() -> Vec<(Vec<f32>, Vec<f32>, Vec<i8>)> {
 }
 
 #[allow(unused_imports)] // each test binary uses a different part of this module
-pub use rhythm::model::builder::{random_network, small_spectrogram_config as small_config};
+pub use rhythm_testkit::{random_network, small_spectrogram_config as small_config};
 
 /// A calibrated int8 model of `net` and test inputs.
 pub type Inputs = Vec<(Vec<f32>, Vec<f32>)>;

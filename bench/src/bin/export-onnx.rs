@@ -20,11 +20,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let m = model("rhythm-f32.rhm");
     std::fs::write(
         out.join("rhythm-f32.onnx"),
-        rhythm::model::onnx::to_onnx_f32(&m)?,
+        rhythm::build::onnx::to_onnx_f32(&m)?,
     )?;
     std::fs::write(
         out.join("rhythm-int8-rhythm-qdq.onnx"),
-        rhythm::model::onnx::to_onnx_qdq(&model("rhythm-int8.rhm"))?,
+        rhythm::build::onnx::to_onnx_qdq(&model("rhythm-int8.rhm"))?,
     )?;
     let (h, w) = m.spectrogram().image_shape();
     let mut engine = rhythm::engine::Engine::new(

@@ -4,7 +4,7 @@
 //! an exact integer number of samples; that is what lets [`condition`] compensate the delay
 //! exactly and lets the QRS detector map feature-signal times back to input times.
 
-use super::{sanitize, validate_fs, DetectError};
+use super::{validate_fs, DetectError, MAX_ABS_MV};
 
 /// Running sum over the last `len` samples, held in a ring buffer sized once in `new`.
 ///
@@ -130,8 +130,9 @@ pub(crate) fn odd_len(secs: f32, fs: f32) -> usize {
 ///
 /// Output sample `n` corresponds to input sample `n - delay()`. The first input value is used
 /// to prime all buffers, so a signal with a DC offset starts without a step transient.
-/// Non-finite inputs are replaced by the last finite value (0 before any); values are
-/// clamped to ±[`MAX_ABS_MV`](super::MAX_ABS_MV).
+/// The NaN policy of all conditioning (offline [`condition`], streams, the C API): a
+/// non-finite input counts as 0 mV (the beat is flagged from its raw window instead), and
+/// values are clamped to ±[`MAX_ABS_MV`](super::MAX_ABS_MV).
 #[derive(Debug, Clone)]
 pub struct Conditioner {
     fs: f32,
@@ -141,7 +142,6 @@ pub struct Conditioner {
     base2: MovingSum,
     base_delay: DelayLine,
     delay: usize,
-    last: f32,
     primed: bool,
 }
 
@@ -173,7 +173,6 @@ impl Conditioner {
             base2: MovingSum::new(l_b2),
             base_delay: DelayLine::new(bd),
             delay: (l_lp - 1) + bd,
-            last: 0.0,
             primed: false,
         }
     }
@@ -185,7 +184,7 @@ impl Conditioner {
 
     /// Push one raw sample (mV), get one filtered sample (mV), delayed by [`Conditioner::delay`].
     pub fn push(&mut self, x: f32) -> f32 {
-        let x = sanitize(x, &mut self.last) as f64;
+        let x = clean_sample(x) as f64;
         if !self.primed {
             self.primed = true;
             for m in [
@@ -219,8 +218,17 @@ impl Conditioner {
             m.clear();
         }
         self.base_delay.clear();
-        self.last = 0.0;
         self.primed = false;
+    }
+}
+
+/// The conditioning NaN policy: non-finite → 0, finite values clamped to ±`MAX_ABS_MV`.
+#[inline]
+fn clean_sample(x: f32) -> f32 {
+    if x.is_finite() {
+        x.clamp(-MAX_ABS_MV, MAX_ABS_MV)
+    } else {
+        0.0
     }
 }
 
@@ -241,7 +249,7 @@ pub fn condition(signal: &[f32], fs: f32) -> Vec<f32> {
             out.push(y);
         }
     }
-    // Flush with the last value; the conditioner's own sanitising handles a non-finite tail.
+    // Flush with the last value (a non-finite tail counts as 0, as every other sample).
     while out.len() < signal.len() {
         out.push(c.push(tail));
     }

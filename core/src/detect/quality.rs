@@ -18,6 +18,10 @@ pub enum QualityFlag {
     /// window (ADC clipping / amplifier saturation), or exceeds
     /// [`QualityConfig::max_abs_mv`].
     Saturated,
+    /// The conditioned window is outside what the spectrogram accepts (non-finite after
+    /// filtering, or a magnitude above the spectrogram's `MAX_ABS_SAMPLE`): the beat is
+    /// reported without a class. Set by `featurize`, never by [`assess_quality`].
+    OutOfRange,
 }
 
 /// Thresholds for [`assess_quality_with`].

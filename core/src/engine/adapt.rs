@@ -9,12 +9,12 @@
 //! and applies the adapted f32 head (no allocation per beat). [`Engine::reset_adaptation`]
 //! returns to the model's classifier.
 
-use super::{Engine, EngineError};
+use super::Engine;
 use crate::aami::AamiClass;
 use crate::adapt::{AdaptConfig, LinearHead};
-use crate::detect::{self, QualityFlag};
-use crate::model::{Activation, Model, OpKind, Precision};
-use crate::spectrogram::RrFeatures;
+use crate::error::Error;
+use crate::model::{Activation, Model, OpKind};
+use crate::spectrogram::{RrFeatures, WindowEdge};
 
 /// Where the classifier sits in a model.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -49,57 +49,18 @@ impl ClassifierInfo {
 
 /// The model's classifier as an f32 [`LinearHead`]: int8 weights times their per-channel
 /// scales, int32 bias times `input_scale · weight_scale`; fp16/f32 weights converted.
-pub fn dequantized_classifier(model: &Model) -> Result<LinearHead, EngineError> {
+pub fn dequantized_classifier(model: &Model) -> Result<LinearHead, Error> {
     let info = ClassifierInfo::find(model).ok_or_else(no_classifier)?;
     head_of(model, &info)
 }
 
-fn no_classifier() -> EngineError {
-    EngineError::Backend(
-        "model has no final FullyConnected classifier without activation before Softmax".into(),
-    )
+fn no_classifier() -> Error {
+    Error::NoClassifier
 }
 
-pub(crate) fn head_of(model: &Model, info: &ClassifierInfo) -> Result<LinearHead, EngineError> {
-    let classes = model.n_classes();
-    let (weights, bias): (Vec<f32>, Vec<f32>) = match model.precision() {
-        Precision::Int8 => {
-            let w = model.weights_i8(info.op);
-            let s = model.weight_scales(info.op);
-            let b = model.bias_i32(info.op);
-            let in_scale = model.values()[info.input]
-                .quant
-                .ok_or_else(|| EngineError::Backend("int8 classifier input without scale".into()))?
-                .scale;
-            if s.len() != classes || b.len() != classes {
-                return Err(no_classifier());
-            }
-            let weights = w
-                .iter()
-                .enumerate()
-                .map(|(k, &q)| f32::from(q) * s[k / info.dim.max(1)])
-                .collect();
-            let bias = b
-                .iter()
-                .zip(s)
-                .map(|(&q, &ws)| (f64::from(q) * f64::from(in_scale) * f64::from(ws)) as f32)
-                .collect();
-            (weights, bias)
-        }
-        Precision::F16 => (
-            model
-                .weights_f16(info.op)
-                .iter()
-                .map(|w| w.to_f32())
-                .collect(),
-            model.bias_f32(info.op).to_vec(),
-        ),
-        Precision::F32 => (
-            model.weights_f32(info.op).to_vec(),
-            model.bias_f32(info.op).to_vec(),
-        ),
-    };
-    if bias.len() != classes {
+pub(crate) fn head_of(model: &Model, info: &ClassifierInfo) -> Result<LinearHead, Error> {
+    let (weights, bias) = model.dequantized_weights(info.op)?;
+    if bias.len() != model.n_classes() || weights.len() != bias.len() * info.dim {
         return Err(no_classifier());
     }
     LinearHead::new(weights, bias, info.dim).ok_or_else(no_classifier)
@@ -112,7 +73,7 @@ pub enum AdaptInput<'a> {
     /// length [`Engine::feature_dim`].
     Features(&'a [f32]),
     /// A conditioned beat window (`window_len` samples, R peak at `r_offset`, as cut by
-    /// [`crate::spectrogram::extract_window`] from [`crate::pipeline::condition_signal`]'s output)
+    /// [`crate::spectrogram::extract_window`] from [`crate::detect::condition`]'s output)
     /// and its RR features.
     Window {
         /// The conditioned window.
@@ -177,10 +138,10 @@ impl Engine {
         image: &[f32],
         side: &[f32],
         out: &mut [f32],
-    ) -> Result<(), EngineError> {
+    ) -> Result<(), Error> {
         let info = self.classifier.ok_or_else(no_classifier)?;
         if out.len() != info.dim {
-            return Err(EngineError::InputShape {
+            return Err(Error::InputShape {
                 what: "features",
                 expected: info.dim,
                 got: out.len(),
@@ -197,27 +158,27 @@ impl Engine {
         window: &[f32],
         rr: &RrFeatures,
         out: &mut [f32],
-    ) -> Result<(), EngineError> {
-        let sc = *self.model.spectrogram();
-        if window.len() != sc.window_len as usize {
-            return Err(EngineError::InputShape {
-                what: "beat window",
-                expected: sc.window_len as usize,
-                got: window.len(),
+    ) -> Result<(), Error> {
+        let features = self
+            .featurizer
+            .windows(window, window, WindowEdge::Inside, rr)?;
+        if !features.classifiable() {
+            return Err(Error::InvalidArgument {
+                what: "labelled window",
+                why: format!("it cannot be classified ({:?})", features.quality),
             });
         }
-        self.stft
-            .compute(window, &mut self.image)
-            .map_err(|e| EngineError::Backend(e.to_string()))?;
-        self.fill_side(rr);
-        let (image, side) = (
-            std::mem::take(&mut self.image),
-            std::mem::take(&mut self.side),
-        );
-        let r = self.classifier_features(&image, &side, out);
-        self.image = image;
-        self.side = side;
-        r
+        let info = self.classifier.ok_or_else(no_classifier)?;
+        if out.len() != info.dim {
+            return Err(Error::InputShape {
+                what: "features",
+                expected: info.dim,
+                got: out.len(),
+            });
+        }
+        self.backend
+            .infer(features.image, features.side, &mut self.logits)?;
+        self.backend.read_value(info.input, out)
     }
 
     /// Adapts the classifier head to a few labelled beats: starts from the model's own
@@ -236,10 +197,10 @@ impl Engine {
         &mut self,
         labelled: &[LabelledBeat<'_>],
         cfg: &AdaptConfig,
-    ) -> Result<AdaptReport, EngineError> {
+    ) -> Result<AdaptReport, Error> {
         let info = self.classifier.ok_or_else(no_classifier)?;
         if labelled.is_empty() {
-            return Err(EngineError::InputShape {
+            return Err(Error::InputShape {
                 what: "labelled beats",
                 expected: 1,
                 got: 0,
@@ -252,7 +213,7 @@ impl Engine {
             match b.input {
                 AdaptInput::Features(f) => {
                     if f.len() != dim {
-                        return Err(EngineError::InputShape {
+                        return Err(Error::InputShape {
                             what: "features",
                             expected: dim,
                             got: f.len(),
@@ -262,9 +223,10 @@ impl Engine {
                 }
                 AdaptInput::Window { window, rr } => {
                     if window.iter().any(|x| !x.is_finite()) {
-                        return Err(EngineError::Backend(
-                            "labelled window has non-finite samples".into(),
-                        ));
+                        return Err(Error::InvalidArgument {
+                            what: "labelled window",
+                            why: "it has non-finite samples".into(),
+                        });
                     }
                     self.window_features(window, &rr, chunk)?;
                 }
@@ -297,26 +259,5 @@ impl Engine {
     /// Whether an adapted head is in use.
     pub fn is_adapted(&self) -> bool {
         self.head.is_some()
-    }
-
-    pub(crate) fn fill_side(&mut self, rr: &RrFeatures) {
-        let rr = rr.to_array();
-        let n = self.side.len().min(rr.len());
-        self.side[..n].copy_from_slice(&rr[..n]);
-    }
-
-    /// The logits of the adapted head for the features of the last backbone run.
-    pub(crate) fn adapted_logits(&mut self) -> Result<bool, EngineError> {
-        let (Some(h), Some(info)) = (&self.head, self.classifier) else {
-            return Ok(false);
-        };
-        self.backend.read_value(info.input, &mut self.features)?;
-        h.head.logits(&self.features, &mut self.logits);
-        Ok(true)
-    }
-
-    /// Quality of a raw window, as [`Engine::classify_beat`] computes it.
-    pub(crate) fn quality_of(&self, raw_window: &[f32]) -> QualityFlag {
-        detect::assess_quality(raw_window, self.model.spectrogram().sample_rate_hz as f32)
     }
 }

@@ -4,10 +4,12 @@
 //! convolution of the same level where it has one ([`FloatConv`]), else the scalar reference.
 
 use super::plan::MemoryPlan;
-use super::{Backend, EngineError};
+use super::Backend;
+use crate::error::Error;
 use crate::kernels::float::{has_float_kernels, FloatConv};
 use crate::kernels::scalar::{self, FloatElem, ScalarKernels};
 use crate::kernels::{ConvGeometry, I8Output, Int8Kernels, KernelLevel, PackedConv};
+use crate::model::invalid;
 use crate::model::{Model, OpKind, Precision};
 use crate::quant::Requant;
 use half::f16;
@@ -91,15 +93,15 @@ fn io<'a, T>(
 
 impl CpuBackend {
     /// A backend with the scalar reference kernels.
-    pub fn new(model: Arc<Model>) -> Result<CpuBackend, EngineError> {
+    pub fn new(model: Arc<Model>) -> Result<CpuBackend, Error> {
         Self::with_kernels(model, &ScalarKernels)
     }
 
     /// A backend with the kernels of `level`; an error if this CPU cannot run it.
-    pub fn with_level(model: Arc<Model>, level: KernelLevel) -> Result<CpuBackend, EngineError> {
-        let kernels = level.kernels().ok_or_else(|| {
-            EngineError::Backend(format!("kernel level {level} is not supported on this CPU"))
-        })?;
+    pub fn with_level(model: Arc<Model>, level: KernelLevel) -> Result<CpuBackend, Error> {
+        let kernels = level
+            .kernels()
+            .ok_or_else(|| Error::UnsupportedKernelLevel(level))?;
         Self::with_kernels(model, kernels)
     }
 
@@ -107,7 +109,7 @@ impl CpuBackend {
     pub fn with_kernels(
         model: Arc<Model>,
         kernels: &'static dyn Int8Kernels,
-    ) -> Result<CpuBackend, EngineError> {
+    ) -> Result<CpuBackend, Error> {
         let plan = MemoryPlan::new(&model);
         let arena = match model.precision() {
             Precision::Int8 => Arena::I8(vec![0; plan.arena_len]),
@@ -175,7 +177,7 @@ impl CpuBackend {
         at..at + self.model.values()[v].shape.len()
     }
 
-    fn load_inputs(&mut self, image: &[f32], side: &[f32]) -> Result<(), EngineError> {
+    fn load_inputs(&mut self, image: &[f32], side: &[f32]) -> Result<(), Error> {
         let m = Arc::clone(&self.model);
         let inputs = [
             Some((m.image_input(), image)),
@@ -184,7 +186,7 @@ impl CpuBackend {
         for (v, data) in inputs.into_iter().flatten() {
             let r = self.range(v as u32);
             if data.len() != r.len() {
-                return Err(EngineError::InputShape {
+                return Err(Error::InputShape {
                     what: "input",
                     expected: r.len(),
                     got: data.len(),
@@ -192,9 +194,9 @@ impl CpuBackend {
             }
             match &mut self.arena {
                 Arena::I8(a) => {
-                    let q = m.values()[v].quant.ok_or_else(|| {
-                        EngineError::Backend("int8 input without quantization".into())
-                    })?;
+                    let q = m.values()[v]
+                        .quant
+                        .ok_or_else(|| Error::Model(invalid("int8 input without quantization")))?;
                     a[r].iter_mut()
                         .zip(data)
                         .for_each(|(y, &x)| *y = q.quantize(x));
@@ -332,7 +334,7 @@ impl CpuBackend {
         side: &[f32],
         logits: &mut [f32],
         observe: &mut dyn FnMut(usize, &[f32]),
-    ) -> Result<(), EngineError> {
+    ) -> Result<(), Error> {
         self.infer_transformed(image, side, logits, &mut |v, data| observe(v, data))
     }
 
@@ -344,11 +346,12 @@ impl CpuBackend {
         side: &[f32],
         logits: &mut [f32],
         transform: &mut dyn FnMut(usize, &mut [f32]),
-    ) -> Result<(), EngineError> {
+    ) -> Result<(), Error> {
         if self.model.precision() != Precision::F32 {
-            return Err(EngineError::Backend(
-                "observation needs an f32 model".into(),
-            ));
+            return Err(Error::Unsupported {
+                backend: self.name(),
+                what: "observe values of a model that is not f32",
+            });
         }
         self.load_inputs(image, side)?;
         let convs = std::mem::take(&mut self.f32_convs);
@@ -357,11 +360,11 @@ impl CpuBackend {
         self.read_logits(logits)
     }
 
-    fn read_logits(&self, logits: &mut [f32]) -> Result<(), EngineError> {
+    fn read_logits(&self, logits: &mut [f32]) -> Result<(), Error> {
         let m = &*self.model;
         let r = self.range(m.logits() as u32);
         if logits.len() != r.len() {
-            return Err(EngineError::InputShape {
+            return Err(Error::InputShape {
                 what: "logits",
                 expected: r.len(),
                 got: logits.len(),
@@ -369,9 +372,9 @@ impl CpuBackend {
         }
         match &self.arena {
             Arena::I8(a) => {
-                let q = m.values()[m.logits()].quant.ok_or_else(|| {
-                    EngineError::Backend("int8 logits without quantization".into())
-                })?;
+                let q = m.values()[m.logits()]
+                    .quant
+                    .ok_or_else(|| Error::Model(invalid("int8 logits without quantization")))?;
                 logits
                     .iter_mut()
                     .zip(&a[r])
@@ -419,12 +422,7 @@ impl Backend for CpuBackend {
         }
     }
 
-    fn infer(
-        &mut self,
-        image: &[f32],
-        side: &[f32],
-        logits: &mut [f32],
-    ) -> Result<(), EngineError> {
+    fn infer(&mut self, image: &[f32], side: &[f32], logits: &mut [f32]) -> Result<(), Error> {
         self.load_inputs(image, side)?;
         match self.model.precision() {
             Precision::Int8 => self.run_int8(),
@@ -442,18 +440,22 @@ impl Backend for CpuBackend {
         self.read_logits(logits)
     }
 
-    fn read_value(&self, value: usize, out: &mut [f32]) -> Result<(), EngineError> {
+    fn read_value(&self, value: usize, out: &mut [f32]) -> Result<(), Error> {
         let m = &*self.model;
-        let info = m
-            .values()
-            .get(value)
-            .ok_or_else(|| EngineError::Backend(format!("no value {value}")))?;
+        let info = m.values().get(value).ok_or_else(|| Error::InputShape {
+            what: "value index",
+            expected: self.model.values().len(),
+            got: value,
+        })?;
         if self.plan.offsets.get(value).copied().flatten().is_none() {
-            return Err(EngineError::Backend(format!("value {value} is not stored")));
+            return Err(Error::InvalidArgument {
+                what: "value",
+                why: format!("value {value} is not stored (the memory plan reused its buffer)"),
+            });
         }
         let r = self.range(value as u32);
         if out.len() != r.len() {
-            return Err(EngineError::InputShape {
+            return Err(Error::InputShape {
                 what: "value",
                 expected: r.len(),
                 got: out.len(),
@@ -461,9 +463,9 @@ impl Backend for CpuBackend {
         }
         match &self.arena {
             Arena::I8(a) => {
-                let q = info.quant.ok_or_else(|| {
-                    EngineError::Backend("int8 value without quantization".into())
-                })?;
+                let q = info
+                    .quant
+                    .ok_or_else(|| Error::Model(invalid("int8 value without quantization")))?;
                 out.iter_mut()
                     .zip(&a[r])
                     .for_each(|(y, &x)| *y = q.dequantize(x));

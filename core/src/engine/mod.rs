@@ -7,39 +7,17 @@ pub mod plan;
 
 use crate::aami::AamiClass;
 use crate::detect::QualityFlag;
+use crate::error::Error;
+use crate::featurize::{BeatFeatures, Featurizer, Signal};
 use crate::kernels::KernelLevel;
-use crate::model::{Model, ModelError};
-use crate::pipeline::BeatResult;
-use crate::spectrogram::{self, SpectrogramError, StftF16, StftF32, StftInt8, WindowEdge};
+use crate::model::Model;
+use crate::spectrogram::{self, WindowEdge};
 use std::sync::Arc;
-use thiserror::Error;
+
+pub use crate::featurize::SpectrogramImpl;
 
 pub use adapt::{dequantized_classifier, AdaptInput, AdaptReport, LabelledBeat};
 pub use cpu::CpuBackend;
-
-/// Errors of inference.
-#[derive(Debug, Error)]
-pub enum EngineError {
-    /// The model file is bad.
-    #[error(transparent)]
-    Model(#[from] ModelError),
-    /// A buffer of the wrong size.
-    #[error("{what}: expected {expected} values, got {got}")]
-    InputShape {
-        /// Which buffer.
-        what: &'static str,
-        /// Expected length.
-        expected: usize,
-        /// Given length.
-        got: usize,
-    },
-    /// The model does not classify into the five AAMI classes.
-    #[error("model has {0} classes; the engine needs the 5 AAMI classes N, S, V, F, Q")]
-    NotAami(usize),
-    /// A backend failure.
-    #[error("backend: {0}")]
-    Backend(String),
-}
 
 /// Something that runs a loaded model: the CPU (scalar reference or a SIMD level) and, later,
 /// the accelerator. Created once per model (all planning and compiling happens then);
@@ -49,8 +27,7 @@ pub trait Backend: Send {
     fn name(&self) -> String;
     /// Runs the network on one spectrogram image (row-major bins × frames, normalised) and the
     /// side features; writes the dequantized logits.
-    fn infer(&mut self, image: &[f32], side: &[f32], logits: &mut [f32])
-        -> Result<(), EngineError>;
+    fn infer(&mut self, image: &[f32], side: &[f32], logits: &mut [f32]) -> Result<(), Error>;
     /// The raw int8 logits of the last run (int8 models), for bit-exact comparisons.
     fn int8_logits(&self) -> Option<&[i8]> {
         None
@@ -58,12 +35,12 @@ pub trait Backend: Send {
     /// Writes value `value` of the last run (dequantized to f32) into `out`. Needed for
     /// [`Engine::adapt`], which reads the classifier's input features; backends that cannot
     /// expose intermediate values keep this default, which returns an error.
-    fn read_value(&self, value: usize, out: &mut [f32]) -> Result<(), EngineError> {
+    fn read_value(&self, value: usize, out: &mut [f32]) -> Result<(), Error> {
         let _ = (value, out);
-        Err(EngineError::Backend(format!(
-            "backend {} cannot read intermediate values (needed for adaptation)",
-            self.name()
-        )))
+        Err(Error::Unsupported {
+            backend: self.name(),
+            what: "read intermediate values (needed for adaptation)",
+        })
     }
 }
 
@@ -80,8 +57,37 @@ pub enum BackendChoice {
     Custom(Box<dyn Backend>),
 }
 
+/// One classified beat.
+#[derive(Debug, Clone, Copy, PartialEq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
+pub struct Beat {
+    /// R-peak sample index (model rate).
+    pub sample: u64,
+    /// Class and probabilities; `None` when the window could not be classified (see
+    /// `quality`): the beat is still reported, never dropped.
+    pub classification: Option<Classification>,
+    /// Signal quality of the raw window.
+    #[cfg_attr(feature = "serde", serde(serialize_with = "ser_quality"))]
+    pub quality: QualityFlag,
+    /// The window crossed the start or end of the record (edge samples replicated).
+    pub edge_padded: bool,
+}
+
+#[cfg(feature = "serde")]
+fn ser_quality<S: serde::Serializer>(q: &QualityFlag, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(&format!("{q:?}"))
+}
+
+impl Beat {
+    /// The predicted class; unclassifiable windows count as Q.
+    pub fn class(&self) -> AamiClass {
+        self.classification.map_or(AamiClass::Q, |c| c.class)
+    }
+}
+
 /// The class of one beat and the model's probabilities.
-#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 pub struct Classification {
     /// Most probable class.
     pub class: AamiClass,
@@ -96,41 +102,25 @@ impl Classification {
     }
 }
 
-/// Which STFT implementation turns beat windows into images.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum SpectrogramImpl {
-    /// f32 reference (rustfft). The default: the trainer uses it.
-    F32,
-    /// fp16 inputs and basis, f32 accumulation.
-    F16,
-    /// int8 GEMM against a quantized DFT basis (maps onto the accelerator).
-    Int8,
-}
-
-enum Stft {
-    F32(StftF32),
-    F16(StftF16),
-    Int8(StftInt8),
-}
-
-impl Stft {
-    fn new(
-        kind: SpectrogramImpl,
-        cfg: spectrogram::SpectrogramConfig,
-        level: KernelLevel,
-    ) -> Result<Stft, SpectrogramError> {
-        Ok(match kind {
-            SpectrogramImpl::F32 => Stft::F32(StftF32::new(cfg)?),
-            SpectrogramImpl::F16 => Stft::F16(StftF16::new(cfg)?),
-            SpectrogramImpl::Int8 => Stft::Int8(StftInt8::with_kernel_level(cfg, level)?),
-        })
-    }
-    fn compute(&mut self, window: &[f32], image: &mut [f32]) -> Result<(), SpectrogramError> {
+impl std::fmt::Debug for BackendChoice {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            Stft::F32(s) => s.compute(window, image),
-            Stft::F16(s) => s.compute(window, image),
-            Stft::Int8(s) => s.compute(window, image),
+            BackendChoice::CpuScalar => f.write_str("CpuScalar"),
+            BackendChoice::CpuAuto => f.write_str("CpuAuto"),
+            BackendChoice::Cpu(level) => f.debug_tuple("Cpu").field(level).finish(),
+            BackendChoice::Custom(b) => f.debug_tuple("Custom").field(&b.name()).finish(),
         }
+    }
+}
+
+impl std::fmt::Debug for Engine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Engine")
+            .field("precision", &self.model.precision())
+            .field("backend", &self.backend.name())
+            .field("featurizer", &self.featurizer)
+            .field("adapted", &self.head.is_some())
+            .finish()
     }
 }
 
@@ -139,13 +129,7 @@ pub struct Engine {
     model: Arc<Model>,
     backend: Box<dyn Backend>,
     logits: [f32; 5],
-    stft: Stft,
-    stft_kind: SpectrogramImpl,
-    kernel_level: KernelLevel,
-    window: Vec<f32>,
-    raw_window: Vec<f32>,
-    image: Vec<f32>,
-    side: Vec<f32>,
+    featurizer: Featurizer,
     classifier: Option<adapt::ClassifierInfo>,
     head: Option<adapt::AdaptedHead>,
     features: Vec<f32>,
@@ -153,9 +137,9 @@ pub struct Engine {
 
 impl Engine {
     /// Binds `model` to a backend.
-    pub fn new(model: Arc<Model>, choice: BackendChoice) -> Result<Engine, EngineError> {
+    pub fn new(model: Arc<Model>, choice: BackendChoice) -> Result<Engine, Error> {
         if model.n_classes() != 5 {
-            return Err(EngineError::NotAami(model.n_classes()));
+            return Err(Error::NotAami(model.n_classes()));
         }
         // The int8 STFT's GEMM runs on the CPU kernels of the same level.
         let (backend, kernel_level): (Box<dyn Backend>, KernelLevel) = match choice {
@@ -164,8 +148,7 @@ impl Engine {
                 KernelLevel::Scalar,
             ),
             BackendChoice::CpuAuto => {
-                let level =
-                    KernelLevel::selected().map_err(|e| EngineError::Backend(e.to_string()))?;
+                let level = KernelLevel::selected()?;
                 (
                     Box::new(CpuBackend::with_level(Arc::clone(&model), level)?),
                     level,
@@ -177,20 +160,17 @@ impl Engine {
             ),
             BackendChoice::Custom(b) => (b, KernelLevel::selected().unwrap_or(KernelLevel::Scalar)),
         };
-        let sc = *model.spectrogram();
         let classifier = adapt::ClassifierInfo::find(&model);
-        let stft = Stft::new(SpectrogramImpl::F32, sc, kernel_level)
-            .map_err(|e| EngineError::Backend(e.to_string()))?;
+        let featurizer = Featurizer::new(
+            *model.spectrogram(),
+            model.n_side(),
+            SpectrogramImpl::F32,
+            kernel_level,
+        )?;
         Ok(Engine {
             backend,
-            kernel_level,
             logits: [0.0; 5],
-            stft,
-            stft_kind: SpectrogramImpl::F32,
-            window: vec![0.0; sc.window_len as usize],
-            raw_window: vec![0.0; sc.window_len as usize],
-            image: vec![0.0; sc.image_len()],
-            side: vec![0.0; model.n_side()],
+            featurizer,
             features: vec![0.0; classifier.map_or(0, |c| c.dim)],
             classifier,
             head: None,
@@ -198,65 +178,74 @@ impl Engine {
         })
     }
 
+    /// Opens the model file at `path` on the CPU with the fastest kernels it runs (or the
+    /// level `RHYTHM_KERNELS` names).
+    pub fn open(path: impl AsRef<std::path::Path>) -> Result<Engine, Error> {
+        Engine::new(Model::open(path)?, BackendChoice::CpuAuto)
+    }
+
+    /// The sampling rate the model's windows are cut at, Hz (records and streams are given at
+    /// it; [`crate::Record::load`] resamples to it).
+    pub fn sample_rate_hz(&self) -> f64 {
+        f64::from(self.model.spectrogram().sample_rate_hz)
+    }
+
+    /// Detects the beats of a lead (mV at [`Engine::sample_rate_hz`]) and classifies them.
+    pub fn classify_signal(&mut self, signal_mv: &[f32]) -> Result<Vec<Beat>, Error> {
+        let beats = crate::detect::detect_qrs(signal_mv, self.sample_rate_hz() as f32);
+        self.classify_record(signal_mv, &beats)
+    }
+
     /// Chooses the STFT implementation (default [`SpectrogramImpl::F32`]).
-    pub fn set_spectrogram_impl(&mut self, kind: SpectrogramImpl) -> Result<(), EngineError> {
-        self.stft = Stft::new(kind, *self.model.spectrogram(), self.kernel_level)
-            .map_err(|e| EngineError::Backend(e.to_string()))?;
-        self.stft_kind = kind;
-        Ok(())
+    pub fn set_spectrogram_impl(&mut self, kind: SpectrogramImpl) -> Result<(), Error> {
+        Ok(self.featurizer.set_spectrogram_impl(kind)?)
     }
 
     /// The STFT implementation in use.
     pub fn spectrogram_impl(&self) -> SpectrogramImpl {
-        self.stft_kind
+        self.featurizer.spectrogram_impl()
     }
 
-    /// Classifies beat `i` of `beats` (R-peak positions at the model's rate). `raw` is the
-    /// signal in mV, `conditioned` the same after [`crate::pipeline::condition_signal`]; the
-    /// quality flag comes from the raw window, the image from the conditioned one. A window
-    /// that cannot be classified (non-finite samples) is still returned, flagged, with no
-    /// classification. Allocates nothing.
+    /// Classifies beat `i` of `beats` (ascending R-peak positions at the model's rate) of
+    /// `signal`: the image comes from the conditioned window, the quality flag from the raw
+    /// one ([`crate::featurize`]). A window that cannot be classified is still returned,
+    /// flagged, with no classification. Allocates nothing.
     pub fn classify_beat(
         &mut self,
-        raw: &[f32],
-        conditioned: &[f32],
+        signal: &Signal<'_>,
         beats: &[u64],
         i: usize,
-    ) -> Result<BeatResult, EngineError> {
-        let r = *beats.get(i).ok_or(EngineError::InputShape {
-            what: "beat index",
-            expected: beats.len(),
-            got: i,
-        })? as usize;
-        if raw.len() != conditioned.len() {
-            return Err(EngineError::InputShape {
-                what: "conditioned signal",
-                expected: raw.len(),
-                got: conditioned.len(),
-            });
-        }
-        let sc = *self.model.spectrogram();
-        let fs = sc.sample_rate_hz as f32;
-        let window_err = |e: SpectrogramError| EngineError::Backend(format!("beat {i}: {e}"));
-        spectrogram::extract_window(raw, r, &sc, &mut self.raw_window).map_err(window_err)?;
-        let edge = spectrogram::extract_window(conditioned, r, &sc, &mut self.window)
-            .map_err(window_err)?;
-        let rr = spectrogram::rr_features(beats, i, fs);
-        let (raw_w, cond_w) = (
-            std::mem::take(&mut self.raw_window),
-            std::mem::take(&mut self.window),
-        );
-        let result = self.classify_window(r as u64, &raw_w, &cond_w, edge, &rr);
-        self.raw_window = raw_w;
-        self.window = cond_w;
-        result
+    ) -> Result<Beat, Error> {
+        let features = self.featurizer.beat(signal, beats, i)?;
+        Self::run(
+            &mut *self.backend,
+            &mut self.logits,
+            self.head.as_ref().zip(self.classifier),
+            &mut self.features,
+            beats[i],
+            &features,
+        )
+    }
+
+    /// Classifies every beat of a lead (mV at the model's rate) at `beats` (ascending R-peak
+    /// positions): conditions the signal once, then [`Engine::classify_beat`] for each.
+    pub fn classify_record(
+        &mut self,
+        signal_mv: &[f32],
+        beats: &[u64],
+    ) -> Result<Vec<Beat>, Error> {
+        let fs = self.model.spectrogram().sample_rate_hz as f32;
+        let signal = Signal::new(signal_mv, fs);
+        (0..beats.len())
+            .map(|i| self.classify_beat(&signal, beats, i))
+            .collect()
     }
 
     /// Classifies one beat from its windows: `raw_window` (mV, for the quality flag) and
     /// `window` (conditioned, for the image), both `window_len` samples with the R peak at
     /// `r_offset`, as [`spectrogram::extract_window`] cuts them, and its RR features.
     /// `sample` and `edge` are copied into the result. This is the step
-    /// [`Engine::classify_beat`] and [`crate::stream::Stream`] share. Allocates nothing.
+    /// [`crate::stream::Stream`] and the C API use. Allocates nothing.
     pub fn classify_window(
         &mut self,
         sample: u64,
@@ -264,41 +253,44 @@ impl Engine {
         window: &[f32],
         edge: WindowEdge,
         rr: &spectrogram::RrFeatures,
-    ) -> Result<BeatResult, EngineError> {
-        let wl = self.model.spectrogram().window_len as usize;
-        for (what, w) in [("raw window", raw_window), ("beat window", window)] {
-            if w.len() != wl {
-                return Err(EngineError::InputShape {
-                    what,
-                    expected: wl,
-                    got: w.len(),
-                });
-            }
-        }
-        let quality = self.quality_of(raw_window);
-        self.fill_side(rr);
-        let classification = match quality {
-            QualityFlag::NonFinite | QualityFlag::Empty => None,
-            _ => match self.stft.compute(window, &mut self.image) {
-                Ok(()) => {
-                    // Move the buffers out for the call (no allocation: an empty Vec is free).
-                    let (image, side) = (
-                        std::mem::take(&mut self.image),
-                        std::mem::take(&mut self.side),
-                    );
-                    let c = self.classify_image(&image, &side);
-                    self.image = image;
-                    self.side = side;
-                    Some(c?)
-                }
-                Err(_) => None,
-            },
+    ) -> Result<Beat, Error> {
+        let features = self.featurizer.windows(raw_window, window, edge, rr)?;
+        Self::run(
+            &mut *self.backend,
+            &mut self.logits,
+            self.head.as_ref().zip(self.classifier),
+            &mut self.features,
+            sample,
+            &features,
+        )
+    }
+
+    /// Runs the network on one beat's features (the adapted head if any).
+    fn run(
+        backend: &mut dyn Backend,
+        logits: &mut [f32; 5],
+        head: Option<(&adapt::AdaptedHead, adapt::ClassifierInfo)>,
+        head_features: &mut [f32],
+        sample: u64,
+        features: &BeatFeatures<'_>,
+    ) -> Result<Beat, Error> {
+        let classification = if features.classifiable() {
+            Some(classify(
+                backend,
+                logits,
+                head,
+                head_features,
+                features.image,
+                features.side,
+            )?)
+        } else {
+            None
         };
-        Ok(BeatResult {
+        Ok(Beat {
             sample,
             classification,
-            quality,
-            edge_padded: edge == WindowEdge::Padded,
+            quality: features.quality,
+            edge_padded: features.edge == WindowEdge::Padded,
         })
     }
 
@@ -314,19 +306,15 @@ impl Engine {
 
     /// Classifies one spectrogram image with its side features (with the adapted head after
     /// [`Engine::adapt`]).
-    pub fn classify_image(
-        &mut self,
-        image: &[f32],
-        side: &[f32],
-    ) -> Result<Classification, EngineError> {
-        self.backend.infer(image, side, &mut self.logits)?;
-        self.adapted_logits()?;
-        let mut probabilities = [0.0f32; 5];
-        crate::kernels::scalar::softmax(&self.logits, &mut probabilities);
-        Ok(Classification {
-            class: AamiClass::ALL[crate::aami::argmax(&probabilities)],
-            probabilities,
-        })
+    pub fn classify_image(&mut self, image: &[f32], side: &[f32]) -> Result<Classification, Error> {
+        classify(
+            &mut *self.backend,
+            &mut self.logits,
+            self.head.as_ref().zip(self.classifier),
+            &mut self.features,
+            image,
+            side,
+        )
     }
 
     /// Logits of the last classification (dequantized for int8 models).
@@ -338,4 +326,27 @@ impl Engine {
     pub fn last_int8_logits(&self) -> Option<&[i8]> {
         self.backend.int8_logits()
     }
+}
+
+/// The network on one image and side features, then the adapted head (if any) on the
+/// classifier's input features, then softmax.
+fn classify(
+    backend: &mut dyn Backend,
+    logits: &mut [f32; 5],
+    head: Option<(&adapt::AdaptedHead, adapt::ClassifierInfo)>,
+    head_features: &mut [f32],
+    image: &[f32],
+    side: &[f32],
+) -> Result<Classification, Error> {
+    backend.infer(image, side, logits)?;
+    if let Some((h, info)) = head {
+        backend.read_value(info.input, head_features)?;
+        h.head.logits(head_features, logits);
+    }
+    let mut probabilities = [0.0f32; 5];
+    crate::kernels::scalar::softmax(logits, &mut probabilities);
+    Ok(Classification {
+        class: AamiClass::ALL[crate::aami::argmax(&probabilities)],
+        probabilities,
+    })
 }

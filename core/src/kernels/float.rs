@@ -13,7 +13,7 @@
 
 use super::scalar::{for_each_tap, FloatElem};
 use super::{ConvGeometry, KernelLevel};
-use crate::model::Activation;
+use crate::graph::Activation;
 
 /// Whether `level` comes with float kernels on this CPU: the x86_64 SIMD levels, when the CPU
 /// also has FMA and F16C (every AVX2 CPU but a few early VIA ones), and the aarch64 ones.

@@ -15,7 +15,7 @@
 use super::float::{depthwise_pixels, FloatConv, FOC, FPX};
 use super::scalar::FloatElem;
 use super::ConvGeometry;
-use crate::model::Activation;
+use crate::graph::Activation;
 use std::arch::aarch64::*;
 use std::arch::asm;
 use std::cell::RefCell;

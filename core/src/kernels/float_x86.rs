@@ -5,7 +5,7 @@
 use super::float::{depthwise_pixels, FloatConv, FOC, FPX};
 use super::scalar::FloatElem;
 use super::ConvGeometry;
-use crate::model::Activation;
+use crate::graph::Activation;
 use std::arch::x86_64::*;
 use std::cell::RefCell;
 

@@ -21,7 +21,7 @@ mod x86;
 #[cfg(target_arch = "x86_64")]
 mod x86_vnni;
 
-use crate::model::{OpDesc, Shape};
+use crate::graph::{OpDesc, Shape};
 use crate::quant::{AddRequant, Requant};
 
 /// Geometry of a convolution or pooling window, precomputed once per op.
@@ -183,7 +183,7 @@ pub trait Int8Kernels: Send + Sync {
         output: &mut [i8],
     );
     /// Exact int8 GEMM `out[i·n + j] = Σ_p a[i·k + p] · b[j·k + p]` (`a` is `m × k`, `b` is
-    /// `n × k`, both row-major), the STFT's GEMM ([`crate::spectrogram::gemm_i8_i32`]).
+    /// `n × k`, both row-major), the STFT's GEMM ([`gemm_i8_i32_with`] checks its arguments).
     /// Panics if a slice is too short; exact for `k <= MAX_GEMM_K`.
     fn gemm_i8_i32(&self, a: &[i8], b: &[i8], m: usize, n: usize, k: usize, out: &mut [i32]) {
         assert!(a.len() >= m * k && b.len() >= n * k && out.len() >= m * n);
@@ -397,29 +397,37 @@ impl std::fmt::Display for KernelLevel {
     }
 }
 
-/// [`crate::spectrogram::gemm_i8_i32`] (same signature, checks and results) on the kernels of
-/// [`KernelLevel::selected`] (the scalar reference if `RHYTHM_KERNELS` is invalid).
-pub fn gemm_i8_i32(
-    a: &[i8],
-    b: &[i8],
-    m: usize,
-    n: usize,
-    k: usize,
-    out: &mut [i32],
-) -> Result<(), crate::spectrogram::SpectrogramError> {
-    let level = KernelLevel::selected().unwrap_or(KernelLevel::Scalar);
-    gemm_i8_i32_with(
-        level.kernels().unwrap_or(&scalar::ScalarKernels),
-        a,
-        b,
-        m,
-        n,
-        k,
-        out,
-    )
+/// Largest GEMM depth `k` for which an int8 GEMM cannot overflow its i32 accumulators: every
+/// product is at most `(-128)² = 2^14` in magnitude, so `k * 2^14 <= i32::MAX` needs
+/// `k <= 2^17 - 1`.
+pub const MAX_GEMM_K: usize = (1 << 17) - 1;
+
+/// Errors of the checked kernel entry points.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum KernelError {
+    /// The GEMM depth could overflow the i32 accumulators.
+    #[error("GEMM depth k = {k} could overflow i32 accumulators (max {MAX_GEMM_K})")]
+    GemmTooDeep {
+        /// Requested depth.
+        k: usize,
+    },
+    /// A slice does not match the shape.
+    #[error("{what}: expected length {expected}, got {actual}")]
+    LengthMismatch {
+        /// Which operand.
+        what: &'static str,
+        /// Length the shape needs.
+        expected: usize,
+        /// Length given.
+        actual: usize,
+    },
 }
 
-/// [`gemm_i8_i32`] on a given kernel set.
+/// Exact integer GEMM `C = A · Bᵀ` on a kernel set, with its arguments checked:
+/// `out[i*n + j] = Σ_p a[i*k + p] * b[j*k + p]`, `a` `m × k` and `b` `n × k` row-major, `out`
+/// `m × n`. Exact for `k <= MAX_GEMM_K`, so every kernel level (and the accelerator) matches
+/// [`scalar::ScalarKernels`], the reference, bit for bit. The STFT's GEMM.
 pub fn gemm_i8_i32_with(
     kernels: &dyn Int8Kernels,
     a: &[i8],
@@ -428,10 +436,9 @@ pub fn gemm_i8_i32_with(
     n: usize,
     k: usize,
     out: &mut [i32],
-) -> Result<(), crate::spectrogram::SpectrogramError> {
-    use crate::spectrogram::{SpectrogramError, MAX_GEMM_K};
+) -> Result<(), KernelError> {
     if k > MAX_GEMM_K {
-        return Err(SpectrogramError::GemmTooDeep { k });
+        return Err(KernelError::GemmTooDeep { k });
     }
     for (what, expected, actual) in [
         ("gemm a", m.saturating_mul(k), a.len()),
@@ -439,7 +446,7 @@ pub fn gemm_i8_i32_with(
         ("gemm out", m.saturating_mul(n), out.len()),
     ] {
         if expected != actual {
-            return Err(SpectrogramError::LengthMismatch {
+            return Err(KernelError::LengthMismatch {
                 what,
                 expected,
                 actual,

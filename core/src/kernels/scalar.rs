@@ -2,7 +2,7 @@
 //! every other backend (SIMD, accelerator) must reproduce.
 
 use super::{ConvGeometry, I8Output, Int8Kernels};
-use crate::model::Activation;
+use crate::graph::Activation;
 use crate::quant::{saturate, AddRequant, Requant};
 use half::f16;
 
@@ -377,7 +377,7 @@ mod tests {
     //! int8 result must be that real value requantized, within one step (the multiplier's
     //! rounding can move a value that sits on a rounding boundary).
     use super::*;
-    use crate::model::Shape;
+    use crate::graph::Shape;
     use proptest::prelude::*;
 
     fn rq(real: f64) -> Requant {
@@ -403,7 +403,7 @@ mod tests {
             let (oh, ow) = ((h + 2 * pad).saturating_sub(k) / s + 1, (w + 2 * pad).saturating_sub(k) / s + 1);
             prop_assume!(h + 2 * pad >= k && w + 2 * pad >= k);
             let g = ConvGeometry { input: input_shape, output: Shape::new(oh, ow, cout_g * groups), kh: k, kw: k, sh: s, sw: s, pad_top: pad, pad_left: pad, groups };
-            let mut rng = crate::model::builder::SplitMix64(seed);
+            let mut rng = crate::rng::SplitMix64(seed);
             let input: Vec<i8> = (0..input_shape.len()).map(|_| (rng.below(256) as i32 - 128) as i8).collect();
             let weights: Vec<i8> = (0..g.output.c * k * k * cin_g).map(|_| (rng.below(255) as i32 - 127) as i8).collect();
             let bias: Vec<i32> = (0..g.output.c).map(|_| rng.below(2001) as i32 - 1000).collect();
@@ -432,7 +432,7 @@ mod tests {
 
         #[test]
         fn fully_connected_add_pool_rescale_are_requantized_real_ops(n in 1usize..40, m in 1usize..9, zp_a in -30i32..30, zp_b in -30i32..30, seed in any::<u64>()) {
-            let mut rng = crate::model::builder::SplitMix64(seed);
+            let mut rng = crate::rng::SplitMix64(seed);
             let a: Vec<i8> = (0..n).map(|_| (rng.below(256) as i32 - 128) as i8).collect();
             let b: Vec<i8> = (0..n).map(|_| (rng.below(256) as i32 - 128) as i8).collect();
             // FC

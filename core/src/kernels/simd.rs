@@ -11,7 +11,7 @@
 
 use super::scalar::{self, for_each_tap, ScalarKernels};
 use super::{ConvGeometry, I8Output, Int8Kernels, PackedConv};
-use crate::model::Shape;
+use crate::graph::Shape;
 use crate::quant::{saturate, AddRequant, Requant};
 use std::cell::RefCell;
 use std::marker::PhantomData;

@@ -35,7 +35,7 @@
 //!
 //! * [`StftF32`]: the reference, f32 FFT via `rustfft`.
 //! * [`StftF16`]: window and Hann×DFT basis stored as `f16`, products accumulated in f32.
-//! * [`StftInt8`]: the STFT as an exact integer GEMM ([`gemm_i8_i32`]) of a per-row int8
+//! * [`StftInt8`]: the STFT as an exact integer GEMM ([`crate::kernels::gemm_i8_i32_with`]) of a per-row int8
 //!   quantized Hann×DFT basis against the window's frames, each frame int8-quantized with its
 //!   own scale; the shape an NPU executes.
 //!
@@ -50,9 +50,10 @@ mod stft_f32;
 mod stft_int8;
 mod window;
 
+pub use crate::kernels::MAX_GEMM_K;
 pub use stft_f16::StftF16;
 pub use stft_f32::StftF32;
-pub use stft_int8::{gemm_i8_i32, StftInt8, MAX_GEMM_K};
+pub use stft_int8::StftInt8;
 pub use window::{
     extract_window, rr_features, RrFeatures, WindowEdge, DEFAULT_RR_S, LOCAL_RR_BEATS, RR_FEATURES,
 };
@@ -117,6 +118,24 @@ pub enum SpectrogramError {
     },
 }
 
+impl From<crate::kernels::KernelError> for SpectrogramError {
+    fn from(e: crate::kernels::KernelError) -> Self {
+        use crate::kernels::KernelError as K;
+        match e {
+            K::GemmTooDeep { k } => SpectrogramError::GemmTooDeep { k },
+            K::LengthMismatch {
+                what,
+                expected,
+                actual,
+            } => SpectrogramError::LengthMismatch {
+                what,
+                expected,
+                actual,
+            },
+        }
+    }
+}
+
 /// Parameters of the beat window and its STFT image. Stored field by field in model files.
 ///
 /// See the [module documentation](self) for the exact definition each field takes part in.
@@ -149,7 +168,7 @@ impl SpectrogramConfig {
     /// 64-point FFT, hop 6, 32 frames × 32 bins, `log_floor` 2e-3 mV².
     ///
     /// The windows are meant to be cut from the conditioned signal
-    /// (`pipeline::condition_signal`), as the runtime does. `log_floor` = 2e-3 is the lowest
+    /// (`detect::condition`), as the runtime does. `log_floor` = 2e-3 is the lowest
     /// tested floor that keeps [`StftInt8`] within 25 dB mean image SNR of [`StftF32`] on real
     /// beats (the int8 quantization noise of a QRS frame is ~3e-4 per bin, MIT-BIH ADC noise
     /// ~5e-5). `norm_mean` / `norm_std` are the mean and standard deviation of

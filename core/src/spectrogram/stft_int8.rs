@@ -8,49 +8,6 @@ use super::{
 use crate::kernels::scalar::ScalarKernels;
 use crate::kernels::KernelLevel;
 
-/// Largest GEMM depth `k` for which [`gemm_i8_i32`] cannot overflow: every product is at most
-/// `(-128)² = 16384 = 2^14` in magnitude, so `k * 2^14 <= i32::MAX` needs `k <= 2^17 - 1`.
-pub const MAX_GEMM_K: usize = (1 << 17) - 1;
-
-/// Exact integer GEMM `C = A · Bᵀ`: `out[i*n + j] = Σ_p a[i*k + p] * b[j*k + p]`.
-///
-/// `a` is `m × k` row-major, `b` is `n × k` row-major (each row of `b` is one column of the
-/// right operand), `out` is `m × n` row-major. Accumulation is in i32 and exact for
-/// `k <= MAX_GEMM_K`, so any correct kernel (SIMD, NPU) must match this one bit for bit.
-/// This is the plain scalar reference.
-///
-/// Errors: slice lengths that don't match the shape, or `k > MAX_GEMM_K`.
-pub fn gemm_i8_i32(
-    a: &[i8],
-    b: &[i8],
-    m: usize,
-    n: usize,
-    k: usize,
-    out: &mut [i32],
-) -> Result<(), SpectrogramError> {
-    if k > MAX_GEMM_K {
-        return Err(SpectrogramError::GemmTooDeep { k });
-    }
-    // A saturated size (usize::MAX) can never match a real slice length (<= isize::MAX).
-    check_len("gemm a", m.saturating_mul(k), a.len())?;
-    check_len("gemm b", n.saturating_mul(k), b.len())?;
-    check_len("gemm out", m.saturating_mul(n), out.len())?;
-    if k == 0 {
-        out.fill(0);
-        return Ok(());
-    }
-    for (a_row, out_row) in a.chunks_exact(k).zip(out.chunks_exact_mut(n.max(1))) {
-        for (b_row, o) in b.chunks_exact(k).zip(out_row.iter_mut()) {
-            let mut acc = 0i32;
-            for (&x, &y) in a_row.iter().zip(b_row) {
-                acc += i32::from(x) * i32::from(y);
-            }
-            *o = acc;
-        }
-    }
-    Ok(())
-}
-
 /// STFT as an int8 GEMM with i32 accumulation.
 ///
 /// Definition of the int8 path (on top of the module-level definition):
@@ -65,7 +22,7 @@ pub fn gemm_i8_i32(
 ///   Frames away from the QRS are small, so they get a much finer step than one scale per
 ///   window would give them. An all-zero frame has `s_f = 0`, `q = 0` and zero power; a flat
 ///   window gives the floor image.
-/// * **GEMM**: `acc = basis_q · Aᵀ` with [`gemm_i8_i32`] (exact int8×int8→i32), `acc` is
+/// * **GEMM**: `acc = basis_q · Aᵀ` with [`crate::kernels::gemm_i8_i32_with`] (exact int8×int8→i32), `acc` is
 ///   `2*n_bins × n_frames` row-major: `acc[k][f]` = real part, `acc[n_bins + k][f]` =
 ///   imaginary part of bin `k`, frame `f` (already image order).
 /// * **Power**: `P[k,f] = s_f² · (s_k² · re² + s_{n_bins+k}² · im²)` computed in f64 and
@@ -217,7 +174,8 @@ impl StftInt8 {
             self.cfg.n_frames as usize,
             n,
             acc,
-        )
+        )?;
+        Ok(())
     }
 
     /// Float post-processing of the integer stage: power in image layout from accumulators

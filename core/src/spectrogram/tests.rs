@@ -1,6 +1,21 @@
 use super::*;
 use proptest::prelude::*;
 
+/// The scalar reference GEMM, through the checked entry point the STFT uses.
+fn gemm_i8_i32(
+    a: &[i8],
+    b: &[i8],
+    m: usize,
+    n: usize,
+    k: usize,
+    out: &mut [i32],
+) -> Result<(), SpectrogramError> {
+    let reference = crate::kernels::scalar::ScalarKernels;
+    Ok(crate::kernels::gemm_i8_i32_with(
+        &reference, a, b, m, n, k, out,
+    )?)
+}
+
 /// Small deterministic PRNG (xorshift64*) so tests need no extra dependency.
 pub(super) struct Rng(u64);
 

@@ -20,18 +20,6 @@ pub use header::{Header, SignalFormat, SignalSpec};
 pub use resample::{resample, resample_index};
 pub use signal::Record;
 
-/// Directory that holds the `mitdb/`, `nstdb/` and `nsrdb/` folders.
-///
-/// `RHYTHM_DATA` wins when set. Otherwise the path is `shared/data` beside the
-/// repository checkout, found relative to this crate's manifest at compile time
-/// (CI clones the repository with `shared/` next to the clone).
-pub fn default_data_dir() -> PathBuf {
-    match std::env::var_os("RHYTHM_DATA") {
-        Some(dir) if !dir.is_empty() => PathBuf::from(dir),
-        _ => Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/data"),
-    }
-}
-
 /// `path` with `.ext` appended (not substituted: record names may contain dots
 /// in other databases, and `Path::with_extension` would eat them).
 fn with_suffix(path: &Path, ext: &str) -> PathBuf {

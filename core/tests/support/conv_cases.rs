@@ -4,8 +4,8 @@
 #![allow(dead_code)]
 
 use rhythm::kernels::ConvGeometry;
-use rhythm::model::builder::SplitMix64;
 use rhythm::model::Shape;
+use rhythm::rng::SplitMix64;
 
 /// The geometry for the drawn parameters, or `None` when the kernel does not fit the padded
 /// input (the case is then skipped).

@@ -1,13 +1,13 @@
 //! Shared by `core/tests/spectrogram_mitdb.rs` and `core/examples/spectrogram_snr.rs`:
 //! f16 and int8 spectrograms against the f32 reference on real MIT-BIH beats, cut from the
-//! **conditioned** signal exactly as the runtime does (`EcgRecord::load` →
-//! `pipeline::condition_signal` → `extract_window` at reference beats).
+//! **conditioned** signal exactly as the runtime does (`Record::load` →
+//! `detect::condition` → `extract_window` at reference beats).
 #![allow(dead_code)]
 
 use std::ops::Range;
 use std::path::PathBuf;
 
-use rhythm::pipeline::{condition_signal, EcgRecord};
+use rhythm::pipeline::Record;
 use rhythm::spectrogram::{
     extract_window, image_snr_db, SpectrogramConfig, StftF16, StftF32, StftInt8, WindowEdge,
 };
@@ -23,7 +23,7 @@ pub struct Beats {
 }
 
 pub fn mitdb_dir() -> PathBuf {
-    let dir = rhythm::wfdb::default_data_dir().join("mitdb");
+    let dir = rhythm_testkit::data_dir().join("mitdb");
     assert!(
         dir.join("100.hea").is_file(),
         "MIT-BIH data missing: {} has no 100.hea (set RHYTHM_DATA to the folder holding mitdb/)",
@@ -37,7 +37,7 @@ pub fn load(names: &[&str]) -> Vec<Beats> {
     names
         .iter()
         .map(|&name| {
-            let rec = EcgRecord::load(dir.join(name), 360.0, None)
+            let rec = Record::load(dir.join(name), 360.0, None)
                 .unwrap_or_else(|e| panic!("record {name}: {e}"));
             assert_eq!(rec.lead, "MLII", "record {name}");
             assert!(
@@ -46,7 +46,7 @@ pub fn load(names: &[&str]) -> Vec<Beats> {
             );
             Beats {
                 name: name.to_string(),
-                conditioned: condition_signal(&rec.signal_mv, rec.fs as f32),
+                conditioned: rhythm::detect::condition(&rec.signal_mv, rec.fs as f32),
                 r_peaks: rec.reference_positions(),
             }
         })

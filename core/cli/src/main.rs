@@ -2,12 +2,13 @@
 
 use clap::{Parser, Subcommand, ValueEnum};
 use rhythm::aami::AamiClass;
+use rhythm::build::NetworkBuilder;
 use rhythm::detect::{self, MatchResult};
+use rhythm::engine::Beat;
 use rhythm::engine::{BackendChoice, Engine, SpectrogramImpl};
 use rhythm::evaluate::Confusion;
-use rhythm::model::builder::NetworkBuilder;
 use rhythm::model::{self, Model, Precision};
-use rhythm::pipeline::{condition_signal, BeatResult, EcgRecord};
+use rhythm::pipeline::Record;
 use rhythm::spectrogram::{self, SpectrogramConfig};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -71,7 +72,8 @@ enum Command {
     },
     /// Measure the QRS detector (Se, +P, 150 ms window) on records of a WFDB database.
     DetectEval {
-        /// Directory with RECORDS and the records (default: ../shared/data/mitdb).
+        /// Directory with RECORDS and the records (default: $RHYTHM_DATA/mitdb, else
+        /// ../shared/data/mitdb beside the repository).
         #[arg(long)]
         data: Option<PathBuf>,
         /// Print a Markdown table.
@@ -109,7 +111,7 @@ enum Command {
     },
     /// Write a model file as ONNX: f32 (any model; int8 weights dequantized) or, with `--qdq`,
     /// an int8 model as a QDQ graph. Needs the `onnx` feature
-    /// (`cargo run --release -p rhythm --features onnx -- export-onnx ...`).
+    /// (`cargo run --release -p rhythm-cli --features onnx -- export-onnx ...`).
     ExportOnnx {
         /// The model file.
         #[arg(default_value = "fixtures/models/rhythm-int8.rhm")]
@@ -127,9 +129,9 @@ enum Command {
 fn export_onnx(model: &Path, out: &Path, qdq: bool) -> Result<(), String> {
     let m = Model::open(shipped(model)).map_err(|e| e.to_string())?;
     let bytes = if qdq {
-        rhythm::model::onnx::to_onnx_qdq(&m)
+        rhythm::build::onnx::to_onnx_qdq(&m)
     } else {
-        rhythm::model::onnx::to_onnx_f32(&m)
+        rhythm::build::onnx::to_onnx_f32(&m)
     }
     .map_err(|e| e.to_string())?;
     std::fs::write(out, &bytes).map_err(|e| format!("{}: {e}", out.display()))?;
@@ -142,12 +144,20 @@ fn export_onnx(_model: &Path, _out: &Path, _qdq: bool) -> Result<(), String> {
     Err("built without ONNX export: run with `--features onnx`".into())
 }
 
-/// Looks for a file shipped in the repository: as given, then relative to the workspace root.
+/// The repository this binary was built from (for its shipped fixtures and the data folder).
+fn repository() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+/// Looks for a file shipped in the repository: as given (a WFDB record by its `.hea`), then
+/// relative to the repository root.
 fn shipped(path: &Path) -> PathBuf {
-    if path.exists() || path.is_absolute() {
+    let mut header = path.as_os_str().to_owned();
+    header.push(".hea");
+    if path.exists() || Path::new(&header).exists() || path.is_absolute() {
         return path.to_path_buf();
     }
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let root = repository();
     let alt = root.join(path);
     if alt.exists() || alt.with_extension("hea").exists() {
         alt
@@ -212,7 +222,7 @@ fn classify(
     let model_path = shipped(model.unwrap_or(Path::new("fixtures/models/rhythm-int8.rhm")));
     let model = Model::open(&model_path).map_err(|e| e.to_string())?;
     let fs = model.spectrogram().sample_rate_hz as f64;
-    let rec = EcgRecord::load(shipped(record), fs, lead).map_err(|e| e.to_string())?;
+    let rec = Record::load(shipped(record), fs, lead).map_err(|e| e.to_string())?;
     let mut engine =
         Engine::new(Arc::clone(&model), BackendChoice::CpuAuto).map_err(|e| e.to_string())?;
     engine
@@ -235,15 +245,9 @@ fn classify(
         }
     };
     let start = std::time::Instant::now();
-    let conditioned = condition_signal(&rec.signal_mv, fs as f32);
-    let mut results: Vec<BeatResult> = Vec::with_capacity(positions.len());
-    for i in 0..positions.len() {
-        results.push(
-            engine
-                .classify_beat(&rec.signal_mv, &conditioned, &positions, i)
-                .map_err(|e| e.to_string())?,
-        );
-    }
+    let results: Vec<Beat> = engine
+        .classify_record(&rec.signal_mv, &positions)
+        .map_err(|e| e.to_string())?;
     let elapsed = start.elapsed();
     let tol = detect::match_tolerance(fs as f32);
     let have_ref = !rec.reference.is_empty();
@@ -376,7 +380,12 @@ fn classify(
 }
 
 fn detect_eval(data: Option<PathBuf>, markdown: bool) -> Result<(), String> {
-    let dir = data.unwrap_or_else(|| rhythm::wfdb::default_data_dir().join("mitdb"));
+    let dir = data.unwrap_or_else(|| {
+        std::env::var_os("RHYTHM_DATA")
+            .filter(|d| !d.is_empty())
+            .map_or_else(|| repository().join("../shared/data"), PathBuf::from)
+            .join("mitdb")
+    });
     let list = std::fs::read_to_string(dir.join("RECORDS"))
         .map_err(|e| format!("{}: {e}", dir.join("RECORDS").display()))?;
     let (mut total, mut total_ec57) = (MatchResult::default(), MatchResult::default());
@@ -385,8 +394,7 @@ fn detect_eval(data: Option<PathBuf>, markdown: bool) -> Result<(), String> {
     }
     let start = std::time::Instant::now();
     for name in list.lines().map(str::trim).filter(|l| !l.is_empty()) {
-        let rec =
-            EcgRecord::load(dir.join(name), 360.0, None).map_err(|e| format!("{name}: {e}"))?;
+        let rec = Record::load(dir.join(name), 360.0, None).map_err(|e| format!("{name}: {e}"))?;
         let fs = rec.fs as f32;
         let found = detect::detect_qrs(&rec.signal_mv, fs);
         let reference = rec.reference_positions();
@@ -449,8 +457,12 @@ fn gen_model(
     );
     let mut samples = Vec::new();
     for p in calibration {
-        let beats = rhythm::model::golden::reference_beat_inputs(&shipped(p), &sc)
-            .map_err(|e| e.to_string())?;
+        let beats = rhythm::build::golden::reference_beat_inputs(
+            &shipped(p),
+            &sc,
+            spectrogram::RR_FEATURES,
+        )
+        .map_err(|e| e.to_string())?;
         // Every 4th beat keeps calibration fast and still covers the record.
         samples.extend(beats.into_iter().step_by(4));
     }
@@ -492,7 +504,7 @@ fn write_golden(
     golden: &Path,
     record: &Path,
 ) -> Result<(), String> {
-    let doc = rhythm::model::golden::int8_golden(
+    let doc = rhythm::build::golden::int8_golden(
         int8,
         &model_path.display().to_string(),
         &shipped(record),

@@ -2,38 +2,36 @@
 //! computes for them. Every other backend (SIMD, accelerator) must reproduce them bit for bit
 //! (`core/tests/golden.rs`); `rhythm golden` and the trainer's publish step write them.
 
+use super::ModelInput;
 use crate::engine::{BackendChoice, Engine};
-use crate::model::builder::ModelInput;
+use crate::featurize::{Featurizer, Signal, SpectrogramImpl};
+use crate::kernels::KernelLevel;
 use crate::model::{format, Model};
-use crate::pipeline::{condition_signal, EcgRecord};
-use crate::spectrogram::{self, SpectrogramConfig, StftF32};
+use crate::pipeline::Record;
+use crate::spectrogram::SpectrogramConfig;
 use std::path::Path;
 
 /// Any failure while making golden vectors (reading the record, the model, the engine).
 pub type GoldenError = Box<dyn std::error::Error + Send + Sync>;
 
-/// Normalised spectrogram image (f32 STFT) and RR features of every reference beat of a
-/// record, as the trainer makes them.
+/// Normalised spectrogram image (f32 STFT) and `n_side` side features of every reference beat
+/// of a record, made by [`crate::featurize`] as the engine and the trainer make them.
 pub fn reference_beat_inputs(
     record: &Path,
     sc: &SpectrogramConfig,
+    n_side: usize,
 ) -> Result<Vec<ModelInput>, GoldenError> {
-    let rec = EcgRecord::load(record, f64::from(sc.sample_rate_hz), None)?;
-    let cond = condition_signal(&rec.signal_mv, rec.fs as f32);
-    let mut stft = StftF32::new(*sc)?;
+    let rec = Record::load(record, f64::from(sc.sample_rate_hz), None)?;
+    let signal = Signal::new(&rec.signal_mv, rec.fs as f32);
+    let mut featurizer = Featurizer::new(*sc, n_side, SpectrogramImpl::F32, KernelLevel::Scalar)?;
     let pos = rec.reference_positions();
-    let mut window = vec![0.0; sc.window_len as usize];
     let mut out = Vec::with_capacity(pos.len());
     for i in 0..pos.len() {
-        spectrogram::extract_window(&cond, pos[i] as usize, sc, &mut window)?;
-        let mut image = vec![0.0; sc.image_len()];
-        stft.compute(&window, &mut image)?;
-        out.push((
-            image,
-            spectrogram::rr_features(&pos, i, rec.fs as f32)
-                .to_array()
-                .to_vec(),
-        ));
+        let f = featurizer.beat(&signal, &pos, i)?;
+        if !f.classifiable() {
+            return Err(format!("reference beat {i} has no image: {:?}", f.quality).into());
+        }
+        out.push((f.image.to_vec(), f.side.to_vec()));
     }
     Ok(out)
 }
@@ -48,8 +46,8 @@ pub fn int8_golden(
     let crc = format::read_header(int8)?.crc32;
     let model = Model::from_bytes(int8)?;
     let sc = *model.spectrogram();
+    let beats = reference_beat_inputs(record, &sc, model.n_side())?;
     let mut engine = Engine::new(model, BackendChoice::CpuScalar)?;
-    let beats = reference_beat_inputs(record, &sc)?;
     let mut cases = Vec::new();
     for (image, side) in beats.iter().step_by(beats.len().div_ceil(16).max(1)) {
         let c = engine.classify_image(image, side)?;

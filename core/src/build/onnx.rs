@@ -7,11 +7,11 @@
 //! a fully connected layer's input is transposed back to NHWC before `Flatten`, so its weights
 //! (`[out][(y·w + x)·c + ch]`) are used unchanged. Outputs: `logits` `[1, n_classes]` and
 //! `probs` (softmax of the logits). An int8 or fp16 model is exported with its weights
-//! dequantized/widened to f32 ([`super::builder::dequantized_spec`] for int8), so the ONNX
+//! dequantized/widened to f32 ([`super::dequantized_spec`] for int8), so the ONNX
 //! graph computes what rhythm's f32 path computes on the same weights.
 
-use super::builder::dequantized_spec;
-use super::{Activation, Model, ModelError, OpKind, Precision};
+use super::dequantized_spec;
+use crate::model::{Activation, Model, ModelError, OpKind, Precision};
 use prost::Message;
 use std::sync::Arc;
 use tract_onnx::pb::attribute_proto::AttributeType;
@@ -131,7 +131,7 @@ pub fn to_onnx_f32(model: &Model) -> Result<Vec<u8>, ModelError> {
 /// An int8 model as an ONNX QDQ graph (opset 13), serialized: int8 weights with per-channel
 /// `DequantizeLinear` (axis 0), f32 biases, and every activation (inputs included) passed
 /// through `QuantizeLinear` → `DequantizeLinear` with its int8 scale and zero point. It
-/// computes what [`super::builder::FakeQuant`] computes; runtimes with int8 kernels (ONNX
+/// computes what [`super::FakeQuant`] computes; runtimes with int8 kernels (ONNX
 /// Runtime) fuse the pairs into int8 operators.
 pub fn to_onnx_qdq(model: &Model) -> Result<Vec<u8>, ModelError> {
     if model.precision() != Precision::Int8 {

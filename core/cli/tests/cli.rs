@@ -1,0 +1,118 @@
+//! The `rhythm` command line: classify, inspect, errors as messages, ONNX export.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+fn rhythm(args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_rhythm"))
+        .args(args)
+        .current_dir(root())
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn cli_classify_json_and_text() {
+    let out = rhythm(&[
+        "classify",
+        "fixtures/records/119",
+        "--beats",
+        "reference",
+        "--json",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["beats"].as_array().unwrap().len(), 1987);
+    assert_eq!(v["lead"], "MLII");
+    let m = &v["summary"]["confusion"]["matrix"];
+    let total: u64 = m
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|r| r.as_array().unwrap())
+        .map(|x| x.as_u64().unwrap())
+        .sum();
+    assert_eq!(total, 1987);
+
+    let out = rhythm(&["classify", "fixtures/records/100"]);
+    assert!(out.status.success());
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("confusion matrix") && text.contains("detection vs reference"),
+        "{text}"
+    );
+    assert!(
+        text.lines()
+            .filter(|l| l.trim_start().starts_with(char::is_numeric))
+            .count()
+            > 2000
+    );
+}
+
+#[test]
+fn cli_errors_are_messages_not_panics() {
+    let dir = std::env::temp_dir().join(format!("rhythm-cli-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let bad = dir.join("bad.rhm");
+    std::fs::write(&bad, b"RHYTHMML not really a model").unwrap();
+    let out = rhythm(&["inspect", bad.to_str().unwrap()]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("truncated"), "{err}");
+    assert!(!err.contains("panicked"));
+    let out = rhythm(&["classify", dir.join("nope").to_str().unwrap()]);
+    assert!(!out.status.success());
+    assert!(!String::from_utf8_lossy(&out.stderr).contains("panicked"));
+    let out = rhythm(&["inspect", "fixtures/models/rhythm-int8.rhm"]);
+    assert!(out.status.success());
+    assert!(String::from_utf8_lossy(&out.stdout).contains("Conv2d"));
+    std::fs::remove_dir_all(dir).ok();
+}
+
+/// `rhythm export-onnx` writes what the library exports.
+#[cfg(feature = "onnx")]
+#[test]
+fn cli_export_onnx_writes_the_library_export() {
+    let root = root().join("fixtures/models");
+    let root = root.display();
+    let dir = std::env::temp_dir().join(format!("rhythm-onnx-cli-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let int8_path = format!("{root}/rhythm-int8.rhm");
+    let int8 = rhythm::model::Model::open(&int8_path).unwrap();
+    for (qdq, want) in [
+        (false, rhythm::build::onnx::to_onnx_f32(&int8)),
+        (true, rhythm::build::onnx::to_onnx_qdq(&int8)),
+    ] {
+        let out = dir.join(format!("m-{qdq}.onnx"));
+        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_rhythm"));
+        cmd.args(["export-onnx", &int8_path, "-o"]).arg(&out);
+        if qdq {
+            cmd.arg("--qdq");
+        }
+        let status = cmd.status().unwrap();
+        assert!(status.success());
+        assert_eq!(std::fs::read(&out).unwrap(), want.unwrap(), "qdq {qdq}");
+    }
+    // An f32 model has no QDQ form: a clear error, not a file.
+    let status = std::process::Command::new(env!("CARGO_BIN_EXE_rhythm"))
+        .args([
+            "export-onnx",
+            &format!("{root}/rhythm-f32.rhm"),
+            "--qdq",
+            "-o",
+        ])
+        .arg(dir.join("bad.onnx"))
+        .status()
+        .unwrap();
+    assert!(!status.success());
+    assert!(!dir.join("bad.onnx").exists());
+    std::fs::remove_dir_all(&dir).ok();
+}

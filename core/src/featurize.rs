@@ -1,0 +1,312 @@
+//! The one definition of what the network eats for a beat: signal and beat positions in,
+//! spectrogram image, side features and quality flag out.
+//!
+//! Every caller uses it: the [`Engine`](crate::engine::Engine) offline and from windows, the
+//! [`Stream`](crate::stream::Stream), the C API (through the engine), golden vectors, the
+//! trainer and the benchmarks. Changing what a beat's features are means changing this
+//! module only.
+//!
+//! For beat `i` at R-peak sample `r = beats[i]` of a lead (mV at the model's rate):
+//! 1. the lead is conditioned once ([`Signal::new`], [`detect::condition`]: non-finite
+//!    samples count as 0 mV);
+//! 2. the raw and the conditioned beat windows are cut around `r`
+//!    ([`spectrogram::extract_window`], edge sample replicated);
+//! 3. the quality flag is judged on the raw window ([`detect::assess_quality`]);
+//! 4. the image is the STFT of the conditioned window (the [`SpectrogramImpl`] chosen);
+//!    windows flagged [`QualityFlag::NonFinite`] or [`QualityFlag::Empty`] get no image, and
+//!    a conditioned window the STFT rejects is flagged [`QualityFlag::OutOfRange`];
+//! 5. the side features are the first `n_side` values of [`RrFeatures::to_array`]
+//!    ([`side_features`]; zeros beyond).
+
+use crate::detect::{self, QualityFlag};
+use crate::kernels::KernelLevel;
+use crate::spectrogram::{
+    self, RrFeatures, SpectrogramConfig, SpectrogramError, StftF16, StftF32, StftInt8, WindowEdge,
+};
+use std::borrow::Cow;
+
+/// Which STFT implementation turns beat windows into images.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum SpectrogramImpl {
+    /// f32 reference (rustfft). The default: the trainer uses it.
+    F32,
+    /// fp16 inputs and basis, f32 accumulation.
+    F16,
+    /// int8 GEMM against a quantized DFT basis (maps onto the accelerator).
+    Int8,
+}
+
+/// A lead's samples (mV, at the model's rate) with their conditioned twin, made once: what
+/// beat windows are cut from. Keeps the two buffers in step so callers cannot mix them up.
+#[derive(Debug, Clone)]
+pub struct Signal<'a> {
+    raw: Cow<'a, [f32]>,
+    conditioned: Vec<f32>,
+}
+
+impl<'a> Signal<'a> {
+    /// Conditions `raw_mv` (sampled at `fs_hz`) with [`detect::condition`], borrowing it.
+    pub fn new(raw_mv: &'a [f32], fs_hz: f32) -> Signal<'a> {
+        Signal {
+            conditioned: detect::condition(raw_mv, fs_hz),
+            raw: Cow::Borrowed(raw_mv),
+        }
+    }
+
+    /// Like [`Signal::new`], owning the samples.
+    pub fn from_vec(raw_mv: Vec<f32>, fs_hz: f32) -> Signal<'static> {
+        Signal {
+            conditioned: detect::condition(&raw_mv, fs_hz),
+            raw: Cow::Owned(raw_mv),
+        }
+    }
+
+    /// The samples as given (mV).
+    pub fn raw(&self) -> &[f32] {
+        &self.raw
+    }
+
+    /// The conditioned samples, aligned with [`Signal::raw`].
+    pub fn conditioned(&self) -> &[f32] {
+        &self.conditioned
+    }
+
+    /// Number of samples.
+    pub fn len(&self) -> usize {
+        self.raw.len()
+    }
+
+    /// Whether the signal has no samples.
+    pub fn is_empty(&self) -> bool {
+        self.raw.is_empty()
+    }
+}
+
+/// Writes the model's side features for a beat: the first `out.len()` values of
+/// [`RrFeatures::to_array`], zeros beyond. The single rule for every caller.
+pub fn side_features(rr: &RrFeatures, out: &mut [f32]) {
+    let rr = rr.to_array();
+    let n = out.len().min(rr.len());
+    out[..n].copy_from_slice(&rr[..n]);
+    out[n..].fill(0.0);
+}
+
+/// One beat's network input, borrowed from the [`Featurizer`]'s buffers.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct BeatFeatures<'a> {
+    /// Spectrogram image (row-major bins × frames); meaningful only if
+    /// [`BeatFeatures::classifiable`].
+    pub image: &'a [f32],
+    /// Side features (`n_side` values).
+    pub side: &'a [f32],
+    /// Quality of the raw window (or why the window has no image).
+    pub quality: QualityFlag,
+    /// Whether the window crossed the signal's start or end.
+    pub edge: WindowEdge,
+}
+
+impl BeatFeatures<'_> {
+    /// Whether the image is valid, i.e. the network may run on this beat.
+    pub fn classifiable(&self) -> bool {
+        classifiable(self.quality)
+    }
+}
+
+/// Whether a beat with this quality has an image.
+fn classifiable(q: QualityFlag) -> bool {
+    !matches!(
+        q,
+        QualityFlag::NonFinite | QualityFlag::Empty | QualityFlag::OutOfRange
+    )
+}
+
+enum Stft {
+    F32(StftF32),
+    F16(StftF16),
+    Int8(StftInt8),
+}
+
+impl Stft {
+    fn new(
+        kind: SpectrogramImpl,
+        cfg: SpectrogramConfig,
+        level: KernelLevel,
+    ) -> Result<Stft, SpectrogramError> {
+        Ok(match kind {
+            SpectrogramImpl::F32 => Stft::F32(StftF32::new(cfg)?),
+            SpectrogramImpl::F16 => Stft::F16(StftF16::new(cfg)?),
+            SpectrogramImpl::Int8 => Stft::Int8(StftInt8::with_kernel_level(cfg, level)?),
+        })
+    }
+
+    fn compute(&mut self, window: &[f32], image: &mut [f32]) -> Result<(), SpectrogramError> {
+        match self {
+            Stft::F32(s) => s.compute(window, image),
+            Stft::F16(s) => s.compute(window, image),
+            Stft::Int8(s) => s.compute(window, image),
+        }
+    }
+}
+
+/// Turns beats into network inputs with buffers allocated once; no call allocates.
+pub struct Featurizer {
+    config: SpectrogramConfig,
+    stft: Stft,
+    kind: SpectrogramImpl,
+    level: KernelLevel,
+    raw_window: Vec<f32>,
+    window: Vec<f32>,
+    image: Vec<f32>,
+    side: Vec<f32>,
+}
+
+impl std::fmt::Debug for Featurizer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Featurizer")
+            .field("config", &self.config)
+            .field("kind", &self.kind)
+            .field("level", &self.level)
+            .field("n_side", &self.side.len())
+            .finish()
+    }
+}
+
+impl Featurizer {
+    /// A featurizer for `config` with `n_side` side features, the STFT `kind` (the int8 STFT
+    /// runs on the kernels of `level`).
+    pub fn new(
+        config: SpectrogramConfig,
+        n_side: usize,
+        kind: SpectrogramImpl,
+        level: KernelLevel,
+    ) -> Result<Featurizer, SpectrogramError> {
+        config.validate()?;
+        let wl = config.window_len as usize;
+        Ok(Featurizer {
+            stft: Stft::new(kind, config, level)?,
+            kind,
+            level,
+            raw_window: vec![0.0; wl],
+            window: vec![0.0; wl],
+            image: vec![0.0; config.image_len()],
+            side: vec![0.0; n_side],
+            config,
+        })
+    }
+
+    /// The beat window and spectrogram configuration.
+    pub fn config(&self) -> &SpectrogramConfig {
+        &self.config
+    }
+
+    /// Number of side features.
+    pub fn n_side(&self) -> usize {
+        self.side.len()
+    }
+
+    /// The STFT implementation in use.
+    pub fn spectrogram_impl(&self) -> SpectrogramImpl {
+        self.kind
+    }
+
+    /// Chooses the STFT implementation (the int8 one on the featurizer's kernel level).
+    pub fn set_spectrogram_impl(&mut self, kind: SpectrogramImpl) -> Result<(), SpectrogramError> {
+        self.stft = Stft::new(kind, self.config, self.level)?;
+        self.kind = kind;
+        Ok(())
+    }
+
+    /// Features of beat `i` of `beats` (ascending R-peak sample indices into `signal`).
+    ///
+    /// Errors: `i` out of range, or `beats[i]` outside the signal.
+    pub fn beat(
+        &mut self,
+        signal: &Signal<'_>,
+        beats: &[u64],
+        i: usize,
+    ) -> Result<BeatFeatures<'_>, SpectrogramError> {
+        let r = *beats.get(i).ok_or(SpectrogramError::LengthMismatch {
+            what: "beat index (expected < number of beats)",
+            expected: beats.len(),
+            actual: i,
+        })?;
+        let r = usize::try_from(r).unwrap_or(usize::MAX);
+        let cfg = self.config;
+        spectrogram::extract_window(signal.raw(), r, &cfg, &mut self.raw_window)?;
+        let edge = spectrogram::extract_window(signal.conditioned(), r, &cfg, &mut self.window)?;
+        let rr = spectrogram::rr_features(beats, i, cfg.sample_rate_hz as f32);
+        let quality = fill(
+            &mut self.stft,
+            &cfg,
+            &self.raw_window,
+            &self.window,
+            &rr,
+            &mut self.image,
+            &mut self.side,
+        );
+        Ok(self.features(quality, edge))
+    }
+
+    /// Features of a beat given as its windows, as [`spectrogram::extract_window`] cuts them:
+    /// `raw_window` (mV, for the quality flag) and `window` (conditioned, for the image), both
+    /// `window_len` samples with the R peak at `r_offset`, and its RR features.
+    pub fn windows(
+        &mut self,
+        raw_window: &[f32],
+        window: &[f32],
+        edge: WindowEdge,
+        rr: &RrFeatures,
+    ) -> Result<BeatFeatures<'_>, SpectrogramError> {
+        let wl = self.config.window_len as usize;
+        for (what, w) in [("raw window", raw_window), ("beat window", window)] {
+            if w.len() != wl {
+                return Err(SpectrogramError::LengthMismatch {
+                    what,
+                    expected: wl,
+                    actual: w.len(),
+                });
+            }
+        }
+        let quality = fill(
+            &mut self.stft,
+            &self.config,
+            raw_window,
+            window,
+            rr,
+            &mut self.image,
+            &mut self.side,
+        );
+        Ok(self.features(quality, edge))
+    }
+
+    fn features(&self, quality: QualityFlag, edge: WindowEdge) -> BeatFeatures<'_> {
+        BeatFeatures {
+            image: &self.image,
+            side: &self.side,
+            quality,
+            edge,
+        }
+    }
+}
+
+/// Steps 3–5 of the recipe (module docs) into `image` and `side`; returns the quality flag.
+fn fill(
+    stft: &mut Stft,
+    cfg: &SpectrogramConfig,
+    raw_window: &[f32],
+    window: &[f32],
+    rr: &RrFeatures,
+    image: &mut [f32],
+    side: &mut [f32],
+) -> QualityFlag {
+    side_features(rr, side);
+    let quality = detect::assess_quality(raw_window, cfg.sample_rate_hz as f32);
+    if !classifiable(quality) {
+        return quality;
+    }
+    match stft.compute(window, image) {
+        Ok(()) => quality,
+        // Lengths were checked: only a non-finite or out-of-range conditioned window is left.
+        Err(_) => QualityFlag::OutOfRange,
+    }
+}

@@ -1,0 +1,105 @@
+//! Test support shared by rhythm's crates (never a dependency of a library): random networks
+//! and model inputs, the repository's fixtures and the PhysioNet data folder.
+
+#![warn(missing_docs)]
+
+use rhythm::build::{ModelInput, NetworkBuilder};
+use rhythm::graph::Activation;
+pub use rhythm::rng::SplitMix64;
+use rhythm::spectrogram::SpectrogramConfig;
+use std::path::{Path, PathBuf};
+
+/// The repository's `fixtures/` folder (records, shipped models, golden vectors).
+pub fn fixtures() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fixtures")
+}
+
+/// Directory that holds the `mitdb/`, `nstdb/` and `nsrdb/` folders.
+///
+/// `RHYTHM_DATA` wins when set. Otherwise `shared/data` beside the repository checkout
+/// (CI clones the repository with `shared/` next to the clone).
+pub fn data_dir() -> PathBuf {
+    match std::env::var_os("RHYTHM_DATA") {
+        Some(dir) if !dir.is_empty() => PathBuf::from(dir),
+        _ => Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data"),
+    }
+}
+
+/// A smaller spectrogram (16 × 32 image of a 128-sample window) for tests of other shapes.
+pub fn small_spectrogram_config() -> SpectrogramConfig {
+    SpectrogramConfig {
+        window_len: 128,
+        r_offset: 48,
+        n_fft: 32,
+        hop: 3,
+        n_frames: 32,
+        n_bins: 16,
+        ..SpectrogramConfig::default_360hz()
+    }
+}
+
+/// A random network of random ops for tests: varied kernels, strides, groups, padding,
+/// pooling, residuals, activations, concatenation; side features on even seeds.
+pub fn random_network(seed: u64, sc: SpectrogramConfig) -> NetworkBuilder {
+    let mut rng = SplitMix64(seed);
+    let n_side = if seed.is_multiple_of(2) { 4 } else { 0 };
+    let mut b = NetworkBuilder::new(sc, n_side);
+    let acts = [Activation::None, Activation::Relu, Activation::Relu6];
+    let mut x = b.image();
+    let c = 3 + rng.below(6);
+    let (k, st, a) = (1 + 2 * rng.below(3), 1 + rng.below(2), acts[rng.below(3)]);
+    x = b.conv2d_random(&mut rng, x, c, k, st, 1, a);
+    for _ in 0..2 + rng.below(4) {
+        let s = b.shape(x);
+        match rng.below(6) {
+            0 => {
+                let a = acts[rng.below(3)];
+                x = b.conv2d_random(&mut rng, x, s.c, 3, 1, s.c, a) // depthwise
+            }
+            1 => {
+                let (k, a) = (1 + 2 * rng.below(2), acts[rng.below(3)]);
+                let y = b.conv2d_random(&mut rng, x, s.c, k, 1, 1, a);
+                x = b.add(x, y, acts[rng.below(3)]);
+            }
+            2 if s.h >= 4 && s.w >= 4 => x = b.avg_pool(x, 2 + rng.below(2), 2, rng.below(2)),
+            3 => {
+                let (c, a) = (2 + rng.below(7), acts[rng.below(3)]);
+                x = b.conv2d_random(&mut rng, x, c, 1, 1, 1, a) // pointwise
+            }
+            4 if s.c.is_multiple_of(2) => {
+                let a = acts[rng.below(3)];
+                x = b.conv2d_random(&mut rng, x, s.c * 2, 3, 2, 2, a) // grouped, strided
+            }
+            5 => {
+                let (k, st, a) = (5, 1 + rng.below(2), acts[rng.below(3)]);
+                x = b.conv2d_random(&mut rng, x, s.c + 1, k, st, 1, a) // 5x5
+            }
+            _ => x = b.activation(x, Activation::Relu),
+        }
+    }
+    x = b.global_avg_pool(x);
+    if let Some(s) = b.side() {
+        x = b.concat(x, s);
+    }
+    x = b.fully_connected_random(&mut rng, x, 5, Activation::None);
+    b.softmax(x);
+    b
+}
+
+/// Random calibration/test inputs for a model: images with the spectrogram's rough statistics
+/// and plausible RR features.
+pub fn random_inputs(
+    rng: &mut SplitMix64,
+    spectrogram: &SpectrogramConfig,
+    n_side: usize,
+    count: usize,
+) -> Vec<ModelInput> {
+    let (h, w) = spectrogram.image_shape();
+    (0..count)
+        .map(|_| {
+            let image = (0..h * w).map(|_| rng.range(-2.0, 2.0)).collect();
+            let side = (0..n_side).map(|_| rng.range(0.3, 1.5)).collect();
+            (image, side)
+        })
+        .collect()
+}

@@ -1,0 +1,116 @@
+//! One featurize: every path that turns beats into network inputs (the featurizer itself,
+//! golden vectors, the engine offline and from windows) gives the same image, side features
+//! and quality for the same beats; one NaN policy for conditioning.
+
+use rhythm::detect::{self, QualityFlag};
+use rhythm::engine::{BackendChoice, Engine};
+use rhythm::featurize::{side_features, Featurizer, Signal, SpectrogramImpl};
+use rhythm::kernels::KernelLevel;
+use rhythm::model::Model;
+use rhythm::pipeline::Record;
+use rhythm::spectrogram::{self, WindowEdge};
+use std::path::{Path, PathBuf};
+
+fn fixtures() -> PathBuf {
+    Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../fixtures")).to_path_buf()
+}
+
+#[test]
+fn every_caller_gets_the_same_features() {
+    let model = Model::open(fixtures().join("models/rhythm-int8.rhm")).unwrap();
+    let sc = *model.spectrogram();
+    let record = fixtures().join("records/208");
+    let rec = Record::load(&record, 360.0, None).unwrap();
+    let beats = rec.reference_positions();
+    let signal = Signal::new(&rec.signal_mv, 360.0);
+    let mut featurizer = Featurizer::new(
+        sc,
+        model.n_side(),
+        SpectrogramImpl::F32,
+        KernelLevel::Scalar,
+    )
+    .unwrap();
+
+    // Golden vectors (and `rhythm gen-model`'s calibration) read the same features.
+    let golden =
+        rhythm::build::golden::reference_beat_inputs(&record, &sc, model.n_side()).unwrap();
+    assert_eq!(golden.len(), beats.len());
+
+    let mut engine = Engine::new(model.clone(), BackendChoice::CpuScalar).unwrap();
+    let mut raw_w = vec![0.0; sc.window_len as usize];
+    let mut cond_w = vec![0.0; sc.window_len as usize];
+    let mut checked = 0;
+    for i in (0..beats.len()).step_by(7) {
+        let f = featurizer.beat(&signal, &beats, i).unwrap();
+        assert!(f.classifiable(), "beat {i}: {:?}", f.quality);
+        let (image, side, quality) = (f.image.to_vec(), f.side.to_vec(), f.quality);
+        assert_eq!(
+            (&image, &side),
+            (&golden[i].0, &golden[i].1),
+            "golden beat {i}"
+        );
+        let rr = spectrogram::rr_features(&beats, i, 360.0);
+        let mut want_side = vec![f32::NAN; model.n_side()];
+        side_features(&rr, &mut want_side);
+        assert_eq!(side, want_side);
+
+        // The engine offline, from windows, and from the image all give one answer.
+        let offline = engine.classify_beat(&signal, &beats, i).unwrap();
+        assert_eq!(offline.quality, quality);
+        let r = beats[i] as usize;
+        spectrogram::extract_window(signal.raw(), r, &sc, &mut raw_w).unwrap();
+        let edge = spectrogram::extract_window(signal.conditioned(), r, &sc, &mut cond_w).unwrap();
+        let windowed = engine
+            .classify_window(beats[i], &raw_w, &cond_w, edge, &rr)
+            .unwrap();
+        assert_eq!(windowed, offline, "beat {i}");
+        let from_image = engine.classify_image(&image, &side).unwrap();
+        assert_eq!(Some(from_image), offline.classification, "beat {i}");
+        checked += 1;
+    }
+    assert!(checked > 200);
+}
+
+#[test]
+fn conditioning_has_one_nan_policy() {
+    let rec = Record::load(fixtures().join("records/100"), 360.0, None).unwrap();
+    let mut x = rec.signal_mv[..20_000].to_vec();
+    for i in (1000..1400).chain(9000..9001).chain(19_990..20_000) {
+        x[i] = if i % 2 == 0 { f32::NAN } else { f32::INFINITY };
+    }
+    let zeroed: Vec<f32> = x
+        .iter()
+        .map(|&v| if v.is_finite() { v } else { 0.0 })
+        .collect();
+    let a = detect::condition(&x, 360.0);
+    let b = detect::condition(&zeroed, 360.0);
+    assert_eq!(a, b);
+    assert!(a.iter().all(|v| v.is_finite()));
+    assert_eq!(Signal::new(&x, 360.0).conditioned(), &a[..]);
+}
+
+#[test]
+fn a_window_the_stft_rejects_is_flagged_not_silently_q() {
+    let model = Model::open(fixtures().join("models/rhythm-int8.rhm")).unwrap();
+    let sc = *model.spectrogram();
+    let mut engine = Engine::new(model, BackendChoice::CpuAuto).unwrap();
+    let wl = sc.window_len as usize;
+    let raw: Vec<f32> = (0..wl).map(|i| (i as f32 * 0.05).sin()).collect();
+    let rr = spectrogram::rr_features(&[0, 300, 600], 1, 360.0);
+    for bad in [f32::NAN, 5.0e9] {
+        let mut cond = raw.clone();
+        cond[wl / 2] = bad;
+        let b = engine
+            .classify_window(7, &raw, &cond, WindowEdge::Inside, &rr)
+            .unwrap();
+        assert_eq!(b.quality, QualityFlag::OutOfRange, "{bad}");
+        assert!(b.classification.is_none());
+        assert_eq!(b.sample, 7);
+    }
+    // The same windows with a good conditioned window are classified.
+    let b = engine
+        .classify_window(7, &raw, &raw, WindowEdge::Inside, &rr)
+        .unwrap();
+    assert_eq!(b.quality, QualityFlag::Ok);
+    assert!(b.classification.is_some());
+}
