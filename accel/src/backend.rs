@@ -13,10 +13,11 @@
 
 use crate::driver::{Device, DmaBuf, DriverError, HwConfig};
 use crate::spec::{self, Descriptor, Opcode, Window};
+use rhythm::engine::cpu::{op_geometry, run_int8_op};
 use rhythm::engine::plan::MemoryPlan;
 use rhythm::engine::{Backend, CpuBackend};
-use rhythm::kernels::scalar;
-use rhythm::kernels::{ConvGeometry, I8Output};
+use rhythm::kernels::scalar::ScalarKernels;
+use rhythm::kernels::KernelScratch;
 use rhythm::model::ModelError;
 use rhythm::model::{Model, OpKind, Precision};
 use rhythm::quant::Requant;
@@ -130,6 +131,8 @@ pub struct AccelBackend {
     stats: FaultStats,
     logits_i8: Vec<i8>,
     bufs: [Vec<u8>; 3],
+    /// Working memory of the fallback's kernels (the scalar reference needs none).
+    scratch: KernelScratch,
 }
 
 fn dim(x: usize) -> Option<u16> {
@@ -288,6 +291,7 @@ impl AccelBackend {
             },
             logits_i8: vec![0; n_logits],
             bufs: [vec![0; max_val], vec![0; max_val], vec![0; max_val]],
+            scratch: KernelScratch::new(),
         })
     }
 
@@ -376,9 +380,9 @@ impl AccelBackend {
     fn cpu_op(&mut self, i: usize) -> Result<(), DriverError> {
         let m = Arc::clone(&self.model);
         let d = m.ops()[i].desc;
-        let Some(q) = m.op_quant(i) else {
+        if m.op_quant(i).is_none() {
             return Ok(());
-        };
+        }
         let ra = self.value_range(d.inputs[0] as usize);
         let rb = if d.kind.arity() == 2 {
             self.value_range(d.inputs[1] as usize)
@@ -395,61 +399,19 @@ impl AccelBackend {
             bytemuck::cast_slice(b),
             bytemuck::cast_slice_mut(y),
         );
-        let o = I8Output {
-            zero_point: q.output_zero_point,
-            min: q.act_min,
-            max: q.act_max,
-        };
-        let [za, zb] = q.input_zero_points;
-        let vin = m.values()[d.inputs[0] as usize].shape;
-        let vout = m.values()[d.output as usize].shape;
-        match d.kind {
-            OpKind::Conv2d => scalar::conv2d_i8(
-                &ConvGeometry::new(&d, vin, vout),
-                a8,
-                za,
-                m.weights_i8(i),
-                m.bias_i32(i),
-                &q.requant,
-                o,
-                y8,
-            ),
-            OpKind::FullyConnected => scalar::fully_connected_i8(
-                a8,
-                za,
-                m.weights_i8(i),
-                m.bias_i32(i),
-                &q.requant,
-                o,
-                y8,
-            ),
-            OpKind::Add => {
-                if let Some(r) = q.add {
-                    scalar::add_i8(a8, za, b8, zb, r, o, y8)
-                }
-            }
-            OpKind::AvgPool2d => scalar::avg_pool_i8(
-                &ConvGeometry::new(&d, vin, vout),
-                a8,
-                za,
-                q.requant[0],
-                o,
-                y8,
-            ),
-            OpKind::GlobalAvgPool => {
-                scalar::avg_pool_i8(&ConvGeometry::global(vin), a8, za, q.requant[0], o, y8)
-            }
-            OpKind::Activation => {
-                let n = a8.len();
-                scalar::rescale_i8(a8, za, q.requant[0], o, n, n, 0, y8)
-            }
-            OpKind::Concat => {
-                let (ca, cb) = (vin.c, m.values()[d.inputs[1] as usize].shape.c);
-                scalar::rescale_i8(a8, za, q.requant[0], o, ca, ca + cb, 0, y8);
-                scalar::rescale_i8(b8, zb, q.requant[1], o, cb, ca + cb, ca, y8);
-            }
-            OpKind::Softmax => {}
-        }
+        // The scalar reference, through core's one int8 interpreter step.
+        let g = op_geometry(&m, i);
+        run_int8_op(
+            &ScalarKernels,
+            &mut self.scratch,
+            &m,
+            i,
+            &g,
+            None,
+            a8,
+            b8,
+            y8,
+        );
         self.dev.write(&self.arena, ry.start, y)
     }
 

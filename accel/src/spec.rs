@@ -25,10 +25,13 @@ pub const TENSOR_ALIGN: u64 = 64;
 pub const RING_ALIGN: u64 = 4096;
 /// Largest ring (descriptor slots).
 pub const MAX_RING_SLOTS: u32 = 4096;
-/// Largest kernel side the conv engine supports (the model format's limit).
-pub const MAX_KERNEL: u16 = 15;
-/// Largest GEMM depth: `k · 128² < 2^31` keeps the i32 accumulator exact.
-pub const MAX_GEMM_K: u32 = (1 << 17) - 1;
+/// Largest kernel side the conv engine supports: the model format's limit, taken from core.
+pub const MAX_KERNEL: u16 = rhythm::model::format::MAX_KERNEL as u16;
+/// Largest GEMM depth: `k · 128² < 2^31` keeps the i32 accumulator exact (core's limit).
+pub const MAX_GEMM_K: u32 = rhythm::kernels::MAX_GEMM_K as u32;
+// The register fields hold core's limits without truncation.
+const _: () = assert!(rhythm::model::format::MAX_KERNEL <= u16::MAX as usize);
+const _: () = assert!(rhythm::kernels::MAX_GEMM_K <= u32::MAX as usize);
 
 /// Register offsets in the register block (all 32-bit, little-endian, 4-byte aligned).
 pub mod reg {

@@ -4,9 +4,14 @@
 //! 30-minute record 100, and (feature `tract`) tract-onnx running the exported f32 ONNX of the
 //! same network.
 
+// `criterion_group!` generates an undocumented public function.
+#![allow(missing_docs)]
+
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use rhythm::engine::{BackendChoice, Engine, SpectrogramImpl};
-use rhythm::kernels::{gemm_i8_i32_with, ConvGeometry, I8Output, KernelLevel};
+use rhythm::kernels::{
+    gemm_i8_i32_with, ConvGeometry, ConvOperands, I8Output, KernelLevel, KernelScratch,
+};
 use rhythm::model::OpKind;
 use rhythm::rng::SplitMix64;
 use rhythm::spectrogram::{StftF16, StftF32, StftInt8};
@@ -122,9 +127,26 @@ fn layers(c: &mut Criterion) {
                 match d.kind {
                     // Packed once, as the engine does at construction.
                     OpKind::Conv2d => {
+                        let operands = ConvOperands {
+                            input_zp: za,
+                            weights: m.weights_i8(i),
+                            bias: m.bias_i32(i),
+                            requant: &q.requant,
+                        };
                         let packed =
                             k.pack_conv(&g_, za, m.weights_i8(i), m.bias_i32(i), &q.requant);
-                        b.iter(|| k.conv2d_packed(&g_, &packed, black_box(&input), o, &mut output))
+                        let mut scratch = KernelScratch::new();
+                        b.iter(|| {
+                            k.conv2d_packed(
+                                &mut scratch,
+                                &g_,
+                                &operands,
+                                &packed,
+                                black_box(&input),
+                                o,
+                                &mut output,
+                            )
+                        })
                     }
                     OpKind::FullyConnected => b.iter(|| {
                         k.fully_connected(

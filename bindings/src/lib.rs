@@ -7,8 +7,6 @@
 //! Every exported function runs its body inside [`guard`], which catches panics (reported as
 //! [`RhythmStatus::Internal`]) and records error messages for [`rhythm_last_error`].
 
-#![warn(missing_docs)]
-
 use rhythm_core as core;
 use std::cell::RefCell;
 use std::ffi::{c_char, CStr, CString};

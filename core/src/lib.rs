@@ -88,8 +88,6 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
-#![warn(missing_docs)]
-
 pub mod aami;
 pub mod adapt;
 #[cfg(feature = "build")]

@@ -13,7 +13,7 @@ mod conv_cases;
 use conv_cases::conv_geometry;
 use rhythm::kernels::float::{has_float_kernels, has_fp16_arithmetic, FloatConv};
 use rhythm::kernels::scalar::{conv2d_f, FloatElem};
-use rhythm::kernels::{ConvGeometry, KernelLevel};
+use rhythm::kernels::{ConvGeometry, KernelLevel, KernelScratch};
 use rhythm::model::{Activation, Shape};
 use rhythm::rng::SplitMix64;
 
@@ -53,6 +53,8 @@ fn check<E: FloatElem>(
         &mut scale,
     );
     let sum_tol = 2.0 * k as f32 * f32::EPSILON / 2.0;
+    // One caller-owned scratch for every level and path (stale contents must not leak).
+    let mut scratch = KernelScratch::new();
     for level in float_levels() {
         let conv = FloatConv::new(level, g, &weights, &bias, act).expect("float kernels");
         // Where fp16 is multiplied directly (aarch64 FEAT_FHM), the widening path too.
@@ -65,7 +67,7 @@ fn check<E: FloatElem>(
             .flat_map(|c| [f32::NAN, 1e4, -1e4].map(|p| (c, p)))
         {
             let mut got = vec![E::from_f32(poison); g.output.len()];
-            conv.run(&input, &mut got);
+            conv.run(&mut scratch, &input, &mut got);
             for (i, ((&y, &x), &s)) in got.iter().zip(&want).zip(&scale).enumerate() {
                 let (y, x) = (y.to_f32(), x.to_f32());
                 let storage = if E::IS_F16 {

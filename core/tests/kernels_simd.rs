@@ -10,7 +10,9 @@ mod conv_cases;
 use conv_cases::conv_geometry;
 use rhythm::engine::{BackendChoice, Engine};
 use rhythm::kernels::scalar::ScalarKernels;
-use rhythm::kernels::{gemm_i8_i32_with, ConvGeometry, I8Output, Int8Kernels, KernelLevel};
+use rhythm::kernels::{
+    gemm_i8_i32_with, ConvGeometry, ConvOperands, I8Output, Int8Kernels, KernelLevel, KernelScratch,
+};
 use rhythm::model::{Model, Shape};
 use rhythm::quant::{AddRequant, Requant};
 use rhythm::rng::SplitMix64;
@@ -124,9 +126,12 @@ proptest! {
         ScalarKernels.conv2d(&g, &input, zp, &weights, &bias, &rq, out, &mut want);
         // A pack made by another kernel set (here the reference) must still run correctly.
         let foreign = ScalarKernels.pack_conv(&g, zp, &weights, &bias, &rq);
+        let operands = ConvOperands { input_zp: zp, weights: &weights, bias: &bias, requant: &rq };
+        // One caller-owned scratch, reused by every level and run (stale contents must not leak).
+        let mut scratch = KernelScratch::new();
         for (level, k) in simd_levels() {
             let packed = k.pack_conv(&g, zp, &weights, &bias, &rq);
-            prop_assert_eq!(packed.packer(), level.name());
+            prop_assert_eq!(packed.packer(), level);
             for poison in [0x55u8 as i8, -128, 127] {
                 let mut got = vec![poison; g.output.len()];
                 k.conv2d(&g, &input, zp, &weights, &bias, &rq, out, &mut got);
@@ -134,11 +139,11 @@ proptest! {
                 // Packed once, run twice: the pack must not be consumed or changed by a run.
                 for run in 0..2 {
                     let mut got = vec![poison; g.output.len()];
-                    k.conv2d_packed(&g, &packed, &input, out, &mut got);
+                    k.conv2d_packed(&mut scratch, &g, &operands, &packed, &input, out, &mut got);
                     prop_assert_eq!(&got, &want, "{} packed run {} {:?}", level, run, g);
                 }
                 let mut got = vec![poison; g.output.len()];
-                k.conv2d_packed(&g, &foreign, &input, out, &mut got);
+                k.conv2d_packed(&mut scratch, &g, &operands, &foreign, &input, out, &mut got);
                 prop_assert_eq!(&got, &want, "{} foreign pack {:?}", level, g);
             }
         }

@@ -8,7 +8,9 @@ use super::Backend;
 use crate::error::Error;
 use crate::kernels::float::{has_float_kernels, FloatConv};
 use crate::kernels::scalar::{self, FloatElem, ScalarKernels};
-use crate::kernels::{ConvGeometry, I8Output, Int8Kernels, KernelLevel, PackedConv};
+use crate::kernels::{
+    ConvGeometry, ConvOperands, I8Output, Int8Kernels, KernelLevel, KernelScratch, PackedConv,
+};
 use crate::model::invalid;
 use crate::model::{Model, OpKind, Precision};
 use crate::quant::Requant;
@@ -38,18 +40,20 @@ pub struct CpuBackend {
     /// it has them ([`has_float_kernels`]); empty otherwise (scalar reference).
     f16_convs: Vec<Option<FloatConv<f16>>>,
     f32_convs: Vec<Option<FloatConv<f32>>>,
+    /// The kernels' working memory, grown to the largest layer at construction.
+    scratch: KernelScratch,
 }
 
 /// Packs every conv op of a float model for the SIMD float kernels of `level`.
 fn float_convs<E: FloatElem>(
     model: &Model,
     geometry: &[ConvGeometry],
-    level: Option<KernelLevel>,
+    level: KernelLevel,
     precision: Precision,
     weights: impl Fn(&Model, usize) -> &[E],
 ) -> Vec<Option<FloatConv<E>>> {
     match level {
-        Some(level) if model.precision() == precision && has_float_kernels(level) => model
+        level if model.precision() == precision && has_float_kernels(level) => model
             .ops()
             .iter()
             .enumerate()
@@ -71,6 +75,96 @@ fn float_convs<E: FloatElem>(
 
 /// Splits one arena into the input slices and the output slice of an op. The plan guarantees
 /// that an op's output never overlaps its inputs (their lifetimes overlap at that op).
+/// The geometry (input and output shapes, window) of op `i`, as every int8 and float kernel
+/// takes it.
+pub fn op_geometry(model: &Model, i: usize) -> ConvGeometry {
+    let d = &model.ops()[i].desc;
+    let input = model.values()[d.inputs[0] as usize].shape;
+    let output = model.values()[d.output as usize].shape;
+    if d.kind == OpKind::GlobalAvgPool {
+        ConvGeometry::global(input)
+    } else {
+        ConvGeometry::new(d, input, output)
+    }
+}
+
+/// Runs int8 op `i` of `model` on the kernels `k`: the one int8 interpreter step, shared by
+/// the CPU backend and the accelerator's CPU fallback. `a` (and `b` for two-input ops) are
+/// the op's inputs, `y` its output; `packed` the op's pre-packed weights if the backend made
+/// them (convolutions only). Ops without quantization parameters (Softmax) do nothing.
+#[allow(clippy::too_many_arguments)]
+pub fn run_int8_op(
+    k: &dyn Int8Kernels,
+    scratch: &mut KernelScratch,
+    model: &Model,
+    i: usize,
+    geometry: &ConvGeometry,
+    packed: Option<&PackedConv>,
+    a: &[i8],
+    b: &[i8],
+    y: &mut [i8],
+) {
+    let d = &model.ops()[i].desc;
+    let Some(q) = model.op_quant(i) else { return };
+    let o = I8Output {
+        zero_point: q.output_zero_point,
+        min: q.act_min,
+        max: q.act_max,
+    };
+    let [za, zb] = q.input_zero_points;
+    match d.kind {
+        OpKind::Conv2d => {
+            let operands = ConvOperands {
+                input_zp: za,
+                weights: model.weights_i8(i),
+                bias: model.bias_i32(i),
+                requant: &q.requant,
+            };
+            match packed {
+                Some(p) => k.conv2d_packed(scratch, geometry, &operands, p, a, o, y),
+                None => k.conv2d(
+                    geometry,
+                    a,
+                    za,
+                    operands.weights,
+                    operands.bias,
+                    operands.requant,
+                    o,
+                    y,
+                ),
+            }
+        }
+        OpKind::FullyConnected => k.fully_connected(
+            a,
+            za,
+            model.weights_i8(i),
+            model.bias_i32(i),
+            &q.requant,
+            o,
+            y,
+        ),
+        OpKind::Add => {
+            if let Some(r) = q.add {
+                k.add(a, za, b, zb, r, o, y)
+            }
+        }
+        OpKind::AvgPool2d | OpKind::GlobalAvgPool => {
+            k.avg_pool(geometry, a, za, q.requant[0], o, y)
+        }
+        OpKind::Activation => k.rescale(a, za, q.requant[0], o, a.len(), a.len(), 0, y),
+        OpKind::Concat => {
+            let (ca, cb) = (
+                model.values()[d.inputs[0] as usize].shape.c,
+                model.values()[d.inputs[1] as usize].shape.c,
+            );
+            let rq: [Requant; 2] = [q.requant[0], q.requant[1]];
+            k.rescale(a, za, rq[0], o, ca, ca + cb, 0, y);
+            k.rescale(b, zb, rq[1], o, cb, ca + cb, ca, y);
+        }
+        OpKind::Softmax => {}
+    }
+}
+
 fn io<'a, T>(
     arena: &'a mut [T],
     inputs: [Range<usize>; 2],
@@ -116,19 +210,8 @@ impl CpuBackend {
             Precision::F16 => Arena::F16(vec![f16::ZERO; plan.arena_len]),
             Precision::F32 => Arena::F32(vec![0.0; plan.arena_len]),
         };
-        let geometry = model
-            .ops()
-            .iter()
-            .map(|op| {
-                let d = &op.desc;
-                let input = model.values()[d.inputs[0] as usize].shape;
-                let output = model.values()[d.output as usize].shape;
-                if d.kind == OpKind::GlobalAvgPool {
-                    ConvGeometry::global(input)
-                } else {
-                    ConvGeometry::new(d, input, output)
-                }
-            })
+        let geometry = (0..model.ops().len())
+            .map(|i| op_geometry(&model, i))
             .collect::<Vec<_>>();
         let packed = (0..model.ops().len())
             .map(|i| match (model.precision(), model.ops()[i].desc.kind) {
@@ -144,14 +227,14 @@ impl CpuBackend {
                 _ => None,
             })
             .collect();
-        let level = KernelLevel::parse(kernels.name());
+        let level = kernels.level();
         let f16_convs = float_convs(&model, &geometry, level, Precision::F16, |m, i| {
             m.weights_f16(i)
         });
         let f32_convs = float_convs(&model, &geometry, level, Precision::F32, |m, i| {
             m.weights_f32(i)
         });
-        Ok(CpuBackend {
+        let mut backend = CpuBackend {
             model,
             kernels,
             plan,
@@ -160,7 +243,23 @@ impl CpuBackend {
             packed,
             f16_convs,
             f32_convs,
-        })
+            scratch: KernelScratch::new(),
+        };
+        // One run on a zero input grows the scratch to the largest layer now, so that no
+        // beat allocates (the arena is rewritten by every run).
+        let (h, w) = backend.model.spectrogram().image_shape();
+        let mut logits = vec![0.0; backend.model.n_classes()];
+        backend.infer(
+            &vec![0.0; h * w],
+            &vec![0.0; backend.model.n_side()],
+            &mut logits,
+        )?;
+        Ok(backend)
+    }
+
+    /// Bytes of the kernels' working memory (besides the arena of the memory plan).
+    pub fn scratch_bytes(&self) -> usize {
+        self.scratch.bytes()
     }
 
     /// The memory plan in use.
@@ -219,7 +318,9 @@ impl CpuBackend {
             if d.kind == OpKind::Softmax {
                 continue;
             }
-            let Some(q) = m.op_quant(i) else { continue };
+            if m.op_quant(i).is_none() {
+                continue;
+            }
             let ranges = [
                 self.range(d.inputs[0]),
                 if d.kind.arity() == 2 {
@@ -233,41 +334,8 @@ impl CpuBackend {
                 return;
             };
             let ([a, b], y) = io(arena, ranges, out_r);
-            let o = I8Output {
-                zero_point: q.output_zero_point,
-                min: q.act_min,
-                max: q.act_max,
-            };
-            let [za, zb] = q.input_zero_points;
-            let g = &self.geometry[i];
-            match d.kind {
-                OpKind::Conv2d => match &self.packed[i] {
-                    Some(p) => k.conv2d_packed(g, p, a, o, y),
-                    None => k.conv2d(g, a, za, m.weights_i8(i), m.bias_i32(i), &q.requant, o, y),
-                },
-                OpKind::FullyConnected => {
-                    k.fully_connected(a, za, m.weights_i8(i), m.bias_i32(i), &q.requant, o, y)
-                }
-                OpKind::Add => {
-                    if let Some(r) = q.add {
-                        k.add(a, za, b, zb, r, o, y)
-                    }
-                }
-                OpKind::AvgPool2d | OpKind::GlobalAvgPool => {
-                    k.avg_pool(g, a, za, q.requant[0], o, y)
-                }
-                OpKind::Activation => k.rescale(a, za, q.requant[0], o, a.len(), a.len(), 0, y),
-                OpKind::Concat => {
-                    let (ca, cb) = (
-                        m.values()[d.inputs[0] as usize].shape.c,
-                        m.values()[d.inputs[1] as usize].shape.c,
-                    );
-                    let rq: [Requant; 2] = [q.requant[0], q.requant[1]];
-                    k.rescale(a, za, rq[0], o, ca, ca + cb, 0, y);
-                    k.rescale(b, zb, rq[1], o, cb, ca + cb, ca, y);
-                }
-                OpKind::Softmax => {}
-            }
+            let (g, packed) = (&self.geometry[i], self.packed[i].as_ref());
+            run_int8_op(k, &mut self.scratch, m, i, g, packed, a, b, y);
         }
     }
 
@@ -302,7 +370,7 @@ impl CpuBackend {
             let ([a, b], y) = io(arena, ranges, out_r.clone());
             match d.kind {
                 OpKind::Conv2d => match convs.get(i) {
-                    Some(Some(conv)) => conv.run(a, y),
+                    Some(Some(conv)) => conv.run(&mut self.scratch, a, y),
                     _ => scalar::conv2d_f(&g, a, weights(&m, i), m.bias_f32(i), d.activation, y),
                 },
                 OpKind::FullyConnected => {

@@ -2,7 +2,7 @@
 //! (`sdot`, through inline assembly because `vdotq_s32` is not stable).
 
 use super::simd::{requant_one, Micro, OCB, PXB};
-use super::I8Output;
+use super::{I8Output, KernelLevel};
 use crate::quant::{saturate, AddRequant};
 use std::arch::aarch64::*;
 use std::arch::asm;
@@ -297,7 +297,7 @@ fn add_neon(a: &[i8], za: i32, b: &[i8], zb: i32, r: AddRequant, out: I8Output, 
 // SAFETY: every method only runs Advanced SIMD code, and `SimdKernels<Neon>` is only created
 // after `is_aarch64_feature_detected!("neon")`.
 unsafe impl Micro for Neon {
-    const NAME: &'static str = "neon";
+    const LEVEL: KernelLevel = KernelLevel::Neon;
     type E = i16;
     const KSTEP: usize = 8;
     const RAW: bool = false;
@@ -345,7 +345,7 @@ unsafe impl Micro for Neon {
 // SAFETY: as for `Neon`, plus `SimdKernels<Dotprod>` is only created after
 // `is_aarch64_feature_detected!("dotprod")`.
 unsafe impl Micro for Dotprod {
-    const NAME: &'static str = "dotprod";
+    const LEVEL: KernelLevel = KernelLevel::Dotprod;
     type E = i8;
     const KSTEP: usize = 4;
     // sdot multiplies int8 by int8, and x − zp needs 9 bits: keep x, subtract zp·Σw once.

@@ -72,6 +72,25 @@ pub struct FloatConv<E> {
     pub(crate) fp16_arith: bool,
 }
 
+/// Working memory of the float convolutions: im2col rows (f32, and fp16 bits for the aarch64
+/// fp16 path) and a pixel's taps. Part of [`super::KernelScratch`].
+#[derive(Debug, Default, Clone)]
+pub(crate) struct FloatScratch {
+    pub(crate) cols: Vec<f32>,
+    #[cfg_attr(not(target_arch = "aarch64"), allow(dead_code))]
+    pub(crate) cols16: Vec<u16>,
+    pub(crate) taps: Vec<(usize, usize)>,
+}
+
+impl FloatScratch {
+    /// Bytes reserved by the buffers.
+    pub(crate) fn bytes(&self) -> usize {
+        self.cols.capacity() * 4
+            + self.cols16.capacity() * 2
+            + self.taps.capacity() * std::mem::size_of::<(usize, usize)>()
+    }
+}
+
 impl<E: FloatElem> FloatConv<E> {
     /// Packs weights `[out_c][kh][kw][in_c/groups]` and bias for `level`; `None` if the level
     /// has no float kernels here ([`has_float_kernels`]) or the operands are too short.
@@ -149,17 +168,18 @@ impl<E: FloatElem> FloatConv<E> {
 
     /// Runs the convolution; `input` and `output` hold at least the geometry's lengths.
     /// Allocates nothing once the thread's scratch has grown.
-    pub fn run(&self, input: &[E], output: &mut [E]) {
+    pub fn run(&self, scratch: &mut super::KernelScratch, input: &[E], output: &mut [E]) {
         assert!(input.len() >= self.g.input.len() && output.len() >= self.g.output.len());
+        let s = &mut scratch.float;
         #[cfg(target_arch = "x86_64")]
         {
             // SAFETY: a FloatConv only exists where `has_float_kernels` held (AVX2, FMA, F16C).
-            unsafe { super::float_x86::run(self, input, output) }
+            unsafe { super::float_x86::run(self, s, input, output) }
         }
         #[cfg(target_arch = "aarch64")]
         {
             // SAFETY: `fp16_arith` is only set for f16 where `has_fp16_arithmetic` held.
-            unsafe { super::float_arm::run(self, input, output) }
+            unsafe { super::float_arm::run(self, s, input, output) }
         }
         #[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
         {

@@ -12,26 +12,12 @@
 //! Why not accumulate in fp16 (`fmla v.8h`, twice the lanes): sums of hundreds of products in
 //! an 11-bit mantissa drift far from the f32 reference the model was validated with.
 
-use super::float::{depthwise_pixels, FloatConv, FOC, FPX};
+use super::float::{depthwise_pixels, FloatConv, FloatScratch, FOC, FPX};
 use super::scalar::FloatElem;
 use super::ConvGeometry;
 use crate::graph::Activation;
 use std::arch::aarch64::*;
 use std::arch::asm;
-use std::cell::RefCell;
-
-/// Per-thread scratch: im2col rows (f32 for the widening path, fp16 bits for the fp16 one) and
-/// a pixel's taps; grown once, then reused.
-#[derive(Default)]
-struct Scratch {
-    cols: Vec<f32>,
-    cols16: Vec<u16>,
-    taps: Vec<(usize, usize)>,
-}
-
-thread_local! {
-    static SCRATCH: RefCell<Scratch> = RefCell::new(Scratch::default());
-}
 
 /// Whether this CPU multiplies fp16 operands directly (FEAT_FHM, which implies FEAT_FP16).
 pub(crate) fn has_fp16_arithmetic() -> bool {
@@ -162,28 +148,30 @@ fn activate(act: Activation, v: F32x8) -> F32x8 {
 /// # Safety
 /// `c.fp16_arith` only where [`has_fp16_arithmetic`] held and E is f16; `input`/`output` hold
 /// the geometry's lengths.
-pub(crate) unsafe fn run<E: FloatElem>(c: &FloatConv<E>, input: &[E], output: &mut [E]) {
-    SCRATCH.with(|s| {
-        let s = &mut *s.borrow_mut();
-        // SAFETY: forwarded from the caller (Advanced SIMD is part of every aarch64 CPU).
-        unsafe {
-            match (c.fp16_arith, c.is_depthwise()) {
-                (false, true) => depthwise(c, input, output, &mut s.taps),
-                (false, false) => conv(c, input, output, &mut s.cols),
-                (true, dw) => {
-                    assert!(E::IS_F16);
-                    // E is f16 here, a `repr(transparent)` u16: the same memory as fp16 bits.
-                    let input16 = std::slice::from_raw_parts(input.as_ptr().cast(), input.len());
-                    let w16 = std::slice::from_raw_parts(c.w.as_ptr().cast(), c.w.len());
-                    if dw {
-                        depthwise_fhm(c, w16, input16, output, &mut s.taps)
-                    } else {
-                        conv_fhm(c, w16, input16, output, &mut s.cols16)
-                    }
+pub(crate) unsafe fn run<E: FloatElem>(
+    c: &FloatConv<E>,
+    s: &mut FloatScratch,
+    input: &[E],
+    output: &mut [E],
+) {
+    // SAFETY: forwarded from the caller (Advanced SIMD is part of every aarch64 CPU).
+    unsafe {
+        match (c.fp16_arith, c.is_depthwise()) {
+            (false, true) => depthwise(c, input, output, &mut s.taps),
+            (false, false) => conv(c, input, output, &mut s.cols),
+            (true, dw) => {
+                assert!(E::IS_F16);
+                // E is f16 here, a `repr(transparent)` u16: the same memory as fp16 bits.
+                let input16 = std::slice::from_raw_parts(input.as_ptr().cast(), input.len());
+                let w16 = std::slice::from_raw_parts(c.w.as_ptr().cast(), c.w.len());
+                if dw {
+                    depthwise_fhm(c, w16, input16, output, &mut s.taps)
+                } else {
+                    conv_fhm(c, w16, input16, output, &mut s.cols16)
                 }
             }
         }
-    })
+    }
 }
 
 /// One im2col row of output pixel `p`, group `grp`, converted by `cvt`; padding taps are 0

@@ -2,23 +2,11 @@
 //! convs as tiles of 4 output pixels × 16 output channels over an f32 im2col row, depthwise
 //! convs 8 channels at a time.
 
-use super::float::{depthwise_pixels, FloatConv, FOC, FPX};
+use super::float::{depthwise_pixels, FloatConv, FloatScratch, FOC, FPX};
 use super::scalar::FloatElem;
 use super::ConvGeometry;
 use crate::graph::Activation;
 use std::arch::x86_64::*;
-use std::cell::RefCell;
-
-/// Per-thread scratch: f32 im2col rows and a pixel's taps; grown once, then reused.
-#[derive(Default)]
-struct Scratch {
-    cols: Vec<f32>,
-    taps: Vec<(usize, usize)>,
-}
-
-thread_local! {
-    static SCRATCH: RefCell<Scratch> = RefCell::new(Scratch::default());
-}
 
 /// 8 values at `p`, widened to f32.
 ///
@@ -69,18 +57,20 @@ fn activate(act: Activation, v: __m256) -> __m256 {
 ///
 /// # Safety
 /// The CPU has AVX2, FMA and F16C; `input`/`output` hold the geometry's lengths.
-pub(crate) unsafe fn run<E: FloatElem>(c: &FloatConv<E>, input: &[E], output: &mut [E]) {
-    SCRATCH.with(|s| {
-        let mut s = s.borrow_mut();
-        // SAFETY: forwarded from the caller.
-        unsafe {
-            if c.is_depthwise() {
-                depthwise(c, input, output, &mut s.taps)
-            } else {
-                conv(c, input, output, &mut s.cols)
-            }
+pub(crate) unsafe fn run<E: FloatElem>(
+    c: &FloatConv<E>,
+    s: &mut FloatScratch,
+    input: &[E],
+    output: &mut [E],
+) {
+    // SAFETY: forwarded from the caller.
+    unsafe {
+        if c.is_depthwise() {
+            depthwise(c, input, output, &mut s.taps)
+        } else {
+            conv(c, input, output, &mut s.cols)
         }
-    })
+    }
 }
 
 /// One f32 im2col row of output pixel `p`, group `grp`; padding taps are 0 (they add nothing,

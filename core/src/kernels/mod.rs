@@ -92,8 +92,12 @@ pub struct I8Output {
 /// The int8 ops of the contract. Implementations: [`scalar::ScalarKernels`] (the reference);
 /// SIMD ones must produce identical bytes for identical inputs.
 pub trait Int8Kernels: Send + Sync {
+    /// The level this kernel set implements (its identity; packs are matched by it).
+    fn level(&self) -> KernelLevel;
     /// Name of this kernel set (e.g. "scalar").
-    fn name(&self) -> &'static str;
+    fn name(&self) -> &'static str {
+        self.level().name()
+    }
     /// Convolution (dense, grouped, depthwise, pointwise); weights `[out_c][kh][kw][in_c/groups]`.
     #[allow(clippy::too_many_arguments)]
     fn conv2d(
@@ -116,22 +120,27 @@ pub trait Int8Kernels: Send + Sync {
         bias: &[i32],
         requant: &[Requant],
     ) -> PackedConv {
-        let _ = g;
-        PackedConv::unpacked(self.name(), input_zp, weights, bias, requant)
+        let _ = (g, input_zp, weights, bias, requant);
+        PackedConv::unpacked(self.level())
     }
-    /// [`Int8Kernels::conv2d`] on operands packed by [`Int8Kernels::pack_conv`] (same bytes);
-    /// allocates nothing once the thread's scratch has grown.
+    /// [`Int8Kernels::conv2d`] with the operands' packed form from [`Int8Kernels::pack_conv`]
+    /// (same bytes). `operands` are the original ones (borrowed from the model, never
+    /// copied): a pack of another kernel set runs from them. `scratch` is the caller's (a
+    /// backend keeps one); allocates nothing once it has grown to the largest layer.
+    #[allow(clippy::too_many_arguments)]
     fn conv2d_packed(
         &self,
+        scratch: &mut KernelScratch,
         g: &ConvGeometry,
+        operands: &ConvOperands<'_>,
         packed: &PackedConv,
         input: &[i8],
         out: I8Output,
         output: &mut [i8],
     ) {
-        let p = packed;
+        let (o, _, _) = (operands, packed, scratch);
         self.conv2d(
-            g, input, p.input_zp, &p.weights, &p.bias, &p.requant, out, output,
+            g, input, o.input_zp, o.weights, o.bias, o.requant, out, output,
         )
     }
     /// Fully connected on the flattened input; weights `[out][in]`.
@@ -198,42 +207,64 @@ pub trait Int8Kernels: Send + Sync {
     }
 }
 
-/// A convolution's weights, bias and requantization as one kernel set wants them, made once
-/// per model by [`Int8Kernels::pack_conv`] so that a beat only reads them (packing on every
-/// call cost ~15 % of a beat). Keeps the original operands too: a pack made by another kernel
-/// set still runs, through [`Int8Kernels::conv2d`].
+/// The kernels' working memory (im2col rows, padded inputs, integer accumulators), owned by
+/// the caller as in RustFFT: a backend keeps one and passes it to every call, so nothing
+/// lives in thread-locals. It grows to the largest layer on the first run (a backend runs
+/// once at construction) and is then reused; [`KernelScratch::bytes`] says how much it holds.
+#[derive(Debug, Default, Clone)]
+pub struct KernelScratch {
+    pub(crate) int8: simd::Scratch,
+    pub(crate) float: float::FloatScratch,
+}
+
+impl KernelScratch {
+    /// An empty scratch (grows on first use).
+    pub fn new() -> KernelScratch {
+        KernelScratch::default()
+    }
+
+    /// Bytes reserved by the buffers.
+    pub fn bytes(&self) -> usize {
+        self.int8.bytes() + self.float.bytes()
+    }
+}
+
+/// A convolution's original int8 operands, as stored in the model (borrowed, zero-copy).
+#[derive(Debug, Clone, Copy)]
+pub struct ConvOperands<'a> {
+    /// Zero point of the input.
+    pub input_zp: i32,
+    /// Weights `[out_c][kh][kw][in_c/groups]`.
+    pub weights: &'a [i8],
+    /// Bias per output channel.
+    pub bias: &'a [i32],
+    /// Requantization per output channel.
+    pub requant: &'a [Requant],
+}
+
+/// A convolution's weights, bias and requantization in the layout one kernel set wants, made
+/// once per model by [`Int8Kernels::pack_conv`] so that a beat only reads them (packing on
+/// every call cost ~15 % of a beat). It holds only the level's layout (nothing for the
+/// scalar reference); the original operands stay in the model and are passed to
+/// [`Int8Kernels::conv2d_packed`], so a pack made by another kernel set still runs.
 #[derive(Debug, Clone)]
 pub struct PackedConv {
-    /// Name of the kernel set that packed it.
-    pub(crate) packer: &'static str,
-    pub(crate) input_zp: i32,
-    pub(crate) weights: Vec<i8>,
-    pub(crate) bias: Vec<i32>,
-    pub(crate) requant: Vec<Requant>,
+    /// The kernel set that packed it.
+    pub(crate) packer: KernelLevel,
     /// Level-specific layout (empty for the scalar reference).
     pub(crate) simd: simd::SimdPack,
 }
 
 impl PackedConv {
-    /// Only the original operands (what the scalar reference runs on).
-    pub fn unpacked(
-        packer: &'static str,
-        input_zp: i32,
-        weights: &[i8],
-        bias: &[i32],
-        requant: &[Requant],
-    ) -> PackedConv {
+    /// No level-specific layout (what the scalar reference runs on).
+    pub fn unpacked(packer: KernelLevel) -> PackedConv {
         PackedConv {
             packer,
-            input_zp,
-            weights: weights.to_vec(),
-            bias: bias.to_vec(),
-            requant: requant.to_vec(),
             simd: simd::SimdPack::default(),
         }
     }
-    /// Name of the kernel set that packed it.
-    pub fn packer(&self) -> &'static str {
+    /// The kernel set that packed it.
+    pub fn packer(&self) -> KernelLevel {
         self.packer
     }
 }

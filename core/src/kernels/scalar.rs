@@ -1,7 +1,7 @@
 //! Scalar reference kernels: plain loops, written for clarity. They define the results that
 //! every other backend (SIMD, accelerator) must reproduce.
 
-use super::{ConvGeometry, I8Output, Int8Kernels};
+use super::{ConvGeometry, I8Output, Int8Kernels, KernelLevel};
 use crate::graph::Activation;
 use crate::quant::{saturate, AddRequant, Requant};
 use half::f16;
@@ -11,8 +11,8 @@ use half::f16;
 pub struct ScalarKernels;
 
 impl Int8Kernels for ScalarKernels {
-    fn name(&self) -> &'static str {
-        "scalar"
+    fn level(&self) -> KernelLevel {
+        KernelLevel::Scalar
     }
     fn conv2d(
         &self,

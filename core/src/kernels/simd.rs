@@ -10,10 +10,11 @@
 //! bits. Requantization mirrors [`crate::quant::Requant::apply`] lane by lane.
 
 use super::scalar::{self, for_each_tap, ScalarKernels};
-use super::{ConvGeometry, I8Output, Int8Kernels, PackedConv};
+use super::{
+    ConvGeometry, ConvOperands, I8Output, Int8Kernels, KernelLevel, KernelScratch, PackedConv,
+};
 use crate::graph::Shape;
 use crate::quant::{saturate, AddRequant, Requant};
-use std::cell::RefCell;
 use std::marker::PhantomData;
 
 /// Output channels per micro-kernel tile.
@@ -22,7 +23,7 @@ pub(crate) const OCB: usize = 16;
 pub(crate) const PXB: usize = 4;
 
 /// Integer scratch buffers of one call.
-#[derive(Default)]
+#[derive(Debug, Default, Clone)]
 pub(crate) struct Ints {
     acc: Vec<i32>,
     taps: Vec<(usize, usize)>,
@@ -41,9 +42,9 @@ pub(crate) struct SimdPack {
     shift: Vec<i32>,
 }
 
-/// Per-thread scratch, grown on first use and then reused: a beat allocates nothing once the
-/// largest layer has run once on the thread.
-#[derive(Default)]
+/// Working memory of the int8 SIMD convolutions (part of [`super::KernelScratch`]), grown on
+/// first use and then reused.
+#[derive(Debug, Default, Clone)]
 pub(crate) struct Scratch {
     c16: Vec<i16>,
     c8: Vec<i8>,
@@ -52,8 +53,15 @@ pub(crate) struct Scratch {
     padded: Vec<i8>,
 }
 
-thread_local! {
-    static SCRATCH: RefCell<Scratch> = RefCell::new(Scratch::default());
+impl Scratch {
+    /// Bytes reserved by the buffers.
+    pub(crate) fn bytes(&self) -> usize {
+        self.c16.capacity() * 2
+            + self.c8.capacity()
+            + self.ints.acc.capacity() * 4
+            + self.ints.taps.capacity() * std::mem::size_of::<(usize, usize)>()
+            + self.padded.capacity()
+    }
 }
 
 /// Element of an im2col row and of packed weights: i16 (`x − zp`) or i8 (raw `x`).
@@ -116,7 +124,8 @@ impl ColElem for i8 {
 /// [`super::KernelLevel::kernels`]). Slices passed in must have the documented lengths.
 pub(crate) unsafe trait Micro: Send + Sync + 'static {
     /// Level name.
-    const NAME: &'static str;
+    /// The level these micro-kernels implement.
+    const LEVEL: KernelLevel;
     /// im2col element.
     type E: ColElem;
     /// `k` is padded to a multiple of this.
@@ -421,6 +430,7 @@ fn pack<M: Micro>(
 
 /// Dense and grouped convolution on packed operands.
 fn conv<M: Micro>(
+    scratch: &mut Scratch,
     g: &ConvGeometry,
     pk: &SimdPack,
     input: &[i8],
@@ -461,8 +471,8 @@ fn conv<M: Micro>(
     let pad = rows.is_none()
         && groups == 1
         && (g.pad_top > 0 || g.pad_left > 0 || pad_h > g.input.h || pad_w > g.input.w);
-    SCRATCH.with(|s| {
-        let mut s = s.borrow_mut();
+    {
+        let s = &mut *scratch;
         let mut padded = std::mem::take(&mut s.padded);
         let (g, input) = if pad {
             pad_input(g, input, zp as i8, (pad_h, pad_w), &mut padded);
@@ -477,7 +487,7 @@ fn conv<M: Micro>(
             (*g, input)
         };
         let g = &g;
-        let (col, ints) = M::E::bufs(&mut s);
+        let (col, ints) = M::E::bufs(s);
         reset(col, PXB * kpad, M::E::default());
         reset(&mut ints.acc, PXB * cout, 0);
         let mut tile = [0i32; PXB * OCB];
@@ -543,7 +553,7 @@ fn conv<M: Micro>(
             }
         }
         s.padded = padded;
-    })
+    }
 }
 
 /// For levels with [`Micro::DW_RUN`]: the most taps the zero-point-padded row path may
@@ -561,6 +571,7 @@ const DW_PAD_MAX_WASTE: f32 = 1.5;
 /// adds), so every pixel has all its taps and the run's per-channel setup is shared by the
 /// whole row. Other levels go pixel by pixel, skipping padded taps.
 fn depthwise<M: Micro>(
+    scratch: &mut Scratch,
     g: &ConvGeometry,
     pk: &SimdPack,
     input: &[i8],
@@ -578,8 +589,8 @@ fn depthwise<M: Micro>(
         out,
         pixels: 1,
     };
-    SCRATCH.with(|s| {
-        let s = &mut *s.borrow_mut();
+    {
+        let s = &mut *scratch;
         let ints = &mut s.ints;
         if M::DW_RUN && g.output.h > 0 && g.output.w > 0 {
             // The input the windows read, and its geometry (no padding left to skip).
@@ -650,7 +661,7 @@ fn depthwise<M: Micro>(
                 };
             }
         }
-    })
+    }
 }
 
 /// Taps of all output pixels that fall inside the input (the reference's work).
@@ -740,8 +751,8 @@ fn pad_input(g: &ConvGeometry, input: &[i8], zp: i8, (hp, wp): (usize, usize), d
 }
 
 impl<M: Micro> Int8Kernels for SimdKernels<M> {
-    fn name(&self) -> &'static str {
-        M::NAME
+    fn level(&self) -> KernelLevel {
+        M::LEVEL
     }
     /// Packs the operands and runs [`Int8Kernels::conv2d_packed`] (allocates: the engine
     /// packs once per model instead).
@@ -756,8 +767,17 @@ impl<M: Micro> Int8Kernels for SimdKernels<M> {
         out: I8Output,
         output: &mut [i8],
     ) {
+        // The convenience path packs and grows a scratch per call; the engine packs once and
+        // keeps its scratch (`conv2d_packed`).
         let packed = self.pack_conv(g, input_zp, weights, bias, requant);
-        self.conv2d_packed(g, &packed, input, out, output)
+        let operands = ConvOperands {
+            input_zp,
+            weights,
+            bias,
+            requant,
+        };
+        let mut scratch = KernelScratch::default();
+        self.conv2d_packed(&mut scratch, g, &operands, &packed, input, out, output)
     }
     fn pack_conv(
         &self,
@@ -768,31 +788,48 @@ impl<M: Micro> Int8Kernels for SimdKernels<M> {
         requant: &[Requant],
     ) -> PackedConv {
         PackedConv {
-            packer: M::NAME,
+            packer: M::LEVEL,
             simd: pack::<M>(g, input_zp, weights, bias, requant),
-            ..PackedConv::unpacked(M::NAME, input_zp, weights, bias, requant)
         }
     }
     fn conv2d_packed(
         &self,
+        scratch: &mut KernelScratch,
         g: &ConvGeometry,
+        operands: &ConvOperands<'_>,
         packed: &PackedConv,
         input: &[i8],
         out: I8Output,
         output: &mut [i8],
     ) {
         assert!(input.len() >= g.input.len() && output.len() >= g.output.len());
-        let p = packed;
-        if p.packer != M::NAME {
-            // Packed by another kernel set: pack for this one.
+        let (p, o) = (packed, operands);
+        if p.packer != M::LEVEL {
+            // Packed by another kernel set: run from the original operands.
             return self.conv2d(
-                g, input, p.input_zp, &p.weights, &p.bias, &p.requant, out, output,
+                g, input, o.input_zp, o.weights, o.bias, o.requant, out, output,
             );
         }
         if is_depthwise(g) {
-            depthwise::<M>(g, &p.simd, input, p.input_zp, out, output)
+            depthwise::<M>(
+                &mut scratch.int8,
+                g,
+                &p.simd,
+                input,
+                o.input_zp,
+                out,
+                output,
+            )
         } else {
-            conv::<M>(g, &p.simd, input, p.input_zp, out, output)
+            conv::<M>(
+                &mut scratch.int8,
+                g,
+                &p.simd,
+                input,
+                o.input_zp,
+                out,
+                output,
+            )
         }
     }
     fn fully_connected(

@@ -2,7 +2,7 @@
 //! (`vpmaddwd`): exact for every int8 weight and every `x − zp ∈ [−255, 255]`.
 
 use super::simd::{dw_run_reference, requant_one, Epilogue, Micro, OCB, PXB};
-use super::I8Output;
+use super::{I8Output, KernelLevel};
 use crate::quant::{saturate, AddRequant};
 use std::arch::x86_64::*;
 
@@ -543,7 +543,7 @@ pub(super) fn add_avx2(
 // SAFETY: every method only runs AVX2 code, and `SimdKernels<Avx2>` is only created after
 // `is_x86_feature_detected!("avx2")`.
 unsafe impl Micro for Avx2 {
-    const NAME: &'static str = "avx2";
+    const LEVEL: KernelLevel = KernelLevel::Avx2;
     type E = i16;
     const KSTEP: usize = 2;
     const RAW: bool = false;

@@ -15,7 +15,7 @@ use super::simd::{requant_one, Epilogue, Micro, OCB, PXB};
 use super::x86::{
     add_avx2, dw_pixel_avx2, dw_run_requant_avx2, hsum, requant_avx2, store_tile, tile_epilogue,
 };
-use super::I8Output;
+use super::{I8Output, KernelLevel};
 use crate::quant::AddRequant;
 use std::arch::x86_64::*;
 
@@ -616,12 +616,12 @@ fn requant_avx512(acc: &[i32], mult: &[i32], shift: &[i32], out: I8Output, dst: 
 /// The parts both VNNI levels share: raw int8 columns in `[k / 4][o][k % 4]` blocks, and the
 /// AVX2 depthwise, requantization and add.
 macro_rules! vnni_micro {
-    ($level:ty, $name:literal, $tile:ident, $dot:ident, $requant:ident, dw: $dw:ident $(, fused: $fused:ident)?) => {
+    ($level:ty, $name:expr, $tile:ident, $dot:ident, $requant:ident, dw: $dw:ident $(, fused: $fused:ident)?) => {
         // SAFETY: every method only runs code of the level's features (which include AVX2),
         // and `SimdKernels<$level>` is only created after detecting them
         // (`KernelLevel::kernels`).
         unsafe impl Micro for $level {
-            const NAME: &'static str = $name;
+            const LEVEL: KernelLevel = $name;
             type E = i8;
             const KSTEP: usize = 4;
             const RAW: bool = true;
@@ -707,7 +707,7 @@ macro_rules! vnni_micro {
 
 vnni_micro!(
     AvxVnni,
-    "avxvnni",
+    KernelLevel::AvxVnni,
     tile_avxvnni,
     dot_avxvnni,
     requant_avx2,
@@ -716,7 +716,7 @@ vnni_micro!(
 );
 vnni_micro!(
     Avx512Vnni,
-    "avx512vnni",
+    KernelLevel::Avx512Vnni,
     tile_avx512vnni,
     dot_avx512vnni,
     requant_avx512,

@@ -1,8 +1,6 @@
 //! Test support shared by rhythm's crates (never a dependency of a library): random networks
 //! and model inputs, the repository's fixtures and the PhysioNet data folder.
 
-#![warn(missing_docs)]
-
 use rhythm::build::{ModelInput, NetworkBuilder};
 use rhythm::graph::Activation;
 pub use rhythm::rng::SplitMix64;
