@@ -46,7 +46,7 @@ pub struct Signal<'a> {
 
 impl<'a> Signal<'a> {
     /// Conditions `raw_mv` (sampled at `fs_hz`) with [`detect::condition`], borrowing it.
-    pub fn new(raw_mv: &'a [f32], fs_hz: f32) -> Signal<'a> {
+    pub fn new(raw_mv: &'a [f32], fs_hz: f64) -> Signal<'a> {
         Signal {
             conditioned: detect::condition(raw_mv, fs_hz),
             raw: Cow::Borrowed(raw_mv),
@@ -54,7 +54,7 @@ impl<'a> Signal<'a> {
     }
 
     /// Like [`Signal::new`], owning the samples.
-    pub fn from_vec(raw_mv: Vec<f32>, fs_hz: f32) -> Signal<'static> {
+    pub fn from_vec(raw_mv: Vec<f32>, fs_hz: f64) -> Signal<'static> {
         Signal {
             conditioned: detect::condition(&raw_mv, fs_hz),
             raw: Cow::Owned(raw_mv),
@@ -234,7 +234,7 @@ impl Featurizer {
         let cfg = self.config;
         spectrogram::extract_window(signal.raw(), r, &cfg, &mut self.raw_window)?;
         let edge = spectrogram::extract_window(signal.conditioned(), r, &cfg, &mut self.window)?;
-        let rr = spectrogram::rr_features(beats, i, cfg.sample_rate_hz as f32);
+        let rr = spectrogram::rr_features(beats, i, f64::from(cfg.sample_rate_hz));
         let quality = fill(
             &mut self.stft,
             &cfg,
@@ -300,7 +300,7 @@ fn fill(
     side: &mut [f32],
 ) -> QualityFlag {
     side_features(rr, side);
-    let quality = detect::assess_quality(raw_window, cfg.sample_rate_hz as f32);
+    let quality = detect::assess_quality(raw_window, f64::from(cfg.sample_rate_hz));
     if !classifiable(quality) {
         return quality;
     }

@@ -42,8 +42,8 @@
 //! let fs = engine.model().spectrogram().sample_rate_hz as f64;
 //! let record = Record::load(format!("{root}/records/119"), fs, None)?;
 //! let signal = &record.signal_mv[..60 * 360]; // the first minute
-//! let beats = detect::detect_qrs(signal, fs as f32);
-//! let signal = Signal::new(signal, fs as f32); // conditioned once
+//! let beats = detect::detect_qrs(signal, fs);
+//! let signal = Signal::new(signal, fs); // conditioned once
 //! for i in 0..beats.len() {
 //!     let beat = engine.classify_beat(&signal, &beats, i)?;
 //!     println!("{} {} {:?}", beat.sample, beat.class(), beat.quality);

@@ -16,7 +16,7 @@
 //! [`crate::wfdb::Record::physical`] computes it). NaN/±inf samples are allowed: as offline,
 //! they are flagged per beat ([`QualityFlag::NonFinite`](crate::detect::QualityFlag::NonFinite)) and treated as 0 by the filter.
 //!
-//! **Other sampling rates are rejected** with [`Error::SampleRate`](crate::Error::SampleRate) at construction:
+//! **Other sampling rates are rejected** with [`Error::SampleRate`] at construction:
 //! the stream does not resample (resampling would make stream and offline beats differ by
 //! the resampler's edge handling). Resample upstream, or use a model trained at your rate.
 //!
@@ -245,7 +245,7 @@ impl Ring {
 pub struct Stream {
     sc: SpectrogramConfig,
     cfg: StreamConfig,
-    fs: f32,
+    fs: f64,
     conditioner: Conditioner,
     detector: QrsDetector,
     /// Raw samples pushed (mV, as given).
@@ -283,11 +283,11 @@ impl Stream {
                 why: "max_post_rr_s must be in (0, 60]".into(),
             });
         }
-        let fs = model_fs as f32;
+        let fs = f64::from(model_fs);
         let conditioner = Conditioner::try_new(fs)?;
         let detector = QrsDetector::try_new(fs)?;
         let wl = sc.window_len as usize;
-        let max_post = (f64::from(cfg.max_post_rr_s) * f64::from(fs)).ceil() as u64;
+        let max_post = (f64::from(cfg.max_post_rr_s) * fs).ceil() as u64;
         let max_delay = detector.max_delay_samples() as u64;
         // The oldest sample a pending beat can need: see the module docs. Twice the detector
         // delay covers the beats released by `finish`'s flush.
@@ -297,7 +297,7 @@ impl Stream {
             + conditioner.delay()
             + fs as usize
             + 64;
-        let refractory = ((0.2 * fs).round() as usize).max(1);
+        let refractory = ((0.2 * fs as f32).round() as usize).max(1);
         // Pending beats are at least the refractory period apart and span at most the ring;
         // `finish` may add the detector's learning store (16) and output queue (32) at once.
         let pending_cap = ring / refractory + 64;
@@ -343,7 +343,7 @@ impl Stream {
     }
 
     /// Sampling rate, Hz.
-    pub fn fs(&self) -> f32 {
+    pub fn fs(&self) -> f64 {
         self.fs
     }
 

@@ -92,7 +92,7 @@ impl BeatSet {
 pub fn record_beats(dir: &Path, name: &str, sc: &SpectrogramConfig) -> Result<BeatSet> {
     let rec = Record::load(dir.join(name), sc.sample_rate_hz as f64, None)
         .with_context(|| format!("record {name}"))?;
-    let signal = Signal::new(&rec.signal_mv, rec.fs as f32);
+    let signal = Signal::new(&rec.signal_mv, rec.fs);
     let pos = rec.reference_positions();
     let mut featurizer =
         Featurizer::new(*sc, RR_FEATURES, SpectrogramImpl::F32, KernelLevel::Scalar)?;

@@ -144,6 +144,24 @@ fn export_onnx(_model: &Path, _out: &Path, _qdq: bool) -> Result<(), String> {
     Err("built without ONNX export: run with `--features onnx`".into())
 }
 
+/// `rhythm inspect`: the model's layers, and the memory the CPU backend holds for it.
+fn inspect(path: &Path) -> Result<(), String> {
+    let m = Model::open(path).map_err(|e| e.to_string())?;
+    print!("{}", model::describe(&m));
+    let level = rhythm::kernels::KernelLevel::selected().map_err(|e| e.to_string())?;
+    let cpu =
+        rhythm::engine::CpuBackend::with_level(Arc::clone(&m), level).map_err(|e| e.to_string())?;
+    let bytes = m.precision().activation_bytes();
+    let plan = cpu.plan();
+    println!(
+        "memory (cpu {level}): activation arena {} bytes ({} without buffer sharing), kernel scratch {} bytes",
+        plan.arena_len * bytes,
+        plan.unshared_len * bytes,
+        cpu.scratch_bytes()
+    );
+    Ok(())
+}
+
 /// The repository this binary was built from (for its shipped fixtures and the data folder).
 fn repository() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
@@ -186,9 +204,7 @@ fn main() -> ExitCode {
             json,
             summary_only,
         ),
-        Command::Inspect { model } => Model::open(shipped(&model))
-            .map(|m| print!("{}", model::describe(&m)))
-            .map_err(|e| e.to_string()),
+        Command::Inspect { model } => inspect(&shipped(&model)),
         Command::DetectEval { data, markdown } => detect_eval(data, markdown),
         Command::GenModel {
             out_dir,
@@ -233,7 +249,7 @@ fn classify(
         })
         .map_err(|e| e.to_string())?;
     let positions = match source {
-        BeatSource::Detected => detect::detect_qrs(&rec.signal_mv, fs as f32),
+        BeatSource::Detected => detect::detect_qrs(&rec.signal_mv, fs),
         BeatSource::Reference => {
             if rec.reference.is_empty() {
                 return Err(format!(
@@ -249,7 +265,7 @@ fn classify(
         .classify_record(&rec.signal_mv, &positions)
         .map_err(|e| e.to_string())?;
     let elapsed = start.elapsed();
-    let tol = detect::match_tolerance(fs as f32);
+    let tol = detect::match_tolerance(fs);
     let have_ref = !rec.reference.is_empty();
     let confusion = have_ref.then(|| Confusion::from_beats(&rec.reference, &results, tol));
     let detection: Option<MatchResult> = (have_ref && source == BeatSource::Detected)
@@ -395,7 +411,7 @@ fn detect_eval(data: Option<PathBuf>, markdown: bool) -> Result<(), String> {
     let start = std::time::Instant::now();
     for name in list.lines().map(str::trim).filter(|l| !l.is_empty()) {
         let rec = Record::load(dir.join(name), 360.0, None).map_err(|e| format!("{name}: {e}"))?;
-        let fs = rec.fs as f32;
+        let fs = rec.fs;
         let found = detect::detect_qrs(&rec.signal_mv, fs);
         let reference = rec.reference_positions();
         let r = detect::match_beats(&reference, &found, detect::match_tolerance(fs));

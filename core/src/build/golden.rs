@@ -22,7 +22,7 @@ pub fn reference_beat_inputs(
     n_side: usize,
 ) -> Result<Vec<ModelInput>, GoldenError> {
     let rec = Record::load(record, f64::from(sc.sample_rate_hz), None)?;
-    let signal = Signal::new(&rec.signal_mv, rec.fs as f32);
+    let signal = Signal::new(&rec.signal_mv, rec.fs);
     let mut featurizer = Featurizer::new(*sc, n_side, SpectrogramImpl::F32, KernelLevel::Scalar)?;
     let pos = rec.reference_positions();
     let mut out = Vec::with_capacity(pos.len());

@@ -150,13 +150,13 @@ impl Conditioner {
     ///
     /// An invalid `fs` (non-finite, or outside [`MIN_FS`](super::MIN_FS)..=[`MAX_FS`](super::MAX_FS))
     /// is clamped into range (NaN becomes `MIN_FS`); use [`Conditioner::try_new`] to reject it.
-    pub fn new(fs: f32) -> Self {
-        Self::build(super::clamp_fs(fs))
+    pub fn new(fs: f64) -> Self {
+        Self::build(super::clamp_fs(fs as f32))
     }
 
     /// Like [`Conditioner::new`] but returns [`DetectError::InvalidSampleRate`] for a bad `fs`.
-    pub fn try_new(fs: f32) -> Result<Self, DetectError> {
-        Ok(Self::build(validate_fs(fs)?))
+    pub fn try_new(fs: f64) -> Result<Self, DetectError> {
+        Ok(Self::build(validate_fs(fs as f32)?))
     }
 
     fn build(fs: f32) -> Self {
@@ -236,7 +236,7 @@ fn clean_sample(x: f32) -> f32 {
 /// `out[i]` aligns with `signal[i]` and `out.len() == signal.len()`.
 ///
 /// The tail is flushed by repeating the last sample, so the end has no artificial step.
-pub fn condition(signal: &[f32], fs: f32) -> Vec<f32> {
+pub fn condition(signal: &[f32], fs: f64) -> Vec<f32> {
     let mut c = Conditioner::new(fs);
     let d = c.delay();
     let mut out = Vec::with_capacity(signal.len());

@@ -34,6 +34,7 @@ pub const MATCH_WINDOW_SECS: f32 = 0.150;
 
 /// Errors of this module.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[non_exhaustive]
 pub enum DetectError {
     /// The sampling rate is non-finite or outside [`MIN_FS`]..=[`MAX_FS`].
     #[error("invalid sampling rate {0} Hz (expected a finite value in {MIN_FS}..={MAX_FS})")]
@@ -68,15 +69,15 @@ pub(crate) fn sanitize(x: f32, last: &mut f32) -> f32 {
 }
 
 /// Match tolerance in samples for [`MATCH_WINDOW_SECS`] at `fs`.
-pub fn match_tolerance(fs: f32) -> u64 {
-    (MATCH_WINDOW_SECS * clamp_fs(fs)).round() as u64
+pub fn match_tolerance(fs: f64) -> u64 {
+    (MATCH_WINDOW_SECS * clamp_fs(fs as f32)).round() as u64
 }
 
 /// Run [`detect_qrs`] on one lead of a record and match against reference beat positions
 /// (sample indices) with the EC57 ±150 ms window.
 ///
 /// Uses the whole signal (no learning period is excluded).
-pub fn evaluate_record(signal_mv: &[f32], fs: f32, reference: &[u64]) -> MatchResult {
+pub fn evaluate_record(signal_mv: &[f32], fs: f64, reference: &[u64]) -> MatchResult {
     let detected = detect_qrs(signal_mv, fs);
     match_beats(reference, &detected, match_tolerance(fs))
 }

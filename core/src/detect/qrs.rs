@@ -185,13 +185,13 @@ impl QrsDetector {
     ///
     /// An invalid `fs` is clamped into [`MIN_FS`](super::MIN_FS)..=[`MAX_FS`](super::MAX_FS)
     /// (NaN → `MIN_FS`); use [`QrsDetector::try_new`] to reject it instead.
-    pub fn new(fs: f32) -> Self {
-        Self::build(clamp_fs(fs))
+    pub fn new(fs: f64) -> Self {
+        Self::build(clamp_fs(fs as f32))
     }
 
     /// Like [`QrsDetector::new`] but returns [`DetectError::InvalidSampleRate`] for a bad `fs`.
-    pub fn try_new(fs: f32) -> Result<Self, DetectError> {
-        Ok(Self::build(validate_fs(fs)?))
+    pub fn try_new(fs: f64) -> Result<Self, DetectError> {
+        Ok(Self::build(validate_fs(fs as f32)?))
     }
 
     fn build(fs: f32) -> Self {
@@ -608,7 +608,7 @@ fn shift_in(v: &mut [f64; HIST], x: f64) {
 
 /// Offline detection: stream the whole signal through a [`QrsDetector`] and flush it.
 /// Identical to pushing the same samples in any chunking and calling `finish`.
-pub fn detect_qrs(signal: &[f32], fs: f32) -> Vec<u64> {
+pub fn detect_qrs(signal: &[f32], fs: f64) -> Vec<u64> {
     let mut det = QrsDetector::new(fs);
     let mut beats: Vec<u64> = signal.iter().filter_map(|&x| det.push(x)).collect();
     beats.extend(det.finish());

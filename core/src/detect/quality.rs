@@ -49,12 +49,13 @@ impl Default for QualityConfig {
 }
 
 /// [`assess_quality_with`] using [`QualityConfig::default`].
-pub fn assess_quality(window: &[f32], fs: f32) -> QualityFlag {
+pub fn assess_quality(window: &[f32], fs: f64) -> QualityFlag {
     assess_quality_with(window, fs, &QualityConfig::default())
 }
 
 /// Classify a window of samples (mV) at sampling rate `fs`.
-pub fn assess_quality_with(window: &[f32], fs: f32, cfg: &QualityConfig) -> QualityFlag {
+pub fn assess_quality_with(window: &[f32], fs: f64, cfg: &QualityConfig) -> QualityFlag {
+    let fs = fs as f32;
     if window.iter().any(|x| !x.is_finite()) {
         return QualityFlag::NonFinite;
     }

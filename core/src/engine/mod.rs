@@ -192,7 +192,7 @@ impl Engine {
 
     /// Detects the beats of a lead (mV at [`Engine::sample_rate_hz`]) and classifies them.
     pub fn classify_signal(&mut self, signal_mv: &[f32]) -> Result<Vec<Beat>, Error> {
-        let beats = crate::detect::detect_qrs(signal_mv, self.sample_rate_hz() as f32);
+        let beats = crate::detect::detect_qrs(signal_mv, self.sample_rate_hz());
         self.classify_record(signal_mv, &beats)
     }
 
@@ -234,8 +234,7 @@ impl Engine {
         signal_mv: &[f32],
         beats: &[u64],
     ) -> Result<Vec<Beat>, Error> {
-        let fs = self.model.spectrogram().sample_rate_hz as f32;
-        let signal = Signal::new(signal_mv, fs);
+        let signal = Signal::new(signal_mv, self.sample_rate_hz());
         (0..beats.len())
             .map(|i| self.classify_beat(&signal, beats, i))
             .collect()

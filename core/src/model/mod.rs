@@ -1,6 +1,6 @@
 //! Model files: the graph of a 2D-CNN with its weights, loaded zero-copy and validated.
 //!
-//! The byte layout is specified in `docs/model-format.md` and implemented in [`format`]
+//! The byte layout is specified in `docs/model-format.md` and implemented in [`format`](mod@format)
 //! (reading and validation) and [`writer`] (writing). `crate::build` turns an f32 network into
 //! a model file of any precision, quantizing it to the int8 contract of [`crate::quant`].
 
@@ -128,6 +128,7 @@ pub struct OpQuant {
 
 /// Everything that can be wrong with a model file.
 #[derive(Debug, Error)]
+#[non_exhaustive]
 pub enum ModelError {
     /// The file could not be read or mapped.
     #[error("cannot read model {path}: {source}")]

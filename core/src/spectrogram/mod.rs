@@ -74,6 +74,7 @@ pub const MAX_WINDOW_LEN: u32 = 1 << 16;
 
 /// Errors from configuration checks, window extraction and STFT computation.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[non_exhaustive]
 pub enum SpectrogramError {
     /// The configuration is inconsistent; the message names the violated rule.
     #[error("invalid spectrogram config: {0}")]

@@ -380,7 +380,7 @@ fn rr_features_degenerate_inputs() {
     assert_eq!(rr_features(&[500], 0, 360.0), d);
     assert_eq!(rr_features(&[500, 900], 5, 360.0), d);
     assert_eq!(rr_features(&[500, 900], 1, 0.0), d);
-    assert_eq!(rr_features(&[500, 900], 1, f32::NAN), d);
+    assert_eq!(rr_features(&[500, 900], 1, f64::NAN), d);
     // Two beats: both see the single interval.
     let two = rr_features(&[0, 360], 1, 360.0);
     assert_eq!(two.to_array(), [1.0, 1.0, 1.0, 1.0]);

@@ -105,12 +105,11 @@ impl RrFeatures {
 ///   [`DEFAULT_RR_S`] and the ratio 1.0;
 /// * a non-ascending pair counts as a zero interval (saturating), and a zero `local_rr_s`
 ///   gives `pre_over_local = 1.0`.
-pub fn rr_features(r_peaks: &[u64], i: usize, fs: f32) -> RrFeatures {
+pub fn rr_features(r_peaks: &[u64], i: usize, fs: f64) -> RrFeatures {
     let n = r_peaks.len();
     if n < 2 || i >= n || !(fs.is_finite() && fs > 0.0) {
         return RrFeatures::uniform(DEFAULT_RR_S);
     }
-    let fs = f64::from(fs);
     // Interval ending at beat j (j >= 1), seconds.
     let rr = |j: usize| r_peaks[j].saturating_sub(r_peaks[j - 1]) as f64 / fs;
     let post = (i + 1 < n).then(|| rr(i + 1));

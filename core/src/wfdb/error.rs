@@ -4,6 +4,7 @@ use std::path::PathBuf;
 
 /// Everything that can go wrong reading or writing WFDB files.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum WfdbError {
     /// A file could not be read or written.
     #[error("{}: {source}", path.display())]

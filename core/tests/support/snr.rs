@@ -46,7 +46,7 @@ pub fn load(names: &[&str]) -> Vec<Beats> {
             );
             Beats {
                 name: name.to_string(),
-                conditioned: rhythm::detect::condition(&rec.signal_mv, rec.fs as f32),
+                conditioned: rhythm::detect::condition(&rec.signal_mv, rec.fs),
                 r_peaks: rec.reference_positions(),
             }
         })

@@ -215,7 +215,7 @@ fn end_to_end(
         Ok(Confusion::from_beats(
             &rec.reference,
             &results,
-            rhythm::detect::match_tolerance(fs as f32),
+            rhythm::detect::match_tolerance(fs),
         ))
     })?;
     let mut total = Confusion::default();

@@ -1,7 +1,7 @@
 //! The whole training run: data → three variants → adaptation → evaluation → export → report.
-//! One concern per file: [`evaluate`] (patient adaptation and scores), [`golden`] (adaptation
-//! golden files), [`check`] (the exported files in core's runtime, end to end), [`parallel`]
-//! (scoped workers), [`report`] (results.md and plots).
+//! One concern per file: `evaluate` (patient adaptation and scores), `golden` (adaptation
+//! golden files), `check` (the exported files in core's runtime, end to end), `parallel`
+//! (scoped workers), `report` (results.md and plots).
 
 mod check;
 mod evaluate;
