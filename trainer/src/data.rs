@@ -179,3 +179,29 @@ pub fn describe_counts(c: &[usize; 5]) -> String {
         .collect::<Vec<_>>()
         .join(", ")
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The trainer's beats are the device's: the same image and side features as core's
+    /// featurize (and so the engine, streams and C API) for the same reference beats.
+    #[test]
+    fn training_beats_are_featurized_by_core() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../fixtures/records");
+        let sc = SpectrogramConfig::default_360hz();
+        let set = record_beats(&dir, "100", &sc).unwrap();
+        let rec = Record::load(dir.join("100"), f64::from(sc.sample_rate_hz), None).unwrap();
+        let signal = Signal::new(&rec.signal_mv, rec.fs);
+        let beats = rec.reference_positions();
+        assert_eq!(set.len(), beats.len());
+        let mut f =
+            Featurizer::new(sc, RR_FEATURES, SpectrogramImpl::F32, KernelLevel::Scalar).unwrap();
+        for i in (0..beats.len()).step_by(97) {
+            let b = f.beat(&signal, &beats, i).unwrap();
+            assert_eq!(set.image(i), b.image, "beat {i}");
+            assert_eq!(set.side(i), b.side, "beat {i}");
+            assert_eq!(set.sample[i], beats[i]);
+        }
+    }
+}
