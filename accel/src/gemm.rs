@@ -1,7 +1,7 @@
 //! The int8 STFT on the device: one GEMM descriptor computing
 //! `acc = basis_q · framesᵀ` (`2·n_bins × n_frames`, i32), the integer stage of
-//! [`rhythm::spectrogram::StftInt8`]. It must equal the scalar reference GEMM ([`rhythm::kernels::gemm_i8_i32_with`] on
-//! `ScalarKernels`).
+//! [`rhythm::spectrogram::StftInt8`]. It must equal the reference GEMM
+//! ([`rhythm::kernels::reference_gemm_i8_i32`]).
 
 use crate::driver::{Device, DmaBuf, DriverError};
 use crate::spec::{Descriptor, Opcode};

@@ -1,23 +1,11 @@
-//! The int8 STFT as one GEMM descriptor equals the scalar reference GEMM (`rhythm::kernels::gemm_i8_i32_with` on `ScalarKernels`).
+//! The int8 STFT as one GEMM descriptor equals the reference GEMM (`rhythm::kernels::reference_gemm_i8_i32`).
 
 mod common;
 
 use common::*;
-use rhythm::kernels::{gemm_i8_i32_with, scalar::ScalarKernels};
+use rhythm::kernels::reference_gemm_i8_i32 as gemm_i8_i32;
 use rhythm::rng::SplitMix64;
 use rhythm::spectrogram::{SpectrogramConfig, StftInt8};
-
-/// The scalar reference GEMM.
-fn gemm_i8_i32(
-    a: &[i8],
-    b: &[i8],
-    m: usize,
-    n: usize,
-    k: usize,
-    out: &mut [i32],
-) -> Result<(), rhythm::kernels::KernelError> {
-    gemm_i8_i32_with(&ScalarKernels, a, b, m, n, k, out)
-}
 use rhythm_accel::gemm::AccelGemm;
 use rhythm_accel::SimConfig;
 

@@ -95,15 +95,7 @@ fn shipped_models_export_to_equivalent_onnx() {
 #[test]
 fn varied_networks_export_to_equivalent_onnx() {
     // Widths, no side input, a small spectrogram: every op kind of the builder.
-    let small = SpectrogramConfig {
-        window_len: 128,
-        r_offset: 48,
-        n_fft: 32,
-        hop: 3,
-        n_frames: 32,
-        n_bins: 16,
-        ..SpectrogramConfig::default_360hz()
-    };
+    let small = rhythm_testkit::small_spectrogram_config();
     for (seed, sc, n_side, width) in [
         (3, small, 0, 2),
         (4, SpectrogramConfig::default_360hz(), 4, 1),

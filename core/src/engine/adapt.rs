@@ -66,6 +66,27 @@ pub(crate) fn head_of(model: &Model, info: &ClassifierInfo) -> Result<LinearHead
     LinearHead::new(weights, bias, info.dim).ok_or_else(no_classifier)
 }
 
+/// Runs the backbone on one input and reads the classifier's input features into `out`.
+fn classifier_input(
+    backend: &mut dyn super::Backend,
+    logits: &mut [f32; 5],
+    classifier: Option<ClassifierInfo>,
+    image: &[f32],
+    side: &[f32],
+    out: &mut [f32],
+) -> Result<(), Error> {
+    let info = classifier.ok_or_else(no_classifier)?;
+    if out.len() != info.dim {
+        return Err(Error::InputShape {
+            what: "features",
+            expected: info.dim,
+            got: out.len(),
+        });
+    }
+    backend.infer(image, side, logits)?;
+    backend.read_value(info.input, out)
+}
+
 /// What a labelled beat for [`Engine::adapt`] is given as.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum AdaptInput<'a> {
@@ -139,16 +160,14 @@ impl Engine {
         side: &[f32],
         out: &mut [f32],
     ) -> Result<(), Error> {
-        let info = self.classifier.ok_or_else(no_classifier)?;
-        if out.len() != info.dim {
-            return Err(Error::InputShape {
-                what: "features",
-                expected: info.dim,
-                got: out.len(),
-            });
-        }
-        self.backend.infer(image, side, &mut self.logits)?;
-        self.backend.read_value(info.input, out)
+        classifier_input(
+            &mut *self.backend,
+            &mut self.logits,
+            self.classifier,
+            image,
+            side,
+            out,
+        )
     }
 
     /// Features of a conditioned beat window with its RR features (see
@@ -168,17 +187,14 @@ impl Engine {
                 why: format!("it cannot be classified ({:?})", features.quality),
             });
         }
-        let info = self.classifier.ok_or_else(no_classifier)?;
-        if out.len() != info.dim {
-            return Err(Error::InputShape {
-                what: "features",
-                expected: info.dim,
-                got: out.len(),
-            });
-        }
-        self.backend
-            .infer(features.image, features.side, &mut self.logits)?;
-        self.backend.read_value(info.input, out)
+        classifier_input(
+            &mut *self.backend,
+            &mut self.logits,
+            self.classifier,
+            features.image,
+            features.side,
+            out,
+        )
     }
 
     /// Adapts the classifier head to a few labelled beats: starts from the model's own

@@ -455,6 +455,18 @@ pub enum KernelError {
     },
 }
 
+/// The reference GEMM: [`gemm_i8_i32_with`] on the scalar kernels.
+pub fn reference_gemm_i8_i32(
+    a: &[i8],
+    b: &[i8],
+    m: usize,
+    n: usize,
+    k: usize,
+    out: &mut [i32],
+) -> Result<(), KernelError> {
+    gemm_i8_i32_with(&scalar::ScalarKernels, a, b, m, n, k, out)
+}
+
 /// Exact integer GEMM `C = A · Bᵀ` on a kernel set, with its arguments checked:
 /// `out[i*n + j] = Σ_p a[i*k + p] * b[j*k + p]`, `a` `m × k` and `b` `n × k` row-major, `out`
 /// `m × n`. Exact for `k <= MAX_GEMM_K`, so every kernel level (and the accelerator) matches

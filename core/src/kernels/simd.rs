@@ -810,27 +810,20 @@ impl<M: Micro> Int8Kernels for SimdKernels<M> {
                 g, input, o.input_zp, o.weights, o.bias, o.requant, out, output,
             );
         }
-        if is_depthwise(g) {
-            depthwise::<M>(
-                &mut scratch.int8,
-                g,
-                &p.simd,
-                input,
-                o.input_zp,
-                out,
-                output,
-            )
+        let run = if is_depthwise(g) {
+            depthwise::<M>
         } else {
-            conv::<M>(
-                &mut scratch.int8,
-                g,
-                &p.simd,
-                input,
-                o.input_zp,
-                out,
-                output,
-            )
-        }
+            conv::<M>
+        };
+        run(
+            &mut scratch.int8,
+            g,
+            &p.simd,
+            input,
+            o.input_zp,
+            out,
+            output,
+        )
     }
     fn fully_connected(
         &self,

@@ -1,20 +1,7 @@
 use super::*;
 use proptest::prelude::*;
 
-/// The scalar reference GEMM, through the checked entry point the STFT uses.
-fn gemm_i8_i32(
-    a: &[i8],
-    b: &[i8],
-    m: usize,
-    n: usize,
-    k: usize,
-    out: &mut [i32],
-) -> Result<(), SpectrogramError> {
-    let reference = crate::kernels::scalar::ScalarKernels;
-    Ok(crate::kernels::gemm_i8_i32_with(
-        &reference, a, b, m, n, k, out,
-    )?)
-}
+use crate::kernels::reference_gemm_i8_i32 as gemm_i8_i32;
 
 /// Small deterministic PRNG (xorshift64*) so tests need no extra dependency.
 pub(super) struct Rng(u64);
@@ -716,7 +703,7 @@ fn gemm_extremes_and_errors() {
 
     assert_eq!(
         gemm_i8_i32(&[], &[], 0, 0, MAX_GEMM_K + 1, &mut []),
-        Err(SpectrogramError::GemmTooDeep { k: MAX_GEMM_K + 1 })
+        Err(crate::kernels::KernelError::GemmTooDeep { k: MAX_GEMM_K + 1 })
     );
     assert!(gemm_i8_i32(&[1, 2, 3], &[1, 2], 1, 1, 2, &mut out).is_err());
     assert!(gemm_i8_i32(&[1, 2], &[1, 2, 3], 1, 1, 2, &mut out).is_err());
