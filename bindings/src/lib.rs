@@ -554,6 +554,9 @@ pub struct RhythmRr {
     pub local_rr_s: f32,
     /// pre_rr_s / local_rr_s.
     pub pre_over_local: f32,
+    /// Mean RR interval over the last 5 minutes (at most 512 intervals); 0 is taken as
+    /// unknown (its ratios are then 1).
+    pub long_rr_s: f32,
 }
 
 pub(crate) fn rr_from_c(rr: &RhythmRr) -> core::spectrogram::RrFeatures {
@@ -562,6 +565,7 @@ pub(crate) fn rr_from_c(rr: &RhythmRr) -> core::spectrogram::RrFeatures {
         post_rr_s: rr.post_rr_s,
         local_rr_s: rr.local_rr_s,
         pre_over_local: rr.pre_over_local,
+        long_rr_s: rr.long_rr_s,
     }
 }
 
@@ -570,7 +574,9 @@ pub(crate) fn rr_from_c(rr: &RhythmRr) -> core::spectrogram::RrFeatures {
 /// `raw_window` the same span of the unfiltered signal in mV, used for the quality flag
 /// (NULL: the quality is judged on `window`). `sample` is copied into the result;
 /// `edge_padded`, `post_rr_estimated` and `latency_samples` are false/0 (the caller cut the
-/// window). Allocates nothing.
+/// window). A lone window has no history: a model's morphology features (the beat against
+/// this patient's dominant beat) take their neutral first-beat values, so for such a model a
+/// stream (rhythm_stream_new) classifies better. Allocates nothing.
 ///
 /// # Safety
 /// `engine` NULL or a live handle; `raw_window` NULL or `len` floats; `window` `len`
@@ -617,7 +623,7 @@ pub unsafe extern "C" fn rhythm_classify_window(
         let edge = core::spectrogram::WindowEdge::Inside;
         let b = h
             .engine
-            .classify_window(sample, raw, w, edge, &rr)
+            .classify_window(sample, raw, w, edge, &rr, None)
             .map_err(engine_error)?;
         // SAFETY: non-NULL, writable (caller's contract).
         unsafe { *out = beat_to_c(&b) };

@@ -116,6 +116,7 @@ fn ffi_checks_pointers_lengths_and_backends() {
             post_rr_s: 0.8,
             local_rr_s: 0.8,
             pre_over_local: 1.0,
+            long_rr_s: 0.8,
         };
         let mut beat = std::mem::zeroed::<RhythmBeat>();
         assert_eq!(

@@ -85,7 +85,8 @@
 use crate::detect::{Conditioner, QrsDetector};
 use crate::engine::{Beat, Engine};
 use crate::error::Error;
-use crate::spectrogram::{self, SpectrogramConfig, WindowEdge, LOCAL_RR_BEATS};
+use crate::featurize::BeatHistory;
+use crate::spectrogram::{self, SpectrogramConfig, WindowEdge, LONG_RR_BEATS};
 
 /// Stream settings.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -258,6 +259,8 @@ pub struct Stream {
     last_sample: f32,
     pending: PosQueue,
     history: PosQueue,
+    /// Conditioned windows of the last beats, for the morphology template.
+    beats: BeatHistory,
     raw_win: Vec<f32>,
     cond_win: Vec<f32>,
     max_post: u64,
@@ -312,7 +315,8 @@ impl Stream {
             cond_pushes: 0,
             last_sample: 0.0,
             pending: PosQueue::new(pending_cap),
-            history: PosQueue::new(LOCAL_RR_BEATS),
+            history: PosQueue::new(LONG_RR_BEATS),
+            beats: BeatHistory::new(wl),
             raw_win: vec![0.0; wl],
             cond_win: vec![0.0; wl],
             max_post,
@@ -450,6 +454,7 @@ impl Stream {
         self.last_sample = 0.0;
         self.pending.clear();
         self.history.clear();
+        self.beats.clear();
     }
 
     fn push_one(&mut self, x: f32) {
@@ -514,7 +519,7 @@ impl Stream {
 
     fn classify(&mut self, engine: &mut Engine, r: u64, next: Option<u64>) -> Result<Beat, Error> {
         // RR features from the last beats, this one and the next, as offline.
-        let mut peaks = [0u64; LOCAL_RR_BEATS + 2];
+        let mut peaks = [0u64; LONG_RR_BEATS + 2];
         let mut k = 0;
         for i in 0..self.history.len {
             if let Some(p) = self.history.get(i) {
@@ -553,6 +558,15 @@ impl Stream {
         } else {
             WindowEdge::Inside
         };
-        engine.classify_window(r, &self.raw_win, &self.cond_win, edge, &rr)
+        let beat = engine.classify_window(
+            r,
+            &self.raw_win,
+            &self.cond_win,
+            edge,
+            &rr,
+            Some(&self.beats),
+        );
+        self.beats.push(&self.cond_win, rr.is_regular());
+        beat
     }
 }

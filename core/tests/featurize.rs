@@ -4,7 +4,10 @@
 
 use rhythm::detect::{self, QualityFlag};
 use rhythm::engine::{BackendChoice, Engine};
-use rhythm::featurize::{side_features, Featurizer, Signal, SpectrogramImpl};
+use rhythm::featurize::{
+    self, side_features, BeatHistory, Featurizer, Morphology, Signal, SpectrogramImpl,
+    HISTORY_BEATS, SIDE_FEATURES,
+};
 use rhythm::kernels::KernelLevel;
 use rhythm::model::Model;
 use rhythm::pipeline::Record;
@@ -15,9 +18,28 @@ fn fixtures() -> PathBuf {
     Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../fixtures")).to_path_buf()
 }
 
+/// The shipped model, and a model taking the current side features (morphology included).
+fn models() -> Vec<std::sync::Arc<Model>> {
+    let shipped = Model::open(fixtures().join("models/rhythm-int8.rhm")).unwrap();
+    let sc = *shipped.spectrogram();
+    let net = rhythm_testkit::side_branch_network(5, sc, 16);
+    let bytes = net
+        .float_spec(rhythm::graph::Precision::F32)
+        .to_bytes()
+        .unwrap();
+    let current = Model::from_bytes(&bytes).unwrap();
+    assert_eq!(current.n_side(), SIDE_FEATURES);
+    vec![shipped.into(), current.into()]
+}
+
 #[test]
 fn every_caller_gets_the_same_features() {
-    let model = Model::open(fixtures().join("models/rhythm-int8.rhm")).unwrap();
+    for model in models() {
+        same_features(model);
+    }
+}
+
+fn same_features(model: std::sync::Arc<Model>) {
     let sc = *model.spectrogram();
     let record = fixtures().join("records/208");
     let rec = Record::load(&record, 360.0, None).unwrap();
@@ -50,18 +72,34 @@ fn every_caller_gets_the_same_features() {
             "golden beat {i}"
         );
         let rr = spectrogram::rr_features(&beats, i, 360.0);
+        // The history of the beats before, as a stream keeps it.
+        let mut history = BeatHistory::new(sc.window_len as usize);
+        for j in i.saturating_sub(HISTORY_BEATS + 5)..i {
+            spectrogram::extract_window(signal.conditioned(), beats[j] as usize, &sc, &mut cond_w)
+                .unwrap();
+            history.push(
+                &cond_w,
+                spectrogram::rr_features(&beats, j, 360.0).is_regular(),
+            );
+        }
+        let mut scratch = vec![0.0; sc.window_len as usize];
+        let r = beats[i] as usize;
+        spectrogram::extract_window(signal.conditioned(), r, &sc, &mut cond_w).unwrap();
+        let morphology = featurize::template::morphology(&cond_w, &history, &sc, &mut scratch);
+        if i > 0 {
+            assert_ne!(morphology, Morphology::NEUTRAL, "beat {i}");
+        }
         let mut want_side = vec![f32::NAN; model.n_side()];
-        side_features(&rr, &mut want_side);
-        assert_eq!(side, want_side);
+        side_features(&rr, &morphology, &mut want_side);
+        assert_eq!(side, want_side, "beat {i}");
 
         // The engine offline, from windows, and from the image all give one answer.
         let offline = engine.classify_beat(&signal, &beats, i).unwrap();
         assert_eq!(offline.quality, quality);
-        let r = beats[i] as usize;
         spectrogram::extract_window(signal.raw(), r, &sc, &mut raw_w).unwrap();
         let edge = spectrogram::extract_window(signal.conditioned(), r, &sc, &mut cond_w).unwrap();
         let windowed = engine
-            .classify_window(beats[i], &raw_w, &cond_w, edge, &rr)
+            .classify_window(beats[i], &raw_w, &cond_w, edge, &rr, Some(&history))
             .unwrap();
         assert_eq!(windowed, offline, "beat {i}");
         let from_image = engine.classify_image(&image, &side).unwrap();
@@ -101,7 +139,7 @@ fn a_window_the_stft_rejects_is_flagged_not_silently_q() {
         let mut cond = raw.clone();
         cond[wl / 2] = bad;
         let b = engine
-            .classify_window(7, &raw, &cond, WindowEdge::Inside, &rr)
+            .classify_window(7, &raw, &cond, WindowEdge::Inside, &rr, None)
             .unwrap();
         assert_eq!(b.quality, QualityFlag::OutOfRange, "{bad}");
         assert!(b.classification.is_none());
@@ -109,7 +147,7 @@ fn a_window_the_stft_rejects_is_flagged_not_silently_q() {
     }
     // The same windows with a good conditioned window are classified.
     let b = engine
-        .classify_window(7, &raw, &raw, WindowEdge::Inside, &rr)
+        .classify_window(7, &raw, &raw, WindowEdge::Inside, &rr, None)
         .unwrap();
     assert_eq!(b.quality, QualityFlag::Ok);
     assert!(b.classification.is_some());

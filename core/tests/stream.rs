@@ -15,12 +15,20 @@ fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
 }
 
+/// A shipped model, or `"side-branch"`: a random model taking the current side features
+/// (the morphology template included).
 fn engine(model: &str) -> Engine {
-    Engine::new(
-        Model::open(root().join("fixtures/models").join(model)).unwrap(),
-        BackendChoice::CpuAuto,
-    )
-    .unwrap()
+    let model = if model == "side-branch" {
+        let sc = *Model::open(root().join("fixtures/models/rhythm-int8.rhm"))
+            .unwrap()
+            .spectrogram();
+        let spec = rhythm_testkit::side_branch_network(3, sc, 16)
+            .float_spec(rhythm::graph::Precision::F32);
+        Model::from_bytes(&spec.to_bytes().unwrap()).unwrap()
+    } else {
+        Model::open(root().join("fixtures/models").join(model)).unwrap()
+    };
+    Engine::new(model, BackendChoice::CpuAuto).unwrap()
 }
 
 fn offline(engine: &mut Engine, signal: &[f32]) -> Vec<Beat> {
@@ -105,6 +113,12 @@ fn stream_equals_offline_record_119_random_chunks() {
 #[test]
 fn stream_equals_offline_record_208_random_chunks_f32_model() {
     check_record("208", "rhythm-f32.rhm", Some(5), &[4, 5]);
+}
+
+#[test]
+fn stream_equals_offline_with_rhythm_and_morphology_features() {
+    // Record 208: many V beats, so the template's regular-beat selection matters.
+    check_record("208", "side-branch", Some(12), &[11]);
 }
 
 #[test]

@@ -170,17 +170,46 @@ impl Engine {
         )
     }
 
+    /// Classifier input features (length [`Engine::feature_dim`]) of beat `i` of `beats` in
+    /// `signal`, made exactly as [`Engine::classify_beat`] makes them (morphology included):
+    /// what a record's labelled beats are adapted on ([`AdaptInput::Features`]). Errors if the
+    /// beat cannot be classified. Allocates nothing.
+    pub fn beat_classifier_features(
+        &mut self,
+        signal: &crate::featurize::Signal<'_>,
+        beats: &[u64],
+        i: usize,
+        out: &mut [f32],
+    ) -> Result<(), Error> {
+        let features = self.featurizer.beat(signal, beats, i)?;
+        if !features.classifiable() {
+            return Err(Error::InvalidArgument {
+                what: "labelled beat",
+                why: format!("it cannot be classified ({:?})", features.quality),
+            });
+        }
+        classifier_input(
+            &mut *self.backend,
+            &mut self.logits,
+            self.classifier,
+            features.image,
+            features.side,
+            out,
+        )
+    }
+
     /// Features of a conditioned beat window with its RR features (see
-    /// [`AdaptInput::Window`]). Allocates nothing.
+    /// [`AdaptInput::Window`]), without history (neutral morphology, as a first beat; for the
+    /// beats of a record use [`Engine::beat_classifier_features`]). Allocates nothing.
     pub fn window_features(
         &mut self,
         window: &[f32],
         rr: &RrFeatures,
         out: &mut [f32],
     ) -> Result<(), Error> {
-        let features = self
-            .featurizer
-            .windows(window, window, WindowEdge::Inside, rr)?;
+        let features =
+            self.featurizer
+                .windows(window, window, WindowEdge::Inside, rr, &self.no_history)?;
         if !features.classifiable() {
             return Err(Error::InvalidArgument {
                 what: "labelled window",

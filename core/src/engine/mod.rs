@@ -8,7 +8,7 @@ pub mod plan;
 use crate::aami::AamiClass;
 use crate::detect::QualityFlag;
 use crate::error::Error;
-use crate::featurize::{BeatFeatures, Featurizer, Signal};
+use crate::featurize::{BeatFeatures, BeatHistory, Featurizer, Signal};
 use crate::kernels::KernelLevel;
 use crate::model::Model;
 use crate::spectrogram::{self, WindowEdge};
@@ -130,6 +130,8 @@ pub struct Engine {
     backend: Box<dyn Backend>,
     logits: [f32; 5],
     featurizer: Featurizer,
+    /// An empty history (zero-length windows): neutral morphology for lone windows.
+    no_history: BeatHistory,
     classifier: Option<adapt::ClassifierInfo>,
     head: Option<adapt::AdaptedHead>,
     features: Vec<f32>,
@@ -171,6 +173,7 @@ impl Engine {
             backend,
             logits: [0.0; 5],
             featurizer,
+            no_history: BeatHistory::new(0),
             features: vec![0.0; classifier.map_or(0, |c| c.dim)],
             classifier,
             head: None,
@@ -242,8 +245,9 @@ impl Engine {
 
     /// Classifies one beat from its windows: `raw_window` (mV, for the quality flag) and
     /// `window` (conditioned, for the image), both `window_len` samples with the R peak at
-    /// `r_offset`, as [`spectrogram::extract_window`] cuts them, and its RR features.
-    /// `sample` and `edge` are copied into the result. This is the step
+    /// `r_offset`, as [`spectrogram::extract_window`] cuts them, its RR features, and the
+    /// windows of the beats before it for the morphology features (`None`: none, neutral
+    /// morphology). `sample` and `edge` are copied into the result. This is the step
     /// [`crate::stream::Stream`] and the C API use. Allocates nothing.
     pub fn classify_window(
         &mut self,
@@ -252,8 +256,12 @@ impl Engine {
         window: &[f32],
         edge: WindowEdge,
         rr: &spectrogram::RrFeatures,
+        history: Option<&BeatHistory>,
     ) -> Result<Beat, Error> {
-        let features = self.featurizer.windows(raw_window, window, edge, rr)?;
+        let history = history.unwrap_or(&self.no_history);
+        let features = self
+            .featurizer
+            .windows(raw_window, window, edge, rr, history)?;
         Self::run(
             &mut *self.backend,
             &mut self.logits,

@@ -55,7 +55,8 @@ pub use stft_f16::StftF16;
 pub use stft_f32::StftF32;
 pub use stft_int8::StftInt8;
 pub use window::{
-    extract_window, rr_features, RrFeatures, WindowEdge, DEFAULT_RR_S, LOCAL_RR_BEATS, RR_FEATURES,
+    extract_window, is_regular_beat, rr_features, RrFeatures, WindowEdge, DEFAULT_RR_S,
+    LOCAL_RR_BEATS, LONG_RR_BEATS, LONG_RR_SECONDS, RR_FEATURES, RR_RATIO_MAX,
 };
 
 /// Largest accepted `|sample|` of a beat window (before mean removal).

@@ -320,7 +320,7 @@ fn rr_features_regular_and_edges() {
     let fs = 360.0;
     let r: Vec<u64> = (0..20).map(|i| 100 + i * 360).collect(); // 1 s RR
     let mid = rr_features(&r, 10, fs);
-    assert_eq!(mid.to_array(), [1.0, 1.0, 1.0, 1.0]);
+    assert_eq!(mid.to_array(), [1.0; RR_FEATURES]);
     assert_eq!(mid.to_array().len(), RR_FEATURES);
 
     let first = rr_features(&r, 0, fs);
@@ -330,7 +330,8 @@ fn rr_features_regular_and_edges() {
             pre_rr_s: 1.0,
             post_rr_s: 1.0,
             local_rr_s: 1.0,
-            pre_over_local: 1.0
+            pre_over_local: 1.0,
+            long_rr_s: 1.0,
         }
     );
     let last = rr_features(&r, 19, fs);
@@ -353,6 +354,42 @@ fn rr_features_regular_and_edges() {
         q[i] = q[i - 1] + 360;
     }
     assert!((rr_features(&q, 2, fs).local_rr_s - 1.5).abs() < 1e-6);
+
+    // The ratios of a premature beat: early against local and long rhythm, pause after it.
+    let a = f.to_array();
+    assert!((a[4] - f.long_rr_s).abs() < 1e-6);
+    assert!((a[5] - 1.4 / 0.96).abs() < 1e-5, "{a:?}");
+    assert!(a[6] < 0.7 && a[8] < 0.5, "{a:?}");
+}
+
+#[test]
+fn rr_features_long_term_rhythm() {
+    let fs = 360.0;
+    // 600 beats at 1 s, then 600 at 0.5 s.
+    let mut r = vec![0u64];
+    for i in 1..1200u64 {
+        let step = if i < 600 { 360 } else { 180 };
+        r.push(r[r.len() - 1] + step);
+    }
+    // Bounded by beats: 512 intervals ending at beat 599, all 1 s.
+    assert!((rr_features(&r, 599, fs).long_rr_s - 1.0).abs() < 1e-6);
+    // Shortly after the change the long-term mean still remembers the slow rhythm...
+    let f = rr_features(&r, 620, fs);
+    assert!(f.long_rr_s > 0.9 && f.local_rr_s == 0.5, "{f:?}");
+    assert!(f.to_array()[7] < 0.6, "local/long {:?}", f.to_array());
+    // ...and 512 beats later it has forgotten it.
+    assert!((rr_features(&r, 1199, fs).long_rr_s - 0.5).abs() < 1e-6);
+    // Bounded by time: 0.5 s beats for 300 s are 600 beats, more than 512, so the beat cap
+    // applies; with 2 s beats the 300 s bound does (150 intervals).
+    let slow: Vec<u64> = (0..400u64)
+        .map(|i| i * 720 + if i > 300 { 360 } else { 0 })
+        .collect();
+    let g = rr_features(&slow, 399, fs);
+    // Intervals ending at 251..=399: one of 3 s (beat 301), the rest 2 s; 299 s.
+    assert!(g.long_rr_s > 2.0 && g.long_rr_s < 2.02, "{g:?}");
+    // Saturation: capped ratio.
+    let pause = rr_features(&[0, 360, 720, 720 + 3600], 2, fs);
+    assert_eq!(pause.to_array()[5], RR_RATIO_MAX);
 }
 
 #[test]
@@ -362,6 +399,7 @@ fn rr_features_degenerate_inputs() {
         post_rr_s: DEFAULT_RR_S,
         local_rr_s: DEFAULT_RR_S,
         pre_over_local: 1.0,
+        long_rr_s: DEFAULT_RR_S,
     };
     assert_eq!(rr_features(&[], 0, 360.0), d);
     assert_eq!(rr_features(&[500], 0, 360.0), d);
@@ -370,7 +408,7 @@ fn rr_features_degenerate_inputs() {
     assert_eq!(rr_features(&[500, 900], 1, f64::NAN), d);
     // Two beats: both see the single interval.
     let two = rr_features(&[0, 360], 1, 360.0);
-    assert_eq!(two.to_array(), [1.0, 1.0, 1.0, 1.0]);
+    assert_eq!(two.to_array(), [1.0; RR_FEATURES]);
     // Duplicate / descending peaks: zero interval, finite ratio.
     let dup = rr_features(&[100, 100, 50], 1, 360.0);
     assert_eq!(dup.pre_rr_s, 0.0);

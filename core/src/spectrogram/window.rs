@@ -48,8 +48,9 @@ pub fn extract_window(
     Ok(edge)
 }
 
-/// Number of RR side features, the length of [`RrFeatures::to_array`].
-pub const RR_FEATURES: usize = 4;
+/// Number of RR side features, the length of [`RrFeatures::to_array`]. Models made before
+/// the patient-normalised features read only the first 4 (`[pre, post, local, pre/local]`).
+pub const RR_FEATURES: usize = 9;
 
 /// RR interval used when a record has a single beat (75 bpm), seconds.
 pub const DEFAULT_RR_S: f32 = 0.8;
@@ -57,7 +58,22 @@ pub const DEFAULT_RR_S: f32 = 0.8;
 /// Most previous RR intervals averaged into [`RrFeatures::local_rr_s`].
 pub const LOCAL_RR_BEATS: usize = 10;
 
+/// Most previous RR intervals averaged into [`RrFeatures::long_rr_s`] (with
+/// [`LONG_RR_SECONDS`]: whichever bound is reached first). A stream keeps this many R-peak
+/// positions, so the offline and the streaming features are the same.
+pub const LONG_RR_BEATS: usize = 512;
+
+/// Longest look-back of [`RrFeatures::long_rr_s`], seconds: this patient's rhythm over the
+/// last 5 minutes.
+pub const LONG_RR_SECONDS: f64 = 300.0;
+
+/// Ratios between RR intervals are capped at this value (a missed beat doubles an interval;
+/// a long pause must not dominate the input's quantization range).
+pub const RR_RATIO_MAX: f32 = 4.0;
+
 /// RR-interval side features of one beat (seconds), fed to the classifier beside the image.
+/// The ratios normalise the beat's timing to this patient's own rhythm, computed without
+/// labels from the beats before it (and the next one).
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct RrFeatures {
     /// Interval from the previous R peak to this one.
@@ -68,17 +84,42 @@ pub struct RrFeatures {
     pub local_rr_s: f32,
     /// `pre_rr_s / local_rr_s` (1.0 if `local_rr_s` is 0); below 1 means premature.
     pub pre_over_local: f32,
+    /// Mean RR interval over the last [`LONG_RR_SECONDS`] (at most [`LONG_RR_BEATS`]
+    /// intervals) ending at this beat: the patient's long-term rhythm.
+    pub long_rr_s: f32,
+}
+
+/// `a / b` capped at [`RR_RATIO_MAX`]; 1.0 when `b` is not positive.
+fn ratio(a: f32, b: f32) -> f32 {
+    if b > 0.0 {
+        (a / b).min(RR_RATIO_MAX)
+    } else {
+        1.0
+    }
 }
 
 impl RrFeatures {
-    /// Features in model input order: `[pre, post, local, pre/local]`.
+    /// Features in model input order: `[pre, post, local, pre/local, long, post/local,
+    /// pre/long, local/long, pre/post]` (intervals in seconds, ratios capped at
+    /// [`RR_RATIO_MAX`], a ratio with a zero denominator is 1).
     pub fn to_array(&self) -> [f32; RR_FEATURES] {
         [
             self.pre_rr_s,
             self.post_rr_s,
             self.local_rr_s,
             self.pre_over_local,
+            self.long_rr_s,
+            ratio(self.post_rr_s, self.local_rr_s),
+            ratio(self.pre_rr_s, self.long_rr_s),
+            ratio(self.local_rr_s, self.long_rr_s),
+            ratio(self.pre_rr_s, self.post_rr_s),
         ]
+    }
+
+    /// Whether the beat came on time for this patient's recent rhythm (`pre/local` within
+    /// ±20 %): the beats the dominant-beat template is made of.
+    pub fn is_regular(&self) -> bool {
+        regular_ratio(self.pre_over_local)
     }
 
     fn uniform(rr: f32) -> Self {
@@ -87,6 +128,7 @@ impl RrFeatures {
             post_rr_s: rr,
             local_rr_s: rr,
             pre_over_local: 1.0,
+            long_rr_s: rr,
         }
     }
 }
@@ -97,18 +139,60 @@ impl RrFeatures {
 /// * `pre_rr_s = (r[i] - r[i-1]) / fs`, `post_rr_s = (r[i+1] - r[i]) / fs`.
 /// * `local_rr_s` = mean of the RR intervals ending at beats `max(1, i-9) ..= i`
 ///   (up to 10, including the pre-RR interval).
+/// * `long_rr_s` = mean of the RR intervals ending at beats `m ..= i`, `m` the smallest index
+///   `>= max(1, i + 1 - LONG_RR_BEATS)` with `r[i] - r[m-1] <= LONG_RR_SECONDS * fs`
+///   (at least the pre-RR interval).
 ///
 /// Fallbacks (documented, never a panic):
-/// * first beat: `pre_rr_s = post_rr_s` and `local_rr_s = pre_rr_s`;
+/// * first beat: `pre_rr_s = post_rr_s` and `local_rr_s = long_rr_s = pre_rr_s`;
 /// * last beat: `post_rr_s = pre_rr_s`;
 /// * a single beat, `i` out of range, or `fs` not finite and positive: every interval is
 ///   [`DEFAULT_RR_S`] and the ratio 1.0;
 /// * a non-ascending pair counts as a zero interval (saturating), and a zero `local_rr_s`
 ///   gives `pre_over_local = 1.0`.
 pub fn rr_features(r_peaks: &[u64], i: usize, fs: f64) -> RrFeatures {
+    let Some((pre, post, local)) = short_term(r_peaks, i, fs) else {
+        return RrFeatures::uniform(DEFAULT_RR_S);
+    };
+    let rr = |j: usize| r_peaks[j].saturating_sub(r_peaks[j - 1]) as f64 / fs;
+    let long = if i >= 1 {
+        // Smallest m in [lo, i] with r[i] - r[m-1] within the look-back (m = i always is:
+        // at least the pre-RR interval counts). Positions may be non-ascending (corrupt
+        // input): the search then still ends in [lo, i].
+        let lo = (i + 1).saturating_sub(LONG_RR_BEATS).max(1);
+        let span = LONG_RR_SECONDS * fs;
+        let within = |m: usize| (r_peaks[i].saturating_sub(r_peaks[m - 1]) as f64) <= span;
+        let (mut a, mut b) = (lo, i);
+        while a < b {
+            let mid = a + (b - a) / 2;
+            if within(mid) {
+                b = mid;
+            } else {
+                a = mid + 1;
+            }
+        }
+        (a..=i).map(rr).sum::<f64>() / (i - a + 1) as f64
+    } else {
+        pre
+    };
+    RrFeatures {
+        pre_rr_s: pre as f32,
+        post_rr_s: post as f32,
+        local_rr_s: local as f32,
+        pre_over_local: pre_over_local(pre, local),
+        long_rr_s: long as f32,
+    }
+}
+
+fn pre_over_local(pre: f64, local: f64) -> f32 {
+    (if local > 0.0 { pre / local } else { 1.0 }) as f32
+}
+
+/// `(pre, post, local)` of [`rr_features`], seconds; `None` for its uniform fallback.
+fn short_term(r_peaks: &[u64], i: usize, fs: f64) -> Option<(f64, f64, f64)> {
     let n = r_peaks.len();
     if n < 2 || i >= n || !(fs.is_finite() && fs > 0.0) {
-        return RrFeatures::uniform(DEFAULT_RR_S);
+        return None;
     }
     // Interval ending at beat j (j >= 1), seconds.
     let rr = |j: usize| r_peaks[j].saturating_sub(r_peaks[j - 1]) as f64 / fs;
@@ -125,11 +209,16 @@ pub fn rr_features(r_peaks: &[u64], i: usize, fs: f64) -> RrFeatures {
     } else {
         pre
     };
-    let ratio = if local > 0.0 { pre / local } else { 1.0 };
-    RrFeatures {
-        pre_rr_s: pre as f32,
-        post_rr_s: post as f32,
-        local_rr_s: local as f32,
-        pre_over_local: ratio as f32,
-    }
+    Some((pre, post, local))
+}
+
+/// [`RrFeatures::is_regular`] of `rr_features(r_peaks, i, fs)`, without the long-term mean.
+pub fn is_regular_beat(r_peaks: &[u64], i: usize, fs: f64) -> bool {
+    let ratio =
+        short_term(r_peaks, i, fs).map_or(1.0, |(pre, _, local)| pre_over_local(pre, local));
+    regular_ratio(ratio)
+}
+
+fn regular_ratio(pre_over_local: f32) -> bool {
+    (0.8..=1.2).contains(&pre_over_local)
 }

@@ -84,6 +84,25 @@ pub fn random_network(seed: u64, sc: SpectrogramConfig) -> NetworkBuilder {
     b
 }
 
+/// A small random network shaped like the shipped classifier: a few convolutions and global
+/// pooling on the image, the current side features ([`rhythm::featurize::SIDE_FEATURES`])
+/// through a hidden layer of `hidden` ReLU units, both concatenated into the classifier.
+pub fn side_branch_network(seed: u64, sc: SpectrogramConfig, hidden: usize) -> NetworkBuilder {
+    let mut rng = SplitMix64(seed);
+    let mut b = NetworkBuilder::new(sc, rhythm::featurize::SIDE_FEATURES);
+    let mut x = b.image();
+    x = b.conv2d_random(&mut rng, x, 8, 3, 2, 1, Activation::Relu6);
+    x = b.conv2d_random(&mut rng, x, 8, 3, 1, 8, Activation::Relu6);
+    x = b.conv2d_random(&mut rng, x, 16, 1, 1, 1, Activation::Relu6);
+    x = b.global_avg_pool(x);
+    let side = b.side().expect("side features");
+    let h = b.fully_connected_random(&mut rng, side, hidden, Activation::Relu);
+    x = b.concat(x, h);
+    x = b.fully_connected_random(&mut rng, x, 5, Activation::None);
+    b.softmax(x);
+    b
+}
+
 /// Random calibration/test inputs for a model: images with the spectrogram's rough statistics
 /// and plausible RR features.
 pub fn random_inputs(

@@ -15,15 +15,26 @@
 //! 4. the image is the STFT of the conditioned window (the [`SpectrogramImpl`] chosen);
 //!    windows flagged [`QualityFlag::NonFinite`] or [`QualityFlag::Empty`] get no image, and
 //!    a conditioned window the STFT rejects is flagged [`QualityFlag::OutOfRange`];
-//! 5. the side features are the first `n_side` values of [`RrFeatures::to_array`]
-//!    ([`side_features`]; zeros beyond).
+//! 5. the side features are the first `n_side` values of [`RrFeatures::to_array`] followed
+//!    by [`Morphology::to_array`] ([`side_features`]; zeros beyond [`SIDE_FEATURES`]): the
+//!    beat's timing against this patient's local and long-term rhythm, and its shape against
+//!    this patient's dominant beat ([`template`]), both computed without labels from the
+//!    beats before it (and the next R peak). Models made before these features take the first
+//!    4 values, which are unchanged.
+
+pub mod template;
 
 use crate::detect::{self, QualityFlag};
 use crate::kernels::KernelLevel;
 use crate::spectrogram::{
     self, RrFeatures, SpectrogramConfig, SpectrogramError, StftF16, StftF32, StftInt8, WindowEdge,
+    RR_FEATURES,
 };
 use std::borrow::Cow;
+pub use template::{BeatHistory, Morphology, HISTORY_BEATS, MORPHOLOGY_FEATURES};
+
+/// Number of side features a current model takes: RR timing, then morphology.
+pub const SIDE_FEATURES: usize = RR_FEATURES + MORPHOLOGY_FEATURES;
 
 /// Which STFT implementation turns beat windows into images.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -83,12 +94,17 @@ impl<'a> Signal<'a> {
 }
 
 /// Writes the model's side features for a beat: the first `out.len()` values of
-/// [`RrFeatures::to_array`], zeros beyond. The single rule for every caller.
-pub fn side_features(rr: &RrFeatures, out: &mut [f32]) {
+/// `[rr.to_array(), morphology.to_array()]`, zeros beyond. The single rule for every caller.
+pub fn side_features(rr: &RrFeatures, morphology: &Morphology, out: &mut [f32]) {
     let rr = rr.to_array();
-    let n = out.len().min(rr.len());
-    out[..n].copy_from_slice(&rr[..n]);
-    out[n..].fill(0.0);
+    let m = morphology.to_array();
+    for (k, o) in out.iter_mut().enumerate() {
+        *o = if k < rr.len() {
+            rr[k]
+        } else {
+            m.get(k - rr.len()).copied().unwrap_or(0.0)
+        };
+    }
 }
 
 /// One beat's network input, borrowed from the [`Featurizer`]'s buffers.
@@ -158,6 +174,10 @@ pub struct Featurizer {
     window: Vec<f32>,
     image: Vec<f32>,
     side: Vec<f32>,
+    /// The previous beats' windows, rebuilt for each offline beat.
+    history: BeatHistory,
+    /// The template ([`template::morphology`]'s scratch).
+    template: Vec<f32>,
 }
 
 impl std::fmt::Debug for Featurizer {
@@ -190,6 +210,8 @@ impl Featurizer {
             window: vec![0.0; wl],
             image: vec![0.0; config.image_len()],
             side: vec![0.0; n_side],
+            history: BeatHistory::new(wl),
+            template: vec![0.0; wl],
             config,
         })
     }
@@ -216,7 +238,9 @@ impl Featurizer {
         Ok(())
     }
 
-    /// Features of beat `i` of `beats` (ascending R-peak sample indices into `signal`).
+    /// Features of beat `i` of `beats` (ascending R-peak sample indices into `signal`). The
+    /// template comes from the windows of the [`HISTORY_BEATS`] beats before `i`, cut again
+    /// from `signal`, so beats may be asked for in any order.
     ///
     /// Errors: `i` out of range, or `beats[i]` outside the signal.
     pub fn beat(
@@ -232,15 +256,30 @@ impl Featurizer {
         })?;
         let r = usize::try_from(r).unwrap_or(usize::MAX);
         let cfg = self.config;
+        let fs = f64::from(cfg.sample_rate_hz);
+        // The history first, into `window` as scratch; then this beat's windows.
+        self.history.clear();
+        if self.side.len() > RR_FEATURES {
+            for j in i.saturating_sub(HISTORY_BEATS)..i {
+                let rj = usize::try_from(beats[j]).unwrap_or(usize::MAX);
+                spectrogram::extract_window(signal.conditioned(), rj, &cfg, &mut self.window)?;
+                self.history
+                    .push(&self.window, spectrogram::is_regular_beat(beats, j, fs));
+            }
+        }
         spectrogram::extract_window(signal.raw(), r, &cfg, &mut self.raw_window)?;
         let edge = spectrogram::extract_window(signal.conditioned(), r, &cfg, &mut self.window)?;
-        let rr = spectrogram::rr_features(beats, i, f64::from(cfg.sample_rate_hz));
+        let rr = spectrogram::rr_features(beats, i, fs);
         let quality = fill(
             &mut self.stft,
             &cfg,
-            &self.raw_window,
-            &self.window,
-            &rr,
+            Inputs {
+                raw_window: &self.raw_window,
+                window: &self.window,
+                rr: &rr,
+                history: &self.history,
+            },
+            &mut self.template,
             &mut self.image,
             &mut self.side,
         );
@@ -249,13 +288,15 @@ impl Featurizer {
 
     /// Features of a beat given as its windows, as [`spectrogram::extract_window`] cuts them:
     /// `raw_window` (mV, for the quality flag) and `window` (conditioned, for the image), both
-    /// `window_len` samples with the R peak at `r_offset`, and its RR features.
+    /// `window_len` samples with the R peak at `r_offset`, its RR features, and the windows
+    /// of the beats before it (`history`; empty: neutral morphology, as for a first beat).
     pub fn windows(
         &mut self,
         raw_window: &[f32],
         window: &[f32],
         edge: WindowEdge,
         rr: &RrFeatures,
+        history: &BeatHistory,
     ) -> Result<BeatFeatures<'_>, SpectrogramError> {
         let wl = self.config.window_len as usize;
         for (what, w) in [("raw window", raw_window), ("beat window", window)] {
@@ -270,9 +311,13 @@ impl Featurizer {
         let quality = fill(
             &mut self.stft,
             &self.config,
-            raw_window,
-            window,
-            rr,
+            Inputs {
+                raw_window,
+                window,
+                rr,
+                history,
+            },
+            &mut self.template,
             &mut self.image,
             &mut self.side,
         );
@@ -289,17 +334,36 @@ impl Featurizer {
     }
 }
 
+/// What one beat's features are made from.
+struct Inputs<'a> {
+    raw_window: &'a [f32],
+    window: &'a [f32],
+    rr: &'a RrFeatures,
+    history: &'a BeatHistory,
+}
+
 /// Steps 3–5 of the recipe (module docs) into `image` and `side`; returns the quality flag.
 fn fill(
     stft: &mut Stft,
     cfg: &SpectrogramConfig,
-    raw_window: &[f32],
-    window: &[f32],
-    rr: &RrFeatures,
+    inputs: Inputs<'_>,
+    template: &mut [f32],
     image: &mut [f32],
     side: &mut [f32],
 ) -> QualityFlag {
-    side_features(rr, side);
+    let Inputs {
+        raw_window,
+        window,
+        rr,
+        history,
+    } = inputs;
+    // Models without morphology inputs skip the template.
+    let morphology = if side.len() > RR_FEATURES {
+        template::morphology(window, history, cfg, template)
+    } else {
+        Morphology::NEUTRAL
+    };
+    side_features(rr, &morphology, side);
     let quality = detect::assess_quality(raw_window, f64::from(cfg.sample_rate_hz));
     if !classifiable(quality) {
         return quality;
