@@ -34,7 +34,8 @@ pub fn compare(cfg: &Config, records: &[&str], repeats: usize) -> Result<String>
         &sc,
         cfg.threads,
         &ProgressBar::hidden(),
-    )?;
+    )?
+    .with_side_features(cfg.pretrain.side_features);
     let lite0 = load_lite0(&cfg.weights, cfg.pretrain.blocks)
         .with_context(|| format!("ImageNet weights {}", cfg.weights.display()))?;
     let mut p = cfg.pretrain.clone();
@@ -51,23 +52,17 @@ pub fn compare(cfg: &Config, records: &[&str], repeats: usize) -> Result<String>
         let ad = base.clone().autodiff();
         let (mut fs, mut ps, mut ms) = (Vec::new(), Vec::new(), Vec::new());
         for _ in 0..repeats.max(1) {
-            let (front, head) = model::build(
-                &lite0,
-                p.trainable_blocks,
-                p.head_channels,
-                5,
-                cfg.seed,
-                &base,
-                &ad,
-            );
+            let (front, head) = model::build(&lite0, p.head_shape(), cfg.seed, &base, &ad);
             let t = Instant::now();
             let feats = front_features(&front, &set, 256, &base, &ProgressBar::hidden());
             fs.push(t.elapsed().as_secs_f64());
             let t = Instant::now();
+            let pool: Vec<usize> = (0..set.len()).collect();
             let (head, _) = pretrain(
                 head,
                 &feats,
                 &set,
+                &pool,
                 &p,
                 cfg.seed,
                 &ad,
@@ -79,6 +74,7 @@ pub fn compare(cfg: &Config, records: &[&str], repeats: usize) -> Result<String>
                 head,
                 &feats,
                 &set,
+                &pool,
                 &m,
                 cfg.seed,
                 &ad,

@@ -37,7 +37,8 @@ pub fn study(
     let mp = MultiProgress::new();
     let names: Vec<&str> = cfg.train_records.iter().map(String::as_str).collect();
     let b = bar(&mp, names.len() as u64, "training records");
-    let train = load_beats(&cfg.data_dir.join("mitdb"), &names, &sc, cfg.threads, &b)?;
+    let train = load_beats(&cfg.data_dir.join("mitdb"), &names, &sc, cfg.threads, &b)?
+        .with_side_features(model.n_side());
     b.finish();
     // Patient-wise, as between DS1 and DS2: calibrate on the beats of every other record,
     // compare on the remaining records (the shift the test patients bring).

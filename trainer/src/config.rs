@@ -98,6 +98,52 @@ pub struct PretrainConfig {
     pub blocks: usize,
     /// Blocks (counted from the end of the kept ones) trained; the others stay frozen.
     pub trainable_blocks: usize,
+    /// Side features the model takes: the first `side_features` of
+    /// [`rhythm::featurize::side_features`] (4: the pre-2026-12-02 RR values; 9: with the
+    /// patient-normalised RR ratios; 16: with the template morphology).
+    #[serde(default = "default_side_features")]
+    pub side_features: usize,
+    /// Hidden ReLU units the side features go through before joining the image features
+    /// (0: they join directly, a linear side path).
+    #[serde(default)]
+    pub side_hidden: usize,
+    /// Training loss on the class-balanced batches: "ce" (cross-entropy; with balanced
+    /// sampling this is class-weighted cross-entropy in expectation) or "focal" (γ =
+    /// `focal_gamma`).
+    #[serde(default = "default_loss")]
+    pub loss: String,
+    /// Focal loss exponent γ.
+    #[serde(default = "default_focal_gamma")]
+    pub focal_gamma: f64,
+    /// Added to the classifier bias after training and prior correction (N, S, V, F, Q): the
+    /// operating point, chosen by `rhythm-train cv` (docs/trainer.md).
+    #[serde(default)]
+    pub logit_offsets: [f32; 5],
+}
+
+impl PretrainConfig {
+    /// The trainable head these settings describe (five AAMI classes).
+    pub fn head_shape(&self) -> crate::model::HeadShape {
+        crate::model::HeadShape {
+            trainable_blocks: self.trainable_blocks,
+            head_channels: self.head_channels,
+            n_side: self.side_features,
+            side_hidden: self.side_hidden,
+            classes: 5,
+        }
+    }
+}
+
+fn default_side_features() -> usize {
+    4
+}
+
+fn default_loss() -> String {
+    "ce".into()
+}
+
+fn default_focal_gamma() -> f64 {
+    2.0
 }
 
 /// First-order MAML across patients, with an explicit (second-order) inner step on the head.
@@ -188,6 +234,27 @@ impl Config {
                 && c.pretrain.trainable_blocks <= c.pretrain.blocks,
             "blocks ≤ {} and trainable_blocks ≤ blocks",
             crate::backbone::LITE0_BLOCKS.len()
+        );
+        anyhow::ensure!(
+            [
+                4,
+                rhythm::spectrogram::RR_FEATURES,
+                rhythm::featurize::SIDE_FEATURES
+            ]
+            .contains(&c.pretrain.side_features),
+            "pretrain.side_features must be 4, {} or {}, not {}",
+            rhythm::spectrogram::RR_FEATURES,
+            rhythm::featurize::SIDE_FEATURES,
+            c.pretrain.side_features
+        );
+        anyhow::ensure!(
+            c.pretrain.loss == "ce" || c.pretrain.loss == "focal",
+            "pretrain.loss must be \"ce\" or \"focal\", not {:?}",
+            c.pretrain.loss
+        );
+        anyhow::ensure!(
+            c.pretrain.logit_offsets.iter().all(|v| v.is_finite()),
+            "pretrain.logit_offsets must be finite"
         );
         Ok(c)
     }

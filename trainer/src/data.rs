@@ -3,10 +3,10 @@
 
 use anyhow::{Context, Result};
 use rhythm::aami::AamiClass;
-use rhythm::featurize::{Featurizer, Signal, SpectrogramImpl};
+use rhythm::featurize::{Featurizer, Signal, SpectrogramImpl, SIDE_FEATURES};
 use rhythm::kernels::KernelLevel;
 use rhythm::pipeline::Record;
-use rhythm::spectrogram::{SpectrogramConfig, RR_FEATURES};
+use rhythm::spectrogram::SpectrogramConfig;
 use std::path::Path;
 
 /// de Chazal et al. 2004 inter-patient training set (paced records excluded).
@@ -27,8 +27,11 @@ pub const ADAPTATION_SECONDS: f64 = 300.0;
 pub struct BeatSet {
     /// `n × image_len` normalised images (row-major bins × frames).
     pub images: Vec<f32>,
-    /// `n × RR_FEATURES` side features.
+    /// `n × SIDE_FEATURES` side features (every feature the runtime computes).
     pub side: Vec<f32>,
+    /// Side features the model takes: the first `n_side` of each beat's (see
+    /// [`rhythm::featurize::side_features`]); set by [`BeatSet::with_side_features`].
+    pub n_side: usize,
     /// AAMI class index of each beat.
     pub labels: Vec<u8>,
     /// Index into `records` of each beat.
@@ -58,7 +61,12 @@ impl BeatSet {
     }
     /// Side features of beat `i`.
     pub fn side(&self, i: usize) -> &[f32] {
-        &self.side[i * RR_FEATURES..(i + 1) * RR_FEATURES]
+        &self.side[i * SIDE_FEATURES..i * SIDE_FEATURES + self.n_side]
+    }
+    /// The same beats with the model taking the first `n` side features.
+    pub fn with_side_features(mut self, n: usize) -> BeatSet {
+        self.n_side = n.min(SIDE_FEATURES);
+        self
     }
     /// Beats per class.
     pub fn class_counts(&self) -> [usize; 5] {
@@ -79,6 +87,7 @@ impl BeatSet {
         let offset = self.records.len() as u16;
         self.image_len = o.image_len;
         self.sample_rate_hz = o.sample_rate_hz;
+        self.n_side = o.n_side;
         self.images.append(&mut o.images);
         self.side.append(&mut o.side);
         self.labels.append(&mut o.labels);
@@ -94,13 +103,18 @@ pub fn record_beats(dir: &Path, name: &str, sc: &SpectrogramConfig) -> Result<Be
         .with_context(|| format!("record {name}"))?;
     let signal = Signal::new(&rec.signal_mv, rec.fs);
     let pos = rec.reference_positions();
-    let mut featurizer =
-        Featurizer::new(*sc, RR_FEATURES, SpectrogramImpl::F32, KernelLevel::Scalar)?;
+    let mut featurizer = Featurizer::new(
+        *sc,
+        SIDE_FEATURES,
+        SpectrogramImpl::F32,
+        KernelLevel::Scalar,
+    )?;
     let n = pos.len();
     let mut set = BeatSet {
         images: Vec::with_capacity(n * sc.image_len()),
         image_len: sc.image_len(),
         sample_rate_hz: rec.fs,
+        n_side: SIDE_FEATURES,
         records: vec![name.to_string()],
         ..Default::default()
     };
@@ -196,7 +210,7 @@ mod tests {
         let beats = rec.reference_positions();
         assert_eq!(set.len(), beats.len());
         let mut f =
-            Featurizer::new(sc, RR_FEATURES, SpectrogramImpl::F32, KernelLevel::Scalar).unwrap();
+            Featurizer::new(sc, SIDE_FEATURES, SpectrogramImpl::F32, KernelLevel::Scalar).unwrap();
         for i in (0..beats.len()).step_by(97) {
             let b = f.beat(&signal, &beats, i).unwrap();
             assert_eq!(set.image(i), b.image, "beat {i}");

@@ -7,7 +7,7 @@ use anyhow::Result;
 use rhythm::build::{ModelInput, NetworkBuilder, RangeMethod, ValueId};
 use rhythm::model::writer::ModelSpec;
 use rhythm::model::{Activation, Precision};
-use rhythm::spectrogram::{SpectrogramConfig, RR_FEATURES};
+use rhythm::spectrogram::SpectrogramConfig;
 
 /// PyTorch `[out][in/g][k][k]` → core `[out][k][k][in/g]`.
 fn to_nhwc(w: &ConvWeights) -> Vec<f32> {
@@ -57,14 +57,15 @@ fn block(b: &mut NetworkBuilder, x: ValueId, blk: &MbBlock) -> ValueId {
     }
 }
 
-/// The whole network as a core graph.
+/// The whole network as a core graph, taking `n_side` side features.
 pub fn network(
     front: &Front,
     head: &Head,
     sc: SpectrogramConfig,
+    n_side: usize,
     metadata: String,
 ) -> NetworkBuilder {
-    let mut b = NetworkBuilder::new(sc, RR_FEATURES);
+    let mut b = NetworkBuilder::new(sc, n_side);
     b.metadata = metadata;
     let mut x = b.image();
     x = conv(&mut b, x, &front.stem.to_weights());
@@ -73,7 +74,10 @@ pub fn network(
     }
     x = conv(&mut b, x, &head.conv.to_weights());
     x = b.global_avg_pool(x);
-    let side = b.side().unwrap_or(1);
+    let mut side = b.side().unwrap_or(1);
+    if let Some((w, bias, _)) = head.side_layer() {
+        side = b.fully_connected(side, bias.len(), Activation::Relu, w, bias);
+    }
     x = b.concat(x, side);
     let (w, bias, _) = head.classifier();
     x = b.fully_connected(x, bias.len(), Activation::None, w, bias);

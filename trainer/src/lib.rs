@@ -6,6 +6,7 @@ pub mod backbone;
 pub mod backends;
 pub mod calibration;
 pub mod config;
+pub mod cv;
 pub mod data;
 pub mod eval;
 pub mod export;

@@ -40,6 +40,21 @@ enum Command {
         #[arg(long, default_value = "trainer/config.toml")]
         config: PathBuf,
     },
+    /// Model selection on DS1 only: patient-grouped 5-fold cross-validation of each variant
+    /// (pooled out-of-fold EC57 scores, the criterion of docs/trainer.md, per-fold mean ± sd,
+    /// the logit offsets chosen on the pooled logits). Writes `<out_dir>/cv.md`.
+    Cv {
+        /// TOML file with the base settings (its train_records are the folds' records).
+        #[arg(long, default_value = "trainer/config.toml")]
+        config: PathBuf,
+        /// Override a setting for every variant, as for `run`.
+        #[arg(long = "set", value_name = "KEY=VALUE")]
+        overrides: Vec<String>,
+        /// A variant: `"label: key=value key=value"` (`init=random`: random-init backbone).
+        /// Default: the config as it is.
+        #[arg(long = "variant", value_name = "SPEC")]
+        variants: Vec<rhythm_trainer::cv::Variant>,
+    },
     /// Time the same training work on burn's flex and ndarray CPU backends.
     CompareBackends {
         /// TOML file with the model and training settings.
@@ -112,6 +127,20 @@ fn main() -> std::process::ExitCode {
             }
             Ok(())
         }),
+        Command::Cv {
+            config,
+            overrides,
+            mut variants,
+        } => {
+            if variants.is_empty() {
+                variants.push(rhythm_trainer::cv::Variant {
+                    label: "config".into(),
+                    overrides: Vec::new(),
+                    random_init: false,
+                });
+            }
+            rhythm_trainer::cv::run(&config, &overrides, &variants).map(|r| println!("{r}"))
+        }
         Command::CompareBackends {
             config,
             records,

@@ -1,13 +1,13 @@
 //! The network in burn: a frozen front (stem and first EfficientNet-Lite0 blocks, BatchNorm
 //! folded) whose outputs are computed once per beat, and a trainable part (the last kept
-//! blocks, a 1×1 head convolution, global pooling, RR side features, a linear classifier).
+//! blocks, a 1×1 head convolution, global pooling, side features (through an optional hidden
+//! ReLU layer), a linear classifier).
 
 use crate::backbone::{BackboneWeights, ConvWeights, MbBlockWeights};
 use burn::module::Param;
 use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::nn::{Linear, LinearConfig, PaddingConfig2d};
 use burn::prelude::*;
-use rhythm::spectrogram::RR_FEATURES;
 
 /// A convolution with bias and an optional ReLU6.
 #[derive(Module, Debug)]
@@ -155,7 +155,10 @@ pub struct Head {
     pub blocks: Vec<MbBlock>,
     /// 1×1 head convolution with ReLU6.
     pub conv: ConvAct,
-    /// Classifier on `[pooled features, RR features]`.
+    /// Hidden ReLU layer of the side features (None: they join the pooled features as
+    /// they are).
+    pub side_fc: Option<Linear>,
+    /// Classifier on `[pooled features, side path]`.
     pub fc: Linear,
 }
 
@@ -166,6 +169,10 @@ impl Head {
             .conv
             .forward(self.blocks.iter().fold(x, |x, b| b.forward(x)));
         let [b, c, _, _] = x.dims();
+        let side = match &self.side_fc {
+            Some(fc) => burn::tensor::activation::relu(fc.forward(side)),
+            None => side,
+        };
         Tensor::cat(vec![x.mean_dims(&[2, 3]).reshape([b, c]), side], 1)
     }
     /// Logits.
@@ -174,21 +181,29 @@ impl Head {
     }
     /// Classifier weights as `[classes][dim]` and bias.
     pub fn classifier(&self) -> (Vec<f32>, Vec<f32>, usize) {
-        let w = self.fc.weight.val(); // burn: [in, out]
-        let [dim, classes] = w.dims();
-        let wt = w
-            .transpose()
-            .to_data()
-            .try_to_vec::<f32>()
-            .unwrap_or_default();
-        let b = self
-            .fc
-            .bias
-            .as_ref()
-            .map(|b| b.val().to_data().try_to_vec::<f32>().unwrap_or_default())
-            .unwrap_or_else(|| vec![0.0; classes]);
-        (wt, b, dim)
+        linear_weights(&self.fc)
     }
+    /// The side branch's hidden layer as `[units][n_side]` weights and bias, if any.
+    pub fn side_layer(&self) -> Option<(Vec<f32>, Vec<f32>, usize)> {
+        self.side_fc.as_ref().map(linear_weights)
+    }
+}
+
+/// A burn linear layer as `[out][in]` weights, bias and `in`.
+fn linear_weights(fc: &Linear) -> (Vec<f32>, Vec<f32>, usize) {
+    let w = fc.weight.val(); // burn: [in, out]
+    let [dim, classes] = w.dims();
+    let wt = w
+        .transpose()
+        .to_data()
+        .try_to_vec::<f32>()
+        .unwrap_or_default();
+    let b = fc
+        .bias
+        .as_ref()
+        .map(|b| b.val().to_data().try_to_vec::<f32>().unwrap_or_default())
+        .unwrap_or_else(|| vec![0.0; classes]);
+    (wt, b, dim)
 }
 
 /// A linear layer with uniform `±1/√in` weights and zero bias from `rng` (burn's own
@@ -212,17 +227,37 @@ fn seeded_linear(
     fc
 }
 
+/// The trainable head's shape.
+#[derive(Debug, Clone, Copy)]
+pub struct HeadShape {
+    /// Blocks (from the end) trained.
+    pub trainable_blocks: usize,
+    /// Channels of the 1×1 head convolution.
+    pub head_channels: usize,
+    /// Side features taken.
+    pub n_side: usize,
+    /// Hidden units of the side branch (0: none).
+    pub side_hidden: usize,
+    /// Classes.
+    pub classes: usize,
+}
+
 /// Splits backbone weights into a frozen front and a trainable head with fresh head layers.
 /// The front lives on `front_device` (no gradients), the head on `head_device` (autodiff).
 pub fn build(
     backbone: &BackboneWeights,
-    trainable_blocks: usize,
-    head_channels: usize,
-    classes: usize,
+    shape: HeadShape,
     seed: u64,
     front_device: &Device,
     head_device: &Device,
 ) -> (Front, Head) {
+    let HeadShape {
+        trainable_blocks,
+        head_channels,
+        n_side,
+        side_hidden,
+        classes,
+    } = shape;
     let n = backbone.blocks.len();
     let split = n - trainable_blocks.min(n);
     let front = Front {
@@ -248,13 +283,18 @@ pub fn build(
             .collect(),
         bias: vec![0.0; head_channels],
     };
+    // Drawn after the head convolution, so a model without a side branch keeps the
+    // weights it had before side branches existed.
+    let side_fc = (side_hidden > 0).then(|| seeded_linear(n_side, side_hidden, &mut rng, device));
+    let joined = head_channels + if side_hidden > 0 { side_hidden } else { n_side };
     let head = Head {
         blocks: backbone.blocks[split..]
             .iter()
             .map(|b| MbBlock::from_weights(b, device))
             .collect(),
         conv: ConvAct::from_weights(&head_conv, device),
-        fc: seeded_linear(head_channels + RR_FEATURES, classes, &mut rng, device),
+        fc: seeded_linear(joined, classes, &mut rng, device),
+        side_fc,
     };
     (front, head)
 }

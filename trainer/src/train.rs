@@ -10,7 +10,6 @@ use burn::prelude::*;
 use burn::tensor::activation::{log_softmax, softmax};
 use indicatif::ProgressBar;
 use rhythm::rng::SplitMix64;
-use rhythm::spectrogram::RR_FEATURES;
 
 /// Front outputs of every beat of a set: `n × (c·h·w)`.
 pub struct Features {
@@ -35,13 +34,13 @@ impl Features {
     }
 }
 
-/// Side features of the given beats as `[b, RR_FEATURES]`.
+/// Side features of the given beats as `[b, set.n_side]`.
 pub fn side_batch(set: &BeatSet, idx: &[usize], device: &Device) -> Tensor<2> {
     let v: Vec<f32> = idx
         .iter()
         .flat_map(|&i| set.side(i).iter().copied())
         .collect();
-    Tensor::from_data(TensorData::new(v, [idx.len(), RR_FEATURES]), device)
+    Tensor::from_data(TensorData::new(v, [idx.len(), set.n_side]), device)
 }
 
 /// Labels of the given beats.
@@ -134,27 +133,45 @@ pub struct CurvePoint {
     pub loss: f64,
 }
 
-/// Supervised transfer learning of the head on class-balanced samples of the training beats.
+/// Focal loss `mean(−(1 − p_y)^γ · ln p_y)` (Lin et al. 2017) of `logits` against `labels`.
+pub fn focal_loss(logits: Tensor<2>, labels: Tensor<1, Int>, gamma: f64) -> Tensor<1> {
+    let classes = logits.dims()[1];
+    let y = labels.one_hot::<2>(classes).float();
+    let log_p = (log_softmax(logits, 1) * y).sum_dim(1); // [b, 1]
+    let p = log_p.clone().exp();
+    let weight = (p.neg() + 1.0).clamp_min(0.0).powf_scalar(gamma as f32);
+    (weight * log_p).neg().mean()
+}
+
+/// Supervised transfer learning of the head on class-balanced samples of the training beats
+/// in `pool` (indices into `set`).
+#[allow(clippy::too_many_arguments)]
 pub fn pretrain(
     mut head: Head,
     feats: &Features,
     set: &BeatSet,
+    pool: &[usize],
     cfg: &PretrainConfig,
     seed: u64,
     device: &Device,
     progress: &ProgressBar,
 ) -> (Head, Vec<CurvePoint>) {
     let mut rng = SplitMix64(seed);
-    let pool: Vec<usize> = (0..set.len()).collect();
     let mut optim = AdamConfig::new().init();
     let loss_fn = CrossEntropyLossConfig::new().init(device);
+    let focal = cfg.loss == "focal";
     let mut curve = Vec::new();
     for epoch in 0..cfg.epochs {
-        let sample = balanced_sample(set, &pool, cfg.beats_per_epoch, cfg.class_balance, &mut rng);
+        let sample = balanced_sample(set, pool, cfg.beats_per_epoch, cfg.class_balance, &mut rng);
         let (mut sum, mut batches) = (0.0, 0);
         for idx in sample.chunks(cfg.batch_size) {
             let logits = head.forward(feats.batch(idx, device), side_batch(set, idx, device));
-            let loss = loss_fn.forward(logits, label_batch(set, idx, device));
+            let labels = label_batch(set, idx, device);
+            let loss = if focal {
+                focal_loss(logits, labels, cfg.focal_gamma)
+            } else {
+                loss_fn.forward(logits, labels)
+            };
             sum += loss.clone().into_scalar::<f32>() as f64;
             batches += 1;
             let grads = GradientsParams::from_grads(loss.backward(), &head);
@@ -216,12 +233,13 @@ pub fn maml_task_loss(
 }
 
 /// MAML across training patients: each task is one record, N classes present, K support and
-/// Q query beats per class.
+/// Q query beats per class (beats of `pool` only).
 #[allow(clippy::too_many_arguments)]
 pub fn meta_train(
     mut head: Head,
     feats: &Features,
     set: &BeatSet,
+    pool: &[usize],
     cfg: &MamlConfig,
     seed: u64,
     device: &Device,
@@ -233,7 +251,8 @@ pub fn meta_train(
     let tasks: Vec<[Vec<usize>; 5]> = (0..set.records.len())
         .map(|r| {
             let mut by: [Vec<usize>; 5] = Default::default();
-            (0..set.len())
+            pool.iter()
+                .copied()
                 .filter(|&i| set.record[i] as usize == r)
                 .for_each(|i| by[set.labels[i] as usize].push(i));
             by
@@ -295,12 +314,18 @@ pub fn meta_train(
     (head, curve)
 }
 
-/// Mean squared norm of the classifier inputs over every 8th beat of `set`: the scale that
+/// Mean squared norm of the classifier inputs over every 8th beat of `pool`: the scale that
 /// makes a gradient step on a linear softmax head comparable across feature extractors (a
 /// step of `lr / E‖x‖²` moves the logits by about `lr`).
-pub fn feature_scale(head: &Head, feats: &Features, set: &BeatSet, device: &Device) -> f32 {
+pub fn feature_scale(
+    head: &Head,
+    feats: &Features,
+    set: &BeatSet,
+    pool: &[usize],
+    device: &Device,
+) -> f32 {
     let head = head.valid();
-    let idx: Vec<usize> = (0..set.len()).step_by(8).collect();
+    let idx: Vec<usize> = pool.iter().copied().step_by(8).collect();
     let (mut sum, mut n) = (0.0f64, 0usize);
     for chunk in idx.chunks(512) {
         let f = head.features(feats.batch(chunk, device), side_batch(set, chunk, device));
@@ -312,17 +337,20 @@ pub fn feature_scale(head: &Head, feats: &Features, set: &BeatSet, device: &Devi
 }
 
 /// Adds `log(p_c / q_c)` to the classifier bias, where `p_c` is class `c`'s share of the
-/// training beats and `q_c` its share in class-balanced sampling: undoes the sampling's shift
-/// of the class prior (logit adjustment), so the head predicts for the data's class mix.
-/// `strength` scales the shift (1: full correction, 0: none; see
+/// training beats (`pool`) and `q_c` its share in class-balanced sampling: undoes the
+/// sampling's shift of the class prior (logit adjustment), so the head predicts for the
+/// data's class mix. `strength` scales the shift (1: full correction, 0: none; see
 /// [`PretrainConfig::prior_correction`]).
 pub fn prior_correction(
-    mut head: Head,
+    head: Head,
     set: &BeatSet,
+    pool: &[usize],
     balance: f64,
     strength: f64,
 ) -> (Head, [f32; 5]) {
-    let counts = set.class_counts();
+    let mut counts = [0usize; 5];
+    pool.iter()
+        .for_each(|&i| counts[set.labels[i] as usize] += 1);
     let w = class_weights(&counts, balance);
     let (n, total_w): (usize, f64) = (counts.iter().sum(), w.iter().sum());
     let mut shift = [0.0f32; 5];
@@ -331,6 +359,12 @@ pub fn prior_correction(
             shift[c] = (strength * ((counts[c] as f64 / n as f64) / (w[c] / total_w)).ln()) as f32;
         }
     }
+    (add_to_bias(head, shift), shift)
+}
+
+/// Adds `offsets` to the classifier bias (the operating point, see
+/// [`PretrainConfig::logit_offsets`]).
+pub fn add_to_bias(mut head: Head, offsets: [f32; 5]) -> Head {
     if let Some(b) = head.fc.bias.take() {
         let device = b.val().device();
         let v: Vec<f32> = b
@@ -339,7 +373,7 @@ pub fn prior_correction(
             .try_to_vec::<f32>()
             .unwrap_or_default()
             .iter()
-            .zip(shift)
+            .zip(offsets)
             .map(|(x, d)| x + d)
             .collect();
         // A new leaf parameter (a sum would be a non-leaf node of the autodiff graph).
@@ -348,10 +382,10 @@ pub fn prior_correction(
             &device,
         )));
     }
-    (head, shift)
+    head
 }
 
-/// Classifier inputs (pooled features + side features) of every beat, without gradients.
+/// Classifier inputs (pooled features + side path) of every beat, without gradients.
 pub fn head_features(
     head: &Head,
     feats: &Features,
@@ -359,11 +393,23 @@ pub fn head_features(
     batch: usize,
     device: &Device,
 ) -> (Vec<f32>, usize) {
+    let all: Vec<usize> = (0..set.len()).collect();
+    head_features_of(head, feats, set, &all, batch, device)
+}
+
+/// Classifier inputs of the beats `beats` (in that order), without gradients.
+pub fn head_features_of(
+    head: &Head,
+    feats: &Features,
+    set: &BeatSet,
+    beats: &[usize],
+    batch: usize,
+    device: &Device,
+) -> (Vec<f32>, usize) {
     let head = head.valid();
     let mut out = Vec::new();
     let mut dim = 0;
-    let all: Vec<usize> = (0..set.len()).collect();
-    for idx in all.chunks(batch) {
+    for idx in beats.chunks(batch) {
         let f = head.features(feats.batch(idx, device), side_batch(set, idx, device));
         dim = f.dims()[1];
         out.extend(f.to_data().try_to_vec::<f32>().unwrap_or_default());

@@ -66,7 +66,7 @@ pub(crate) fn export_and_check(
         train.len(),
         config_path.display()
     );
-    let net = export::network(front, head, sc, metadata);
+    let net = export::network(front, head, sc, train.n_side, metadata);
     let calibration: Vec<ModelInput> =
         crate::calibration::calibration_indices(train.len(), cfg.calibration_beats)
             .into_iter()

@@ -22,7 +22,8 @@ use crate::data::{describe_counts, load_beats};
 use crate::eval::Headline;
 use crate::model;
 use crate::train::{
-    feature_scale, front_features, meta_train, pretrain, prior_correction, CurvePoint, Features,
+    add_to_bias, feature_scale, front_features, meta_train, pretrain, prior_correction, CurvePoint,
+    Features,
 };
 use anyhow::{Context, Result};
 use burn::prelude::Device;
@@ -141,8 +142,10 @@ pub fn run(cfg: &Config, config_path: &Path) -> Result<RunSummary> {
         (train_names.len() + test_names.len()) as u64,
         "records → spectrograms",
     );
-    let train = load_beats(&mitdb, &train_names, &sc, cfg.threads, &b)?;
-    let test = load_beats(&mitdb, &test_names, &sc, cfg.threads, &b)?;
+    let train = load_beats(&mitdb, &train_names, &sc, cfg.threads, &b)?
+        .with_side_features(cfg.pretrain.side_features);
+    let test = load_beats(&mitdb, &test_names, &sc, cfg.threads, &b)?
+        .with_side_features(cfg.pretrain.side_features);
     b.finish();
     let nsrdb_signals = cfg.data_dir.join("nsrdb/16265.dat").exists();
     eprintln!(
@@ -178,15 +181,7 @@ pub fn run(cfg: &Config, config_path: &Path) -> Result<RunSummary> {
     ] {
         let t = Instant::now();
         let weights: &BackboneWeights = if imagenet { &lite0 } else { &random };
-        let (front, head) = model::build(
-            weights,
-            p.trainable_blocks,
-            p.head_channels,
-            5,
-            cfg.seed,
-            &base,
-            &ad,
-        );
+        let (front, head) = model::build(weights, p.head_shape(), cfg.seed, &base, &ad);
         if !cache.iter().any(|c| c.0 == imagenet) {
             let fb = bar(
                 &mp,
@@ -210,7 +205,8 @@ pub fn run(cfg: &Config, config_path: &Path) -> Result<RunSummary> {
             (p.epochs * p.beats_per_epoch) as u64,
             &format!("{name}: train"),
         );
-        let (mut head, curve) = pretrain(head, ftrain, &train, p, cfg.seed, &ad, &pb);
+        let pool: Vec<usize> = (0..train.len()).collect();
+        let (mut head, curve) = pretrain(head, ftrain, &train, &pool, p, cfg.seed, &ad, &pb);
         pb.finish();
         let mut maml_curve = Vec::new();
         if maml && cfg.maml.iterations > 0 {
@@ -222,15 +218,25 @@ pub fn run(cfg: &Config, config_path: &Path) -> Result<RunSummary> {
             // The inner step, like the device's adaptation step, is relative to the scale of
             // the classifier inputs.
             let mut mc = cfg.maml.clone();
-            mc.inner_lr /= feature_scale(&head, ftrain, &train, &ad);
-            let (h, c) = meta_train(head, ftrain, &train, &mc, cfg.seed ^ 0x5eed, &ad, &mb);
+            mc.inner_lr /= feature_scale(&head, ftrain, &train, &pool, &ad);
+            let (h, c) = meta_train(
+                head,
+                ftrain,
+                &train,
+                &pool,
+                &mc,
+                cfg.seed ^ 0x5eed,
+                &ad,
+                &mb,
+            );
             mb.finish();
             head = h;
             maml_curve = c;
         }
         let (head, prior_shift) =
-            prior_correction(head, &train, p.class_balance, p.prior_correction);
-        let scale = feature_scale(&head, ftrain, &train, &ad);
+            prior_correction(head, &train, &pool, p.class_balance, p.prior_correction);
+        let head = add_to_bias(head, p.logit_offsets);
+        let scale = feature_scale(&head, ftrain, &train, &pool, &ad);
         let adapt_cfg = AdaptConfig {
             learning_rate: cfg.adapt.head.learning_rate / scale,
             ..cfg.adapt.head
