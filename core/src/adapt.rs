@@ -40,6 +40,43 @@ impl Default for AdaptConfig {
     }
 }
 
+/// Marker of the adaptation settings in a model's metadata string.
+const METADATA_KEY: &str = "adapt=";
+
+impl AdaptConfig {
+    /// The settings as a metadata token (`adapt=lr:<f32>,steps:<n>,balanced:<0|1>`): how the
+    /// trainer tells the device the step it evaluated adaptation with.
+    pub fn to_metadata(&self) -> String {
+        format!(
+            "{METADATA_KEY}lr:{:e},steps:{},balanced:{}",
+            self.learning_rate,
+            self.steps,
+            u8::from(self.class_balanced)
+        )
+    }
+
+    /// The settings in a model's metadata (see [`AdaptConfig::to_metadata`]); `None` if absent
+    /// or malformed (a finite positive step and 1…10,000 steps are required).
+    pub fn from_metadata(metadata: &str) -> Option<AdaptConfig> {
+        let at = metadata.find(METADATA_KEY)? + METADATA_KEY.len();
+        let token = metadata[at..].split(|c: char| c.is_whitespace() || c == ';').next()?;
+        let mut cfg = AdaptConfig::default();
+        let (mut lr, mut steps) = (None, None);
+        for part in token.split(',') {
+            let (k, v) = part.split_once(':')?;
+            match k {
+                "lr" => lr = v.parse::<f32>().ok(),
+                "steps" => steps = v.parse::<usize>().ok(),
+                "balanced" => cfg.class_balanced = v == "1",
+                _ => return None,
+            }
+        }
+        cfg.learning_rate = lr.filter(|l| l.is_finite() && *l > 0.0)?;
+        cfg.steps = steps.filter(|s| (1..=10_000).contains(s))?;
+        Some(cfg)
+    }
+}
+
 impl LinearHead {
     /// A head from its parts; `None` if the sizes disagree.
     pub fn new(weights: Vec<f32>, bias: Vec<f32>, dim: usize) -> Option<LinearHead> {
@@ -135,6 +172,26 @@ impl LinearHead {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn adapt_config_round_trips_through_metadata() {
+        let cfg = AdaptConfig {
+            learning_rate: 0.012_345,
+            steps: 5,
+            class_balanced: false,
+        };
+        let meta = format!("rhythm model; {}; config x.toml", cfg.to_metadata());
+        assert_eq!(AdaptConfig::from_metadata(&meta), Some(cfg));
+        for bad in [
+            "no token",
+            "adapt=lr:nan,steps:5,balanced:1",
+            "adapt=lr:0.1,steps:0,balanced:1",
+            "adapt=lr:0.1,steps:5,bogus:1",
+            "adapt=lr:0.1",
+        ] {
+            assert_eq!(AdaptConfig::from_metadata(bad), None, "{bad}");
+        }
+    }
 
     #[test]
     fn adaptation_learns_a_separable_task_and_keeps_the_init() {

@@ -29,10 +29,14 @@ use std::time::Instant;
 pub const FOLDS: usize = 5;
 /// N sensitivity a setting must keep, %.
 pub const MIN_N_SE: f64 = 97.0;
-/// The logit-offset grid (S and V): −2 … +4 in steps of 0.25.
+/// The logit-offset grid of S and V: −2 … +6 in steps of 0.25 (docs/trainer.md, study 5's
+/// amendment; studies 1–4 ran with −2 … +4 and no F offset).
 pub fn offset_grid() -> Vec<f32> {
-    (0..=24).map(|k| -2.0 + 0.25 * k as f32).collect()
+    (0..=32).map(|k| -2.0 + 0.25 * k as f32).collect()
 }
+
+/// The F offsets tried with each S, V pair.
+pub const F_OFFSETS: [f32; 4] = [0.0, -1.0, -2.0, -4.0];
 
 /// One setting to score: a label and `key=value` overrides of the config (plus `init=random`
 /// for the random-init backbone).
@@ -201,26 +205,28 @@ pub struct VariantScore {
     pub seconds: f64,
 }
 
-/// The best S, V offsets on the grid for pooled `logits` (ties: the smaller |S| + |V|).
+/// The best S, V, F offsets on the grid for pooled `logits` (ties: the smaller
+/// |S| + |V| + |F|).
 pub fn choose_offsets(logits: &[[f32; 5]], labels: &[u8]) -> ([f32; 5], Ec57) {
     let grid = offset_grid();
+    let size = |o: &[f32; 5]| o.iter().map(|v| v.abs()).sum::<f32>();
     let mut best: Option<([f32; 5], Ec57)> = None;
-    for &os in &grid {
-        for &ov in &grid {
-            let off = [0.0, os, ov, 0.0, 0.0];
-            let e = ec57(&confusion(labels, &predict(logits, off)));
-            let better = match &best {
-                None => true,
-                Some((bo, be)) => {
-                    let (a, b) = (e.rank(), be.rank());
-                    a.0 > b.0
-                        || (a.0 == b.0 && a.1 > b.1)
-                        || (a == b && os.abs() + ov.abs() < bo[1].abs() + bo[2].abs())
-                }
-            };
-            if better {
-                best = Some((off, e));
+    for (&os, &ov, &of) in grid
+        .iter()
+        .flat_map(|s| grid.iter().map(move |v| (s, v)))
+        .flat_map(|(s, v)| F_OFFSETS.iter().map(move |f| (s, v, f)))
+    {
+        let off = [0.0, os, ov, of, 0.0];
+        let e = ec57(&confusion(labels, &predict(logits, off)));
+        let better = match &best {
+            None => true,
+            Some((bo, be)) => {
+                let (a, b) = (e.rank(), be.rank());
+                a.0 > b.0 || (a.0 == b.0 && a.1 > b.1) || (a == b && size(&off) < size(bo))
             }
+        };
+        if better {
+            best = Some((off, e));
         }
     }
     best.unwrap_or(([0.0; 5], Ec57::default()))
@@ -413,13 +419,13 @@ pub fn run(config_path: &Path, base: &[String], variants: &[Variant]) -> Result<
     Ok(report)
 }
 
-const HEADER: &str = "| variant | offsets S, V | N Se % | Acc % | SVEB Se % | SVEB +P % | VEB Se % | VEB +P % | F1 S | F1 V | C |\n|---|---|---|---|---|---|---|---|---|---|---|";
+const HEADER: &str = "| variant | offsets S, V, F | N Se % | Acc % | SVEB Se % | SVEB +P % | VEB Se % | VEB +P % | F1 S | F1 V | C |\n|---|---|---|---|---|---|---|---|---|---|---|";
 
 fn row(label: &str, e: &Ec57, offsets: Option<[f32; 5]>) -> String {
     let mark = if e.feasible() { "" } else { " (N Se < 97)" };
     format!(
         "| {label} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {}{mark} |",
-        offsets.map_or("0, 0".into(), |o| format!("{}, {}", o[1], o[2])),
+        offsets.map_or("0, 0, 0".into(), |o| format!("{}, {}, {}", o[1], o[2], o[3])),
         num(e.n_se),
         num(e.acc),
         num(e.sveb[0]),

@@ -97,6 +97,38 @@ impl BeatSet {
     }
 }
 
+/// Writes the side features of every beat of the config's training records as CSV
+/// (`record,sample,class,f0,…`).
+pub fn write_side_features(cfg: &crate::config::Config, out: &Path) -> Result<()> {
+    use std::io::Write;
+    let names: Vec<&str> = cfg.train_records.iter().map(String::as_str).collect();
+    let set = load_beats(
+        &cfg.data_dir.join("mitdb"),
+        &names,
+        &cfg.spectrogram(),
+        cfg.threads,
+        &indicatif::ProgressBar::hidden(),
+    )?;
+    let mut w = std::io::BufWriter::new(std::fs::File::create(out)?);
+    write!(w, "record,sample,class")?;
+    for k in 0..SIDE_FEATURES {
+        write!(w, ",f{k}")?;
+    }
+    writeln!(w)?;
+    for i in 0..set.len() {
+        write!(
+            w,
+            "{},{},{}",
+            set.records[set.record[i] as usize], set.sample[i], set.labels[i]
+        )?;
+        for v in set.side(i) {
+            write!(w, ",{v}")?;
+        }
+        writeln!(w)?;
+    }
+    Ok(())
+}
+
 /// Every reference beat of one record as a model input.
 pub fn record_beats(dir: &Path, name: &str, sc: &SpectrogramConfig) -> Result<BeatSet> {
     let rec = Record::load(dir.join(name), sc.sample_rate_hz as f64, None)

@@ -55,6 +55,17 @@ enum Command {
         #[arg(long = "variant", value_name = "SPEC")]
         variants: Vec<rhythm_trainer::cv::Variant>,
     },
+    /// Write every training beat's side features (all of rhythm::featurize's, at the
+    /// reference positions) as CSV: record, sample, AAMI class, features. For studies outside
+    /// the trainer (DS1 records only).
+    SideFeatures {
+        /// TOML file naming the data and the training records.
+        #[arg(long, default_value = "trainer/config.toml")]
+        config: PathBuf,
+        /// Output CSV.
+        #[arg(short, long)]
+        out: PathBuf,
+    },
     /// Time the same training work on burn's flex and ndarray CPU backends.
     CompareBackends {
         /// TOML file with the model and training settings.
@@ -141,6 +152,8 @@ fn main() -> std::process::ExitCode {
             }
             rhythm_trainer::cv::run(&config, &overrides, &variants).map(|r| println!("{r}"))
         }
+        Command::SideFeatures { config, out } => rhythm_trainer::config::Config::load(&config)
+            .and_then(|c| rhythm_trainer::data::write_side_features(&c, &out)),
         Command::CompareBackends {
             config,
             records,

@@ -4,7 +4,9 @@ use clap::{Parser, Subcommand, ValueEnum};
 use rhythm::aami::AamiClass;
 use rhythm::build::NetworkBuilder;
 use rhythm::detect::{self, MatchResult};
-use rhythm::engine::Beat;
+use rhythm::adapt::AdaptConfig;
+use rhythm::engine::{AdaptInput, AdaptReport, Beat, LabelledBeat};
+use rhythm::featurize::Signal;
 use rhythm::engine::{BackendChoice, Engine, SpectrogramImpl};
 use rhythm::evaluate::Confusion;
 use rhythm::model::{self, Model, Precision};
@@ -64,6 +66,15 @@ enum Command {
         /// Only print the summary, not every beat.
         #[arg(long)]
         summary_only: bool,
+        /// Patient-specific protocol: adapt the classifier head (`Engine::adapt`) on the
+        /// reference labels of the beats in the first SECONDS of the record, then classify
+        /// the whole record; the summary scores only the beats after SECONDS.
+        #[arg(long, value_name = "SECONDS")]
+        adapt_seconds: Option<f64>,
+        /// Adaptation step size (default: the one the model's metadata gives, i.e. the step
+        /// the trainer evaluated adaptation with).
+        #[arg(long, value_name = "STEP", requires = "adapt_seconds")]
+        adapt_step: Option<f32>,
     },
     /// Print a model's layers, shapes, quantization and size.
     Inspect {
@@ -195,14 +206,19 @@ fn main() -> ExitCode {
             spectrogram,
             json,
             summary_only,
+            adapt_seconds,
+            adapt_step,
         } => classify(
             &record,
             model.as_deref(),
             beats,
             lead.as_deref(),
             spectrogram,
-            json,
-            summary_only,
+            Output { json, summary_only },
+            adapt_seconds.map(|seconds| AdaptRequest {
+                seconds,
+                step: adapt_step,
+            }),
         ),
         Command::Inspect { model } => inspect(&shipped(&model)),
         Command::DetectEval { data, markdown } => detect_eval(data, markdown),
@@ -226,15 +242,105 @@ fn main() -> ExitCode {
     }
 }
 
+/// How `classify` prints.
+struct Output {
+    json: bool,
+    summary_only: bool,
+}
+
+/// `classify --adapt-seconds`.
+struct AdaptRequest {
+    seconds: f64,
+    step: Option<f32>,
+}
+
+/// What adaptation did, for the report.
+struct Adapted {
+    cut: u64,
+    labelled: usize,
+    report: AdaptReport,
+    config: AdaptConfig,
+}
+
+/// Adapts `engine` on the reference beats of `rec` before `seconds`.
+fn adapt_on_first_seconds(
+    engine: &mut Engine,
+    model: &Model,
+    rec: &Record,
+    request: &AdaptRequest,
+) -> Result<Adapted, String> {
+    let fs = rec.fs;
+    if !(request.seconds.is_finite() && request.seconds > 0.0) {
+        return Err("--adapt-seconds must be a positive number of seconds".into());
+    }
+    if rec.reference.is_empty() {
+        return Err(format!(
+            "{}: --adapt-seconds needs reference annotations (.atr) for the labelled beats",
+            rec.name
+        ));
+    }
+    let mut config = AdaptConfig::from_metadata(model.metadata())
+        .or_else(|| request.step.map(|_| AdaptConfig::default()))
+        .ok_or("the model's metadata has no adaptation settings (a model trained before 2026-12-02): give --adapt-step")?;
+    if let Some(step) = request.step {
+        if !(step.is_finite() && step > 0.0) {
+            return Err("--adapt-step must be a positive number".into());
+        }
+        config.learning_rate = step;
+    }
+    let cut = (request.seconds * fs).round() as u64;
+    let positions = rec.reference_positions();
+    let signal = Signal::new(&rec.signal_mv, fs);
+    let dim = engine.feature_dim();
+    let mut features = Vec::new();
+    let mut classes = Vec::new();
+    let mut row = vec![0.0f32; dim];
+    for (i, beat) in rec.reference.iter().enumerate() {
+        if beat.sample >= cut {
+            break;
+        }
+        // A beat the network cannot classify (flagged window) is not a labelled example.
+        if engine
+            .beat_classifier_features(&signal, &positions, i, &mut row)
+            .is_ok()
+        {
+            features.extend_from_slice(&row);
+            classes.push(beat.class);
+        }
+    }
+    if classes.is_empty() {
+        return Err(format!(
+            "no classifiable reference beat in the first {} s",
+            request.seconds
+        ));
+    }
+    let labelled: Vec<LabelledBeat<'_>> = features
+        .chunks(dim.max(1))
+        .zip(&classes)
+        .map(|(f, &class)| LabelledBeat {
+            input: AdaptInput::Features(f),
+            class,
+        })
+        .collect();
+    let report = engine.adapt(&labelled, &config).map_err(|e| e.to_string())?;
+    Ok(Adapted {
+        cut,
+        labelled: classes.len(),
+        report,
+        config,
+    })
+}
+
 fn classify(
     record: &Path,
     model: Option<&Path>,
     source: BeatSource,
     lead: Option<&str>,
     stft: StftChoice,
-    json: bool,
-    summary_only: bool,
+    output: Output,
+    adapt: Option<AdaptRequest>,
 ) -> Result<(), String> {
+    let Output { json, summary_only } = output;
     let model_path = shipped(model.unwrap_or(Path::new("fixtures/models/rhythm-int8.rhm")));
     let model = Model::open(&model_path).map_err(|e| e.to_string())?;
     let fs = model.spectrogram().sample_rate_hz as f64;
@@ -248,6 +354,10 @@ fn classify(
             StftChoice::Int8 => SpectrogramImpl::Int8,
         })
         .map_err(|e| e.to_string())?;
+    let adapted = adapt
+        .map(|a| adapt_on_first_seconds(&mut engine, &model, &rec, &a))
+        .transpose()?;
+    let cut = adapted.as_ref().map_or(0, |a| a.cut);
     let positions = match source {
         BeatSource::Detected => detect::detect_qrs(&rec.signal_mv, fs),
         BeatSource::Reference => {
@@ -267,7 +377,12 @@ fn classify(
     let elapsed = start.elapsed();
     let tol = detect::match_tolerance(fs);
     let have_ref = !rec.reference.is_empty();
-    let confusion = have_ref.then(|| Confusion::from_beats(&rec.reference, &results, tol));
+    // With adaptation, only the beats after the labelled span are scored.
+    let confusion = have_ref.then(|| {
+        let reference: Vec<_> = rec.reference.iter().filter(|b| b.sample >= cut).cloned().collect();
+        let scored: Vec<Beat> = results.iter().filter(|b| b.sample >= cut).copied().collect();
+        Confusion::from_beats(&reference, &scored, tol)
+    });
     let detection: Option<MatchResult> = (have_ref && source == BeatSource::Detected)
         .then(|| detect::match_beats(&rec.reference_positions(), &positions, tol));
     let mut counts = [0usize; 5];
@@ -285,6 +400,7 @@ fn classify(
                     "probabilities": b.classification.map(|c| c.probabilities),
                     "quality": format!("{:?}", b.quality),
                     "edge_padded": b.edge_padded,
+                    "adaptation_span": b.sample < cut,
                 })
             })
             .collect();
@@ -314,6 +430,16 @@ fn classify(
                 "true_positives": d.true_positives, "false_negatives": d.false_negatives, "false_positives": d.false_positives,
                 "sensitivity": d.sensitivity(), "positive_predictivity": d.positive_predictivity() })),
             "summary": summary,
+            "adaptation": adapted.as_ref().map(|a| serde_json::json!({
+                "labelled_beats": a.labelled,
+                "seconds": a.cut as f64 / fs,
+                "scored_from_s": a.cut as f64 / fs,
+                "learning_rate": a.config.learning_rate,
+                "steps": a.report.steps,
+                "class_balanced": a.config.class_balanced,
+                "loss_before": a.report.loss_before,
+                "loss_after": a.report.loss_after,
+            })),
             "classification_seconds": elapsed.as_secs_f64(),
         });
         println!(
@@ -386,6 +512,18 @@ fn classify(
             d.false_positives,
             100.0 * d.sensitivity(),
             100.0 * d.positive_predictivity()
+        );
+    }
+    if let Some(a) = &adapted {
+        println!(
+            "adapted on {} labelled beats of the first {:.0} s (step {:e}, {} steps, loss {:.3} → {:.3}); scored from {:.0} s on",
+            a.labelled,
+            a.cut as f64 / fs,
+            a.config.learning_rate,
+            a.report.steps,
+            a.report.loss_before,
+            a.report.loss_after,
+            a.cut as f64 / fs
         );
     }
     match confusion {

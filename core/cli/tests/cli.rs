@@ -58,6 +58,47 @@ fn cli_classify_json_and_text() {
 }
 
 #[test]
+fn cli_adapt_seconds_adapts_on_the_first_minutes_and_scores_the_rest() {
+    let out = rhythm(&[
+        "classify",
+        "fixtures/records/208",
+        "--adapt-seconds",
+        "300",
+        "--adapt-step",
+        "0.01",
+        "--json",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let a = &v["adaptation"];
+    assert!(a["labelled_beats"].as_u64().unwrap() > 300, "{a}");
+    assert_eq!(a["scored_from_s"], 300.0);
+    assert!(a["loss_after"].as_f64().unwrap() < a["loss_before"].as_f64().unwrap());
+    let beats = v["beats"].as_array().unwrap();
+    let in_span = |b: &serde_json::Value| b["adaptation_span"].as_bool().unwrap();
+    assert!(beats.iter().take(10).all(in_span));
+    assert!(!beats.iter().any(|b| in_span(b) && b["time_s"].as_f64().unwrap() >= 300.0));
+    // Only the beats after 300 s are scored.
+    let scored: u64 = v["summary"]["confusion"]["matrix"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|r| r.as_array().unwrap())
+        .map(|x| x.as_u64().unwrap())
+        .sum();
+    let after = beats.iter().filter(|b| !in_span(b)).count() as u64;
+    assert!(scored <= after && scored + 20 > after, "{scored} vs {after}");
+    // Without reference labels, or a bad span: a message, not a panic.
+    let out = rhythm(&["classify", "fixtures/records/208", "--adapt-seconds", "-1"]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--adapt-seconds"));
+}
+
+#[test]
 fn cli_errors_are_messages_not_panics() {
     let dir = std::env::temp_dir().join(format!("rhythm-cli-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();

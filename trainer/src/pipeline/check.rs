@@ -60,11 +60,12 @@ pub(crate) fn export_and_check(
     let sc = cfg.spectrogram();
     // Export through core's builder and quantizer; check core's runtime against the trainer.
     let metadata = format!(
-        "rhythm EfficientNet-Lite0 (stem + {} blocks, ImageNet) + MAML head; trained by rhythm-train on MIT-BIH {} records ({} beats); config {}",
+        "rhythm EfficientNet-Lite0 (stem + {} blocks, ImageNet) + MAML head; trained by rhythm-train on MIT-BIH {} records ({} beats); config {}; {}",
         p.blocks,
         train.records.len(),
         train.len(),
-        config_path.display()
+        config_path.display(),
+        adapt_cfg.to_metadata()
     );
     let net = export::network(front, head, sc, train.n_side, metadata);
     let calibration: Vec<ModelInput> =
