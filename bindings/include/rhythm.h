@@ -34,7 +34,7 @@
 #include <stdint.h>
 
 // Version of the C ABI described by this header; bumped on incompatible changes.
-#define RHYTHM_ABI_VERSION 1
+#define RHYTHM_ABI_VERSION 2
 
 // Result of every rhythm_* call that can fail.
 typedef enum RhythmStatus {
@@ -139,6 +139,9 @@ typedef struct RhythmRr {
   float local_rr_s;
   // pre_rr_s / local_rr_s.
   float pre_over_local;
+  // Mean RR interval over the last 5 minutes (at most 512 intervals); 0 is taken as
+  // unknown (its ratios are then 1).
+  float long_rr_s;
 } RhythmRr;
 
 // One classified beat.
@@ -269,7 +272,9 @@ enum RhythmStatus rhythm_engine_info(const struct RhythmEngine *engine,
 // `raw_window` the same span of the unfiltered signal in mV, used for the quality flag
 // (NULL: the quality is judged on `window`). `sample` is copied into the result;
 // `edge_padded`, `post_rr_estimated` and `latency_samples` are false/0 (the caller cut the
-// window). Allocates nothing.
+// window). A lone window has no history: a model's morphology features (the beat against
+// this patient's dominant beat) take their neutral first-beat values, so for such a model a
+// stream (rhythm_stream_new) classifies better. Allocates nothing.
 //
 // # Safety
 // `engine` NULL or a live handle; `raw_window` NULL or `len` floats; `window` `len`

@@ -26,7 +26,7 @@ pub use stream::*;
 pub const GENERATED_HEADER: &str = include_str!(concat!(env!("OUT_DIR"), "/rhythm.h"));
 
 /// Version of the C ABI described by this header; bumped on incompatible changes.
-pub const RHYTHM_ABI_VERSION: u32 = 1;
+pub const RHYTHM_ABI_VERSION: u32 = 2;
 
 /// Result of every rhythm_* call that can fail.
 #[repr(C)]

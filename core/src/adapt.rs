@@ -59,7 +59,9 @@ impl AdaptConfig {
     /// or malformed (a finite positive step and 1…10,000 steps are required).
     pub fn from_metadata(metadata: &str) -> Option<AdaptConfig> {
         let at = metadata.find(METADATA_KEY)? + METADATA_KEY.len();
-        let token = metadata[at..].split(|c: char| c.is_whitespace() || c == ';').next()?;
+        let token = metadata[at..]
+            .split(|c: char| c.is_whitespace() || c == ';')
+            .next()?;
         let mut cfg = AdaptConfig::default();
         let (mut lr, mut steps) = (None, None);
         for part in token.split(',') {

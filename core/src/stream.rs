@@ -46,8 +46,12 @@
 //!
 //! Everything is allocated in [`Stream::new`]: two sample rings (raw and conditioned) of
 //! [`Stream::ring_len`] samples, the detector's and conditioner's fixed buffers, a fixed queue
-//! of pending beat positions and two beat windows (≈ 40 KiB at 360 Hz). Pushing and
-//! finishing allocate nothing. Nothing is dropped: the rings are sized so that every sample
+//! of pending beat positions and two beat windows (≈ 40 KiB at 360 Hz), the last
+//! [`LONG_RR_BEATS`] R-peak positions for the long-term RR mean (4 KiB) and the conditioned
+//! windows of the last [`crate::featurize::HISTORY_BEATS`] beats for the patient's
+//! dominant-beat template ([`crate::featurize::template`]; 32 KiB at 256-sample windows).
+//! Pushing and finishing allocate nothing. The side features therefore equal the offline
+//! path's, whose look-back is bounded the same way. Nothing is dropped: the rings are sized so that every sample
 //! a pending beat needs is still held (checked: [`StreamStats::ring_misses`]), and the
 //! pending queue is sized from the detector's 200 ms refractory period; if it were ever full
 //! its oldest beat would be classified early (not dropped) and counted in

@@ -2,29 +2,45 @@
 """The shipped model through the `rhythm` CLI on the 22 DS2 records, its own detector, EC57 gross.
 
 Usage (repository root, after `cargo build --release -p rhythm-cli`):
-    python3 trainer/scripts/ds2_cli_eval.py ../shared/data/mitdb
+    python3 trainer/scripts/ds2_cli_eval.py ../shared/data/mitdb [--adapt-seconds 300]
+
+Prints the gross numbers over DS2, record 232 alone and DS2 without 232 (232 holds most of
+DS2's S beats). With --adapt-seconds N the CLI adapts on the reference labels of the first
+N s of each record and scores only the rest (the patient-specific protocol).
 """
 import json, subprocess, sys
 DS2 = "100 103 105 111 113 117 121 123 200 202 210 212 213 214 219 221 222 228 231 232 233 234".split()
 data = sys.argv[1]
-M = [[0]*5 for _ in range(5)]; missed=[0]*5; extra=[0]*5
-def stats(M, skip=None):
+extra_args = sys.argv[2:]
+
+def stats(M):
     tot = sum(map(sum, M)); acc = sum(M[i][i] for i in range(5)) / tot * 100
     S, V = 1, 2
-    sse = M[S][S] / sum(M[S]) * 100
+    sse = M[S][S] / sum(M[S]) * 100 if sum(M[S]) else float("nan")
     ps = sum(M[r][S] for r in range(5)); sppv = M[S][S] / ps * 100 if ps else float("nan")
-    vse = M[V][V] / sum(M[V]) * 100
+    vse = M[V][V] / sum(M[V]) * 100 if sum(M[V]) else float("nan")
     # EC57 VEB: reference F beats called V are not false positives.
-    vppv = M[V][V] / sum(M[r][V] for r in range(5) if r != 3) * 100
+    pv = sum(M[r][V] for r in range(5) if r != 3); vppv = M[V][V] / pv * 100 if pv else float("nan")
     return tot, acc, sse, sppv, vse, vppv
+
+per = {}
+missed = extra = 0
 for r in DS2:
-    out = subprocess.run(["./target/release/rhythm", "classify", f"{data}/{r}", "--json", "--summary-only"], capture_output=True, text=True, check=True).stdout
+    out = subprocess.run(["./target/release/rhythm", "classify", f"{data}/{r}", "--json", "--summary-only", *extra_args],
+                         capture_output=True, text=True, check=True).stdout
     c = json.loads(out)["summary"]["confusion"]
-    for i in range(5):
-        for j in range(5): M[i][j] += c["matrix"][i][j]
-        missed[i] += c["missed"][i]; extra[i] += c["extra"][i]
-t = stats(M)
-print(f"matched beats {t[0]}, missed {sum(missed)}, extra detections {sum(extra)}")
-print("| Acc % | SVEB Se % | SVEB +P % | VEB Se % | VEB +P % |")
-print("| %.2f | %.2f | %.2f | %.2f | %.2f |" % t[1:])
-print("confusion rows N S V F Q (reference), columns predicted:", M)
+    per[r] = c["matrix"]; missed += sum(c["missed"]); extra += sum(c["extra"])
+
+def pooled(names):
+    M = [[0]*5 for _ in range(5)]
+    for r in names:
+        for i in range(5):
+            for j in range(5): M[i][j] += per[r][i][j]
+    return M
+
+print(f"args {extra_args or '(none)'}; missed {missed}, extra detections {extra}")
+print("| records | matched beats | Acc % | SVEB Se % | SVEB +P % | VEB Se % | VEB +P % |")
+print("|---|---|---|---|---|---|---|")
+for label, names in [("DS2 (22)", DS2), ("232 alone", ["232"]), ("DS2 without 232", [r for r in DS2 if r != "232"])]:
+    print("| %s | %d | %.2f | %.2f | %.2f | %.2f | %.2f |" % ((label,) + stats(pooled(names))))
+print("confusion DS2 rows N S V F Q (reference), columns predicted:", pooled(DS2))

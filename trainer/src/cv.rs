@@ -425,7 +425,10 @@ fn row(label: &str, e: &Ec57, offsets: Option<[f32; 5]>) -> String {
     let mark = if e.feasible() { "" } else { " (N Se < 97)" };
     format!(
         "| {label} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {}{mark} |",
-        offsets.map_or("0, 0, 0".into(), |o| format!("{}, {}, {}", o[1], o[2], o[3])),
+        offsets.map_or("0, 0, 0".into(), |o| format!(
+            "{}, {}, {}",
+            o[1], o[2], o[3]
+        )),
         num(e.n_se),
         num(e.acc),
         num(e.sveb[0]),

@@ -2,13 +2,13 @@
 
 use clap::{Parser, Subcommand, ValueEnum};
 use rhythm::aami::AamiClass;
+use rhythm::adapt::AdaptConfig;
 use rhythm::build::NetworkBuilder;
 use rhythm::detect::{self, MatchResult};
-use rhythm::adapt::AdaptConfig;
 use rhythm::engine::{AdaptInput, AdaptReport, Beat, LabelledBeat};
-use rhythm::featurize::Signal;
 use rhythm::engine::{BackendChoice, Engine, SpectrogramImpl};
 use rhythm::evaluate::Confusion;
+use rhythm::featurize::Signal;
 use rhythm::model::{self, Model, Precision};
 use rhythm::pipeline::Record;
 use rhythm::spectrogram::{self, SpectrogramConfig};
@@ -322,7 +322,9 @@ fn adapt_on_first_seconds(
             class,
         })
         .collect();
-    let report = engine.adapt(&labelled, &config).map_err(|e| e.to_string())?;
+    let report = engine
+        .adapt(&labelled, &config)
+        .map_err(|e| e.to_string())?;
     Ok(Adapted {
         cut,
         labelled: classes.len(),
@@ -379,8 +381,17 @@ fn classify(
     let have_ref = !rec.reference.is_empty();
     // With adaptation, only the beats after the labelled span are scored.
     let confusion = have_ref.then(|| {
-        let reference: Vec<_> = rec.reference.iter().filter(|b| b.sample >= cut).cloned().collect();
-        let scored: Vec<Beat> = results.iter().filter(|b| b.sample >= cut).copied().collect();
+        let reference: Vec<_> = rec
+            .reference
+            .iter()
+            .filter(|b| b.sample >= cut)
+            .cloned()
+            .collect();
+        let scored: Vec<Beat> = results
+            .iter()
+            .filter(|b| b.sample >= cut)
+            .copied()
+            .collect();
         Confusion::from_beats(&reference, &scored, tol)
     });
     let detection: Option<MatchResult> = (have_ref && source == BeatSource::Detected)

@@ -81,7 +81,9 @@ fn cli_adapt_seconds_adapts_on_the_first_minutes_and_scores_the_rest() {
     let beats = v["beats"].as_array().unwrap();
     let in_span = |b: &serde_json::Value| b["adaptation_span"].as_bool().unwrap();
     assert!(beats.iter().take(10).all(in_span));
-    assert!(!beats.iter().any(|b| in_span(b) && b["time_s"].as_f64().unwrap() >= 300.0));
+    assert!(!beats
+        .iter()
+        .any(|b| in_span(b) && b["time_s"].as_f64().unwrap() >= 300.0));
     // Only the beats after 300 s are scored.
     let scored: u64 = v["summary"]["confusion"]["matrix"]
         .as_array()
@@ -91,7 +93,10 @@ fn cli_adapt_seconds_adapts_on_the_first_minutes_and_scores_the_rest() {
         .map(|x| x.as_u64().unwrap())
         .sum();
     let after = beats.iter().filter(|b| !in_span(b)).count() as u64;
-    assert!(scored <= after && scored + 20 > after, "{scored} vs {after}");
+    assert!(
+        scored <= after && scored + 20 > after,
+        "{scored} vs {after}"
+    );
     // Without reference labels, or a bad span: a message, not a panic.
     let out = rhythm(&["classify", "fixtures/records/208", "--adapt-seconds", "-1"]);
     assert!(!out.status.success());
