@@ -100,7 +100,7 @@ fn ffi_checks_pointers_lengths_and_backends() {
         assert_eq!(rhythm_engine_info(e, &mut info), RhythmStatus::Ok);
         assert_eq!(
             (info.sample_rate_hz, info.window_len, info.feature_dim),
-            (360, 256, 68)
+            (360, 256, 96)
         );
         assert_eq!(
             CStr::from_ptr(rhythm_engine_backend_name(e))

@@ -63,6 +63,14 @@ fn labelled(b: &Beats) -> Vec<LabelledBeat<'_>> {
         .collect()
 }
 
+/// The side features of a lone window (no history: neutral morphology), as the engine makes
+/// them for `AdaptInput::Window`.
+fn lone_side(model: &Model, rr: &rhythm::spectrogram::RrFeatures) -> Vec<f32> {
+    let mut side = vec![0.0; model.n_side()];
+    rhythm::featurize::side_features(rr, &rhythm::featurize::Morphology::NEUTRAL, &mut side);
+    side
+}
+
 fn classifier_op(model: &Model) -> usize {
     model
         .ops()
@@ -84,7 +92,7 @@ fn independent_features(model: &Arc<Model>, b: &Beats) -> Vec<f32> {
     for (w, rr) in b.windows.iter().zip(&b.rr) {
         stft.compute(w, &mut image).unwrap();
         let mut feats = vec![];
-        cpu.infer_observed(&image, &rr.to_array(), &mut logits, &mut |v, d| {
+        cpu.infer_observed(&image, &lone_side(model, rr), &mut logits, &mut |v, d| {
             if v == input {
                 feats = d.to_vec();
             }
@@ -150,7 +158,7 @@ fn adapt_reproduces_linear_head_adapt_f32_model() {
     let mut stft = StftF32::new(*model.spectrogram()).unwrap();
     for (k, (w, rr)) in held.windows.iter().zip(&held.rr).enumerate() {
         stft.compute(w, &mut img).unwrap();
-        let c = e.classify_image(&img, &rr.to_array()).unwrap();
+        let c = e.classify_image(&img, &lone_side(e.model(), &rr)).unwrap();
         let mut l = [0.0; 5];
         want.logits(&hf[k * dim..(k + 1) * dim], &mut l);
         assert!(max_abs_diff(e.last_logits(), &l) < 1e-4);
@@ -162,7 +170,7 @@ fn adapt_reproduces_linear_head_adapt_f32_model() {
     assert!(!e.is_adapted());
     let (w, rr) = (&held.windows[0], held.rr[0]);
     stft.compute(w, &mut img).unwrap();
-    e.classify_image(&img, &rr.to_array()).unwrap();
+    e.classify_image(&img, &lone_side(e.model(), &rr)).unwrap();
     let mut l = [0.0; 5];
     init.logits(&hf[..dim], &mut l);
     assert!(max_abs_diff(e.last_logits(), &l) < 1e-4);
@@ -174,7 +182,7 @@ fn adapt_int8_model_starts_from_dequantized_classifier() {
     let beats = labelled_beats(&model, 6, 0);
     let mut e = Engine::new(Arc::clone(&model), BackendChoice::CpuAuto).unwrap();
     let dim = e.feature_dim();
-    assert_eq!(dim, 68); // 64 pooled head channels + 4 RR features
+    assert_eq!(dim, 96); // 64 pooled head channels + 32 side-branch units
                          // Features from the int8 backbone, through the engine's public hook.
     let mut feats = vec![0.0; beats.windows.len() * dim];
     for (k, (w, rr)) in beats.windows.iter().zip(&beats.rr).enumerate() {
@@ -206,7 +214,8 @@ fn adapt_int8_model_starts_from_dequantized_classifier() {
     let mut img = vec![0.0; model.spectrogram().image_len()];
     let mut stft = StftF32::new(*model.spectrogram()).unwrap();
     stft.compute(&beats.windows[0], &mut img).unwrap();
-    e.classify_image(&img, &beats.rr[0].to_array()).unwrap();
+    e.classify_image(&img, &lone_side(e.model(), &beats.rr[0]))
+        .unwrap();
     let mut l = [0.0; 5];
     init.logits(&feats[..dim], &mut l);
     assert!(max_abs_diff(e.last_logits(), &l) <= out_scale * 0.51 + 1e-4);

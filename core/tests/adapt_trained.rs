@@ -79,26 +79,29 @@ fn adapt_and_classify(model: &str, g: &Golden) -> (Engine, Vec<u8>) {
     let model = Model::open(root().join("fixtures/models").join(model)).unwrap();
     let sc = *model.spectrogram();
     let rec = Record::load(root().join("fixtures/records").join(&g.record), 360.0, None).unwrap();
-    let cond = rhythm::detect::condition(&rec.signal_mv, 360.0);
     let pos = rec.reference_positions();
-    let mut windows = Vec::new();
+    let signal = rhythm::featurize::Signal::new(&rec.signal_mv, 360.0);
+    let mut e = Engine::new(model, BackendChoice::CpuAuto).unwrap();
+    // The labelled beats' features as the device makes them for a record's beats (the
+    // morphology needs the beats before each one, so not from lone windows).
+    let dim = e.feature_dim();
+    let mut features = Vec::new();
     for &(sample, class) in &g.support {
         let i = pos.iter().position(|&p| p == sample).unwrap();
         assert_eq!(rec.reference[i].class, class);
-        let mut w = vec![0.0; sc.window_len as usize];
-        spectrogram::extract_window(&cond, sample as usize, &sc, &mut w).unwrap();
-        windows.push((w, spectrogram::rr_features(&pos, i, 360.0), class));
+        let mut f = vec![0.0; dim];
+        e.beat_classifier_features(&signal, &pos, i, &mut f)
+            .unwrap();
+        features.push((f, class));
     }
-    let labelled: Vec<LabelledBeat<'_>> = windows
+    let labelled: Vec<LabelledBeat<'_>> = features
         .iter()
-        .map(|(w, rr, class)| LabelledBeat {
-            input: AdaptInput::Window { window: w, rr: *rr },
+        .map(|(f, class)| LabelledBeat {
+            input: AdaptInput::Features(f),
             class: *class,
         })
         .collect();
-    let mut e = Engine::new(model, BackendChoice::CpuAuto).unwrap();
     e.adapt(&labelled, &g.cfg).unwrap();
-    let signal = rhythm::featurize::Signal::new(&rec.signal_mv, 360.0);
     let classes = (0..pos.len())
         .filter(|&i| pos[i] >= g.first_test_sample)
         .map(|i| {
@@ -136,12 +139,13 @@ fn f32_engine_reproduces_the_trainers_adaptation() {
             dw <= 1e-3 * scale,
             "{record}: head differs by {dw} (scale {scale})"
         );
-        // The comparison means something only if adaptation moved the head well beyond it.
+        // The comparison means something only if adaptation moved the head well beyond the
+        // difference between the two (the shipped device step is gentle: 0.1 relative).
         let init = dequantized_classifier(e.model()).unwrap();
         let moved = diff(&init.weights, &g.weights).max(diff(&init.bias, &g.bias));
         assert!(
-            moved > 10.0 * 1e-3 * scale,
-            "{record}: adaptation moved the head by only {moved}"
+            moved > 10.0 * dw.max(1e-6),
+            "{record}: adaptation moved the head by only {moved} (engine vs trainer {dw})"
         );
         let agree = agreement(&classes, &g.after);
         assert!(agree >= 0.995, "{record}: predictions agree on {agree}");

@@ -98,7 +98,7 @@ fn cli_adapt_seconds_adapts_on_the_first_minutes_and_scores_the_rest() {
         "{scored} vs {after}"
     );
     // Without reference labels, or a bad span: a message, not a panic.
-    let out = rhythm(&["classify", "fixtures/records/208", "--adapt-seconds", "-1"]);
+    let out = rhythm(&["classify", "fixtures/records/208", "--adapt-seconds", "0"]);
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("--adapt-seconds"));
 }
