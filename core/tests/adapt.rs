@@ -158,7 +158,7 @@ fn adapt_reproduces_linear_head_adapt_f32_model() {
     let mut stft = StftF32::new(*model.spectrogram()).unwrap();
     for (k, (w, rr)) in held.windows.iter().zip(&held.rr).enumerate() {
         stft.compute(w, &mut img).unwrap();
-        let c = e.classify_image(&img, &lone_side(e.model(), &rr)).unwrap();
+        let c = e.classify_image(&img, &lone_side(e.model(), rr)).unwrap();
         let mut l = [0.0; 5];
         want.logits(&hf[k * dim..(k + 1) * dim], &mut l);
         assert!(max_abs_diff(e.last_logits(), &l) < 1e-4);

@@ -16,7 +16,6 @@ use rhythm::adapt::AdaptConfig;
 use rhythm::engine::{dequantized_classifier, AdaptInput, BackendChoice, Engine, LabelledBeat};
 use rhythm::model::Model;
 use rhythm::pipeline::Record;
-use rhythm::spectrogram;
 use std::path::{Path, PathBuf};
 
 fn root() -> PathBuf {
@@ -77,7 +76,6 @@ fn golden(record: &str) -> Golden {
 /// (255 where a beat was not classified).
 fn adapt_and_classify(model: &str, g: &Golden) -> (Engine, Vec<u8>) {
     let model = Model::open(root().join("fixtures/models").join(model)).unwrap();
-    let sc = *model.spectrogram();
     let rec = Record::load(root().join("fixtures/records").join(&g.record), 360.0, None).unwrap();
     let pos = rec.reference_positions();
     let signal = rhythm::featurize::Signal::new(&rec.signal_mv, 360.0);

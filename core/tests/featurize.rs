@@ -29,7 +29,7 @@ fn models() -> Vec<std::sync::Arc<Model>> {
         .unwrap();
     let current = Model::from_bytes(&bytes).unwrap();
     assert_eq!(current.n_side(), SIDE_FEATURES);
-    vec![shipped.into(), current.into()]
+    vec![shipped, current]
 }
 
 #[test]

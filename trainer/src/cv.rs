@@ -222,7 +222,7 @@ pub fn choose_offsets(logits: &[[f32; 5]], labels: &[u8]) -> ([f32; 5], Ec57) {
             None => true,
             Some((bo, be)) => {
                 let (a, b) = (e.rank(), be.rank());
-                a.0 > b.0 || (a.0 == b.0 && a.1 > b.1) || (a == b && size(&off) < size(bo))
+                (a.0 && !b.0) || (a.0 == b.0 && a.1 > b.1) || (a == b && size(&off) < size(bo))
             }
         };
         if better {
