@@ -15,32 +15,40 @@ fn rhythm(args: &[&str]) -> std::process::Output {
         .unwrap()
 }
 
+/// A successful run's JSON output.
+fn rhythm_json(args: &[&str]) -> serde_json::Value {
+    let out = rhythm(args);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+/// Beats scored in a `classify --json` summary.
+fn scored_beats(v: &serde_json::Value) -> u64 {
+    v["summary"]["confusion"]["matrix"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|r| r.as_array().unwrap())
+        .map(|x| x.as_u64().unwrap())
+        .sum()
+}
+
 #[test]
 fn cli_classify_json_and_text() {
-    let out = rhythm(&[
+    let v = rhythm_json(&[
         "classify",
         "fixtures/records/119",
         "--beats",
         "reference",
         "--json",
     ]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(v["beats"].as_array().unwrap().len(), 1987);
     assert_eq!(v["lead"], "MLII");
-    let m = &v["summary"]["confusion"]["matrix"];
-    let total: u64 = m
-        .as_array()
-        .unwrap()
-        .iter()
-        .flat_map(|r| r.as_array().unwrap())
-        .map(|x| x.as_u64().unwrap())
-        .sum();
-    assert_eq!(total, 1987);
+    assert_eq!(scored_beats(&v), 1987);
 
     let out = rhythm(&["classify", "fixtures/records/100"]);
     assert!(out.status.success());
@@ -59,7 +67,7 @@ fn cli_classify_json_and_text() {
 
 #[test]
 fn cli_adapt_seconds_adapts_on_the_first_minutes_and_scores_the_rest() {
-    let out = rhythm(&[
+    let v = rhythm_json(&[
         "classify",
         "fixtures/records/208",
         "--adapt-seconds",
@@ -68,12 +76,6 @@ fn cli_adapt_seconds_adapts_on_the_first_minutes_and_scores_the_rest() {
         "0.01",
         "--json",
     ]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     let a = &v["adaptation"];
     assert!(a["labelled_beats"].as_u64().unwrap() > 300, "{a}");
     assert_eq!(a["scored_from_s"], 300.0);
@@ -85,13 +87,7 @@ fn cli_adapt_seconds_adapts_on_the_first_minutes_and_scores_the_rest() {
         .iter()
         .any(|b| in_span(b) && b["time_s"].as_f64().unwrap() >= 300.0));
     // Only the beats after 300 s are scored.
-    let scored: u64 = v["summary"]["confusion"]["matrix"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .flat_map(|r| r.as_array().unwrap())
-        .map(|x| x.as_u64().unwrap())
-        .sum();
+    let scored = scored_beats(&v);
     let after = beats.iter().filter(|b| !in_span(b)).count() as u64;
     assert!(
         scored <= after && scored + 20 > after,

@@ -67,6 +67,32 @@ pub(crate) fn head_of(model: &Model, info: &ClassifierInfo) -> Result<LinearHead
 }
 
 /// Runs the backbone on one input and reads the classifier's input features into `out`.
+/// [`classifier_input`] of a labelled beat's features; an error naming `what` if the beat
+/// cannot be classified.
+fn labelled_input(
+    backend: &mut dyn super::Backend,
+    logits: &mut [f32; 5],
+    classifier: Option<ClassifierInfo>,
+    features: &crate::featurize::BeatFeatures<'_>,
+    what: &'static str,
+    out: &mut [f32],
+) -> Result<(), Error> {
+    if !features.classifiable() {
+        return Err(Error::InvalidArgument {
+            what,
+            why: format!("it cannot be classified ({:?})", features.quality),
+        });
+    }
+    classifier_input(
+        backend,
+        logits,
+        classifier,
+        features.image,
+        features.side,
+        out,
+    )
+}
+
 fn classifier_input(
     backend: &mut dyn super::Backend,
     logits: &mut [f32; 5],
@@ -182,18 +208,12 @@ impl Engine {
         out: &mut [f32],
     ) -> Result<(), Error> {
         let features = self.featurizer.beat(signal, beats, i)?;
-        if !features.classifiable() {
-            return Err(Error::InvalidArgument {
-                what: "labelled beat",
-                why: format!("it cannot be classified ({:?})", features.quality),
-            });
-        }
-        classifier_input(
+        labelled_input(
             &mut *self.backend,
             &mut self.logits,
             self.classifier,
-            features.image,
-            features.side,
+            &features,
+            "labelled beat",
             out,
         )
     }
@@ -210,18 +230,12 @@ impl Engine {
         let features =
             self.featurizer
                 .windows(window, window, WindowEdge::Inside, rr, &self.no_history)?;
-        if !features.classifiable() {
-            return Err(Error::InvalidArgument {
-                what: "labelled window",
-                why: format!("it cannot be classified ({:?})", features.quality),
-            });
-        }
-        classifier_input(
+        labelled_input(
             &mut *self.backend,
             &mut self.logits,
             self.classifier,
-            features.image,
-            features.side,
+            &features,
+            "labelled window",
             out,
         )
     }
