@@ -11,11 +11,11 @@ fn main() {
     println!("cargo:rerun-if-changed=cbindgen.toml");
     let config = cbindgen::Config::from_file(dir.join("cbindgen.toml"))
         .expect("bindings/cbindgen.toml is readable and valid");
-    let mut builder = cbindgen::Builder::new().with_config(config);
-    for f in ["src/lib.rs", "src/stream.rs", "src/adapt.rs"] {
-        builder = builder.with_src(dir.join(f));
-    }
-    builder
+    // cbindgen follows `mod` declarations from the crate root: naming the modules too would
+    // declare their functions twice.
+    cbindgen::Builder::new()
+        .with_config(config)
+        .with_src(dir.join("src/lib.rs"))
         .generate()
         .expect("cbindgen: generate the header")
         .write_to_file(out.join("rhythm.h"));

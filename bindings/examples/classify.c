@@ -18,6 +18,7 @@
  */
 #include "rhythm.h"
 
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -119,11 +120,19 @@ static int16_t *read_212(const char *record, const Header *h, long *n_out) {
     size_t dir_len = slash != NULL ? (size_t)(slash - record) + 1 : 0;
     FILE *f;
     long frames = h->n_samples;
-    long values = frames * h->n_signals;
+    long values;
     unsigned char *bytes;
     int16_t *out;
     long i, got = 0;
-    size_t n_bytes = (size_t)((values * 3 + 1) / 2);
+    size_t n_bytes, wanted;
+    /* values * 3 below must not overflow a long (signed overflow is undefined). */
+    if (frames <= 0 || frames > LONG_MAX / 3 / h->n_signals) {
+        fprintf(stderr, "%s: sample count %ld in the header is out of range\n", record, frames);
+        return NULL;
+    }
+    values = frames * h->n_signals;
+    wanted = (size_t)((values * 3 + 1) / 2);
+    n_bytes = wanted;
     snprintf(path, sizeof path, "%.*s%s", (int)dir_len, record, h->dat_name);
     f = fopen(path, "rb");
     if (f == NULL) {
@@ -140,6 +149,14 @@ static int16_t *read_212(const char *record, const Header *h, long *n_out) {
     }
     n_bytes = fread(bytes, 1, n_bytes, f);
     fclose(f);
+    if (n_bytes < wanted) {
+        /* A short file would silently lose the beats of its missing end. */
+        fprintf(stderr, "%s: truncated: %zu of the %zu bytes the header needs\n", path, n_bytes,
+                wanted);
+        free(bytes);
+        free(out);
+        return NULL;
+    }
     for (i = 0; i + 1 < values && (size_t)((i / 2) * 3 + 2) < n_bytes; i += 2) {
         const unsigned char *b = bytes + (i / 2) * 3;
         int v0 = b[0] | ((b[1] & 0x0f) << 8);

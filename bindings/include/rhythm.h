@@ -296,7 +296,7 @@ enum RhythmStatus rhythm_adapt_config_default(struct RhythmAdaptConfig *out);
 // Adapts the engine's classifier head to `n_beats` labelled beats, starting from the
 // model's own classifier (each call starts again from it). `windows` holds `n_beats`
 // conditioned beat windows of `window_len` samples each (as for rhythm_classify_window()),
-// `rr` their RR features, `labels` their RhythmClass values. `cfg` NULL uses the defaults.
+// `rr` their RR features, `labels` their RhythmClass values. `cfg` NULL uses the settings in the model's metadata (the step the trainer evaluated adaptation with), else the defaults.
 // Afterwards every classification (rhythm_classify_window, streams) uses the adapted
 // head; rhythm_engine_reset_adaptation() returns to the model's. On failure the previous
 // head is kept. Allocates about n_beats * feature_dim floats for the call.
@@ -341,7 +341,8 @@ int32_t rhythm_engine_is_adapted(const struct RhythmEngine *engine);
 // model's rate, see rhythm_engine_info(); otherwise RHYTHM_STATUS_SAMPLE_RATE: the stream
 // does not resample). `max_post_rr_s` bounds the latency (how long a beat waits for the
 // next one; 0 selects the default, 4 s). Memory is allocated here once (about 40 KiB at
-// 360 Hz) and fixed afterwards.
+// 360 Hz, plus the last 32 beat windows for the template: 90 KiB for 720-sample
+// windows) and fixed afterwards.
 //
 // Latency: a beat is reported once the next beat is detected (its RR features include the
 // post-RR interval), typically 1.1-1.5 s after its R peak at normal heart rates, at most
@@ -412,132 +413,6 @@ enum RhythmStatus rhythm_stream_reset(struct RhythmStream *stream);
 // `stream` NULL or a live handle; `out` NULL or writable.
 enum RhythmStatus rhythm_stream_stats(const struct RhythmStream *stream,
                                       struct RhythmStreamStats *out);
-
-// Creates a stream for `engine`'s model, for samples at `sample_rate_hz` (must equal the
-// model's rate, see rhythm_engine_info(); otherwise RHYTHM_STATUS_SAMPLE_RATE: the stream
-// does not resample). `max_post_rr_s` bounds the latency (how long a beat waits for the
-// next one; 0 selects the default, 4 s). Memory is allocated here once (about 40 KiB at
-// 360 Hz) and fixed afterwards.
-//
-// Latency: a beat is reported once the next beat is detected (its RR features include the
-// post-RR interval), typically 1.1-1.5 s after its R peak at normal heart rates, at most
-// max_post_rr_s + 3.3 s (7.3 s by default; RhythmStreamStats.latency_bound_samples).
-//
-// # Safety
-// `engine` NULL or a live handle; `out` NULL or writable.
-enum RhythmStatus rhythm_stream_new(const struct RhythmEngine *engine,
-                                    double sample_rate_hz,
-                                    float max_post_rr_s,
-                                    struct RhythmStream **out);
-
-// Frees a stream (NULL is ignored); pending beats are discarded (call
-// rhythm_stream_finish() first to get them).
-//
-// # Safety
-// `stream` must be NULL or a handle from rhythm_stream_new() not freed before.
-void rhythm_stream_free(struct RhythmStream *stream);
-
-// Pushes `len` samples in mV (any chunk size; NaN allowed and flagged) and calls `callback`
-// for each beat that becomes final. Allocates nothing. `samples` may be NULL when `len`
-// is 0.
-//
-// # Safety
-// `stream`, `engine`: NULL or live handles (the engine the stream was created for, or one
-// with the same model); `samples` NULL or `len` floats; `callback` NULL or a valid function.
-enum RhythmStatus rhythm_stream_push_f32(struct RhythmStream *stream,
-                                         struct RhythmEngine *engine,
-                                         const float *samples,
-                                         size_t len,
-                                         RhythmBeatCallback callback_fn,
-                                         void *user);
-
-// Pushes `len` raw ADC samples, converted as mV = (adc - baseline) / gain (the WFDB
-// header's gain and baseline), and calls `callback` for each beat that becomes final.
-// `gain` must be finite and non-zero. Allocates nothing.
-//
-// # Safety
-// As rhythm_stream_push_f32(), with `samples` NULL or `len` int16 values.
-enum RhythmStatus rhythm_stream_push_i16(struct RhythmStream *stream,
-                                         struct RhythmEngine *engine,
-                                         const int16_t *samples,
-                                         size_t len,
-                                         double gain,
-                                         int32_t baseline,
-                                         RhythmBeatCallback callback_fn,
-                                         void *user);
-
-// End of the record: reports every pending beat through `callback`, then restarts the
-// stream (the next sample is index 0 of a new record; counters are kept).
-//
-// # Safety
-// As rhythm_stream_push_f32().
-enum RhythmStatus rhythm_stream_finish(struct RhythmStream *stream,
-                                       struct RhythmEngine *engine,
-                                       RhythmBeatCallback callback_fn,
-                                       void *user);
-
-// Discards the current record's pending beats and restarts at sample 0.
-//
-// # Safety
-// `stream` NULL or a live handle.
-enum RhythmStatus rhythm_stream_reset(struct RhythmStream *stream);
-
-// Reads a stream's counters.
-//
-// # Safety
-// `stream` NULL or a live handle; `out` NULL or writable.
-enum RhythmStatus rhythm_stream_stats(const struct RhythmStream *stream,
-                                      struct RhythmStreamStats *out);
-
-// Fills `out` with the default adaptation settings (those the trainer meta-learned with).
-//
-// # Safety
-// `out` NULL or writable.
-enum RhythmStatus rhythm_adapt_config_default(struct RhythmAdaptConfig *out);
-
-// Adapts the engine's classifier head to `n_beats` labelled beats, starting from the
-// model's own classifier (each call starts again from it). `windows` holds `n_beats`
-// conditioned beat windows of `window_len` samples each (as for rhythm_classify_window()),
-// `rr` their RR features, `labels` their RhythmClass values. `cfg` NULL uses the defaults.
-// Afterwards every classification (rhythm_classify_window, streams) uses the adapted
-// head; rhythm_engine_reset_adaptation() returns to the model's. On failure the previous
-// head is kept. Allocates about n_beats * feature_dim floats for the call.
-//
-// # Safety
-// `engine` NULL or a live handle; `windows` NULL or n_beats*window_len floats; `rr` NULL or
-// n_beats structs; `labels` NULL or n_beats bytes; `cfg` NULL or valid.
-enum RhythmStatus rhythm_engine_adapt(struct RhythmEngine *engine,
-                                      const float *windows,
-                                      size_t window_len,
-                                      const struct RhythmRr *rr,
-                                      const uint8_t *labels,
-                                      size_t n_beats,
-                                      const struct RhythmAdaptConfig *cfg);
-
-// As rhythm_engine_adapt(), from classifier input features already computed
-// (`n_beats` rows of `dim` == RhythmModelInfo.feature_dim floats).
-//
-// # Safety
-// `engine` NULL or a live handle; `features` NULL or n_beats*dim floats; `labels` NULL or
-// n_beats bytes; `cfg` NULL or valid.
-enum RhythmStatus rhythm_engine_adapt_features(struct RhythmEngine *engine,
-                                               const float *features,
-                                               size_t dim,
-                                               const uint8_t *labels,
-                                               size_t n_beats,
-                                               const struct RhythmAdaptConfig *cfg);
-
-// Returns to the model's own classifier head.
-//
-// # Safety
-// `engine` NULL or a live handle.
-enum RhythmStatus rhythm_engine_reset_adaptation(struct RhythmEngine *engine);
-
-// 1 if an adapted head is in use, 0 if not, -1 for a NULL engine.
-//
-// # Safety
-// `engine` NULL or a live handle.
-int32_t rhythm_engine_is_adapted(const struct RhythmEngine *engine);
 
 #ifdef __cplusplus
 }  // extern "C"

@@ -5,8 +5,9 @@ use crate::{
     RhythmRr, RhythmStatus,
 };
 use rhythm_core::aami::AamiClass;
-use rhythm_core::adapt::AdaptConfig;
+use rhythm_core::adapt::{AdaptConfig, MAX_STEPS};
 use rhythm_core::engine::{AdaptInput, LabelledBeat};
+use rhythm_core::model::Model;
 
 /// How the classifier head adapts (rhythm::adapt::AdaptConfig).
 #[repr(C)]
@@ -41,18 +42,24 @@ pub unsafe extern "C" fn rhythm_adapt_config_default(out: *mut RhythmAdaptConfig
     })
 }
 
+/// The settings of a call: `cfg`, or when NULL the ones the model's trainer evaluated
+/// adaptation with (its metadata), else the library defaults.
+///
 /// # Safety
 /// `cfg` NULL or valid.
-unsafe fn config(cfg: *const RhythmAdaptConfig) -> Result<AdaptConfig, Fail> {
+unsafe fn config(cfg: *const RhythmAdaptConfig, model: &Model) -> Result<AdaptConfig, Fail> {
     if cfg.is_null() {
-        return Ok(AdaptConfig::default());
+        return Ok(AdaptConfig::from_metadata(model.metadata()).unwrap_or_default());
     }
     // SAFETY: non-NULL, valid (caller's contract).
     let c = unsafe { *cfg };
-    if !(c.learning_rate.is_finite() && c.learning_rate > 0.0) || c.steps > 100_000 {
+    let valid = c.learning_rate.is_finite()
+        && c.learning_rate > 0.0
+        && (1..=MAX_STEPS).contains(&(c.steps as usize));
+    if !valid {
         return fail(
             RhythmStatus::InvalidArgument,
-            "adapt config: learning_rate must be finite and > 0, steps <= 100000",
+            format!("adapt config: learning_rate must be finite and > 0, steps 1..={MAX_STEPS}"),
         );
     }
     Ok(AdaptConfig {
@@ -87,7 +94,7 @@ fn adapt_error(e: rhythm_core::Error) -> Fail {
 /// Adapts the engine's classifier head to `n_beats` labelled beats, starting from the
 /// model's own classifier (each call starts again from it). `windows` holds `n_beats`
 /// conditioned beat windows of `window_len` samples each (as for rhythm_classify_window()),
-/// `rr` their RR features, `labels` their RhythmClass values. `cfg` NULL uses the defaults.
+/// `rr` their RR features, `labels` their RhythmClass values. `cfg` NULL uses the settings in the model's metadata (the step the trainer evaluated adaptation with), else the defaults.
 /// Afterwards every classification (rhythm_classify_window, streams) uses the adapted
 /// head; rhythm_engine_reset_adaptation() returns to the model's. On failure the previous
 /// head is kept. Allocates about n_beats * feature_dim floats for the call.
@@ -109,7 +116,7 @@ pub unsafe extern "C" fn rhythm_engine_adapt(
         // SAFETY: caller's contract (live handle or NULL, checked).
         let h = unsafe { engine_mut(engine) }?;
         // SAFETY: caller's contract.
-        let cfg = unsafe { config(cfg) }?;
+        let cfg = unsafe { config(cfg, h.engine.model()) }?;
         if n_beats == 0 {
             return fail(RhythmStatus::InvalidArgument, "no labelled beats");
         }
@@ -171,7 +178,7 @@ pub unsafe extern "C" fn rhythm_engine_adapt_features(
         // SAFETY: caller's contract (live handle or NULL, checked).
         let h = unsafe { engine_mut(engine) }?;
         // SAFETY: caller's contract.
-        let cfg = unsafe { config(cfg) }?;
+        let cfg = unsafe { config(cfg, h.engine.model()) }?;
         if n_beats == 0 {
             return fail(RhythmStatus::InvalidArgument, "no labelled beats");
         }

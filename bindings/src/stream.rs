@@ -70,7 +70,8 @@ fn deliver(
 /// model's rate, see rhythm_engine_info(); otherwise RHYTHM_STATUS_SAMPLE_RATE: the stream
 /// does not resample). `max_post_rr_s` bounds the latency (how long a beat waits for the
 /// next one; 0 selects the default, 4 s). Memory is allocated here once (about 40 KiB at
-/// 360 Hz) and fixed afterwards.
+/// 360 Hz, plus the last 32 beat windows for the template: 90 KiB for 720-sample
+/// windows) and fixed afterwards.
 ///
 /// Latency: a beat is reported once the next beat is detected (its RR features include the
 /// post-RR interval), typically 1.1-1.5 s after its R peak at normal heart rates, at most

@@ -98,9 +98,14 @@ fn ffi_checks_pointers_lengths_and_backends() {
         );
         let mut info = std::mem::zeroed::<RhythmModelInfo>();
         assert_eq!(rhythm_engine_info(e, &mut info), RhythmStatus::Ok);
+        let wl = Model::from_bytes(&bytes).unwrap().spectrogram().window_len as usize;
         assert_eq!(
-            (info.sample_rate_hz, info.window_len, info.feature_dim),
-            (360, 256, 96)
+            (
+                info.sample_rate_hz,
+                info.window_len as usize,
+                info.feature_dim
+            ),
+            (360, wl, 96)
         );
         assert_eq!(
             CStr::from_ptr(rhythm_engine_backend_name(e))
@@ -110,7 +115,7 @@ fn ffi_checks_pointers_lengths_and_backends() {
         );
 
         // Classify one window: short buffers and NULLs are errors.
-        let w = vec![0.1f32; 256];
+        let w = vec![0.1f32; wl];
         let rr = RhythmRr {
             pre_rr_s: 0.8,
             post_rr_s: 0.8,
@@ -120,11 +125,11 @@ fn ffi_checks_pointers_lengths_and_backends() {
         };
         let mut beat = std::mem::zeroed::<RhythmBeat>();
         assert_eq!(
-            rhythm_classify_window(e, 5, ptr::null(), w.as_ptr(), 255, &rr, &mut beat),
+            rhythm_classify_window(e, 5, ptr::null(), w.as_ptr(), wl - 1, &rr, &mut beat),
             RhythmStatus::BufferTooSmall
         );
         assert_eq!(
-            rhythm_classify_window(e, 5, ptr::null(), ptr::null(), 256, &rr, &mut beat),
+            rhythm_classify_window(e, 5, ptr::null(), ptr::null(), wl, &rr, &mut beat),
             RhythmStatus::NullPointer
         );
         assert_eq!(
@@ -133,14 +138,14 @@ fn ffi_checks_pointers_lengths_and_backends() {
                 5,
                 ptr::null(),
                 w.as_ptr(),
-                256,
+                wl,
                 &rr,
                 &mut beat
             ),
             RhythmStatus::NullPointer
         );
         assert_eq!(
-            rhythm_classify_window(e, 5, ptr::null(), w.as_ptr(), 256, &rr, &mut beat),
+            rhythm_classify_window(e, 5, ptr::null(), w.as_ptr(), wl, &rr, &mut beat),
             RhythmStatus::Ok
         );
         assert_eq!(beat.sample, 5);
@@ -229,15 +234,54 @@ fn ffi_checks_pointers_lengths_and_backends() {
                 class: rhythm_core::aami::AamiClass::from_index(l as usize).unwrap(),
             })
             .collect();
-        rust.adapt(&lb, &Default::default()).unwrap();
+        // A NULL config means the settings in the model's metadata.
+        let model_cfg = rhythm_core::adapt::AdaptConfig::from_metadata(rust.model().metadata())
+            .unwrap_or_default();
+        rust.adapt(&lb, &model_cfg).unwrap();
         assert_eq!(&c_head, rust.adapted_head().unwrap());
-        let windows = vec![0.05f32; 2 * 256];
+        // Non-finite or absurd features and steps: INVALID_ARGUMENT, the head kept.
+        for poison in [f32::NAN, f32::INFINITY, 1e38] {
+            let mut bad = feats.clone();
+            bad[dim + 1] = poison;
+            assert_eq!(
+                rhythm_engine_adapt_features(e, bad.as_ptr(), dim, labels.as_ptr(), 4, &cfg),
+                RhythmStatus::InvalidArgument,
+                "{poison}"
+            );
+            assert_eq!(&*e_ref(e), &c_head);
+        }
+        for step in [f32::NAN, 0.0, -1.0] {
+            let bad = RhythmAdaptConfig {
+                learning_rate: step,
+                ..cfg
+            };
+            assert_eq!(
+                rhythm_engine_adapt_features(e, feats.as_ptr(), dim, labels.as_ptr(), 4, &bad),
+                RhythmStatus::InvalidArgument
+            );
+        }
+        let mut nan_windows = vec![0.05f32; 2 * wl];
+        nan_windows[wl + 3] = f32::NAN;
+        assert_eq!(
+            rhythm_engine_adapt(
+                e,
+                nan_windows.as_ptr(),
+                wl,
+                [rr, rr].as_ptr(),
+                [1u8, 3].as_ptr(),
+                2,
+                &cfg
+            ),
+            RhythmStatus::InvalidArgument
+        );
+        assert_eq!(&*e_ref(e), &c_head);
+        let windows = vec![0.05f32; 2 * wl];
         let rrs = [rr, rr];
         assert_eq!(
             rhythm_engine_adapt(
                 e,
                 windows.as_ptr(),
-                256,
+                wl,
                 rrs.as_ptr(),
                 [1u8, 3].as_ptr(),
                 2,

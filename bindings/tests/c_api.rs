@@ -107,8 +107,22 @@ fn c_example_builds_as_c_and_cpp_and_matches_rust() {
     std::fs::create_dir_all(&dir).unwrap();
     let c_bin = dir.join("classify_c");
     let cpp_bin = dir.join("classify_cpp");
-    compile("cc", &["-std=c99", "-Wall", "-Wextra", "-Werror"], &c_bin);
-    compile("c++", &["-Wall", "-Werror", "-x", "c++"], &cpp_bin);
+    compile(
+        "cc",
+        &[
+            "-std=c99",
+            "-Wall",
+            "-Wextra",
+            "-Wredundant-decls",
+            "-Werror",
+        ],
+        &c_bin,
+    );
+    compile(
+        "c++",
+        &["-Wall", "-Wredundant-decls", "-Werror", "-x", "c++"],
+        &cpp_bin,
+    );
     let seconds = 600;
     let want = rust_lines("208", seconds);
     assert!(want.len() > 500);
@@ -138,5 +152,30 @@ fn c_example_builds_as_c_and_cpp_and_matches_rust() {
         assert!(summary.contains("timeouts=0 overflows=0"), "{summary}");
         let stderr = String::from_utf8_lossy(&o.stderr);
         assert!(stderr.contains("accel: RHYTHM_STATUS_BACKEND_UNAVAILABLE"));
+    }
+
+    // A truncated .dat is an error, not a silently shorter record; a sample count whose
+    // byte size would overflow is refused before any arithmetic on it.
+    let bad = dir.join("bad-records");
+    std::fs::create_dir_all(&bad).unwrap();
+    let header = std::fs::read_to_string(root().join("fixtures/records/208.hea")).unwrap();
+    let dat = std::fs::read(root().join("fixtures/records/208.dat")).unwrap();
+    std::fs::write(bad.join("208.hea"), &header).unwrap();
+    std::fs::write(bad.join("208.dat"), &dat[..dat.len() / 2]).unwrap();
+    std::fs::write(
+        bad.join("huge.hea"),
+        header.replacen("208 2 360 650000", "huge 2 360 9000000000000000000", 1),
+    )
+    .unwrap();
+    for (record, message) in [("208", "truncated"), ("huge", "out of range")] {
+        let o = Command::new(&c_bin)
+            .arg(&model)
+            .arg(bad.join(record))
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&o.stderr);
+        assert!(!o.status.success(), "{record}: exit status 0");
+        assert!(stderr.contains(message), "{record}: {stderr}");
+        assert!(!String::from_utf8_lossy(&o.stdout).contains("summary "));
     }
 }

@@ -40,6 +40,9 @@ impl Default for AdaptConfig {
     }
 }
 
+/// Most gradient steps an adaptation runs (its time is linear in them).
+pub const MAX_STEPS: usize = 10_000;
+
 /// Marker of the adaptation settings in a model's metadata string.
 const METADATA_KEY: &str = "adapt=";
 
@@ -74,7 +77,7 @@ impl AdaptConfig {
             }
         }
         cfg.learning_rate = lr.filter(|l| l.is_finite() && *l > 0.0)?;
-        cfg.steps = steps.filter(|s| (1..=10_000).contains(s))?;
+        cfg.steps = steps.filter(|s| (1..=MAX_STEPS).contains(s))?;
         Some(cfg)
     }
 }

@@ -64,6 +64,8 @@
 //! let root = concat!(env!("CARGO_MANIFEST_DIR"), "/../fixtures");
 //! let model = Model::open(format!("{root}/models/rhythm-int8.rhm"))?;
 //! let sc = *model.spectrogram();
+//! // The step the trainer evaluated adaptation with travels in the model's metadata.
+//! let cfg = AdaptConfig::from_metadata(model.metadata()).unwrap_or_default();
 //! let mut engine = Engine::new(model, BackendChoice::CpuAuto)?;
 //! let record = Record::load(format!("{root}/records/119"), 360.0, None)?;
 //! let conditioned = rhythm::detect::condition(&record.signal_mv, 360.0);
@@ -81,7 +83,7 @@
 //!         class: record.reference[i].class,
 //!     })
 //!     .collect();
-//! let report = engine.adapt(&labelled, &AdaptConfig::default())?;
+//! let report = engine.adapt(&labelled, &cfg)?;
 //! assert!(report.loss_after < report.loss_before);
 //! assert!(engine.is_adapted());
 //! engine.reset_adaptation(); // back to the model's own classifier

@@ -37,6 +37,9 @@ pub struct Record {
     /// Ventricular flutter/fibrillation episodes `[start, end)` from the `[` and `]`
     /// annotations, at the model's rate.
     pub flutter: Vec<(u64, u64)>,
+    /// Beat annotations that lie outside the signal (not in `reference`): counted so that
+    /// none is lost silently.
+    pub reference_outside_signal: usize,
 }
 
 impl Record {
@@ -68,7 +71,7 @@ impl Record {
             .get(idx)
             .map(|s| s.description.clone())
             .unwrap_or_default();
-        let mut signal_mv = rec.physical(idx)?;
+        let mut signal_mv = rec.millivolts(idx)?;
         let resampled = (fs - target_fs).abs() > 1e-9;
         if resampled {
             signal_mv = wfdb::resample(&signal_mv, fs, target_fs);
@@ -88,7 +91,7 @@ impl Record {
             }
         };
         let in_signal = |s: i64| s >= 0 && (s as usize) < signal_mv.len();
-        let reference = annotations
+        let reference: Vec<ReferenceBeat> = annotations
             .iter()
             .filter_map(|a| {
                 let class = a.aami_class()?;
@@ -128,6 +131,11 @@ impl Record {
             lead,
             original_fs: fs,
             fs: target_fs,
+            reference_outside_signal: annotations
+                .iter()
+                .filter(|a| a.aami_class().is_some())
+                .count()
+                - reference.len(),
             signal_mv,
             reference,
             flutter,

@@ -49,7 +49,8 @@
 //! of pending beat positions and two beat windows (≈ 40 KiB at 360 Hz), the last
 //! [`LONG_RR_BEATS`] R-peak positions for the long-term RR mean (4 KiB) and the conditioned
 //! windows of the last [`crate::featurize::HISTORY_BEATS`] beats for the patient's
-//! dominant-beat template ([`crate::featurize::template`]; 32 KiB at 256-sample windows).
+//! dominant-beat template ([`crate::featurize::template`]; `32 × window_len × 4` bytes: 32 KiB
+//! for 256-sample windows, 90 KiB for the shipped model's 720).
 //! Pushing and finishing allocate nothing. The side features therefore equal the offline
 //! path's, whose look-back is bounded the same way. Nothing is dropped: the rings are sized so that every sample
 //! a pending beat needs is still held (checked: [`StreamStats::ring_misses`]), and the
@@ -397,12 +398,12 @@ impl Stream {
         scale: AdcScale,
         mut on_beat: impl FnMut(&StreamBeat),
     ) -> Result<(), Error> {
-        if !(scale.gain.is_finite() && scale.gain != 0.0) {
-            return Err(Error::InvalidArgument {
-                what: "ADC gain",
-                why: format!("{} is zero or not finite", scale.gain),
-            });
-        }
+        crate::wfdb::check_adc_scale(scale.gain, i64::from(scale.baseline)).map_err(|why| {
+            Error::InvalidArgument {
+                what: "ADC scale",
+                why,
+            }
+        })?;
         self.check_engine(engine)?;
         let base = f64::from(scale.baseline);
         for &v in samples {

@@ -109,6 +109,49 @@ fn same_features(model: std::sync::Arc<Model>) {
     assert!(checked > 200);
 }
 
+/// `classify_record` keeps the history incrementally (one window per beat); beats asked for
+/// one at a time in any order rebuild it from the signal. Both give the same beats, for the
+/// shipped window and for wider and narrower ones.
+#[test]
+fn whole_record_equals_beats_in_any_order() {
+    let rec = Record::load(fixtures().join("records/208"), 360.0, None).unwrap();
+    let sig = &rec.signal_mv[..360 * 240];
+    let beats = detect::detect_qrs(sig, 360.0);
+    let base = *Model::open(fixtures().join("models/rhythm-int8.rhm"))
+        .unwrap()
+        .spectrogram();
+    let windows = [(256, 96, 6), (720, 432, 21), (512, 320, 14)];
+    for (k, &(window_len, r_offset, hop)) in windows.iter().enumerate() {
+        let sc = rhythm::spectrogram::SpectrogramConfig {
+            window_len,
+            r_offset,
+            hop,
+            ..base
+        };
+        let bytes = rhythm_testkit::side_branch_network(9 + k as u64, sc, 8)
+            .float_spec(rhythm::graph::Precision::F32)
+            .to_bytes()
+            .unwrap();
+        let model = Model::from_bytes(&bytes).unwrap();
+        let mut engine = Engine::new(model, BackendChoice::CpuScalar).unwrap();
+        let whole = engine.classify_record(sig, &beats).unwrap();
+        assert_eq!(whole.len(), beats.len());
+        let signal = Signal::new(sig, 360.0);
+        // A scrambled order (7 is coprime with nearly every count; checked below).
+        let n = beats.len();
+        let order: Vec<usize> = (0..n).map(|j| (j * 7 + 3) % n).collect();
+        let mut seen = vec![false; n];
+        order.iter().for_each(|&i| seen[i] = true);
+        assert!(seen.iter().all(|&s| s), "order covers every beat");
+        for &i in &order {
+            let one = engine.classify_beat(&signal, &beats, i).unwrap();
+            assert_eq!(one, whole[i], "window {window_len}: beat {i}");
+        }
+        // In order again after a scrambled call: the incremental path restarts cleanly.
+        assert_eq!(engine.classify_record(sig, &beats).unwrap(), whole);
+    }
+}
+
 #[test]
 fn conditioning_has_one_nan_policy() {
     let rec = Record::load(fixtures().join("records/100"), 360.0, None).unwrap();

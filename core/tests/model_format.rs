@@ -235,3 +235,105 @@ fn structural_errors_are_named() {
         .to_string()
         .contains("outside"));
 }
+
+/// A float network: a 1×1 conv to `channels`, `layers` copies of `layer`, then a classifier.
+fn hostile(channels: usize, layers: usize, pool: bool) -> ModelSpec {
+    use rhythm::model::Activation;
+    let mut rng = SplitMix64(3);
+    let mut b = NetworkBuilder::new(SpectrogramConfig::default_360hz(), 0);
+    let mut x = b.conv2d_random(&mut rng, b.image(), channels, 1, 1, 1, Activation::None);
+    for _ in 0..layers {
+        x = if pool {
+            b.avg_pool(x, 15, 1, 7)
+        } else {
+            b.activation(x, Activation::Relu)
+        };
+    }
+    let x = b.global_avg_pool(x);
+    let x = b.fully_connected_random(&mut rng, x, 5, Activation::None);
+    b.softmax(x);
+    b.float_spec(Precision::F32)
+}
+
+fn limit_of(bytes: &[u8]) -> &'static str {
+    match Model::from_bytes(bytes) {
+        Err(ModelError::LimitExceeded { limit, .. }) => limit,
+        Err(e) => panic!("expected a limit, got {e}"),
+        Ok(_) => panic!("model beyond the limits accepted"),
+    }
+}
+
+/// Small files that would cost unbounded memory or time are refused at load, naming the
+/// limit (issue "Hardening" defects 3 and 7); a model just inside them loads.
+#[test]
+fn resource_limits_are_named_errors() {
+    // 20 15×15 pools over 512 channels: ≈ 2.4·10⁹ adds per beat from a file of a few KB.
+    let pools = hostile(512, 20, true).to_bytes_unchecked();
+    assert!(pools.len() < 64 * 1024);
+    assert_eq!(limit_of(&pools), "work per beat");
+    // 4092 channels kept alive by 20 activations: ≈ 8.8·10⁷ activation elements.
+    assert_eq!(
+        limit_of(&hostile(4092, 20, false).to_bytes_unchecked()),
+        "activation elements"
+    );
+    // Inside the limits: loads and classifies.
+    let ok = Model::from_bytes(&hostile(16, 2, true).to_bytes().unwrap()).unwrap();
+    assert!(rhythm::engine::Engine::new(ok, rhythm::engine::BackendChoice::CpuScalar).is_ok());
+    // An op count in the header beyond MAX_OPS, checksum resealed.
+    let mut b = int8_spec().to_bytes().unwrap();
+    b[36..40].copy_from_slice(&5000u32.to_le_bytes());
+    reseal(&mut b);
+    assert_eq!(limit_of(&b), "ops");
+    // A valid checksum on an absurd sampling rate (it used to abort on a 31 TB allocation
+    // or hang): a typed error at load.
+    for rate in [0u32, 49, 2001, 100_000, u32::MAX] {
+        let mut b = int8_spec().to_bytes().unwrap();
+        b[80..84].copy_from_slice(&rate.to_le_bytes());
+        reseal(&mut b);
+        let e = Model::from_bytes(&b).unwrap_err().to_string();
+        assert!(e.contains("sample_rate_hz"), "{rate} Hz: {e}");
+    }
+    // The shipped models are far inside every limit.
+    for p in ["rhythm-int8.rhm", "rhythm-fp16.rhm", "rhythm-f32.rhm"] {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../fixtures/models")
+            .join(p);
+        let m = Model::open(path).unwrap();
+        let work: usize = (0..m.ops().len()).map(|i| m.op_macs(i)).sum();
+        assert!(
+            work < rhythm::model::format::MAX_WORK_PER_BEAT / 16,
+            "{p}: {work}"
+        );
+    }
+}
+
+/// NaN or infinite float weights and biases are refused (defect 5): they would make every
+/// beat N with NaN confidence.
+#[test]
+fn non_finite_float_weights_are_refused() {
+    for precision in [Precision::F32, Precision::F16] {
+        for bad in [f32::NAN, f32::INFINITY, f32::NEG_INFINITY] {
+            // The classifier's bias (f32 in both precisions).
+            let mut s = net().float_spec(precision);
+            let fc = s.ops.len() - 2;
+            match &mut s.ops[fc].bias {
+                Some(rhythm::model::writer::BlobData::F32(b)) => b[0] = bad,
+                other => panic!("bias {other:?}"),
+            }
+            let e = Model::from_bytes(&s.to_bytes_unchecked()).unwrap_err();
+            assert!(
+                matches!(e, ModelError::NonFinite { .. }),
+                "{precision:?}: {e}"
+            );
+            // A weight of the first conv.
+            let mut s = net().float_spec(precision);
+            match &mut s.ops[0].weights {
+                Some(rhythm::model::writer::BlobData::F32(w)) => w[3] = bad,
+                Some(rhythm::model::writer::BlobData::F16(w)) => w[3] = half::f16::from_f32(bad),
+                other => panic!("weights {other:?}"),
+            }
+            let e = Model::from_bytes(&s.to_bytes_unchecked()).unwrap_err();
+            assert!(e.to_string().contains("non-finite"), "{precision:?}: {e}");
+        }
+    }
+}

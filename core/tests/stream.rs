@@ -149,7 +149,7 @@ fn stream_adc_input_equals_mv_input() {
     assert!(matches!(
         s.push_adc(&mut e, &adc[..10], bad, |_| {}),
         Err(Error::InvalidArgument {
-            what: "ADC gain",
+            what: "ADC scale",
             ..
         })
     ));

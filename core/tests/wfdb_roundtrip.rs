@@ -270,6 +270,121 @@ fn wfdb_header_without_sample_count_uses_file_length() {
     assert_eq!(Record::read(dir.join("s")).unwrap().adc, rec.adc);
 }
 
+/// Only the bytes the header needs are read; a FIFO, a device or a directory is refused
+/// before it is opened (issue "Hardening" defect 8: a FIFO blocked forever, `/dev/zero` grew
+/// until OOM, a 2 GB sparse `.dat` cost 2.1 GB RSS).
+#[test]
+fn wfdb_reads_only_what_the_header_needs_from_regular_files() {
+    let dir = tmp("bounded");
+    let rec = sample_record(&dir, SignalFormat::F212);
+    let dat = dir.join("s.dat");
+    // A huge sparse tail beyond the record: ignored, never read.
+    let f = std::fs::OpenOptions::new().write(true).open(&dat).unwrap();
+    f.set_len(8 << 30).unwrap();
+    drop(f);
+    assert_eq!(Record::read(dir.join("s")).unwrap().adc, rec.adc);
+    // Without a sample count the file length decides, and a file beyond the cap is refused.
+    let mut h = Header::parse(&std::fs::read_to_string(dir.join("s.hea")).unwrap()).unwrap();
+    h.n_samples = None;
+    for s in &mut h.signals {
+        s.checksum = None;
+    }
+    std::fs::write(dir.join("s.hea"), h.to_text()).unwrap();
+    assert!(matches!(
+        Record::read(dir.join("s")),
+        Err(WfdbError::TooLarge { .. })
+    ));
+    // Devices, FIFOs and directories as signal files.
+    std::fs::write(dir.join("s.hea"), rec.header.to_text()).unwrap();
+    std::fs::remove_file(&dat).unwrap();
+    std::os::unix::fs::symlink("/dev/zero", &dat).unwrap();
+    assert!(matches!(
+        Record::read(dir.join("s")),
+        Err(WfdbError::NotRegularFile { .. })
+    ));
+    std::fs::remove_file(&dat).unwrap();
+    let made = std::process::Command::new("mkfifo").arg(&dat).status();
+    if made.is_ok_and(|s| s.success()) {
+        let e = Record::read(dir.join("s")).unwrap_err();
+        assert!(e.to_string().contains("not a regular file"), "{e}");
+        std::fs::remove_file(&dat).unwrap();
+    }
+    std::fs::create_dir(&dat).unwrap();
+    assert!(matches!(
+        Record::read(dir.join("s")),
+        Err(WfdbError::NotRegularFile { .. })
+    ));
+    // A header that is not a regular file either.
+    std::fs::remove_file(dir.join("s.hea")).unwrap();
+    std::os::unix::fs::symlink("/dev/zero", dir.join("s.hea")).unwrap();
+    assert!(matches!(
+        Record::read(dir.join("s")),
+        Err(WfdbError::NotRegularFile { .. })
+    ));
+}
+
+/// The header's units are honoured and a scale that cannot be ECG is an error (issue
+/// "Hardening" defect 9: gain 1e-300 or 1e30, baseline −2³¹ lost every beat with exit 0).
+#[test]
+fn wfdb_units_and_absurd_scales() {
+    let dir = tmp("scale");
+    let rec = sample_record(&dir, SignalFormat::F16);
+    let good = Header::parse(&std::fs::read_to_string(dir.join("s.hea")).unwrap()).unwrap();
+    let with = |edit: &dyn Fn(&mut Header)| {
+        let mut h = good.clone();
+        edit(&mut h);
+        std::fs::write(dir.join("s.hea"), h.to_text()).unwrap();
+        Record::read(dir.join("s")).unwrap()
+    };
+    let mv = rec.millivolts(0).unwrap();
+    assert_eq!(mv, rec.physical(0).unwrap());
+    // The same signal stored in µV and in V (gain per unit scaled to match) reads as the
+    // same millivolts.
+    for (units, mv_per_unit) in [("uV", 1e-3), ("V", 1e3), ("mV", 1.0)] {
+        let r = with(&|h| {
+            h.signals[0].units = units.into();
+            h.signals[0].gain *= mv_per_unit;
+        });
+        let got = r.millivolts(0).unwrap();
+        for (g, m) in got.iter().zip(&mv) {
+            assert!(
+                (g - m).abs() <= 1e-5 * m.abs().max(1.0),
+                "{units}: {g} vs {m}"
+            );
+        }
+    }
+    for (what, edit) in [
+        (
+            "gain 1e-300",
+            Box::new(|h: &mut Header| h.signals[0].gain = 1e-300) as Box<dyn Fn(&mut Header)>,
+        ),
+        (
+            "gain 1e30",
+            Box::new(|h: &mut Header| h.signals[0].gain = 1e30),
+        ),
+        (
+            "baseline",
+            Box::new(|h: &mut Header| h.signals[0].baseline = i32::MIN),
+        ),
+        (
+            "units",
+            Box::new(|h: &mut Header| h.signals[0].units = "degC".into()),
+        ),
+    ] {
+        let r = with(&*edit);
+        assert!(
+            matches!(r.millivolts(0), Err(WfdbError::Scale { signal: 0, .. })),
+            "{what}"
+        );
+        assert!(
+            rhythm::pipeline::Record::load(dir.join("s"), 360.0, Some("MLII")).is_err(),
+            "{what}"
+        );
+        // The other signal is still readable.
+        assert!(r.millivolts(1).is_ok(), "{what}");
+    }
+}
+
 proptest! {
     #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
 

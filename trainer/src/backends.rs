@@ -9,7 +9,6 @@ use crate::pipeline::device;
 use crate::train::{front_features, meta_train, pretrain};
 use anyhow::{Context, Result};
 use indicatif::ProgressBar;
-use rhythm::spectrogram::SpectrogramConfig;
 use std::fmt::Write as _;
 use std::time::Instant;
 
@@ -27,13 +26,14 @@ pub struct BackendTiming {
 /// Times both backends on `records` (median of `repeats` runs per phase) and returns a
 /// Markdown table.
 pub fn compare(cfg: &Config, records: &[&str], repeats: usize) -> Result<String> {
-    let sc = SpectrogramConfig::default_360hz();
+    let sc = cfg.spectrogram();
     let set = load_beats(
         &cfg.data_dir.join("mitdb"),
         records,
         &sc,
         cfg.threads,
         &ProgressBar::hidden(),
+        None,
     )?
     .with_side_features(cfg.pretrain.side_features);
     let lite0 = load_lite0(&cfg.weights, cfg.pretrain.blocks)

@@ -11,7 +11,6 @@ use anyhow::{Context, Result};
 use indicatif::MultiProgress;
 use rhythm::build::{ModelInput, NetworkBuilder, RangeMethod};
 use rhythm::model::Model;
-use rhythm::spectrogram::SpectrogramConfig;
 use std::fmt::Write;
 use std::path::Path;
 
@@ -33,12 +32,19 @@ pub fn study(
 ) -> Result<String> {
     let model = Model::open(f32_model).with_context(|| format!("{}", f32_model.display()))?;
     let net = NetworkBuilder::from_float_model(&model)?;
-    let sc = SpectrogramConfig::default_360hz();
+    let sc = cfg.spectrogram();
     let mp = MultiProgress::new();
     let names: Vec<&str> = cfg.train_records.iter().map(String::as_str).collect();
     let b = bar(&mp, names.len() as u64, "training records");
-    let train = load_beats(&cfg.data_dir.join("mitdb"), &names, &sc, cfg.threads, &b)?
-        .with_side_features(model.n_side());
+    let train = load_beats(
+        &cfg.data_dir.join("mitdb"),
+        &names,
+        &sc,
+        cfg.threads,
+        &b,
+        None,
+    )?
+    .with_side_features(model.n_side());
     b.finish();
     // Patient-wise, as between DS1 and DS2: calibrate on the beats of every other record,
     // compare on the remaining records (the shift the test patients bring).

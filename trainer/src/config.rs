@@ -46,6 +46,34 @@ pub struct Config {
     pub maml: MamlConfig,
     /// Patient adaptation on the test records.
     pub adapt: PatientAdaptConfig,
+    /// The beat window the image is cut from.
+    #[serde(default)]
+    pub window: WindowConfig,
+}
+
+/// The beat window and the STFT hop of the network's image (the rest of the spectrogram is
+/// core's 360 Hz default; the image stays 32 frames × 32 bins, so the network is the same).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WindowConfig {
+    /// Window length, samples at 360 Hz.
+    pub window_len: u32,
+    /// Index of the R peak in the window.
+    pub r_offset: u32,
+    /// Samples between STFT frames.
+    pub hop: u32,
+}
+
+impl Default for WindowConfig {
+    /// Core's default: 256 samples (0.71 s), R at 96, hop 6.
+    fn default() -> Self {
+        let d = rhythm::spectrogram::SpectrogramConfig::default_360hz();
+        WindowConfig {
+            window_len: d.window_len,
+            r_offset: d.r_offset,
+            hop: d.hop,
+        }
+    }
 }
 
 fn default_calibration() -> String {
@@ -63,7 +91,26 @@ fn default_prior_correction() -> f64 {
 impl Config {
     /// The beat window and spectrogram the trained model uses (stored in its files).
     pub fn spectrogram(&self) -> rhythm::spectrogram::SpectrogramConfig {
-        rhythm::spectrogram::SpectrogramConfig::default_360hz()
+        rhythm::spectrogram::SpectrogramConfig {
+            window_len: self.window.window_len,
+            r_offset: self.window.r_offset,
+            hop: self.window.hop,
+            ..rhythm::spectrogram::SpectrogramConfig::default_360hz()
+        }
+    }
+
+    /// The noise augmentation of the training records, if the config asks for it (reads
+    /// `<data_dir>/nstdb/{bw,em,ma}`).
+    pub fn augment(&self) -> Result<Option<crate::augment::Augment>> {
+        if !self.pretrain.noise_augmentation {
+            return Ok(None);
+        }
+        let fs = f64::from(self.spectrogram().sample_rate_hz);
+        let bank = crate::augment::NoiseBank::load(&self.data_dir.join("nstdb"), fs)?;
+        Ok(Some(crate::augment::Augment {
+            bank,
+            seed: self.seed ^ 0x0a06_0e57,
+        }))
     }
 
     /// The int8 export's range method.
@@ -119,6 +166,10 @@ pub struct PretrainConfig {
     /// operating point, chosen by `rhythm-train cv` (docs/trainer.md).
     #[serde(default)]
     pub logit_offsets: [f32; 5],
+    /// Train on a noisy copy of every training beat as well (NSTDB noise, first halves only;
+    /// `crate::augment`, study 7b of docs/trainer.md).
+    #[serde(default)]
+    pub noise_augmentation: bool,
 }
 
 impl PretrainConfig {
@@ -219,6 +270,9 @@ impl Config {
             }
         }
         c.range_method()?;
+        c.spectrogram()
+            .validate()
+            .map_err(|e| anyhow::anyhow!("[window]: {e}"))?;
         anyhow::ensure!(
             c.backend == "flex" || c.backend == "ndarray",
             "backend must be \"flex\" or \"ndarray\", not {:?}",

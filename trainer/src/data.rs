@@ -1,6 +1,7 @@
 //! MIT-BIH beats as training data, made by core's own reader, conditioning, beat window and
 //! spectrogram code (never a second copy of the preprocessing).
 
+use crate::augment::Augment;
 use anyhow::{Context, Result};
 use rhythm::aami::AamiClass;
 use rhythm::featurize::{Featurizer, Signal, SpectrogramImpl, SIDE_FEATURES};
@@ -44,6 +45,9 @@ pub struct BeatSet {
     pub records: Vec<String>,
     /// Elements per image.
     pub image_len: usize,
+    /// Whether beat `i` is from a noisy copy of its record (`crate::augment`): training only,
+    /// never predicted or scored. Empty means none is.
+    pub augmented: Vec<bool>,
 }
 
 impl BeatSet {
@@ -74,7 +78,11 @@ impl BeatSet {
         self.labels.iter().for_each(|&l| c[l as usize] += 1);
         c
     }
-    /// Indices of the beats of record `name`.
+    /// Whether beat `i` is from a noisy copy (see [`BeatSet::augmented`]).
+    pub fn is_augmented(&self, i: usize) -> bool {
+        self.augmented.get(i).copied().unwrap_or(false)
+    }
+    /// Indices of the beats of record `name` (noisy copies included).
     pub fn indices_of(&self, name: &str) -> Vec<usize> {
         match self.records.iter().position(|r| r == name) {
             Some(r) => (0..self.len())
@@ -94,6 +102,12 @@ impl BeatSet {
         self.record.extend(o.record.iter().map(|r| r + offset));
         self.sample.append(&mut o.sample);
         self.records.append(&mut o.records);
+        if !o.augmented.is_empty() || !self.augmented.is_empty() {
+            let n = self.labels.len() - o.labels.len();
+            self.augmented.resize(n, false);
+            o.augmented.resize(o.labels.len(), false);
+            self.augmented.append(&mut o.augmented);
+        }
     }
 }
 
@@ -108,6 +122,7 @@ pub fn write_side_features(cfg: &crate::config::Config, out: &Path) -> Result<()
         &cfg.spectrogram(),
         cfg.threads,
         &indicatif::ProgressBar::hidden(),
+        None,
     )?;
     let mut w = std::io::BufWriter::new(std::fs::File::create(out)?);
     write!(w, "record,sample,class")?;
@@ -129,8 +144,14 @@ pub fn write_side_features(cfg: &crate::config::Config, out: &Path) -> Result<()
     Ok(())
 }
 
-/// Every reference beat of one record as a model input.
-pub fn record_beats(dir: &Path, name: &str, sc: &SpectrogramConfig) -> Result<BeatSet> {
+/// Every reference beat of one record as a model input, and with `augment` a noisy copy of
+/// each too (beats whose noisy window is not classifiable are left out of the copy).
+pub fn record_beats(
+    dir: &Path,
+    name: &str,
+    sc: &SpectrogramConfig,
+    augment: Option<&Augment>,
+) -> Result<BeatSet> {
     let rec = Record::load(dir.join(name), sc.sample_rate_hz as f64, None)
         .with_context(|| format!("record {name}"))?;
     let signal = Signal::new(&rec.signal_mv, rec.fs);
@@ -163,6 +184,23 @@ pub fn record_beats(dir: &Path, name: &str, sc: &SpectrogramConfig) -> Result<Be
         set.record.push(0);
         set.sample.push(beat.sample);
     }
+    if let Some(aug) = augment {
+        let noisy = aug.noisy_copy(name, &rec.signal_mv, &pos, rec.fs);
+        let signal = Signal::new(&noisy, rec.fs);
+        set.augmented = vec![false; n];
+        for (i, beat) in rec.reference.iter().enumerate() {
+            let f = featurizer.beat(&signal, &pos, i)?;
+            if !f.classifiable() {
+                continue;
+            }
+            set.images.extend_from_slice(f.image);
+            set.side.extend_from_slice(f.side);
+            set.labels.push(beat.class.index() as u8);
+            set.record.push(0);
+            set.sample.push(beat.sample);
+            set.augmented.push(true);
+        }
+    }
     Ok(set)
 }
 
@@ -173,6 +211,7 @@ pub fn load_beats(
     sc: &SpectrogramConfig,
     threads: usize,
     progress: &indicatif::ProgressBar,
+    augment: Option<&Augment>,
 ) -> Result<BeatSet> {
     let threads = threads.max(1);
     let mut parts: Vec<Option<Result<BeatSet>>> = (0..names.len()).map(|_| None).collect();
@@ -195,7 +234,7 @@ pub fn load_beats(
                     chunk
                         .into_iter()
                         .map(|(i, n)| {
-                            let r = record_beats(dir, n, sc);
+                            let r = record_beats(dir, n, sc, augment);
                             progress.inc(1);
                             (i, r)
                         })
@@ -226,6 +265,20 @@ pub fn describe_counts(c: &[usize; 5]) -> String {
         .join(", ")
 }
 
+/// The first `k` beats of each class in time (all of them when `k` is 0): what a clinician
+/// labels first.
+pub fn first_k_per_class(pool: &[usize], labels: &[u8], k: usize) -> Vec<usize> {
+    let mut taken = [0usize; 5];
+    pool.iter()
+        .copied()
+        .filter(|&i| {
+            let c = labels[i] as usize;
+            taken[c] += 1;
+            k == 0 || taken[c] <= k
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -236,7 +289,7 @@ mod tests {
     fn training_beats_are_featurized_by_core() {
         let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../fixtures/records");
         let sc = SpectrogramConfig::default_360hz();
-        let set = record_beats(&dir, "100", &sc).unwrap();
+        let set = record_beats(&dir, "100", &sc, None).unwrap();
         let rec = Record::load(dir.join("100"), f64::from(sc.sample_rate_hz), None).unwrap();
         let signal = Signal::new(&rec.signal_mv, rec.fs);
         let beats = rec.reference_positions();
@@ -249,5 +302,36 @@ mod tests {
             assert_eq!(set.side(i), b.side, "beat {i}");
             assert_eq!(set.sample[i], beats[i]);
         }
+    }
+
+    /// A noisy copy adds marked beats with the clean beats' labels and positions and other
+    /// images; the clean beats are unchanged.
+    #[test]
+    fn augmented_record_has_marked_noisy_copies() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../fixtures/records");
+        let sc = SpectrogramConfig::default_360hz();
+        let clean = record_beats(&dir, "100", &sc, None).unwrap();
+        let mut rng = rhythm::rng::SplitMix64(3);
+        let noise: Vec<f32> = (0..360 * 400).map(|_| rng.range(-0.3, 0.3)).collect();
+        let aug = Augment {
+            bank: crate::augment::NoiseBank {
+                noise: vec![("white".into(), noise)],
+            },
+            seed: 1,
+        };
+        let set = record_beats(&dir, "100", &sc, Some(&aug)).unwrap();
+        let n = clean.len();
+        assert!((0..n).all(|i| !set.is_augmented(i)));
+        assert!((n..set.len()).all(|i| set.is_augmented(i)));
+        assert_eq!(&set.images[..clean.images.len()], &clean.images[..]);
+        assert_eq!(&set.labels[..n], &clean.labels[..]);
+        // Every beat was classifiable under this noise: copies align one to one.
+        assert_eq!(set.len(), 2 * n);
+        assert_eq!(&set.labels[n..], &clean.labels[..]);
+        assert_eq!(&set.sample[n..], &clean.sample[..]);
+        let differs = (0..n)
+            .filter(|&i| set.image(n + i) != clean.image(i))
+            .count();
+        assert!(differs > n * 9 / 10, "{differs} of {n} images changed");
     }
 }

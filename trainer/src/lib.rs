@@ -2,6 +2,7 @@
 //! MIT-BIH, patient adaptation, AAMI evaluation and export to core model files. The
 //! `rhythm-train` binary drives [`pipeline::run`].
 
+pub mod augment;
 pub mod backbone;
 pub mod backends;
 pub mod calibration;

@@ -12,6 +12,8 @@ use rhythm::featurize::Signal;
 use rhythm::model::{self, Model, Precision};
 use rhythm::pipeline::Record;
 use rhythm::spectrogram::{self, SpectrogramConfig};
+use std::fmt;
+use std::io::{self, BufWriter, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -92,14 +94,19 @@ enum Command {
         markdown: bool,
     },
     /// Generate a model with random weights (no training), calibrated on real beats, in f32, fp16
-    /// and int8, plus golden int8 vectors. A stand-in until the trainer ships a trained model.
+    /// and int8, plus golden int8 vectors, for runtime tests. Never writes over an existing file
+    /// without `--force` (the shipped trained model lives in fixtures/models).
     GenModel {
-        /// Output directory for the model files.
-        #[arg(long, default_value = "fixtures/models")]
+        /// Output directory for the model files (required: no default, so it cannot land on
+        /// the shipped model by accident).
+        #[arg(long)]
         out_dir: PathBuf,
-        /// Output file for the golden vectors.
-        #[arg(long, default_value = "fixtures/golden/rhythm-int8-golden.json")]
-        golden: PathBuf,
+        /// Output file for the golden vectors (default: OUT_DIR/rhythm-int8-golden.json).
+        #[arg(long)]
+        golden: Option<PathBuf>,
+        /// Overwrite existing model or golden files.
+        #[arg(long)]
+        force: bool,
         /// Random seed of the weights.
         #[arg(long, default_value_t = 2026)]
         seed: u64,
@@ -110,9 +117,9 @@ enum Command {
     /// Write golden int8 vectors for an int8 model: real beats of a record and the exact int8
     /// logits the scalar reference computes (any backend must reproduce them bit for bit).
     Golden {
-        /// The int8 model.
-        #[arg(long, default_value = "fixtures/models/rhythm-int8.rhm")]
-        model: PathBuf,
+        /// The int8 model (default: the shipped one).
+        #[arg(long)]
+        model: Option<PathBuf>,
         /// Output file.
         #[arg(long, default_value = "fixtures/golden/rhythm-int8-golden.json")]
         out: PathBuf,
@@ -124,9 +131,8 @@ enum Command {
     /// an int8 model as a QDQ graph. Needs the `onnx` feature
     /// (`cargo run --release -p rhythm-cli --features onnx -- export-onnx ...`).
     ExportOnnx {
-        /// The model file.
-        #[arg(default_value = "fixtures/models/rhythm-int8.rhm")]
-        model: PathBuf,
+        /// The model file (default: the shipped int8 model).
+        model: Option<PathBuf>,
         /// Output file.
         #[arg(short, long, default_value = "rhythm.onnx")]
         out: PathBuf,
@@ -138,7 +144,7 @@ enum Command {
 
 #[cfg(feature = "onnx")]
 fn export_onnx(model: &Path, out: &Path, qdq: bool) -> Result<(), String> {
-    let m = Model::open(shipped(model)).map_err(|e| e.to_string())?;
+    let m = Model::open(model).map_err(|e| e.to_string())?;
     let bytes = if qdq {
         rhythm::build::onnx::to_onnx_qdq(&m)
     } else {
@@ -155,16 +161,71 @@ fn export_onnx(_model: &Path, _out: &Path, _qdq: bool) -> Result<(), String> {
     Err("built without ONNX export: run with `--features onnx`".into())
 }
 
+/// Why a command stopped early.
+enum Failure {
+    /// Printed on stderr; exit status 1.
+    Message(String),
+    /// The reader of stdout went away (`rhythm classify REC | head`): end quietly with
+    /// status 0, as other Unix tools do.
+    StdoutClosed,
+}
+
+impl From<String> for Failure {
+    fn from(message: String) -> Failure {
+        Failure::Message(message)
+    }
+}
+
+impl From<&str> for Failure {
+    fn from(message: &str) -> Failure {
+        Failure::Message(message.to_owned())
+    }
+}
+
+/// Where results are printed. Unlike `println!`, a failed write is an error the command
+/// returns (a closed pipe, a full disk), never a panic.
+struct Out(BufWriter<io::StdoutLock<'static>>);
+
+impl Out {
+    fn new() -> Out {
+        Out(BufWriter::new(io::stdout().lock()))
+    }
+
+    fn write(&mut self, args: fmt::Arguments<'_>) -> Result<(), Failure> {
+        self.0.write_fmt(args).map_err(write_failure)
+    }
+
+    fn finish(&mut self) -> Result<(), Failure> {
+        self.0.flush().map_err(write_failure)
+    }
+}
+
+fn write_failure(e: io::Error) -> Failure {
+    if e.kind() == io::ErrorKind::BrokenPipe {
+        Failure::StdoutClosed
+    } else {
+        Failure::Message(format!("writing the output: {e}"))
+    }
+}
+
+/// `println!` into an [`Out`], returning its error from the enclosing function.
+macro_rules! outln {
+    ($out:expr, $($arg:tt)*) => {
+        $out.write(format_args!("{}\n", format_args!($($arg)*)))?
+    };
+}
+
 /// `rhythm inspect`: the model's layers, and the memory the CPU backend holds for it.
-fn inspect(path: &Path) -> Result<(), String> {
+fn inspect(path: &Path, out: &mut Out) -> Result<(), Failure> {
     let m = Model::open(path).map_err(|e| e.to_string())?;
-    print!("{}", model::describe(&m));
+    out.write(format_args!("{}", model::describe(&m)))?;
     let level = rhythm::kernels::KernelLevel::selected().map_err(|e| e.to_string())?;
     let cpu =
         rhythm::engine::CpuBackend::with_level(Arc::clone(&m), level).map_err(|e| e.to_string())?;
     let bytes = m.precision().activation_bytes();
     let plan = cpu.plan();
-    println!(
+    outln!(
+        out,
         "memory (cpu {level}): activation arena {} bytes ({} without buffer sharing), kernel scratch {} bytes",
         plan.arena_len * bytes,
         plan.unshared_len * bytes,
@@ -178,25 +239,23 @@ fn repository() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
 }
 
-/// Looks for a file shipped in the repository: as given (a WFDB record by its `.hea`), then
-/// relative to the repository root.
-fn shipped(path: &Path) -> PathBuf {
-    let mut header = path.as_os_str().to_owned();
-    header.push(".hea");
-    if path.exists() || Path::new(&header).exists() || path.is_absolute() {
-        return path.to_path_buf();
-    }
-    let root = repository();
-    let alt = root.join(path);
-    if alt.exists() || alt.with_extension("hea").exists() {
-        alt
-    } else {
-        path.to_path_buf()
+/// The shipped int8 model, relative to the working directory.
+const DEFAULT_MODEL: &str = "fixtures/models/rhythm-int8.rhm";
+
+/// The model a command uses: the user's path as given; without one, the shipped model in the
+/// working directory, else in the repository this binary was built from. Records are never
+/// looked up anywhere but at the user's path.
+fn model_path(given: Option<&Path>) -> PathBuf {
+    match given {
+        Some(path) => path.to_path_buf(),
+        None if Path::new(DEFAULT_MODEL).exists() => PathBuf::from(DEFAULT_MODEL),
+        None => repository().join(DEFAULT_MODEL),
     }
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    let mut out = Out::new();
     let result = match cli.command {
         Command::Classify {
             record,
@@ -219,23 +278,34 @@ fn main() -> ExitCode {
                 seconds,
                 step: adapt_step,
             }),
+            &mut out,
         ),
-        Command::Inspect { model } => inspect(&shipped(&model)),
-        Command::DetectEval { data, markdown } => detect_eval(data, markdown),
+        Command::Inspect { model } => inspect(&model, &mut out),
+        Command::DetectEval { data, markdown } => detect_eval(data, markdown, &mut out),
         Command::GenModel {
             out_dir,
             golden,
+            force,
             seed,
             calibration,
-        } => gen_model(&out_dir, &golden, seed, &calibration),
-        Command::Golden { model, out, record } => std::fs::read(shipped(&model))
-            .map_err(|e| format!("{}: {e}", model.display()))
-            .and_then(|bytes| write_golden(&bytes, &model, &out, &record)),
-        Command::ExportOnnx { model, out, qdq } => export_onnx(&model, &out, qdq),
+        } => {
+            let golden = golden.unwrap_or_else(|| out_dir.join("rhythm-int8-golden.json"));
+            gen_model(&out_dir, &golden, force, seed, &calibration).map_err(Failure::from)
+        }
+        Command::Golden { model, out, record } => {
+            let model = model_path(model.as_deref());
+            std::fs::read(&model)
+                .map_err(|e| format!("{}: {e}", model.display()))
+                .and_then(|bytes| write_golden(&bytes, &model, &out, &record))
+                .map_err(Failure::from)
+        }
+        Command::ExportOnnx { model, out, qdq } => {
+            export_onnx(&model_path(model.as_deref()), &out, qdq).map_err(Failure::from)
+        }
     };
-    match result {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
+    match result.and_then(|()| out.finish()) {
+        Ok(()) | Err(Failure::StdoutClosed) => ExitCode::SUCCESS,
+        Err(Failure::Message(e)) => {
             eprintln!("rhythm: {e}");
             ExitCode::FAILURE
         }
@@ -333,6 +403,7 @@ fn adapt_on_first_seconds(
     })
 }
 
+#[allow(clippy::too_many_arguments)] // one per CLI option group; a struct would only rename them
 fn classify(
     record: &Path,
     model: Option<&Path>,
@@ -341,12 +412,13 @@ fn classify(
     stft: StftChoice,
     output: Output,
     adapt: Option<AdaptRequest>,
-) -> Result<(), String> {
+    out: &mut Out,
+) -> Result<(), Failure> {
     let Output { json, summary_only } = output;
-    let model_path = shipped(model.unwrap_or(Path::new("fixtures/models/rhythm-int8.rhm")));
+    let model_path = model_path(model);
     let model = Model::open(&model_path).map_err(|e| e.to_string())?;
     let fs = model.spectrogram().sample_rate_hz as f64;
-    let rec = Record::load(shipped(record), fs, lead).map_err(|e| e.to_string())?;
+    let rec = Record::load(record, fs, lead).map_err(|e| e.to_string())?;
     let mut engine =
         Engine::new(Arc::clone(&model), BackendChoice::CpuAuto).map_err(|e| e.to_string())?;
     engine
@@ -367,7 +439,8 @@ fn classify(
                 return Err(format!(
                     "{} has no reference annotations (.atr); use --beats detected",
                     record.display()
-                ));
+                )
+                .into());
             }
             rec.reference_positions()
         }
@@ -398,6 +471,10 @@ fn classify(
         .then(|| detect::match_beats(&rec.reference_positions(), &positions, tol));
     let mut counts = [0usize; 5];
     results.iter().for_each(|b| counts[b.class().index()] += 1);
+    let warnings = record_warnings(&rec, results.len());
+    for w in &warnings {
+        eprintln!("rhythm: warning: {w}");
+    }
 
     if json {
         let beats: Vec<serde_json::Value> = results
@@ -427,7 +504,7 @@ fn classify(
                 .collect();
             serde_json::json!({ "confusion": c, "per_class": per_class, "accuracy": c.accuracy() })
         });
-        let out = serde_json::json!({
+        let doc = serde_json::json!({
             "record": rec.name,
             "lead": rec.lead,
             "sampling_rate_hz": rec.original_fs,
@@ -452,15 +529,15 @@ fn classify(
                 "loss_after": a.report.loss_after,
             })),
             "classification_seconds": elapsed.as_secs_f64(),
+            "warnings": warnings,
         });
-        println!(
-            "{}",
-            serde_json::to_string_pretty(&out).map_err(|e| e.to_string())?
-        );
+        serde_json::to_writer_pretty(&mut out.0, &doc).map_err(|e| write_failure(e.into()))?;
+        outln!(out, "");
         return Ok(());
     }
 
-    println!(
+    outln!(
+        out,
         "record {}  lead {}  {} Hz ({} samples at {} Hz)  model {} ({}, backend {})",
         rec.name,
         rec.lead,
@@ -472,16 +549,19 @@ fn classify(
         engine.backend_name()
     );
     if model.metadata().contains("UNTRAINED") {
-        println!("note: this model has random, untrained weights: its classes are not meaningful (see README).");
+        outln!(out, "note: this model has random, untrained weights: its classes are not meaningful (see README).");
     }
     if !summary_only {
-        println!(
+        outln!(
+            out,
             "{:>9} {:>10}  class  confidence  quality",
-            "sample", "time_s"
+            "sample",
+            "time_s"
         );
         for b in &results {
             match b.classification {
-                Some(c) => println!(
+                Some(c) => outln!(
+                    out,
                     "{:>9} {:>10.3}  {:<5}  {:>10.3}  {:?}{}",
                     b.sample,
                     b.sample as f64 / fs,
@@ -490,7 +570,8 @@ fn classify(
                     b.quality,
                     if b.edge_padded { " (edge)" } else { "" }
                 ),
-                None => println!(
+                None => outln!(
+                    out,
                     "{:>9} {:>10.3}  -      {:>10}  {:?}",
                     b.sample,
                     b.sample as f64 / fs,
@@ -500,7 +581,8 @@ fn classify(
             }
         }
     }
-    println!(
+    outln!(
+        out,
         "{} beats ({}) classified in {:.3} s: N {} S {} V {} F {} Q {}",
         results.len(),
         if source == BeatSource::Detected {
@@ -516,7 +598,8 @@ fn classify(
         counts[4]
     );
     if let Some(d) = detection {
-        println!(
+        outln!(
+            out,
             "detection vs reference (150 ms): TP {} FN {} FP {}  Se {:.2}%  +P {:.2}%",
             d.true_positives,
             d.false_negatives,
@@ -526,7 +609,8 @@ fn classify(
         );
     }
     if let Some(a) = &adapted {
-        println!(
+        outln!(
+        out,
             "adapted on {} labelled beats of the first {:.0} s (step {:e}, {} steps, loss {:.3} → {:.3}); scored from {:.0} s on",
             a.labelled,
             a.cut as f64 / fs,
@@ -538,13 +622,37 @@ fn classify(
         );
     }
     match confusion {
-        Some(c) => print!("{}", c.report()),
-        None => println!("no reference annotations: no summary against them"),
+        Some(c) => out.write(format_args!("{}", c.report()))?,
+        None => outln!(out, "no reference annotations: no summary against them"),
     }
     Ok(())
 }
 
-fn detect_eval(data: Option<PathBuf>, markdown: bool) -> Result<(), String> {
+/// Fewest beats per minute a record of at least [`FEW_BEATS_MIN_SECONDS`] may yield
+/// without a warning: below it the signal is not ECG, not in mV, or unreadable.
+const FEW_BEATS_PER_MINUTE: f64 = 10.0;
+const FEW_BEATS_MIN_SECONDS: f64 = 60.0;
+
+/// What the user must know about a record's result that is not an error: beats that
+/// cannot be scored, a signal that yields (almost) no beats.
+fn record_warnings(rec: &Record, beats: usize) -> Vec<String> {
+    let mut warnings = Vec::new();
+    let minutes = rec.signal_mv.len() as f64 / rec.fs / 60.0;
+    if minutes * 60.0 >= FEW_BEATS_MIN_SECONDS && (beats as f64) < FEW_BEATS_PER_MINUTE * minutes {
+        warnings.push(format!(
+            "only {beats} beats in {minutes:.1} min of signal: is it ECG, in the units the header says, and readable?"
+        ));
+    }
+    if rec.reference_outside_signal > 0 {
+        warnings.push(format!(
+            "{} reference beat annotations lie outside the signal and are not scored",
+            rec.reference_outside_signal
+        ));
+    }
+    warnings
+}
+
+fn detect_eval(data: Option<PathBuf>, markdown: bool, out: &mut Out) -> Result<(), Failure> {
     let dir = data.unwrap_or_else(|| {
         std::env::var_os("RHYTHM_DATA")
             .filter(|d| !d.is_empty())
@@ -553,12 +661,20 @@ fn detect_eval(data: Option<PathBuf>, markdown: bool) -> Result<(), String> {
     });
     let list = std::fs::read_to_string(dir.join("RECORDS"))
         .map_err(|e| format!("{}: {e}", dir.join("RECORDS").display()))?;
+    let names: Vec<&str> = list
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .collect();
+    if names.is_empty() {
+        return Err(format!("{}: lists no records", dir.join("RECORDS").display()).into());
+    }
     let (mut total, mut total_ec57) = (MatchResult::default(), MatchResult::default());
     if markdown {
-        println!("| record | beats | TP | FN | FP | Se % | +P % | FP outside VF |\n|---|---|---|---|---|---|---|---|");
+        outln!(out, "| record | beats | TP | FN | FP | Se % | +P % | FP outside VF |\n|---|---|---|---|---|---|---|---|");
     }
     let start = std::time::Instant::now();
-    for name in list.lines().map(str::trim).filter(|l| !l.is_empty()) {
+    for name in names {
         let rec = Record::load(dir.join(name), 360.0, None).map_err(|e| format!("{name}: {e}"))?;
         let fs = rec.fs;
         let found = detect::detect_qrs(&rec.signal_mv, fs);
@@ -573,7 +689,8 @@ fn detect_eval(data: Option<PathBuf>, markdown: bool) -> Result<(), String> {
         let r57 = detect::match_beats(&reference, &outside, detect::match_tolerance(fs));
         let (se, ppv) = (100.0 * r.sensitivity(), 100.0 * r.positive_predictivity());
         if markdown {
-            println!(
+            outln!(
+                out,
                 "| {name} | {} | {} | {} | {} | {se:.2} | {ppv:.2} | {} |",
                 reference.len(),
                 r.true_positives,
@@ -582,7 +699,8 @@ fn detect_eval(data: Option<PathBuf>, markdown: bool) -> Result<(), String> {
                 r57.false_positives
             );
         } else {
-            println!(
+            outln!(
+                out,
                 "{name:>6} beats {:>5} TP {:>5} FN {:>4} FP {:>4} Se {se:>6.2}% +P {ppv:>6.2}%",
                 reference.len(),
                 r.true_positives,
@@ -598,21 +716,43 @@ fn detect_eval(data: Option<PathBuf>, markdown: bool) -> Result<(), String> {
         ("VF episodes excluded (EC57)", &total_ec57),
     ] {
         let (se, ppv) = (100.0 * t.sensitivity(), 100.0 * t.positive_predictivity());
-        println!(
+        outln!(
+            out,
             "total, {label}: TP {} FN {} FP {}  Se {se:.2}%  +P {ppv:.2}%",
-            t.true_positives, t.false_negatives, t.false_positives
+            t.true_positives,
+            t.false_negatives,
+            t.false_positives
         );
     }
     eprintln!("detect-eval: {:.1} s", start.elapsed().as_secs_f64());
     Ok(())
 }
 
+/// The model files `gen-model` writes into its output directory.
+const GENERATED_MODELS: [&str; 3] = ["rhythm-f32.rhm", "rhythm-fp16.rhm", "rhythm-int8.rhm"];
+
 fn gen_model(
     out_dir: &Path,
     golden: &Path,
+    force: bool,
     seed: u64,
     calibration: &[PathBuf],
 ) -> Result<(), String> {
+    if !force {
+        let existing: Vec<String> = GENERATED_MODELS
+            .iter()
+            .map(|name| out_dir.join(name))
+            .chain([golden.to_path_buf()])
+            .filter(|p| p.exists())
+            .map(|p| p.display().to_string())
+            .collect();
+        if !existing.is_empty() {
+            return Err(format!(
+                "gen-model would overwrite {}: choose another --out-dir or pass --force",
+                existing.join(", ")
+            ));
+        }
+    }
     let sc = SpectrogramConfig::default_360hz();
     let mut net =
         NetworkBuilder::random_efficientnet_like(seed, sc, spectrogram::RR_FEATURES, 5, 1);
@@ -622,12 +762,8 @@ fn gen_model(
     );
     let mut samples = Vec::new();
     for p in calibration {
-        let beats = rhythm::build::golden::reference_beat_inputs(
-            &shipped(p),
-            &sc,
-            spectrogram::RR_FEATURES,
-        )
-        .map_err(|e| e.to_string())?;
+        let beats = rhythm::build::golden::reference_beat_inputs(p, &sc, spectrogram::RR_FEATURES)
+            .map_err(|e| e.to_string())?;
         // Every 4th beat keeps calibration fast and still covers the record.
         samples.extend(beats.into_iter().step_by(4));
     }
@@ -640,23 +776,23 @@ fn gen_model(
         Ok(())
     };
     write(
-        "rhythm-f32.rhm",
+        GENERATED_MODELS[0],
         net.float_spec(Precision::F32)
             .to_bytes()
             .map_err(|e| e.to_string())?,
     )?;
     write(
-        "rhythm-fp16.rhm",
+        GENERATED_MODELS[1],
         net.float_spec(Precision::F16)
             .to_bytes()
             .map_err(|e| e.to_string())?,
     )?;
     let int8 = net.int8_spec(&cal).to_bytes().map_err(|e| e.to_string())?;
-    write("rhythm-int8.rhm", int8.clone())?;
+    write(GENERATED_MODELS[2], int8.clone())?;
 
     write_golden(
         &int8,
-        &out_dir.join("rhythm-int8.rhm"),
+        &out_dir.join(GENERATED_MODELS[2]),
         golden,
         &calibration[0],
     )
@@ -669,12 +805,8 @@ fn write_golden(
     golden: &Path,
     record: &Path,
 ) -> Result<(), String> {
-    let doc = rhythm::build::golden::int8_golden(
-        int8,
-        &model_path.display().to_string(),
-        &shipped(record),
-    )
-    .map_err(|e| e.to_string())?;
+    let doc = rhythm::build::golden::int8_golden(int8, &model_path.display().to_string(), record)
+        .map_err(|e| e.to_string())?;
     if let Some(parent) = golden.parent() {
         std::fs::create_dir_all(parent).map_err(|e| e.to_string())?;
     }

@@ -113,6 +113,11 @@ fn cli_errors_are_messages_not_panics() {
     let out = rhythm(&["classify", dir.join("nope").to_str().unwrap()]);
     assert!(!out.status.success());
     assert!(!String::from_utf8_lossy(&out.stderr).contains("panicked"));
+    // A directory as the model: what is wrong, not "No such device".
+    let out = rhythm(&["inspect", dir.to_str().unwrap()]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("not a regular file"), "{err}");
     let out = rhythm(&["inspect", "fixtures/models/rhythm-int8.rhm"]);
     assert!(out.status.success());
     assert!(String::from_utf8_lossy(&out.stdout).contains("Conv2d"));
@@ -157,4 +162,128 @@ fn cli_export_onnx_writes_the_library_export() {
     assert!(!status.success());
     assert!(!dir.join("bad.onnx").exists());
     std::fs::remove_dir_all(&dir).ok();
+}
+
+fn scratch(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("rhythm-cli-{name}-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// A relative record path is the user's file, never the repository's copy of the same name
+/// (issue "Hardening" defect 1); the default model still comes from the repository.
+#[test]
+fn cli_record_path_is_the_users_path() {
+    let dir = scratch("paths");
+    let records = dir.join("fixtures/records");
+    std::fs::create_dir_all(&records).unwrap();
+    // Record 119's files under the name 100.
+    let header = std::fs::read_to_string(root().join("fixtures/records/119.hea")).unwrap();
+    std::fs::write(records.join("100.hea"), header.replace("119", "100")).unwrap();
+    for ext in ["dat", "atr"] {
+        std::fs::copy(
+            root().join(format!("fixtures/records/119.{ext}")),
+            records.join(format!("100.{ext}")),
+        )
+        .unwrap();
+    }
+    let run = |cwd: &Path, record: &str| {
+        Command::new(env!("CARGO_BIN_EXE_rhythm"))
+            .args(["classify", record, "--json", "--summary-only"])
+            .current_dir(cwd)
+            .output()
+            .unwrap()
+    };
+    let beats = |out: &std::process::Output| {
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        v["beats"].as_array().unwrap().len()
+    };
+    let users = beats(&run(&dir, "fixtures/records/100"));
+    let repos_100 = beats(&run(&root(), "fixtures/records/100"));
+    let repos_119 = beats(&run(&root(), "fixtures/records/119"));
+    assert_ne!(repos_100, repos_119);
+    assert_eq!(
+        users, repos_119,
+        "the user's file (119's signal) was not the one read"
+    );
+    // A record that is not at the user's path is an error, not the repository's copy.
+    let empty = scratch("empty");
+    let out = run(&empty, "fixtures/records/100");
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("fixtures/records/100"));
+    std::fs::remove_dir_all(dir).ok();
+    std::fs::remove_dir_all(empty).ok();
+}
+
+/// A closed stdout (`| head`) ends quietly with status 0; a full disk is a clear error
+/// (defect 6). Neither panics.
+#[test]
+fn cli_closed_or_full_stdout_is_not_a_panic() {
+    use std::io::Read;
+    use std::process::Stdio;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_rhythm"))
+        .args(["classify", "fixtures/records/100"])
+        .current_dir(root())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Read one line, then close the pipe as `head -1` does.
+    let mut stdout = child.stdout.take().unwrap();
+    let mut first = [0u8; 64];
+    stdout.read_exact(&mut first).unwrap();
+    drop(stdout);
+    let out = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "status {:?}: {err}", out.status);
+    assert!(!err.contains("panicked"), "{err}");
+    if Path::new("/dev/full").exists() {
+        let full = std::fs::OpenOptions::new()
+            .write(true)
+            .open("/dev/full")
+            .unwrap();
+        let out = Command::new(env!("CARGO_BIN_EXE_rhythm"))
+            .args(["inspect", "fixtures/models/rhythm-int8.rhm"])
+            .current_dir(root())
+            .stdout(full)
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{err}");
+        assert!(err.contains("No space left on device"), "{err}");
+        assert!(!err.contains("panicked"), "{err}");
+    }
+}
+
+/// `gen-model` needs an explicit output directory and never overwrites without `--force`
+/// (defect 10: by default it wrote over the shipped trained model).
+#[test]
+fn cli_gen_model_never_overwrites_by_default() {
+    let out = rhythm(&["gen-model"]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--out-dir"));
+    let dir = scratch("gen-model");
+    let d = dir.to_str().unwrap();
+    let first = rhythm(&["gen-model", "--out-dir", d]);
+    assert!(
+        first.status.success(),
+        "{}",
+        String::from_utf8_lossy(&first.stderr)
+    );
+    let model = dir.join("rhythm-int8.rhm");
+    let before = std::fs::read(&model).unwrap();
+    assert!(dir.join("rhythm-int8-golden.json").exists());
+    let again = rhythm(&["gen-model", "--out-dir", d, "--seed", "7"]);
+    assert!(!again.status.success());
+    assert!(String::from_utf8_lossy(&again.stderr).contains("--force"));
+    assert_eq!(std::fs::read(&model).unwrap(), before);
+    let forced = rhythm(&["gen-model", "--out-dir", d, "--seed", "7", "--force"]);
+    assert!(forced.status.success());
+    assert_ne!(std::fs::read(&model).unwrap(), before);
+    std::fs::remove_dir_all(dir).ok();
 }

@@ -11,10 +11,19 @@
 
 use super::Engine;
 use crate::aami::AamiClass;
-use crate::adapt::{AdaptConfig, LinearHead};
+use crate::adapt::{AdaptConfig, LinearHead, MAX_STEPS as MAX_ADAPT_STEPS};
 use crate::error::Error;
 use crate::model::{Activation, Model, OpKind};
 use crate::spectrogram::{RrFeatures, WindowEdge};
+
+/// Largest magnitude of a classifier feature [`Engine::adapt`] accepts: a network's features
+/// are a few units; beyond this a caller's buffer holds garbage, and the update would
+/// overflow.
+pub const MAX_ADAPT_FEATURE: f32 = 1e6;
+
+/// Largest magnitude of an adapted head's weight or bias: a trained head's are below 10;
+/// beyond this the update has diverged (NaN, infinite or saturating every logit).
+pub const MAX_ADAPTED_WEIGHT: f32 = 1e6;
 
 /// Where the classifier sits in a model.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -250,14 +259,29 @@ impl Engine {
     /// `docs/adaptation.md`); classification afterwards allocates nothing.
     ///
     /// Errors: no labelled beats, a window or feature vector of the wrong length, a window
-    /// with non-finite samples, a model without an adaptable classifier. On error the
-    /// previous head is kept.
+    /// with non-finite samples, a feature that is not finite or beyond ±[`MAX_ADAPT_FEATURE`],
+    /// a step that is not finite and positive, steps outside 1…[`crate::adapt::MAX_STEPS`], an
+    /// update that diverges (a head weight beyond ±[`MAX_ADAPTED_WEIGHT`]), a model without an
+    /// adaptable classifier. On error the previous head is kept: the engine never classifies
+    /// with a poisoned head.
     pub fn adapt(
         &mut self,
         labelled: &[LabelledBeat<'_>],
         cfg: &AdaptConfig,
     ) -> Result<AdaptReport, Error> {
         let info = self.classifier.ok_or_else(no_classifier)?;
+        if !(cfg.learning_rate.is_finite() && cfg.learning_rate > 0.0) {
+            return Err(Error::InvalidArgument {
+                what: "adaptation step",
+                why: format!("{} is not a finite positive number", cfg.learning_rate),
+            });
+        }
+        if !(1..=MAX_ADAPT_STEPS).contains(&cfg.steps) {
+            return Err(Error::InvalidArgument {
+                what: "adaptation steps",
+                why: format!("{} is outside 1..={MAX_ADAPT_STEPS}", cfg.steps),
+            });
+        }
         if labelled.is_empty() {
             return Err(Error::InputShape {
                 what: "labelled beats",
@@ -290,10 +314,33 @@ impl Engine {
                     self.window_features(window, &rr, chunk)?;
                 }
             }
+            if let Some(x) = chunk
+                .iter()
+                .find(|x| !x.is_finite() || x.abs() > MAX_ADAPT_FEATURE)
+            {
+                return Err(Error::InvalidArgument {
+                    what: "labelled features",
+                    why: format!("{x} is not finite or beyond ±{MAX_ADAPT_FEATURE:e}"),
+                });
+            }
             labels.push(b.class.index() as u8);
         }
         let init = head_of(&self.model, &info)?;
         let adapted = init.adapt(&features, &labels, cfg);
+        if !adapted
+            .weights
+            .iter()
+            .chain(&adapted.bias)
+            .all(|w| w.abs() <= MAX_ADAPTED_WEIGHT)
+        {
+            return Err(Error::InvalidArgument {
+                what: "adaptation step",
+                why: format!(
+                    "the update diverged with step {:e} (a head weight beyond ±{MAX_ADAPTED_WEIGHT:e}): use a smaller step",
+                    cfg.learning_rate
+                ),
+            });
+        }
         let report = AdaptReport {
             beats: labels.len(),
             dim,

@@ -219,7 +219,23 @@ impl Engine {
         beats: &[u64],
         i: usize,
     ) -> Result<Beat, Error> {
-        let features = self.featurizer.beat(signal, beats, i)?;
+        self.classify_beat_from(signal, beats, i, false)
+    }
+
+    /// [`Engine::classify_beat`]; `in_order`: part of a record classified beat after beat
+    /// ([`Featurizer::next_beat`]'s incremental history).
+    fn classify_beat_from(
+        &mut self,
+        signal: &Signal<'_>,
+        beats: &[u64],
+        i: usize,
+        in_order: bool,
+    ) -> Result<Beat, Error> {
+        let features = if in_order {
+            self.featurizer.next_beat(signal, beats, i)?
+        } else {
+            self.featurizer.beat(signal, beats, i)?
+        };
         Self::run(
             &mut *self.backend,
             &mut self.logits,
@@ -231,7 +247,8 @@ impl Engine {
     }
 
     /// Classifies every beat of a lead (mV at the model's rate) at `beats` (ascending R-peak
-    /// positions): conditions the signal once, then [`Engine::classify_beat`] for each.
+    /// positions): conditions the signal once, then [`Engine::classify_beat`] for each, in
+    /// order (each beat's history gains one window instead of being cut again).
     pub fn classify_record(
         &mut self,
         signal_mv: &[f32],
@@ -239,7 +256,7 @@ impl Engine {
     ) -> Result<Vec<Beat>, Error> {
         let signal = Signal::new(signal_mv, self.sample_rate_hz());
         (0..beats.len())
-            .map(|i| self.classify_beat(&signal, beats, i))
+            .map(|i| self.classify_beat_from(&signal, beats, i, true))
             .collect()
     }
 

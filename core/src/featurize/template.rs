@@ -241,20 +241,76 @@ pub fn template(history: &BeatHistory, template: &mut [f32]) -> usize {
     if n == 0 {
         return 0;
     }
-    let mut column = [0.0f32; TEMPLATE_BEATS];
-    for (s, t) in template.iter_mut().enumerate().take(history.window_len()) {
-        for (v, &k) in column.iter_mut().zip(&chosen[..n]) {
-            *v = history.back(k).0[s];
-        }
-        let col = &mut column[..n];
-        col.sort_unstable_by(f32::total_cmp);
-        *t = if n % 2 == 1 {
-            col[n / 2]
-        } else {
-            0.5 * (col[n / 2 - 1] + col[n / 2])
-        };
-    }
+    median_of_windows(
+        |k| history.back(chosen[k]).0,
+        n,
+        &mut template[..history.window_len()],
+    );
     n
+}
+
+/// Batcher's odd-even merge sort for 8 inputs: 19 compare-exchanges, no branches.
+const SORT8: [(usize, usize); 19] = [
+    (0, 1),
+    (2, 3),
+    (4, 5),
+    (6, 7),
+    (0, 2),
+    (1, 3),
+    (4, 6),
+    (5, 7),
+    (1, 2),
+    (5, 6),
+    (0, 4),
+    (3, 7),
+    (1, 5),
+    (2, 6),
+    (1, 4),
+    (3, 6),
+    (2, 4),
+    (3, 5),
+    (3, 4),
+];
+
+/// Samples per block of [`median_of_windows`] (its stack buffer is 8 × this).
+const BLOCK: usize = 64;
+
+/// `out[s]` = the median over `k < n` (`n ≤ 8`) of `window(k)[s]` (the mean of the middle two
+/// for even `n`). The columns are sorted by [`SORT8`] over blocks of samples at once (min/max
+/// on arrays, which vectorize), after padding `n` values to 8 with −∞ and +∞ so that the
+/// median sits at index 3 (odd `n`) or 3 and 4 (even `n`). Equal to sorting each column
+/// (`tests::median_by_sorting`, its unoptimized twin) for finite inputs.
+fn median_of_windows<'w>(window: impl Fn(usize) -> &'w [f32], n: usize, out: &mut [f32]) {
+    debug_assert!((1..=TEMPLATE_BEATS).contains(&n));
+    // Below the n values: (8 − n) / 2 of −∞ (rounded down); the rest +∞ above them.
+    let low = (TEMPLATE_BEATS - n) / 2;
+    let mut lanes = [[0.0f32; BLOCK]; TEMPLATE_BEATS];
+    for (b, chunk) in out.chunks_mut(BLOCK).enumerate() {
+        let (start, len) = (b * BLOCK, chunk.len());
+        for (j, lane) in lanes.iter_mut().enumerate() {
+            match j.checked_sub(low).filter(|&k| k < n) {
+                Some(k) => lane[..len].copy_from_slice(&window(k)[start..start + len]),
+                None if j < low => lane[..len].fill(f32::NEG_INFINITY),
+                None => lane[..len].fill(f32::INFINITY),
+            }
+        }
+        for &(a, c) in &SORT8 {
+            let (lo, hi) = lanes.split_at_mut(c);
+            let (x, y) = (&mut lo[a][..len], &mut hi[0][..len]);
+            for (u, v) in x.iter_mut().zip(y.iter_mut()) {
+                let (small, large) = (u.min(*v), u.max(*v));
+                *u = small;
+                *v = large;
+            }
+        }
+        if n % 2 == 1 {
+            chunk.copy_from_slice(&lanes[3][..len]);
+        } else {
+            for ((t, &a), &c) in chunk.iter_mut().zip(&lanes[3][..len]).zip(&lanes[4][..len]) {
+                *t = 0.5 * (a + c);
+            }
+        }
+    }
 }
 
 /// The morphology features of the conditioned `window` (cut as
@@ -314,6 +370,46 @@ pub fn is_template_beat(rr: &RrFeatures) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The unoptimized twin of [`median_of_windows`]: sort each column.
+    fn median_by_sorting(windows: &[Vec<f32>], out: &mut [f32]) {
+        let n = windows.len();
+        for (s, t) in out.iter_mut().enumerate() {
+            let mut col: Vec<f32> = windows.iter().map(|w| w[s]).collect();
+            col.sort_unstable_by(f32::total_cmp);
+            *t = if n % 2 == 1 {
+                col[n / 2]
+            } else {
+                0.5 * (col[n / 2 - 1] + col[n / 2])
+            };
+        }
+    }
+
+    #[test]
+    fn median_network_equals_sorting_for_every_count_and_length() {
+        let mut rng = crate::rng::SplitMix64(9);
+        for len in [1, 7, 63, 64, 65, 256, 720] {
+            for n in 1..=TEMPLATE_BEATS {
+                let windows: Vec<Vec<f32>> = (0..n)
+                    .map(|_| {
+                        (0..len)
+                            // Ties and signed zeros among continuous values.
+                            .map(|_| match rng.below(3) {
+                                0 => rng.range(-2.0, 2.0),
+                                1 => (rng.below(5) as f32 - 2.0) * 0.5,
+                                _ => -0.0,
+                            })
+                            .collect()
+                    })
+                    .collect();
+                let mut want = vec![0.0; len];
+                median_by_sorting(&windows, &mut want);
+                let mut got = vec![f32::NAN; len];
+                median_of_windows(|k| &windows[k], n, &mut got);
+                assert_eq!(got, want, "n {n}, len {len}");
+            }
+        }
+    }
 
     fn cfg() -> SpectrogramConfig {
         SpectrogramConfig::default_360hz()

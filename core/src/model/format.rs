@@ -33,6 +33,28 @@ pub const MAX_DIM: usize = 4096;
 pub const MAX_ELEMENTS: usize = 1 << 24;
 /// Largest kernel side accepted.
 pub const MAX_KERNEL: usize = 15;
+/// Most ops a model may have (the memory plan is quadratic in them at worst).
+pub const MAX_OPS: usize = 4096;
+/// Most values (tensors) a model may have.
+pub const MAX_VALUES: usize = 8192;
+/// Most activation elements summed over every value: bounds the activation arena, whatever
+/// the plan shares (256 MiB in f32).
+pub const MAX_ACTIVATION_ELEMENTS: usize = 1 << 26;
+/// Most work per beat, summed over every op as [`Model::op_macs`] counts it: about a second
+/// per beat on the scalar reference, hundreds of times the shipped model's.
+pub const MAX_WORK_PER_BEAT: usize = 1 << 30;
+
+fn limit(limit: &'static str, value: usize, max: usize) -> Result<(), ModelError> {
+    if value > max {
+        Err(ModelError::LimitExceeded {
+            limit,
+            value: value as u64,
+            max: max as u64,
+        })
+    } else {
+        Ok(())
+    }
+}
 
 /// The fixed-size header, as read.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -249,6 +271,8 @@ pub fn read_header(bytes: &[u8]) -> Result<Header, ModelError> {
         norm_std: f.f32(116),
     };
     check_spectrogram(&spectrogram)?;
+    limit("ops", f.u32(36) as usize, MAX_OPS)?;
+    limit("values", f.u32(32) as usize, MAX_VALUES)?;
     Ok(Header {
         version_major: major,
         version_minor: minor,
@@ -446,6 +470,7 @@ impl Model {
         };
         model.validate_graph()?;
         model.validate_tensors()?;
+        model.validate_cost()?;
         model.op_quant = model.derive_quant()?;
         Ok(model)
     }
@@ -635,7 +660,22 @@ impl Model {
         Ok(())
     }
 
-    /// Weight tensors: types per precision, element counts per shape, int8 ranges.
+    /// Resource limits: activation memory and work per beat ([`MAX_ACTIVATION_ELEMENTS`],
+    /// [`MAX_WORK_PER_BEAT`]).
+    fn validate_cost(&self) -> Result<(), ModelError> {
+        // Each term is at most MAX_ELEMENTS * MAX_KERNEL² (< 2^32) and there are at most
+        // MAX_OPS of them: no overflow in usize on 64-bit; saturate elsewhere.
+        let elements = self
+            .values
+            .iter()
+            .fold(0usize, |a, v| a.saturating_add(v.shape.len()));
+        limit("activation elements", elements, MAX_ACTIVATION_ELEMENTS)?;
+        let work = (0..self.ops.len()).fold(0usize, |a, i| a.saturating_add(self.op_macs(i)));
+        limit("work per beat", work, MAX_WORK_PER_BEAT)
+    }
+
+    /// Weight tensors: types per precision, element counts per shape, int8 ranges, finite
+    /// float weights and biases.
     fn validate_tensors(&self) -> Result<(), ModelError> {
         let p = self.header.precision;
         let (wt, bt) = match p {
@@ -717,6 +757,27 @@ impl Model {
                     )))
                 }
                 (_, None) => {}
+            }
+            let non_finite = match p {
+                Precision::F32 => self
+                    .f32_blob(w)
+                    .iter()
+                    .chain(self.f32_blob(b))
+                    .find(|x| !x.is_finite())
+                    .copied(),
+                Precision::F16 => self
+                    .f16_blob(w)
+                    .iter()
+                    .map(|x| x.to_f32())
+                    .chain(self.f32_blob(b).iter().copied())
+                    .find(|x| !x.is_finite()),
+                Precision::Int8 => None,
+            };
+            if let Some(value) = non_finite {
+                return Err(ModelError::NonFinite {
+                    what: format!("{what} weights or bias"),
+                    value,
+                });
             }
         }
         Ok(())
@@ -909,7 +970,8 @@ impl Model {
     pub fn weight_scales(&self, i: usize) -> &[f32] {
         self.ops[i].weight_scales.map_or(&[], |b| self.f32_blob(b))
     }
-    /// Multiply-accumulates of op `i` for one beat.
+    /// Work of op `i` for one beat: its multiply-accumulates (conv, fully connected), the
+    /// adds of its windows (pooling), one per element read (element-wise ops).
     pub fn op_macs(&self, i: usize) -> usize {
         let d = &self.ops[i].desc;
         let input = self.values[d.inputs[0] as usize].shape;
@@ -922,7 +984,10 @@ impl Model {
                     * (input.c / d.groups.max(1) as usize)
             }
             OpKind::FullyConnected => out.c * input.len(),
-            _ => 0,
+            OpKind::AvgPool2d => out.len() * d.kernel.0 as usize * d.kernel.1 as usize,
+            OpKind::GlobalAvgPool => input.len(),
+            OpKind::Add | OpKind::Concat => 2 * out.len(),
+            OpKind::Softmax | OpKind::Activation => out.len(),
         }
     }
     /// Bytes of weights, biases and scales.

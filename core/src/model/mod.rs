@@ -172,6 +172,26 @@ pub enum ModelError {
     /// A structural problem: offsets, shapes, graph, codes.
     #[error("invalid model: {0}")]
     Invalid(String),
+    /// The model is well formed but beyond one of the loader's resource limits (documented
+    /// in `docs/model-format.md`), which keep a small file from costing unbounded memory or
+    /// time.
+    #[error("model exceeds the limit on {limit}: {value} > {max}")]
+    LimitExceeded {
+        /// Which limit.
+        limit: &'static str,
+        /// The model's value.
+        value: u64,
+        /// The largest accepted.
+        max: u64,
+    },
+    /// A weight, bias or scale that is NaN or infinite.
+    #[error("invalid model: {what} holds a non-finite value ({value})")]
+    NonFinite {
+        /// Which tensor.
+        what: String,
+        /// The first offending value.
+        value: f32,
+    },
     /// Quantization parameters that break the int8 contract.
     #[error("invalid quantization in {what}: {source}")]
     Quant {
@@ -195,6 +215,14 @@ impl Model {
             path: path.display().to_string(),
             source,
         };
+        // Mapping a directory or device fails with a misleading "No such device", and opening
+        // a FIFO blocks: say what is wrong instead (checked before opening, for the FIFO).
+        if !std::fs::metadata(path).map_err(io)?.is_file() {
+            return Err(io(std::io::Error::new(
+                std::io::ErrorKind::InvalidInput,
+                "not a regular file",
+            )));
+        }
         let file = std::fs::File::open(path).map_err(io)?;
         // SAFETY: the map is read-only and private to this process. Model files are not
         // expected to change while mapped; if another process truncates one, reads would

@@ -72,6 +72,11 @@ pub const MAX_N_FFT: u32 = 4096;
 /// Largest accepted `window_len` (a config read from a corrupt model file must not be able to
 /// request huge buffers).
 pub const MAX_WINDOW_LEN: u32 = 1 << 16;
+/// Lowest model sampling rate accepted (Hz): below it a QRS complex is a few samples.
+pub const MIN_SAMPLE_RATE_HZ: u32 = 50;
+/// Highest model sampling rate accepted (Hz): records are resampled to it, so it bounds the
+/// memory and time of a record (ECG holds nothing above a few hundred Hz).
+pub const MAX_SAMPLE_RATE_HZ: u32 = 2000;
 
 /// Errors from configuration checks, window extraction and STFT computation.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -193,14 +198,16 @@ impl SpectrogramConfig {
 
     /// Checks that the configuration is consistent and within the supported limits.
     ///
-    /// Rules: `sample_rate_hz > 0`; `0 < window_len <= MAX_WINDOW_LEN`;
-    /// `r_offset < window_len`; `2 <= n_fft <= MAX_N_FFT`; `hop >= 1`; `n_frames >= 1`;
+    /// Rules: `MIN_SAMPLE_RATE_HZ <= sample_rate_hz <= MAX_SAMPLE_RATE_HZ`;
+    /// `0 < window_len <= MAX_WINDOW_LEN`; `r_offset < window_len`; `2 <= n_fft <= MAX_N_FFT`; `hop >= 1`; `n_frames >= 1`;
     /// `(n_frames - 1) * hop + n_fft <= window_len`; `1 <= n_bins <= n_fft/2 + 1`;
     /// `log_floor` finite and `> 0`; `norm_mean` finite; `norm_std` finite and `> 0`.
     pub fn validate(&self) -> Result<(), SpectrogramError> {
         use SpectrogramError::InvalidConfig as E;
-        if self.sample_rate_hz == 0 {
-            return Err(E("sample_rate_hz must be > 0"));
+        if !(MIN_SAMPLE_RATE_HZ..=MAX_SAMPLE_RATE_HZ).contains(&self.sample_rate_hz) {
+            return Err(E(
+                "sample_rate_hz must be in MIN_SAMPLE_RATE_HZ..=MAX_SAMPLE_RATE_HZ (50..=2000)",
+            ));
         }
         if self.window_len == 0 || self.window_len > MAX_WINDOW_LEN {
             return Err(E("window_len must be in 1..=MAX_WINDOW_LEN"));

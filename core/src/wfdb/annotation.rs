@@ -72,7 +72,8 @@ pub fn read_annotations(
     record_path: impl AsRef<Path>,
     annotator: &str,
 ) -> Result<Vec<Annotation>, WfdbError> {
-    parse_annotations(&read_file(&with_suffix(record_path.as_ref(), annotator))?)
+    let path = with_suffix(record_path.as_ref(), annotator);
+    parse_annotations(&read_file(&path, super::MAX_ANNOTATION_BYTES, false)?)
 }
 
 fn word_at(bytes: &[u8], at: usize) -> Option<u16> {

@@ -15,6 +15,21 @@ pub enum WfdbError {
         #[source]
         source: std::io::Error,
     },
+    /// A path that is not a regular file (a directory, FIFO or device): refused before it is
+    /// opened, so that a FIFO cannot block the reader or `/dev/zero` fill memory.
+    #[error("{}: not a regular file", path.display())]
+    NotRegularFile {
+        /// The path.
+        path: PathBuf,
+    },
+    /// A file larger than the reader accepts for its kind (see [`super::MAX_SIGNAL_FILE_BYTES`]).
+    #[error("{}: larger than the {limit} bytes accepted", path.display())]
+    TooLarge {
+        /// The file.
+        path: PathBuf,
+        /// The cap in bytes.
+        limit: u64,
+    },
     /// The header text is malformed; `line` is 1-based.
     #[error("header line {line}: {msg}")]
     Header {
@@ -76,6 +91,15 @@ pub enum WfdbError {
         index: usize,
         /// Number of signals in the record.
         count: usize,
+    },
+    /// A signal's scale cannot be ECG in millivolts: units that are not a voltage, or a gain
+    /// or baseline outside [`super::MV_PER_ADU`] / [`super::MAX_ABS_BASELINE`].
+    #[error("signal {signal}: {why}")]
+    Scale {
+        /// Signal index.
+        signal: usize,
+        /// What is wrong.
+        why: String,
     },
     /// Header and sample data disagree (counts, lengths, formats).
     #[error("invalid record: {0}")]

@@ -111,7 +111,7 @@ impl Header {
 
     /// Read and parse a `.hea` file.
     pub fn read(path: &Path) -> Result<Header, WfdbError> {
-        let bytes = super::read_file(path)?;
+        let bytes = super::read_file(path, super::MAX_HEADER_BYTES, false)?;
         let text = std::str::from_utf8(&bytes).map_err(|e| WfdbError::Header {
             line: 0,
             msg: format!("not UTF-8: {e}"),

@@ -20,7 +20,7 @@ impl Record {
     pub fn read(record_path: impl AsRef<Path>) -> Result<Record, WfdbError> {
         let record_path = record_path.as_ref();
         let hea = with_suffix(record_path, "hea");
-        let bytes = read_file(&hea)?;
+        let bytes = read_file(&hea, super::MAX_HEADER_BYTES, false)?;
         let text = std::str::from_utf8(&bytes).map_err(|e| WfdbError::Header {
             line: 0,
             msg: format!("not UTF-8: {e}"),
@@ -31,10 +31,20 @@ impl Record {
         let mut adc = vec![Vec::new(); header.n_signals];
         for (file, idx) in header.file_groups() {
             let path = dir.join(&file);
-            let data = read_file(&path)?;
             // WFDB takes a file's byte offset from the first signal stored in it.
             let offset = offsets[idx[0]];
             let format = header.signals[idx[0]].format;
+            // Only the bytes the header's sample count needs (a sparse or endless file
+            // costs nothing more); without a count, the whole file up to the cap.
+            let max = super::MAX_SIGNAL_FILE_BYTES;
+            let data = match (
+                header.n_samples,
+                bytes_needed(offset, format, idx.len(), header.n_samples),
+            ) {
+                (None, _) => read_file(&path, max, false)?,
+                (Some(_), Some(need)) if need <= max => read_file(&path, need, true)?,
+                (Some(_), _) => return Err(WfdbError::TooLarge { path, limit: max }),
+            };
             let signals = decode_group(&data, offset, format, idx.len(), header.n_samples, &path)?;
             for (i, samples) in idx.into_iter().zip(signals) {
                 adc[i] = samples;
@@ -129,6 +139,34 @@ impl Record {
             .collect())
     }
 
+    /// Signal `sig` in millivolts: [`Record::physical`] scaled by the header's units (mV, µV,
+    /// V), after checking the scale ([`super::check_adc_scale`]): a gain, baseline or unit
+    /// that cannot be ECG is a [`WfdbError::Scale`], not a record whose beats all vanish.
+    pub fn millivolts(&self, sig: usize) -> Result<Vec<f32>, WfdbError> {
+        let spec = self
+            .header
+            .signals
+            .get(sig)
+            .ok_or(WfdbError::NoSuchSignal {
+                index: sig,
+                count: self.adc.len(),
+            })?;
+        let scale = |why: String| WfdbError::Scale { signal: sig, why };
+        let per_unit = super::millivolts_per_unit(&spec.units).ok_or_else(|| {
+            scale(format!(
+                "units {:?} are not a voltage (mV, uV or V)",
+                spec.units
+            ))
+        })?;
+        super::check_adc_scale(spec.gain / per_unit, i64::from(spec.baseline)).map_err(scale)?;
+        let mut mv = self.physical(sig)?;
+        if per_unit != 1.0 {
+            let k = per_unit as f32;
+            mv.iter_mut().for_each(|x| *x *= k);
+        }
+        Ok(mv)
+    }
+
     /// Write `NAME.hea` and the signal files into `dir` (created if missing).
     ///
     /// As WFDB's writers do, the header written carries the actual sample count,
@@ -177,6 +215,22 @@ fn checksum(samples: &[i32]) -> i32 {
 
 /// Decode the `nsig` interleaved signals of one file. `n_samples` (per signal)
 /// comes from the header; when absent, the file length decides.
+/// Bytes a signal file must hold for `n_samples` frames of `nsig` signals after `offset`;
+/// `None` without a sample count or when the count overflows.
+fn bytes_needed(
+    offset: u64,
+    format: SignalFormat,
+    nsig: usize,
+    n_samples: Option<u64>,
+) -> Option<u64> {
+    let total = n_samples?.checked_mul(nsig as u64)?;
+    match format {
+        SignalFormat::F212 => total.checked_mul(3).map(|b| b.div_ceil(2)),
+        SignalFormat::F16 => total.checked_mul(2),
+    }?
+    .checked_add(offset)
+}
+
 fn decode_group(
     data: &[u8],
     offset: u64,
@@ -201,19 +255,13 @@ fn decode_group(
     // header claiming billions of samples fails before any allocation.
     let total = match n_samples {
         Some(n) => {
-            let total = n
-                .checked_mul(nsig as u64)
-                .ok_or_else(|| truncated(u64::MAX))?;
-            let need = match format {
-                SignalFormat::F212 => total.checked_mul(3).map(|b| b.div_ceil(2)),
-                SignalFormat::F16 => total.checked_mul(2),
-            }
-            .and_then(|b| b.checked_add(offset))
-            .ok_or_else(|| truncated(u64::MAX))?;
+            let need =
+                bytes_needed(offset, format, nsig, Some(n)).ok_or_else(|| truncated(u64::MAX))?;
             if need > actual {
                 return Err(truncated(need));
             }
-            total
+            // `need` did not overflow, so neither does this.
+            n * nsig as u64
         }
         None => {
             let whole = match format {

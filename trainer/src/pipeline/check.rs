@@ -59,19 +59,28 @@ pub(crate) fn export_and_check(
     let p = &cfg.pretrain;
     let sc = cfg.spectrogram();
     // Export through core's builder and quantizer; check core's runtime against the trainer.
+    // Calibrate on clean beats only (noisy copies are for training).
+    let clean: Vec<usize> = (0..train.len())
+        .filter(|&i| !train.is_augmented(i))
+        .collect();
     let metadata = format!(
         "rhythm EfficientNet-Lite0 (stem + {} blocks, ImageNet) + MAML head; trained by rhythm-train on MIT-BIH {} records ({} beats); config {}; {}",
         p.blocks,
         train.records.len(),
-        train.len(),
+        clean.len(),
         config_path.display(),
         adapt_cfg.to_metadata()
     );
     let net = export::network(front, head, sc, train.n_side, metadata);
     let calibration: Vec<ModelInput> =
-        crate::calibration::calibration_indices(train.len(), cfg.calibration_beats)
+        crate::calibration::calibration_indices(clean.len(), cfg.calibration_beats)
             .into_iter()
-            .map(|i| (train.image(i).to_vec(), train.side(i).to_vec()))
+            .map(|k| {
+                (
+                    train.image(clean[k]).to_vec(),
+                    train.side(clean[k]).to_vec(),
+                )
+            })
             .collect();
     let files = export::model_files(&net, &calibration, cfg.range_method()?, cfg.bias_correction)?;
     let models_dir = cfg.out_dir.join("models");

@@ -2,7 +2,7 @@
 
 use super::{Adapted, Evaluation};
 use crate::config::Config;
-use crate::data::{BeatSet, ADAPTATION_SECONDS};
+use crate::data::{first_k_per_class, BeatSet, ADAPTATION_SECONDS};
 use crate::eval::{average_headline, confusion, headline, headline_row};
 use crate::model;
 use crate::train::{head_features, Features};
@@ -121,18 +121,4 @@ pub(crate) fn evaluate(
         adapted,
         adapted_inner,
     }
-}
-
-/// The first `k` beats of each class in time (all of them when `k` is 0): what a clinician
-/// labels first.
-pub fn first_k_per_class(pool: &[usize], labels: &[u8], k: usize) -> Vec<usize> {
-    let mut taken = [0usize; 5];
-    pool.iter()
-        .copied()
-        .filter(|&i| {
-            let c = labels[i] as usize;
-            taken[c] += 1;
-            k == 0 || taken[c] <= k
-        })
-        .collect()
 }

@@ -1,6 +1,6 @@
 //! The trainer's patient adaptation as golden files for core's `Engine::adapt`.
 
-use super::evaluate::first_k_per_class;
+use crate::data::first_k_per_class;
 use crate::data::{BeatSet, ADAPTATION_SECONDS};
 use rhythm::aami::AamiClass;
 use rhythm::adapt::{AdaptConfig, LinearHead};

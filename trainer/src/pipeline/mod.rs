@@ -142,9 +142,10 @@ pub fn run(cfg: &Config, config_path: &Path) -> Result<RunSummary> {
         (train_names.len() + test_names.len()) as u64,
         "records → spectrograms",
     );
-    let train = load_beats(&mitdb, &train_names, &sc, cfg.threads, &b)?
+    let augment = cfg.augment()?;
+    let train = load_beats(&mitdb, &train_names, &sc, cfg.threads, &b, augment.as_ref())?
         .with_side_features(cfg.pretrain.side_features);
-    let test = load_beats(&mitdb, &test_names, &sc, cfg.threads, &b)?
+    let test = load_beats(&mitdb, &test_names, &sc, cfg.threads, &b, None)?
         .with_side_features(cfg.pretrain.side_features);
     b.finish();
     let nsrdb_signals = cfg.data_dir.join("nsrdb/16265.dat").exists();

@@ -4,7 +4,10 @@
 //! saw the records it predicts; the out-of-fold logits of all folds are pooled and scored by
 //! EC57 gross rules; criterion `C = (F1_SVEB + F1_VEB) / 2` subject to N Se ≥ 97 %; then the
 //! per-class logit offsets (S, V on a grid) are chosen on the pooled logits by the same
-//! criterion.
+//! criterion. Study 6b (`adaptation`): each fold's head adapted to each held-out record's
+//! first 300 s, and the device's update chosen on those pooled predictions.
+
+mod adaptation;
 
 use crate::backbone::{load_lite0, random_lite0};
 use crate::config::Config;
@@ -156,7 +159,7 @@ pub fn folds(set: &BeatSet, records: &[String], k: usize) -> Vec<Vec<String>> {
             let idx = set.indices_of(r);
             let count = |c: AamiClass| {
                 idx.iter()
-                    .filter(|&&i| set.labels[i] as usize == c.index())
+                    .filter(|&&i| !set.is_augmented(i) && set.labels[i] as usize == c.index())
                     .count() as u64
             };
             (count(AamiClass::S), count(AamiClass::V), r.clone())
@@ -251,9 +254,10 @@ pub fn run(config_path: &Path, base: &[String], variants: &[Variant]) -> Result<
     let mut report = String::new();
     let names: Vec<&str> = cfg0.train_records.iter().map(String::as_str).collect();
     // Beats per spectrogram config, front features per (config, backbone); reused.
-    let mut beats: Vec<(rhythm::spectrogram::SpectrogramConfig, BeatSet)> = Vec::new();
+    let mut beats: Vec<((rhythm::spectrogram::SpectrogramConfig, bool), BeatSet)> = Vec::new();
     let mut fronts: Vec<(String, Features)> = Vec::new();
     let mut scores = Vec::new();
+    let mut adaptation_reports = Vec::new();
     for v in variants {
         let t = Instant::now();
         let overrides: Vec<String> = base.iter().chain(&v.overrides).cloned().collect();
@@ -265,15 +269,18 @@ pub fn run(config_path: &Path, base: &[String], variants: &[Variant]) -> Result<
             v.label
         );
         let sc = cfg.spectrogram();
-        if !beats.iter().any(|(c, _)| *c == sc) {
+        let beat_key = (sc, cfg.pretrain.noise_augmentation);
+        if !beats.iter().any(|(c, _)| *c == beat_key) {
             let b = bar(&mp, names.len() as u64, "DS1 records → spectrograms");
-            let set = load_beats(&cfg.data_dir.join("mitdb"), &names, &sc, cfg.threads, &b)?;
+            let augment = cfg.augment()?;
+            let mitdb = cfg.data_dir.join("mitdb");
+            let set = load_beats(&mitdb, &names, &sc, cfg.threads, &b, augment.as_ref())?;
             b.finish();
-            beats.push((sc, set));
+            beats.push((beat_key, set));
         }
         let set = beats
             .iter()
-            .find(|(c, _)| *c == sc)
+            .find(|(c, _)| *c == beat_key)
             .map(|(_, s)| s.clone())
             .context("beat cache")?
             .with_side_features(cfg.pretrain.side_features);
@@ -291,7 +298,7 @@ pub fn run(config_path: &Path, base: &[String], variants: &[Variant]) -> Result<
             })?
         };
         let key = format!(
-            "{sc:?}/{}/{}/{}",
+            "{beat_key:?}/{}/{}/{}",
             p.blocks, p.trainable_blocks, v.random_init
         );
         let folds = folds(&set, &cfg.train_records, FOLDS);
@@ -304,6 +311,7 @@ pub fn run(config_path: &Path, base: &[String], variants: &[Variant]) -> Result<
         }
         let mut logits = vec![[0f32; 5]; set.len()];
         let mut fold_of = vec![0usize; set.len()];
+        let mut fold_heads = Vec::new();
         for (j, fold) in folds.iter().enumerate() {
             let (front, head) = model::build(&weights, p.head_shape(), cfg.seed, &base_dev, &ad);
             if !fronts.iter().any(|(k, _)| *k == key) {
@@ -313,8 +321,13 @@ pub fn run(config_path: &Path, base: &[String], variants: &[Variant]) -> Result<
                 fronts.push((key.clone(), f));
             }
             let feats = &fronts.iter().find(|(k, _)| *k == key).context("cache")?.1;
-            let (test, pool): (Vec<usize>, Vec<usize>) =
-                (0..set.len()).partition(|&i| fold.contains(&set.records[set.record[i] as usize]));
+            // Held out: the fold's records, clean beats only; their noisy copies are in
+            // neither set.
+            let held_out = |i: usize| fold.contains(&set.records[set.record[i] as usize]);
+            let test: Vec<usize> = (0..set.len())
+                .filter(|&i| held_out(i) && !set.is_augmented(i))
+                .collect();
+            let pool: Vec<usize> = (0..set.len()).filter(|&i| !held_out(i)).collect();
             test.iter().for_each(|&i| fold_of[i] = j);
             let pb = bar(
                 &mp,
@@ -332,6 +345,7 @@ pub fn run(config_path: &Path, base: &[String], variants: &[Variant]) -> Result<
             }
             let (head, _) =
                 prior_correction(head, &set, &pool, p.class_balance, p.prior_correction);
+            let scale = feature_scale(&head, feats, &set, &pool, &ad);
             let (x, dim) = head_features_of(&head, feats, &set, &test, 512, &base_dev);
             let (w, b, _) = head.classifier();
             let lh = LinearHead::new(w, b, dim).context("classifier shape")?;
@@ -340,16 +354,34 @@ pub fn run(config_path: &Path, base: &[String], variants: &[Variant]) -> Result<
                 lh.logits(&x[k * dim..(k + 1) * dim], &mut l);
                 logits[i] = l;
             }
+            // Study 6b starts from the published head: the config's operating point in the bias.
+            let mut published = lh;
+            published
+                .bias
+                .iter_mut()
+                .zip(p.logit_offsets)
+                .for_each(|(b, o)| *b += o);
+            fold_heads.push(adaptation::FoldHead {
+                head: published,
+                scale,
+                beats: test,
+                x,
+            });
         }
-        let pooled = ec57(&confusion(&set.labels, &predict(&logits, [0.0; 5])));
-        let (offsets, pooled_offset) = choose_offsets(&logits, &set.labels);
+        // Scored: every clean DS1 beat, each predicted by the fold that did not see it.
+        let scored: Vec<usize> = (0..set.len()).filter(|&i| !set.is_augmented(i)).collect();
+        let labels: Vec<u8> = scored.iter().map(|&i| set.labels[i]).collect();
+        let logits: Vec<[f32; 5]> = scored.iter().map(|&i| logits[i]).collect();
+        let fold_of: Vec<usize> = scored.iter().map(|&i| fold_of[i]).collect();
+        let pooled = ec57(&confusion(&labels, &predict(&logits, [0.0; 5])));
+        let (offsets, pooled_offset) = choose_offsets(&logits, &labels);
         let preds = predict(&logits, offsets);
         let per_fold: Vec<Ec57> = (0..FOLDS)
             .map(|j| {
-                let idx: Vec<usize> = (0..set.len()).filter(|&i| fold_of[i] == j).collect();
+                let idx: Vec<usize> = (0..labels.len()).filter(|&k| fold_of[k] == j).collect();
                 ec57(&confusion(
-                    &idx.iter().map(|&i| set.labels[i]).collect::<Vec<_>>(),
-                    &idx.iter().map(|&i| preds[i]).collect::<Vec<_>>(),
+                    &idx.iter().map(|&k| labels[k]).collect::<Vec<_>>(),
+                    &idx.iter().map(|&k| preds[k]).collect::<Vec<_>>(),
                 ))
             })
             .collect();
@@ -361,6 +393,12 @@ pub fn run(config_path: &Path, base: &[String], variants: &[Variant]) -> Result<
             per_fold,
             seconds: t.elapsed().as_secs_f64(),
         };
+        adaptation_reports.push(adaptation::report(
+            &v.label,
+            &fold_heads,
+            &set,
+            adaptation::Update::of(&cfg.adapt.head),
+        ));
         eprintln!("{}", row(&s.label, &s.pooled, None));
         eprintln!("{}", row(&s.label, &s.pooled_offset, Some(s.offsets)));
         scores.push(s);
@@ -407,6 +445,7 @@ pub fn run(config_path: &Path, base: &[String], variants: &[Variant]) -> Result<
             s.seconds
         );
     }
+    adaptation_reports.iter().for_each(|a| report.push_str(a));
     let _ = writeln!(
         report,
         "\n{} beats of {} DS1 records; {:.0} s in all.",
