@@ -387,16 +387,23 @@ mod tests {
 
     #[test]
     fn median_network_equals_sorting_for_every_count_and_length() {
-        let mut rng = crate::rng::SplitMix64(9);
+        // A local generator: featurize may not import the crate's rng module (layers).
+        let mut state = 9u64;
+        let mut next = move || {
+            state = state
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            (state >> 33) as u32
+        };
         for len in [1, 7, 63, 64, 65, 256, 720] {
             for n in 1..=TEMPLATE_BEATS {
                 let windows: Vec<Vec<f32>> = (0..n)
                     .map(|_| {
                         (0..len)
                             // Ties and signed zeros among continuous values.
-                            .map(|_| match rng.below(3) {
-                                0 => rng.range(-2.0, 2.0),
-                                1 => (rng.below(5) as f32 - 2.0) * 0.5,
+                            .map(|_| match next() % 3 {
+                                0 => (next() % 4001) as f32 / 1000.0 - 2.0,
+                                1 => ((next() % 5) as f32 - 2.0) * 0.5,
                                 _ => -0.0,
                             })
                             .collect()
