@@ -42,7 +42,7 @@ typedef struct {
 } Summary;
 
 static const char *const CLASS_NAMES[5] = {"N", "S", "V", "F", "Q"};
-static const char *const QUALITY_NAMES[6] = {"ok", "nonfinite", "empty", "flat", "saturated", "outofrange"};
+static const char *const QUALITY_NAMES[7] = {"ok", "nonfinite", "empty", "flat", "saturated", "outofrange", "noise"};
 
 /* Reads RECORD.hea: record line, then one line per signal. Returns 0 on success. */
 static int read_header(const char *record, Header *h) {

@@ -90,6 +90,8 @@ typedef enum RhythmQuality {
   RHYTHM_QUALITY_SATURATED = 4,
   // The conditioned window is outside what the spectrogram accepts (not classified).
   RHYTHM_QUALITY_OUT_OF_RANGE = 5,
+  // The beat sits in a segment that looks like noise, not ECG (not classified).
+  RHYTHM_QUALITY_NOISE = 6,
 } RhythmQuality;
 
 // Which backend runs the network.

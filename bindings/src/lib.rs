@@ -87,6 +87,8 @@ pub enum RhythmQuality {
     Saturated = 4,
     /// The conditioned window is outside what the spectrogram accepts (not classified).
     OutOfRange = 5,
+    /// The beat sits in a segment that looks like noise, not ECG (not classified).
+    Noise = 6,
 }
 
 /// AAMI EC57 beat classes, in model output order.
@@ -291,6 +293,7 @@ pub(crate) fn beat_to_c(b: &core::engine::Beat) -> RhythmBeat {
             Q::Flat => RhythmQuality::Flat,
             Q::Saturated => RhythmQuality::Saturated,
             Q::OutOfRange => RhythmQuality::OutOfRange,
+            Q::Noise => RhythmQuality::Noise,
         },
         edge_padded: b.edge_padded,
         post_rr_estimated: false,

@@ -85,6 +85,7 @@ fn rust_lines(record: &str, seconds: usize) -> Vec<String> {
                 detect::QualityFlag::Flat => "flat",
                 detect::QualityFlag::Saturated => "saturated",
                 detect::QualityFlag::OutOfRange => "outofrange",
+                detect::QualityFlag::Noise => "noise",
             };
             let p = b
                 .classification

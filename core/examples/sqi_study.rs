@@ -4,7 +4,10 @@
 //! an .atr), class, confidence, quality, then the candidates:
 //! - `kurtosis`: of the beat's conditioned window (a QRS makes it peaked);
 //! - `qrs_band`: power of the conditioned window in 5–15 Hz over 5–40 Hz;
-//! - `qrs_corr`, `window_corr`: the beat against this patient's template (side features).
+//! - `qrs_corr`, `window_corr`: the beat against this patient's template (side features);
+//! - `coherence_p50`, `coherence_p75`, `history_kurtosis`: the segment candidates of
+//!   [`rhythm::featurize::NoiseEvidence`] (the second study); `roughness`,
+//!   `history_roughness`, `regular_fraction` (the third).
 //!
 //! Only what the beat's own window and history hold, so that a rule found here can run in
 //! the stream as offline (one featurize).
@@ -13,28 +16,10 @@
 //! (a record as `path/name[@start_s-end_s]` uses only that span of its signal).
 
 use rhythm::detect;
-use rhythm::featurize::{Featurizer, Signal, SIDE_FEATURES};
+use rhythm::featurize::{noise::kurtosis, Featurizer, Signal, SIDE_FEATURES};
 use rhythm::spectrogram::RR_FEATURES;
 use rhythm::{BackendChoice, Engine, Model, Record, SpectrogramImpl};
 use rustfft::num_complex::Complex;
-
-fn kurtosis(x: &[f32]) -> f64 {
-    let n = x.len() as f64;
-    let m = x.iter().map(|&v| v as f64).sum::<f64>() / n;
-    let (mut m2, mut m4) = (0.0, 0.0);
-    for &v in x {
-        let d = v as f64 - m;
-        m2 += d * d;
-        m4 += d * d * d * d;
-    }
-    m2 /= n;
-    m4 /= n;
-    if m2 > 0.0 {
-        m4 / (m2 * m2)
-    } else {
-        0.0
-    }
-}
 
 fn band_ratio(x: &[f32], fs: f64, planner: &mut rustfft::FftPlanner<f64>) -> f64 {
     let n = x.len();
@@ -71,7 +56,7 @@ fn main() {
     .expect("featurizer");
     let mut planner = rustfft::FftPlanner::new();
     println!(
-        "record,sample,matched,class,confidence,quality,kurtosis,qrs_band,qrs_corr,window_corr"
+        "record,sample,matched,class,confidence,quality,kurtosis,qrs_band,qrs_corr,window_corr,coherence_p50,coherence_p75,history_kurtosis,roughness,history_roughness,regular_fraction"
     );
     let sc = *model.spectrogram();
     let (wl, before) = (sc.window_len as usize, sc.r_offset as usize);
@@ -112,6 +97,7 @@ fn main() {
             let q = band_ratio(window, fs, &mut planner);
             let f = featurizer.beat(&signal, &beats, i).expect("features");
             let (qc, wc) = (f.side[RR_FEATURES], f.side[RR_FEATURES + 1]);
+            let e = f.evidence;
             let matched = if rec.reference.is_empty() {
                 String::new()
             } else {
@@ -133,8 +119,9 @@ fn main() {
                 (c.class.to_string(), c.confidence())
             });
             println!(
-                "{},{},{matched},{class},{conf:.4},{:?},{k:.3},{q:.4},{qc:.4},{wc:.4}",
-                rec.name, b.sample, b.quality
+                "{},{},{matched},{class},{conf:.4},{:?},{k:.3},{q:.4},{qc:.4},{wc:.4},{:.4},{:.4},{:.3},{:.3},{:.3},{:.4}",
+                rec.name, b.sample, b.quality, e.coherence_p50, e.coherence_p75, e.history_kurtosis,
+                e.roughness, e.history_roughness, e.regular_fraction
             );
         }
     }

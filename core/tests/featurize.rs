@@ -103,7 +103,9 @@ fn same_features(model: std::sync::Arc<Model>) {
             .unwrap();
         assert_eq!(windowed, offline, "beat {i}");
         let from_image = engine.classify_image(&image, &side).unwrap();
-        assert_eq!(Some(from_image), offline.classification, "beat {i}");
+        // A beat of a noise-like segment keeps its image but is reported without a class.
+        let expected = Some(from_image).filter(|_| quality != QualityFlag::Noise);
+        assert_eq!(expected, offline.classification, "beat {i}");
         checked += 1;
     }
     assert!(checked > 200);

@@ -28,10 +28,15 @@ fn every_reference_beat_gets_a_result() {
     let beats = rec.reference_positions();
     let results = engine().classify_record(&rec.signal_mv, &beats).unwrap();
     assert_eq!(results.len(), beats.len());
-    assert!(results
+    // Every beat is reported at its position; only beats of noise-like segments (record
+    // 208's runs of multiform V beats, a few percent) come without a class.
+    assert!(results.iter().zip(&beats).all(|(r, &b)| r.sample == b
+        && (r.classification.is_some() == (r.quality != QualityFlag::Noise))));
+    let noise = results
         .iter()
-        .zip(&beats)
-        .all(|(r, &b)| r.sample == b && r.classification.is_some()));
+        .filter(|r| r.quality == QualityFlag::Noise)
+        .count();
+    assert!(noise < beats.len() / 20, "{noise} beats flagged Noise");
     let conf = rhythm::evaluate::Confusion::from_beats(&rec.reference, &results, 54);
     assert_eq!(conf.matrix.iter().flatten().sum::<u64>(), 2955);
     assert_eq!(
@@ -177,5 +182,42 @@ fn noise_stress_records_run() {
         let rec = Record::load(dir.join(name), 360.0, None).unwrap();
         let m = detect::evaluate_record(&rec.signal_mv, 360.0, &rec.reference_positions());
         assert!(m.sensitivity() >= min_se, "{name}: Se {}", m.sensitivity());
+    }
+}
+
+/// Defect 2 of the hardening issue: noise with no ECG in it (NSTDB's noise records) came out
+/// as beats flagged `Ok`, most with confidence > 0.9 (bw 76 %, em 42 %, ma 58 % of them on
+/// 900–1200 s). The noise flag leaves few confident ones (see `docs/RELIABILITY.md`, the
+/// signal-quality studies: em, electrode motion, is the hardest).
+#[test]
+fn noise_only_records_are_not_reported_as_confident_beats() {
+    let dir = rhythm_testkit::data_dir().join("nstdb");
+    let mut engine = engine();
+    for (name, max_confident) in [("bw", 0.01), ("em", 0.08), ("ma", 0.01)] {
+        let rec = Record::load(dir.join(name), 360.0, None).unwrap();
+        let sig = &rec.signal_mv[900 * 360..1200 * 360];
+        let beats = detect::detect_qrs(sig, 360.0);
+        assert!(beats.len() > 100, "{name}: {} detections", beats.len());
+        let results = engine.classify_record(sig, &beats).unwrap();
+        let confident = results
+            .iter()
+            .filter(|b| {
+                b.quality == QualityFlag::Ok
+                    && b.classification.is_some_and(|c| c.confidence() > 0.9)
+            })
+            .count();
+        let noise = results
+            .iter()
+            .filter(|b| b.quality == QualityFlag::Noise)
+            .count();
+        let share = confident as f64 / results.len() as f64;
+        eprintln!(
+            "{name}: {} beats, {noise} Noise, {confident} Ok with confidence > 0.9",
+            results.len()
+        );
+        assert!(share <= max_confident, "{name}: {:.1} %", 100.0 * share);
+        assert!(results
+            .iter()
+            .all(|b| b.classification.is_none() == (b.quality == QualityFlag::Noise)));
     }
 }

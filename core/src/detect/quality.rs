@@ -22,6 +22,11 @@ pub enum QualityFlag {
     /// filtering, or a magnitude above the spectrogram's `MAX_ABS_SAMPLE`): the beat is
     /// reported without a class. Set by `featurize`, never by [`assess_quality`].
     OutOfRange,
+    /// The detection sits in a segment that looks like noise, not ECG (the recent beats
+    /// neither resemble the patient's template nor have a QRS's peakedness, or are off the
+    /// rhythm and not peaked): reported without a class (scored Q). Set by `featurize` from
+    /// its `NoiseEvidence`, never by [`assess_quality`].
+    Noise,
 }
 
 /// Thresholds for [`assess_quality_with`].

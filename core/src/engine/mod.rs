@@ -298,7 +298,7 @@ impl Engine {
         sample: u64,
         features: &BeatFeatures<'_>,
     ) -> Result<Beat, Error> {
-        let classification = if features.classifiable() {
+        let classification = if features.gets_a_class() {
             Some(classify(
                 backend,
                 logits,

@@ -14,7 +14,9 @@
 //! 3. the quality flag is judged on the raw window ([`detect::assess_quality`]);
 //! 4. the image is the STFT of the conditioned window (the [`SpectrogramImpl`] chosen);
 //!    windows flagged [`QualityFlag::NonFinite`] or [`QualityFlag::Empty`] get no image, and
-//!    a conditioned window the STFT rejects is flagged [`QualityFlag::OutOfRange`];
+//!    a conditioned window the STFT rejects is flagged [`QualityFlag::OutOfRange`]; an `Ok`
+//!    beat whose [`NoiseEvidence`] says noise is flagged [`QualityFlag::Noise`]: it keeps its
+//!    image, but the engine reports it without a class ([`BeatFeatures::gets_a_class`]);
 //! 5. the side features are the first `n_side` values of [`RrFeatures::to_array`] followed
 //!    by [`Morphology::to_array`] ([`side_features`]; zeros beyond [`SIDE_FEATURES`]): the
 //!    beat's timing against this patient's local and long-term rhythm, and its shape against
@@ -22,6 +24,7 @@
 //!    beats before it (and the next R peak). Models made before these features take the first
 //!    4 values, which are unchanged.
 
+pub mod noise;
 pub mod template;
 
 use crate::detect::{self, QualityFlag};
@@ -30,6 +33,7 @@ use crate::spectrogram::{
     self, RrFeatures, SpectrogramConfig, SpectrogramError, StftF16, StftF32, StftInt8, WindowEdge,
     RR_FEATURES,
 };
+pub use noise::NoiseEvidence;
 use std::borrow::Cow;
 pub use template::{BeatHistory, Morphology, HISTORY_BEATS, MORPHOLOGY_FEATURES};
 
@@ -119,12 +123,21 @@ pub struct BeatFeatures<'a> {
     pub quality: QualityFlag,
     /// Whether the window crossed the signal's start or end.
     pub edge: WindowEdge,
+    /// Signal-quality evidence ([`NoiseEvidence::UNDEFINED`] for models without morphology).
+    pub evidence: NoiseEvidence,
 }
 
 impl BeatFeatures<'_> {
     /// Whether the image is valid, i.e. the network may run on this beat.
     pub fn classifiable(&self) -> bool {
         classifiable(self.quality)
+    }
+
+    /// Whether the engine reports a class for this beat: it has an image and does not sit in
+    /// a noise segment ([`QualityFlag::Noise`] beats keep their image, for training and
+    /// adaptation on labelled beats, but are reported without a class).
+    pub fn gets_a_class(&self) -> bool {
+        self.classifiable() && self.quality != QualityFlag::Noise
     }
 }
 
@@ -178,6 +191,8 @@ pub struct Featurizer {
     history: BeatHistory,
     /// The template ([`template::morphology`]'s scratch).
     template: Vec<f32>,
+    /// The last beat's signal-quality evidence.
+    evidence: NoiseEvidence,
     /// `Some(i)` after [`Featurizer::next_beat`] made beat `i`: `history` holds the beats
     /// before `i` and `window` beat `i`'s conditioned window.
     in_order: Option<usize>,
@@ -215,6 +230,7 @@ impl Featurizer {
             side: vec![0.0; n_side],
             history: BeatHistory::new(wl),
             template: vec![0.0; wl],
+            evidence: NoiseEvidence::UNDEFINED,
             in_order: None,
             config,
         })
@@ -317,6 +333,7 @@ impl Featurizer {
             &mut self.template,
             &mut self.image,
             &mut self.side,
+            &mut self.evidence,
         );
         if in_order {
             self.in_order = Some(i);
@@ -358,6 +375,7 @@ impl Featurizer {
             &mut self.template,
             &mut self.image,
             &mut self.side,
+            &mut self.evidence,
         );
         Ok(self.features(quality, edge))
     }
@@ -368,6 +386,7 @@ impl Featurizer {
             side: &self.side,
             quality,
             edge,
+            evidence: self.evidence,
         }
     }
 }
@@ -388,6 +407,7 @@ fn fill(
     template: &mut [f32],
     image: &mut [f32],
     side: &mut [f32],
+    evidence: &mut NoiseEvidence,
 ) -> QualityFlag {
     let Inputs {
         raw_window,
@@ -397,8 +417,11 @@ fn fill(
     } = inputs;
     // Models without morphology inputs skip the template.
     let morphology = if side.len() > RR_FEATURES {
-        template::morphology(window, history, cfg, template)
+        let m = template::morphology(window, history, cfg, template);
+        *evidence = NoiseEvidence::measure(window, history, template, m.qrs_correlation, cfg);
+        m
     } else {
+        *evidence = NoiseEvidence::UNDEFINED;
         Morphology::NEUTRAL
     };
     side_features(rr, &morphology, side);
@@ -407,6 +430,7 @@ fn fill(
         return quality;
     }
     match stft.compute(window, image) {
+        Ok(()) if quality == QualityFlag::Ok && evidence.is_noise() => QualityFlag::Noise,
         Ok(()) => quality,
         // Lengths were checked: only a non-finite or out-of-range conditioned window is left.
         Err(_) => QualityFlag::OutOfRange,

@@ -39,6 +39,10 @@ pub struct BeatHistory {
     window_len: usize,
     windows: Vec<f32>,
     regular: [bool; HISTORY_BEATS],
+    /// Each window's kurtosis and roughness, computed once at [`BeatHistory::push`]
+    /// (noise evidence).
+    kurtosis: [f32; HISTORY_BEATS],
+    roughness: [f32; HISTORY_BEATS],
     len: usize,
     next: usize,
 }
@@ -50,6 +54,8 @@ impl BeatHistory {
             window_len,
             windows: vec![0.0; window_len * HISTORY_BEATS],
             regular: [false; HISTORY_BEATS],
+            kurtosis: [0.0; HISTORY_BEATS],
+            roughness: [0.0; HISTORY_BEATS],
             len: 0,
             next: 0,
         }
@@ -85,8 +91,24 @@ impl BeatHistory {
         let at = self.next * self.window_len;
         self.windows[at..at + self.window_len].copy_from_slice(window);
         self.regular[self.next] = regular;
+        self.kurtosis[self.next] = super::noise::kurtosis(window);
+        self.roughness[self.next] = super::noise::roughness(window);
         self.next = (self.next + 1) % HISTORY_BEATS;
         self.len = (self.len + 1).min(HISTORY_BEATS);
+    }
+
+    /// The windows held, most recent first, with what was measured on each at push.
+    pub(crate) fn windows(&self) -> impl Iterator<Item = HeldWindow<'_>> + '_ {
+        (0..self.len).map(|k| {
+            let slot = (self.next + HISTORY_BEATS - 1 - k) % HISTORY_BEATS;
+            let (window, regular) = self.back(k);
+            HeldWindow {
+                window,
+                regular,
+                kurtosis: self.kurtosis[slot],
+                roughness: self.roughness[slot],
+            }
+        })
     }
 
     /// Beat `k` back (0: the most recent) and its regularity.
@@ -95,6 +117,15 @@ impl BeatHistory {
         let at = slot * self.window_len;
         (&self.windows[at..at + self.window_len], self.regular[slot])
     }
+}
+
+/// A window of a [`BeatHistory`] with what was measured on it when pushed.
+pub(crate) struct HeldWindow<'a> {
+    pub window: &'a [f32],
+    pub regular: bool,
+    pub kurtosis: f32,
+    /// [`super::noise::roughness`], per sample.
+    pub roughness: f32,
 }
 
 /// How a beat differs from the patient's dominant beat.
@@ -156,9 +187,15 @@ fn spans(cfg: &SpectrogramConfig) -> ((usize, usize), (usize, usize)) {
     (qrs, p)
 }
 
+/// The QRS span (R ± 100 ms) of a window cut for `cfg`.
+pub(crate) fn qrs_span<'w>(window: &'w [f32], cfg: &SpectrogramConfig) -> &'w [f32] {
+    let ((q0, q1), _) = spans(cfg);
+    &window[q0.min(window.len())..q1.min(window.len())]
+}
+
 /// Pearson correlation; 1 if both are flat, 0 if one is. (f64 sums: windows of up to
 /// [`crate::spectrogram::MAX_ABS_SAMPLE`] must not overflow.)
-fn correlation(a: &[f32], b: &[f32]) -> f32 {
+pub(crate) fn correlation(a: &[f32], b: &[f32]) -> f32 {
     let n = a.len().min(b.len());
     if n == 0 {
         return 1.0;
