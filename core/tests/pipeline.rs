@@ -186,7 +186,7 @@ fn noise_stress_records_run() {
 }
 
 /// Defect 2 of the hardening issue: noise with no ECG in it (NSTDB's noise records) came out
-/// as beats flagged `Ok`, most with confidence > 0.9 (bw 76 %, em 42 %, ma 58 % of them on
+/// as beats flagged `Ok`, many with confidence > 0.9 (bw 80 %, em 45 %, ma 57 % of them on
 /// 900–1200 s). The noise flag leaves few confident ones (see `docs/RELIABILITY.md`, the
 /// signal-quality studies: em, electrode motion, is the hardest).
 #[test]
