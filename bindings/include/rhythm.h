@@ -33,8 +33,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
-// Version of the C ABI described by this header; bumped on incompatible changes.
-#define RHYTHM_ABI_VERSION 2
+// Version of the C ABI described by this header; bumped on incompatible changes
+// (3: quality `RHYTHM_QUALITY_NOISE`, stream counter `clamped_samples`).
+#define RHYTHM_ABI_VERSION 3
 
 // Result of every rhythm_* call that can fail.
 typedef enum RhythmStatus {
@@ -201,6 +202,9 @@ typedef struct RhythmStreamStats {
   uint64_t latency_bound_samples;
   // Samples held by each of the two ring buffers (memory is fixed at creation).
   uint64_t ring_len;
+  // Finite samples beyond ±1 kV, clamped before detection (expected 0: a wrong scale or
+  // a broken front end).
+  uint64_t clamped_samples;
 } RhythmStreamStats;
 
 #ifdef __cplusplus

@@ -25,8 +25,9 @@ pub use stream::*;
 /// cbindgen:ignore
 pub const GENERATED_HEADER: &str = include_str!(concat!(env!("OUT_DIR"), "/rhythm.h"));
 
-/// Version of the C ABI described by this header; bumped on incompatible changes.
-pub const RHYTHM_ABI_VERSION: u32 = 2;
+/// Version of the C ABI described by this header; bumped on incompatible changes
+/// (3: quality `RHYTHM_QUALITY_NOISE`, stream counter `clamped_samples`).
+pub const RHYTHM_ABI_VERSION: u32 = 3;
 
 /// Result of every rhythm_* call that can fail.
 #[repr(C)]

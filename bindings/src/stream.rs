@@ -38,6 +38,9 @@ pub struct RhythmStreamStats {
     pub latency_bound_samples: u64,
     /// Samples held by each of the two ring buffers (memory is fixed at creation).
     pub ring_len: u64,
+    /// Finite samples beyond ±1 kV, clamped before detection (expected 0: a wrong scale or
+    /// a broken front end).
+    pub clamped_samples: u64,
 }
 
 fn stream_error(e: rhythm_core::Error) -> Fail {
@@ -254,6 +257,7 @@ pub unsafe extern "C" fn rhythm_stream_stats(
             max_latency_samples: st.max_latency_samples,
             latency_bound_samples: s.max_latency_samples(),
             ring_len: s.ring_len() as u64,
+            clamped_samples: st.clamped_samples,
         };
         // SAFETY: non-NULL, writable (caller's contract).
         unsafe { *out = stats };

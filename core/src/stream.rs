@@ -145,6 +145,9 @@ pub struct StreamStats {
     pub ring_misses: u64,
     /// Largest [`StreamBeat::latency_samples`] seen.
     pub max_latency_samples: u64,
+    /// Finite samples beyond ±[`detect::MAX_ABS_MV`](crate::detect::MAX_ABS_MV), clamped
+    /// before detection (expected 0: a wrong scale or a broken front end).
+    pub clamped_samples: u64,
 }
 
 /// A fixed-capacity FIFO of beat positions.
@@ -465,6 +468,9 @@ impl Stream {
     fn push_one(&mut self, x: f32) {
         self.raw.push(x);
         self.stats.samples += 1;
+        if x.abs() > crate::detect::MAX_ABS_MV && x.is_finite() {
+            self.stats.clamped_samples += 1;
+        }
         self.last_sample = x;
         let y = self.conditioner.push(x);
         self.cond_pushes += 1;

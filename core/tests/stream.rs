@@ -235,3 +235,34 @@ fn other_sampling_rates_are_a_typed_error() {
     assert!(Stream::new(&e, f64::NAN, StreamConfig::default()).is_err());
     assert!(Stream::new(&e, 360.0, StreamConfig { max_post_rr_s: 0.0 }).is_err());
 }
+
+/// Defect 9 of the hardening issue (the stream's case): a DC offset far beyond any ECG
+/// (> 1000 mV) must not lose beats silently. The conditioning removes the offset, so the
+/// beats are found where they are without it, and every one is reported, flagged
+/// `Saturated` (no ECG front end outputs ±1 V), stream and offline alike.
+#[test]
+fn stream_with_a_huge_offset_reports_every_beat_flagged() {
+    let mut e = engine("rhythm-int8.rhm");
+    let rec = Record::load(root().join("fixtures/records/100"), 360.0, None).unwrap();
+    let clean = &rec.signal_mv[..360 * 60];
+    let n_clean = offline(&mut e, clean).len();
+    for offset in [1500.0f32, -3000.0, 1.0e5] {
+        let sig: Vec<f32> = clean.iter().map(|x| x + offset).collect();
+        let want = offline(&mut e, &sig);
+        assert!(
+            want.len().abs_diff(n_clean) <= 2,
+            "offset {offset}: {} beats, {n_clean} without it",
+            want.len()
+        );
+        assert!(want
+            .iter()
+            .all(|b| b.quality == detect::QualityFlag::Saturated));
+        let (got, s) = streamed(&mut e, &sig, 4);
+        assert_same(&got, &want, &format!("offset {offset}"));
+        assert_eq!(s.stats().clamped_samples, 0);
+    }
+    // Beyond the clamp (±1 kV) the stream says so.
+    let sig: Vec<f32> = clean.iter().map(|x| x + 2.0e6).collect();
+    let (_, s) = streamed(&mut e, &sig, 4);
+    assert_eq!(s.stats().clamped_samples, sig.len() as u64);
+}

@@ -431,3 +431,45 @@ proptest! {
         prop_assert_eq!(Record::read(dir.join("p")).unwrap().adc, rec.adc);
     }
 }
+
+/// Defect 11 of the hardening issue: a header whose lines end in CR only was read as one
+/// line ("found 0 signal lines"). It now reads as the LF and CR LF versions do.
+#[test]
+fn wfdb_header_line_endings_lf_crlf_and_cr_alike() {
+    let dir = tmp("eol");
+    sample_record(&dir, SignalFormat::F16);
+    let rec = Record::read(dir.join("s")).unwrap();
+    let lf = std::fs::read_to_string(dir.join("s.hea"))
+        .unwrap()
+        .replace("\r\n", "\n");
+    assert!(lf.matches('\n').count() >= 3 && !lf.contains('\r'));
+    for eol in ["\n", "\r\n", "\r"] {
+        std::fs::write(dir.join("s.hea"), lf.replace('\n', eol)).unwrap();
+        let got = Record::read(dir.join("s")).unwrap();
+        assert_eq!(got.header, rec.header, "{eol:?}");
+        assert_eq!(got.adc, rec.adc, "{eol:?}");
+    }
+}
+
+/// `Record::from_bytes` is `Record::read` without the file system: same record, and the
+/// signal file is asked for with exactly the bytes the header needs.
+#[test]
+fn wfdb_record_from_bytes_equals_read() {
+    let dir = tmp("from_bytes");
+    let rec = sample_record(&dir, SignalFormat::F212);
+    let hea = std::fs::read(dir.join("s.hea")).unwrap();
+    let dat = std::fs::read(dir.join("s.dat")).unwrap();
+    let mut asked = Vec::new();
+    let got = Record::from_bytes(&hea, Path::new("mem"), |path, max, exact| {
+        asked.push((path.to_path_buf(), max, exact));
+        Ok(dat[..(max as usize).min(dat.len())].to_vec())
+    })
+    .unwrap();
+    assert_eq!(got.adc, rec.adc);
+    assert_eq!(got.header, Record::read(dir.join("s")).unwrap().header);
+    // 101 samples × 2 signals in format 212: 303 bytes, asked for exactly.
+    assert_eq!(asked, vec![(Path::new("mem").join("s.dat"), 303, true)]);
+    // A short answer is the reader's error, not a panic.
+    let short = Record::from_bytes(&hea, Path::new("mem"), |_, _, _| Ok(dat[..10].to_vec()));
+    assert!(short.is_err());
+}

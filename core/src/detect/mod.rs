@@ -26,9 +26,11 @@ pub use quality::{assess_quality, assess_quality_with, QualityConfig, QualityFla
 pub const MIN_FS: f32 = 50.0;
 /// Highest sampling rate accepted (Hz); bounds the ring-buffer sizes allocated in `new`.
 pub const MAX_FS: f32 = 10_000.0;
-/// Input samples are clamped to ±this many mV: far beyond any ECG, but it keeps the
-/// running sums well conditioned if a stream delivers garbage such as `f32::MAX`.
-pub const MAX_ABS_MV: f32 = 1_000.0;
+/// Input samples are clamped to ±this many mV (1 kV): far beyond any ECG or DC offset an
+/// ECG front end can deliver (a 1.5 V offset is still conditioned away and its beats found),
+/// but it keeps the running sums finite and well conditioned if a stream delivers garbage
+/// such as `f32::MAX` (the stream counts such samples, `StreamStats::clamped_samples`).
+pub const MAX_ABS_MV: f32 = 1.0e6;
 /// Beat-matching window of ANSI/AAMI EC57: a detection within ±150 ms matches.
 pub const MATCH_WINDOW_SECS: f32 = 0.150;
 

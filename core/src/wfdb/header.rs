@@ -286,7 +286,9 @@ pub(crate) fn parse_with_offsets(text: &str) -> Result<(Header, Vec<u64>), WfdbE
     let mut record_line: Option<(usize, Vec<(usize, &str)>)> = None;
     let mut signal_lines: Vec<(usize, &str)> = Vec::new();
     let mut comments = Vec::new();
-    for (i, raw) in text.split('\n').enumerate() {
+    // Lines end in LF or CR LF; a file with CRs and no LF (classic Mac OS) ends them in CR.
+    let eol = if text.contains('\n') { '\n' } else { '\r' };
+    for (i, raw) in text.split(eol).enumerate() {
         let line_no = i + 1;
         let line = raw.strip_suffix('\r').unwrap_or(raw);
         let trimmed = line.trim_start();

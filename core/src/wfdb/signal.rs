@@ -21,12 +21,31 @@ impl Record {
         let record_path = record_path.as_ref();
         let hea = with_suffix(record_path, "hea");
         let bytes = read_file(&hea, super::MAX_HEADER_BYTES, false)?;
-        let text = std::str::from_utf8(&bytes).map_err(|e| WfdbError::Header {
+        let dir = record_path.parent().unwrap_or(Path::new(""));
+        Record::from_bytes(&bytes, dir, read_file)
+    }
+
+    /// [`Record::read`] without the file system: `header` is the `.hea` file's bytes and
+    /// `signal_file(path, max_bytes, exact)` returns the bytes of a signal file the header
+    /// names (`path` is `dir` joined with the name), at most `max_bytes` of them, and
+    /// exactly that many if `exact` (else an error). For records held in memory, and the
+    /// fuzz targets.
+    pub fn from_bytes(
+        header: &[u8],
+        dir: &Path,
+        mut signal_file: impl FnMut(&Path, u64, bool) -> Result<Vec<u8>, WfdbError>,
+    ) -> Result<Record, WfdbError> {
+        if header.len() as u64 > super::MAX_HEADER_BYTES {
+            return Err(WfdbError::Header {
+                line: 0,
+                msg: format!("longer than the {} bytes accepted", super::MAX_HEADER_BYTES),
+            });
+        }
+        let text = std::str::from_utf8(header).map_err(|e| WfdbError::Header {
             line: 0,
             msg: format!("not UTF-8: {e}"),
         })?;
         let (header, offsets) = parse_with_offsets(text)?;
-        let dir = record_path.parent().unwrap_or(Path::new(""));
 
         let mut adc = vec![Vec::new(); header.n_signals];
         for (file, idx) in header.file_groups() {
@@ -41,8 +60,8 @@ impl Record {
                 header.n_samples,
                 bytes_needed(offset, format, idx.len(), header.n_samples),
             ) {
-                (None, _) => read_file(&path, max, false)?,
-                (Some(_), Some(need)) if need <= max => read_file(&path, need, true)?,
+                (None, _) => signal_file(&path, max, false)?,
+                (Some(_), Some(need)) if need <= max => signal_file(&path, need, true)?,
                 (Some(_), _) => return Err(WfdbError::TooLarge { path, limit: max }),
             };
             let signals = decode_group(&data, offset, format, idx.len(), header.n_samples, &path)?;
