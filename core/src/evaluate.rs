@@ -43,7 +43,64 @@ fn pct(num: u64, den: u64) -> f64 {
     }
 }
 
+/// EC57 gross statistics over matched beats, in percent (NaN with no beat to count): what
+/// `docs/RESULTS.md` reports for DS2. VEB +P does not count reference F beats called V as
+/// false positives (EC57's rule); detection is [`Confusion::detection`].
+#[derive(Debug, Clone, Copy, PartialEq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
+pub struct Ec57 {
+    /// Matched beats classified correctly.
+    pub accuracy: f64,
+    /// SVEB sensitivity: reference S called S.
+    pub sveb_se: f64,
+    /// SVEB positive predictivity: beats called S that are S.
+    pub sveb_ppv: f64,
+    /// VEB sensitivity: reference V called V.
+    pub veb_se: f64,
+    /// VEB positive predictivity: beats called V that are V, reference F not counted.
+    pub veb_ppv: f64,
+}
+
+/// QRS detection over a record or database, in percent.
+#[derive(Debug, Clone, Copy, PartialEq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
+pub struct Detection {
+    /// Reference beats detected.
+    pub se: f64,
+    /// Detections that are reference beats.
+    pub ppv: f64,
+}
+
 impl Confusion {
+    /// EC57 gross statistics of the matched beats.
+    pub fn ec57(&self) -> Ec57 {
+        let m = &self.matrix;
+        let (s, v, f) = (
+            AamiClass::S.index(),
+            AamiClass::V.index(),
+            AamiClass::F.index(),
+        );
+        let called = |k: usize, skip: Option<usize>| -> u64 {
+            (0..5).filter(|&r| Some(r) != skip).map(|r| m[r][k]).sum()
+        };
+        Ec57 {
+            accuracy: self.accuracy(),
+            sveb_se: pct(m[s][s], m[s].iter().sum()),
+            sveb_ppv: pct(m[s][s], called(s, None)),
+            veb_se: pct(m[v][v], m[v].iter().sum()),
+            veb_ppv: pct(m[v][v], called(v, Some(f))),
+        }
+    }
+
+    /// Detection sensitivity and positive predictivity (matched, missed, extra beats).
+    pub fn detection(&self) -> Detection {
+        let matched: u64 = self.matrix.iter().flatten().sum();
+        Detection {
+            se: pct(matched, matched + self.missed.iter().sum::<u64>()),
+            ppv: pct(matched, matched + self.extra.iter().sum::<u64>()),
+        }
+    }
+
     /// Matches `results` to `reference` within `tolerance` samples and counts.
     pub fn from_beats(reference: &[ReferenceBeat], results: &[Beat], tolerance: u64) -> Confusion {
         let r: Vec<u64> = reference.iter().map(|b| b.sample).collect();
@@ -194,6 +251,32 @@ mod tests {
             quality: QualityFlag::Ok,
             edge_padded: false,
         }
+    }
+
+    #[test]
+    fn ec57_counts_matched_beats_and_forgives_f_called_v() {
+        let mut c = Confusion::default();
+        let (n, s, v, f) = (0, 1, 2, 3);
+        c.matrix[s][s] = 30;
+        c.matrix[s][n] = 10;
+        c.matrix[n][s] = 20;
+        c.matrix[v][v] = 45;
+        c.matrix[v][n] = 5;
+        c.matrix[f][v] = 50; // not false positives for VEB
+        c.matrix[n][v] = 5;
+        c.matrix[n][n] = 835;
+        c.missed[v] = 100; // detection's business, not the classifier's
+        c.extra[n] = 10;
+        let e = c.ec57();
+        assert_eq!(e.sveb_se, 75.0);
+        assert_eq!(e.sveb_ppv, 60.0);
+        assert_eq!(e.veb_se, 90.0);
+        assert_eq!(e.veb_ppv, 90.0);
+        assert_eq!(e.accuracy, 91.0);
+        let d = c.detection();
+        assert!((d.se - 100.0 * 1000.0 / 1100.0).abs() < 1e-9);
+        assert!((d.ppv - 100.0 * 1000.0 / 1010.0).abs() < 1e-9);
+        assert!(Confusion::default().ec57().sveb_se.is_nan());
     }
 
     #[test]
