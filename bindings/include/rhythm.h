@@ -171,7 +171,7 @@ typedef struct RhythmBeat {
 
 // How the classifier head adapts (rhythm::adapt::AdaptConfig).
 typedef struct RhythmAdaptConfig {
-  // Gradient step size (default 0.5).
+  // Gradient step size (the model's own: rhythm_engine_adapt_config()).
   float learning_rate;
   // Number of full-batch gradient steps (default 20).
   uint32_t steps;
@@ -293,11 +293,23 @@ enum RhythmStatus rhythm_classify_window(struct RhythmEngine *engine,
                                          const struct RhythmRr *rr,
                                          struct RhythmBeat *out);
 
-// Fills `out` with the default adaptation settings (those the trainer meta-learned with).
+// Fills `out` with the library's adaptation settings for models that carry none (an
+// absolute step of 0.5, 20 steps, class-balanced). A model from the trainer carries its own,
+// chosen for its feature scale: use rhythm_engine_adapt_config() (0.5 diverges on the
+// shipped model and is refused).
 //
 // # Safety
 // `out` NULL or writable.
 enum RhythmStatus rhythm_adapt_config_default(struct RhythmAdaptConfig *out);
+
+// Fills `out` with the adaptation settings for this engine's model: those its trainer
+// evaluated adaptation with (stored in the model), else the library's
+// (rhythm_adapt_config_default()). What a NULL config means in rhythm_engine_adapt().
+//
+// # Safety
+// `engine` NULL or a live handle; `out` NULL or writable.
+enum RhythmStatus rhythm_engine_adapt_config(const struct RhythmEngine *engine,
+                                             struct RhythmAdaptConfig *out);
 
 // Adapts the engine's classifier head to `n_beats` labelled beats, starting from the
 // model's own classifier (each call starts again from it). `windows` holds `n_beats`

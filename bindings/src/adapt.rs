@@ -13,7 +13,7 @@ use rhythm_core::model::Model;
 #[repr(C)]
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct RhythmAdaptConfig {
-    /// Gradient step size (default 0.5).
+    /// Gradient step size (the model's own: rhythm_engine_adapt_config()).
     pub learning_rate: f32,
     /// Number of full-batch gradient steps (default 20).
     pub steps: u32,
@@ -21,7 +21,10 @@ pub struct RhythmAdaptConfig {
     pub class_balanced: bool,
 }
 
-/// Fills `out` with the default adaptation settings (those the trainer meta-learned with).
+/// Fills `out` with the library's adaptation settings for models that carry none (an
+/// absolute step of 0.5, 20 steps, class-balanced). A model from the trainer carries its own,
+/// chosen for its feature scale: use rhythm_engine_adapt_config() (0.5 diverges on the
+/// shipped model and is refused).
 ///
 /// # Safety
 /// `out` NULL or writable.
@@ -36,6 +39,34 @@ pub unsafe extern "C" fn rhythm_adapt_config_default(out: *mut RhythmAdaptConfig
                 learning_rate: d.learning_rate,
                 steps: d.steps as u32,
                 class_balanced: d.class_balanced,
+            }
+        };
+        Ok(())
+    })
+}
+
+/// Fills `out` with the adaptation settings for this engine's model: those its trainer
+/// evaluated adaptation with (stored in the model), else the library's
+/// (rhythm_adapt_config_default()). What a NULL config means in rhythm_engine_adapt().
+///
+/// # Safety
+/// `engine` NULL or a live handle; `out` NULL or writable.
+#[no_mangle]
+pub unsafe extern "C" fn rhythm_engine_adapt_config(
+    engine: *const RhythmEngine,
+    out: *mut RhythmAdaptConfig,
+) -> RhythmStatus {
+    guard(|| {
+        non_null(engine, "engine")?;
+        non_null(out, "out")?;
+        // SAFETY: non-NULL live handle (caller's contract); only read.
+        let c = unsafe { &(*engine).engine }.adapt_config();
+        // SAFETY: non-NULL, writable (caller's contract).
+        unsafe {
+            *out = RhythmAdaptConfig {
+                learning_rate: c.learning_rate,
+                steps: c.steps as u32,
+                class_balanced: c.class_balanced,
             }
         };
         Ok(())

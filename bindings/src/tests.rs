@@ -234,9 +234,33 @@ fn ffi_checks_pointers_lengths_and_backends() {
                 class: rhythm_core::aami::AamiClass::from_index(l as usize).unwrap(),
             })
             .collect();
-        // A NULL config means the settings in the model's metadata.
+        // A NULL config means the settings in the model's metadata, which
+        // rhythm_engine_adapt_config returns.
         let model_cfg = rhythm_core::adapt::AdaptConfig::from_metadata(rust.model().metadata())
             .unwrap_or_default();
+        assert_eq!(rust.adapt_config(), model_cfg);
+        let mut c_cfg = std::mem::zeroed::<RhythmAdaptConfig>();
+        assert_eq!(rhythm_engine_adapt_config(e, &mut c_cfg), RhythmStatus::Ok);
+        assert_eq!(
+            (
+                c_cfg.learning_rate,
+                c_cfg.steps as usize,
+                c_cfg.class_balanced
+            ),
+            (
+                model_cfg.learning_rate,
+                model_cfg.steps,
+                model_cfg.class_balanced
+            )
+        );
+        assert_eq!(
+            rhythm_engine_adapt_config(ptr::null(), &mut c_cfg),
+            RhythmStatus::NullPointer
+        );
+        assert_eq!(
+            rhythm_engine_adapt_config(e, ptr::null_mut()),
+            RhythmStatus::NullPointer
+        );
         rust.adapt(&lb, &model_cfg).unwrap();
         assert_eq!(&c_head, rust.adapted_head().unwrap());
         // Non-finite or absurd features and steps: INVALID_ARGUMENT, the head kept.

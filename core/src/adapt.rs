@@ -30,6 +30,10 @@ pub struct AdaptConfig {
     pub class_balanced: bool,
 }
 
+/// The library's settings for models that carry none: an *absolute* step of 0.5, 20 steps,
+/// class-balanced. A step suits only the feature scale it was chosen for; models from the
+/// trainer carry theirs, which `Engine::adapt_config` returns (0.5 diverges on the shipped
+/// model, whose features are larger; the engine then refuses the update).
 impl Default for AdaptConfig {
     fn default() -> Self {
         AdaptConfig {

@@ -18,7 +18,13 @@ fuzz_target!(|data: &[u8]| {
         let ordinary = f32::from(input.u8()) / 32.0 - 4.0;
         *x = input.sample(ordinary);
     }
-    let classes = [AamiClass::N, AamiClass::S, AamiClass::V, AamiClass::F, AamiClass::Q];
+    let classes = [
+        AamiClass::N,
+        AamiClass::S,
+        AamiClass::V,
+        AamiClass::F,
+        AamiClass::Q,
+    ];
     let labelled: Vec<LabelledBeat> = features
         .chunks_exact(dim)
         .map(|f| LabelledBeat {

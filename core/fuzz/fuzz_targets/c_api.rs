@@ -46,7 +46,13 @@ fuzz_target!(|data: &[u8]| {
     };
     // SAFETY: `model` is valid for its length; `engine` is a valid out pointer.
     let status = unsafe {
-        rhythm_engine_open_memory(model.as_ptr(), model.len(), backend, allow_fallback, &mut engine)
+        rhythm_engine_open_memory(
+            model.as_ptr(),
+            model.len(),
+            backend,
+            allow_fallback,
+            &mut engine,
+        )
     };
     if status != RhythmStatus::Ok {
         assert!(engine.is_null());
@@ -73,7 +79,11 @@ fuzz_target!(|data: &[u8]| {
         // passed, out pointers writable or NULL.
         match input.u8() % 12 {
             0 => {
-                let len = if input.u8() % 4 == 0 { usize::from(input.u16()) % 2048 } else { wl };
+                let len = if input.u8() % 4 == 0 {
+                    usize::from(input.u16()) % 2048
+                } else {
+                    wl
+                };
                 let window: Vec<f32> = (0..len).map(|i| input.sample(ecg[i % ecg.len()])).collect();
                 let rr = RhythmRr {
                     pre_rr_s: input.sample(0.8),
@@ -86,7 +96,11 @@ fuzz_target!(|data: &[u8]| {
                 let raw = or_null(&mut input, window.as_ptr());
                 let win = or_null(&mut input, window.as_ptr());
                 let rrp = or_null(&mut input, &rr as *const RhythmRr);
-                let outp = if input.u8() % 16 == 0 { null_mut() } else { out.as_mut_ptr() };
+                let outp = if input.u8() % 16 == 0 {
+                    null_mut()
+                } else {
+                    out.as_mut_ptr()
+                };
                 let _ = unsafe { rhythm_classify_window(engine, 7, raw, win, len, rrp, outp) };
             }
             1 => {
@@ -111,7 +125,9 @@ fuzz_target!(|data: &[u8]| {
             }
             5 => {
                 let n = usize::from(input.u16()) % 2000;
-                let adc: Vec<i16> = (0..n).map(|i| (ecg[i % ecg.len()] * 200.0) as i16).collect();
+                let adc: Vec<i16> = (0..n)
+                    .map(|i| (ecg[i % ecg.len()] * 200.0) as i16)
+                    .collect();
                 let gain = f64::from(input.sample(200.0));
                 let baseline = input.u32() as i32 % 5000;
                 let ptr = or_null(&mut input, adc.as_ptr());
@@ -144,9 +160,14 @@ fuzz_target!(|data: &[u8]| {
             }
             9 => {
                 let n_beats = usize::from(input.u8()) % 4;
-                let len = if input.u8() % 4 == 0 { usize::from(input.u16()) % 1024 } else { wl };
-                let windows: Vec<f32> =
-                    (0..len * n_beats).map(|i| input.sample(ecg[i % ecg.len()])).collect();
+                let len = if input.u8() % 4 == 0 {
+                    usize::from(input.u16()) % 1024
+                } else {
+                    wl
+                };
+                let windows: Vec<f32> = (0..len * n_beats)
+                    .map(|i| input.sample(ecg[i % ecg.len()]))
+                    .collect();
                 let rr: Vec<RhythmRr> = (0..n_beats)
                     .map(|_| RhythmRr {
                         pre_rr_s: input.sample(0.8),
@@ -159,11 +180,21 @@ fuzz_target!(|data: &[u8]| {
                 let labels: Vec<u8> = (0..n_beats).map(|_| input.u8() % 7).collect();
                 let wp = or_null(&mut input, windows.as_ptr());
                 let _ = unsafe {
-                    rhythm_engine_adapt(engine, wp, len, rr.as_ptr(), labels.as_ptr(), n_beats, null())
+                    rhythm_engine_adapt(
+                        engine,
+                        wp,
+                        len,
+                        rr.as_ptr(),
+                        labels.as_ptr(),
+                        n_beats,
+                        null(),
+                    )
                 };
             }
             10 => {
                 let _ = unsafe { rhythm_engine_reset_adaptation(engine) };
+                let mut cfg = MaybeUninit::<RhythmAdaptConfig>::uninit();
+                let _ = unsafe { rhythm_engine_adapt_config(engine, cfg.as_mut_ptr()) };
                 let _ = unsafe { rhythm_engine_is_adapted(engine) };
                 let _ = unsafe { rhythm_engine_backend_name(engine) };
             }

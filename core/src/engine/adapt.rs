@@ -352,6 +352,15 @@ impl Engine {
         Ok(report)
     }
 
+    /// The adaptation settings to use with this engine's model: those its trainer evaluated
+    /// adaptation with (the model's metadata, [`AdaptConfig::from_metadata`]), else the
+    /// library's [`AdaptConfig::default`] (an absolute step, for models made without
+    /// settings). Prefer it to `AdaptConfig::default()`: a step is only right for the feature
+    /// scale of the model it was chosen for (0.5 diverges on the shipped model).
+    pub fn adapt_config(&self) -> AdaptConfig {
+        AdaptConfig::from_metadata(self.model().metadata()).unwrap_or_default()
+    }
+
     /// Returns to the model's own classifier.
     pub fn reset_adaptation(&mut self) {
         self.head = None;
