@@ -50,7 +50,9 @@ fn qrs_power(signal: &[f32], reference: &[ReferenceBeat], fs: f64) -> f64 {
         .filter_map(|b| {
             let c = b.sample as usize;
             let w = signal.get(c.saturating_sub(half)..(c + half + 1).min(signal.len()))?;
-            let (lo, hi) = w.iter().fold((f32::MAX, f32::MIN), |(l, h), &x| (l.min(x), h.max(x)));
+            let (lo, hi) = w
+                .iter()
+                .fold((f32::MAX, f32::MIN), |(l, h), &x| (l.min(x), h.max(x)));
             Some(f64::from(hi - lo))
         })
         .collect();
@@ -96,8 +98,11 @@ fn score(engine: &mut Engine, signal: &[f32], reference: &[ReferenceBeat], fs: f
     let beats = detect::detect_qrs(signal, fs);
     let results = engine.classify_record(signal, &beats).expect("classify");
     let from = (LEARNING_S * fs) as u64;
-    let reference: Vec<ReferenceBeat> =
-        reference.iter().filter(|b| b.sample >= from).copied().collect();
+    let reference: Vec<ReferenceBeat> = reference
+        .iter()
+        .filter(|b| b.sample >= from)
+        .copied()
+        .collect();
     let results: Vec<_> = results.into_iter().filter(|b| b.sample >= from).collect();
     Confusion::from_beats(&reference, &results, detect::match_tolerance(fs))
 }
@@ -129,7 +134,11 @@ fn main() {
     for rec in &clean {
         c.add(&score(&mut engine, &rec.signal_mv, &rec.reference, fs));
     }
-    rows.push(Row { set: "DS2 clean".into(), snr: i32::MAX, c });
+    rows.push(Row {
+        set: "DS2 clean".into(),
+        snr: i32::MAX,
+        c,
+    });
     for noise_name in ["em", "ma"] {
         let noise_rec = Record::load(nstdb.join(noise_name), fs, None).expect("noise record");
         let noise = &noise_rec.signal_mv[noise_rec.signal_mv.len() / 2..];
@@ -142,29 +151,54 @@ fn main() {
                 let noisy = add_noise(&rec.signal_mv, noise, a, fs);
                 c.add(&score(&mut engine, &noisy, &rec.reference, fs));
             }
-            rows.push(Row { set: format!("DS2 + {noise_name}"), snr, c });
+            rows.push(Row {
+                set: format!("DS2 + {noise_name}"),
+                snr,
+                c,
+            });
         }
     }
     for snr in SNRS {
-        let tag = if snr < 0 { format!("_{}", -snr) } else { format!("{snr:02}") };
+        let tag = if snr < 0 {
+            format!("_{}", -snr)
+        } else {
+            format!("{snr:02}")
+        };
         let mut c = Confusion::default();
         for base in ["118", "119"] {
             let rec = Record::load(nstdb.join(format!("{base}e{tag}")), fs, None).expect("NSTDB");
             c.add(&score(&mut engine, &rec.signal_mv, &rec.reference, fs));
         }
-        rows.push(Row { set: "NSTDB 118e/119e (DS1 patients, em)".into(), snr, c });
+        rows.push(Row {
+            set: "NSTDB 118e/119e (DS1 patients, em)".into(),
+            snr,
+            c,
+        });
     }
 
-    let mut csv = String::from("set,snr_db,beats,det_se,det_ppv,acc,sveb_se,sveb_ppv,veb_se,veb_ppv\n");
+    let mut csv =
+        String::from("set,snr_db,beats,det_se,det_ppv,acc,sveb_se,sveb_ppv,veb_se,veb_ppv\n");
     let mut md = String::from(
         "| set | SNR dB | matched beats | det Se % | det +P % | Acc % | SVEB Se % | SVEB +P % | VEB Se % | VEB +P % |\n|---|---|---|---|---|---|---|---|---|---|\n",
     );
     for r in &rows {
         let (d, e) = (r.c.detection(), r.c.ec57());
-        let snr = if r.snr == i32::MAX { "clean".to_string() } else { r.snr.to_string() };
+        let snr = if r.snr == i32::MAX {
+            "clean".to_string()
+        } else {
+            r.snr.to_string()
+        };
         let n: u64 = r.c.matrix.iter().flatten().sum();
-        let _ = writeln!(csv, "{},{snr},{n},{:.2},{:.2},{:.2},{:.2},{:.2},{:.2},{:.2}", r.set, d.se, d.ppv, e.accuracy, e.sveb_se, e.sveb_ppv, e.veb_se, e.veb_ppv);
-        let _ = writeln!(md, "| {} | {snr} | {n} | {:.2} | {:.2} | {:.2} | {:.2} | {:.2} | {:.2} | {:.2} |", r.set, d.se, d.ppv, e.accuracy, e.sveb_se, e.sveb_ppv, e.veb_se, e.veb_ppv);
+        let _ = writeln!(
+            csv,
+            "{},{snr},{n},{:.2},{:.2},{:.2},{:.2},{:.2},{:.2},{:.2}",
+            r.set, d.se, d.ppv, e.accuracy, e.sveb_se, e.sveb_ppv, e.veb_se, e.veb_ppv
+        );
+        let _ = writeln!(
+            md,
+            "| {} | {snr} | {n} | {:.2} | {:.2} | {:.2} | {:.2} | {:.2} | {:.2} | {:.2} |",
+            r.set, d.se, d.ppv, e.accuracy, e.sveb_se, e.sveb_ppv, e.veb_se, e.veb_ppv
+        );
     }
     std::fs::write(out.join("noise_stress.csv"), &csv).expect("write CSV");
     print!("{md}");
@@ -179,8 +213,12 @@ fn main() {
 fn plot(path: &Path, rows: &[Row]) -> Result<(), String> {
     let font = std::fs::read("/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf")
         .map_err(|e| format!("DejaVuSans.ttf: {e}"))?;
-    register_font("sans-serif", FontStyle::Normal, Box::leak(font.into_boxed_slice()))
-        .map_err(|_| "font".to_string())?;
+    register_font(
+        "sans-serif",
+        FontStyle::Normal,
+        Box::leak(font.into_boxed_slice()),
+    )
+    .map_err(|_| "font".to_string())?;
     let err = |e: DrawingAreaErrorKind<_>| format!("{e:?}");
     let root = BitMapBackend::new(path, (1100, 800)).into_drawing_area();
     root.fill(&WHITE).map_err(err)?;
@@ -192,7 +230,12 @@ fn plot(path: &Path, rows: &[Row]) -> Result<(), String> {
         ("VEB Se % (solid) and +P % (dotted)", |c| c.ec57().veb_se),
         ("SVEB Se % (solid) and +P % (dotted)", |c| c.ec57().sveb_se),
     ];
-    let second: [Option<Metric>; 4] = [None, None, Some(|c| c.ec57().veb_ppv), Some(|c| c.ec57().sveb_ppv)];
+    let second: [Option<Metric>; 4] = [
+        None,
+        None,
+        Some(|c| c.ec57().veb_ppv),
+        Some(|c| c.ec57().sveb_ppv),
+    ];
     let sets = ["DS2 + em", "DS2 + ma", "NSTDB 118e/119e (DS1 patients, em)"];
     let colors = [RED, BLUE, RGBColor(0, 140, 60)];
     let clean = rows.iter().find(|r| r.snr == i32::MAX).map(|r| &r.c);
@@ -222,11 +265,16 @@ fn plot(path: &Path, rows: &[Row]) -> Result<(), String> {
                 .draw_series(LineSeries::new(pts(metric), color.stroke_width(2)))
                 .map_err(err)?
                 .label(*set)
-                .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], color.stroke_width(2)));
+                .legend(move |(x, y)| {
+                    PathElement::new(vec![(x, y), (x + 18, y)], color.stroke_width(2))
+                });
             if let Some(m2) = second[k] {
                 let p = pts(m2);
                 chart
-                    .draw_series(p.iter().map(|&(x, y)| Circle::new((x, y), 3, color.filled())))
+                    .draw_series(
+                        p.iter()
+                            .map(|&(x, y)| Circle::new((x, y), 3, color.filled())),
+                    )
                     .map_err(err)?;
                 chart
                     .draw_series(DashedLineSeries::new(p, 3, 5, color.stroke_width(1)))
@@ -237,7 +285,12 @@ fn plot(path: &Path, rows: &[Row]) -> Result<(), String> {
             let v = metric(c);
             if v.is_finite() {
                 chart
-                    .draw_series(DashedLineSeries::new(vec![(-8.0, v), (26.0, v)], 6, 6, BLACK.stroke_width(1)))
+                    .draw_series(DashedLineSeries::new(
+                        vec![(-8.0, v), (26.0, v)],
+                        6,
+                        6,
+                        BLACK.stroke_width(1),
+                    ))
                     .map_err(err)?
                     .label("DS2 clean")
                     .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], BLACK));
