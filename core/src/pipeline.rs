@@ -151,4 +151,14 @@ impl Record {
     pub fn reference_positions(&self) -> Vec<u64> {
         self.reference.iter().map(|b| b.sample).collect()
     }
+
+    /// `sample`, at the model's rate (as beats and `reference` are), in the record's own
+    /// timebase (`original_fs`): the index the record's annotations and other WFDB tools use.
+    pub fn record_sample(&self, sample: u64) -> u64 {
+        if self.fs == self.original_fs {
+            return sample;
+        }
+        let s = i64::try_from(sample).unwrap_or(i64::MAX);
+        crate::wfdb::resample_index(s, self.fs, self.original_fs).max(0) as u64
+    }
 }

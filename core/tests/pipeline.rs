@@ -89,40 +89,9 @@ fn bad_signal_is_flagged_never_dropped() {
 #[test]
 fn a_128_hz_record_is_resampled_to_the_model_rate() {
     // Record 100's first two minutes, resampled to 128 Hz and written as a WFDB record.
-    let src = wfdb::Record::read(root().join("fixtures/records/100")).unwrap();
     let n360 = 360 * 120;
-    let mv = src.physical(0).unwrap();
-    let low = wfdb::resample(&mv[..n360], 360.0, 128.0);
-    let mut header = src.header.clone();
-    header.record = "r128".into();
-    header.fs = 128.0;
-    header.n_samples = Some(low.len() as u64);
-    header.signals.truncate(1);
-    header.n_signals = 1;
-    header.signals[0].file_name = "r128.dat".into();
-    header.signals[0].format = wfdb::SignalFormat::F16;
-    header.signals[0].checksum = None;
-    let adc: Vec<i32> = low
-        .iter()
-        .map(|&x| (x * 200.0).round() as i32 + 1024)
-        .collect();
     let dir = std::env::temp_dir().join(format!("rhythm-128-{}", std::process::id()));
-    wfdb::Record::from_parts(header, vec![adc])
-        .unwrap()
-        .write(&dir)
-        .unwrap();
-    let anns: Vec<wfdb::Annotation> =
-        wfdb::read_annotations(root().join("fixtures/records/100"), "atr")
-            .unwrap()
-            .into_iter()
-            .filter(|a| (a.sample as usize) < n360)
-            .map(|a| wfdb::Annotation {
-                sample: wfdb::resample_index(a.sample, 360.0, 128.0),
-                ..a
-            })
-            .collect();
-    std::fs::write(dir.join("r128.atr"), wfdb::write_annotations(&anns)).unwrap();
-
+    rhythm_testkit::write_resampled_fixture("100", 120, 128.0, &dir, "r128");
     let rec = Record::load(dir.join("r128"), 360.0, None).unwrap();
     assert_eq!(rec.original_fs, 128.0);
     assert!((rec.signal_mv.len() as i64 - n360 as i64).abs() <= 2);

@@ -481,7 +481,8 @@ fn classify(
             .iter()
             .map(|b| {
                 serde_json::json!({
-                    "sample": b.sample,
+                    // The record's own timebase (its annotations'), not the model's.
+                    "sample": rec.record_sample(b.sample),
                     "time_s": b.sample as f64 / fs,
                     "class": b.classification.map(|c| c.class.to_string()),
                     "confidence": b.classification.map(|c| c.confidence()),
@@ -563,7 +564,7 @@ fn classify(
                 Some(c) => outln!(
                     out,
                     "{:>9} {:>10.3}  {:<5}  {:>10.3}  {:?}{}",
-                    b.sample,
+                    rec.record_sample(b.sample),
                     b.sample as f64 / fs,
                     c.class,
                     c.confidence(),
@@ -573,7 +574,7 @@ fn classify(
                 None => outln!(
                     out,
                     "{:>9} {:>10.3}  -      {:>10}  {:?}",
-                    b.sample,
+                    rec.record_sample(b.sample),
                     b.sample as f64 / fs,
                     "-",
                     b.quality

@@ -287,3 +287,44 @@ fn cli_gen_model_never_overwrites_by_default() {
     assert_ne!(std::fs::read(&model).unwrap(), before);
     std::fs::remove_dir_all(dir).ok();
 }
+
+/// Issue "User surface", item 1: beat positions in the record's own timebase. A 128 Hz record
+/// (record 100's first two minutes, resampled, with its annotations moved): every `sample`
+/// the CLI reports lines up with the record's own annotations (it was the 360 Hz index).
+#[test]
+fn cli_reports_beats_in_the_records_own_timebase() {
+    let dir = std::env::temp_dir().join(format!("rhythm-cli-128-{}", std::process::id()));
+    rhythm_testkit::write_resampled_fixture("100", 120, 128.0, &dir, "r128");
+    let rec = dir.join("r128");
+    let v = rhythm_json(&["classify", rec.to_str().unwrap(), "--json"]);
+    assert_eq!(v["sampling_rate_hz"], 128.0);
+    let reference: Vec<i64> = rhythm::wfdb::read_annotations(&rec, "atr")
+        .unwrap()
+        .iter()
+        .filter(|a| a.is_beat())
+        .map(|a| a.sample)
+        .collect();
+    let beats = v["beats"].as_array().unwrap();
+    assert!(beats.len() + 2 >= reference.len(), "{} beats", beats.len());
+    let mut offsets: Vec<i64> = beats
+        .iter()
+        .map(|b| {
+            let s = b["sample"].as_i64().unwrap();
+            let t = b["time_s"].as_f64().unwrap();
+            assert!(
+                (s as f64 / 128.0 - t).abs() <= 1.0 / 128.0,
+                "sample {s} at {t} s"
+            );
+            reference.iter().map(|&r| (r - s).abs()).min().unwrap()
+        })
+        .collect();
+    offsets.sort_unstable();
+    // Within EC57's 150 ms (19 samples at 128 Hz) for all; a few samples for most.
+    assert!(*offsets.last().unwrap() <= 19, "{offsets:?}");
+    assert!(
+        offsets[offsets.len() / 2] <= 3,
+        "median {}",
+        offsets[offsets.len() / 2]
+    );
+    std::fs::remove_dir_all(dir).ok();
+}

@@ -120,3 +120,49 @@ pub fn random_inputs(
         })
         .collect()
 }
+
+/// Writes the first `seconds` of fixture record `record` (its first signal), resampled to
+/// `fs` Hz, into `dir` as WFDB record `name` (format 16), with its `.atr` beats moved to the
+/// new rate: a record at a device's own rate for tests of the record timebase.
+pub fn write_resampled_fixture(record: &str, seconds: usize, fs: f64, dir: &Path, name: &str) {
+    use rhythm::wfdb;
+    let path = fixtures().join("records").join(record);
+    let src = wfdb::Record::read(&path).expect("fixture record");
+    let n = (src.fs() as usize * seconds).min(src.len());
+    let mv = src.physical(0).expect("signal 0");
+    let low = wfdb::resample(&mv[..n], src.fs(), fs);
+    let mut header = src.header.clone();
+    header.record = name.into();
+    header.fs = fs;
+    header.n_samples = Some(low.len() as u64);
+    header.signals.truncate(1);
+    header.n_signals = 1;
+    header.signals[0].file_name = format!("{name}.dat");
+    header.signals[0].format = wfdb::SignalFormat::F16;
+    header.signals[0].checksum = None;
+    let gain = header.signals[0].gain;
+    let baseline = header.signals[0].baseline;
+    let adc: Vec<i32> = low
+        .iter()
+        .map(|&x| (f64::from(x) * gain).round() as i32 + baseline)
+        .collect();
+    std::fs::create_dir_all(dir).expect("dir");
+    wfdb::Record::from_parts(header, vec![adc])
+        .expect("record")
+        .write(dir)
+        .expect("write record");
+    let anns: Vec<wfdb::Annotation> = wfdb::read_annotations(&path, "atr")
+        .expect("fixture annotations")
+        .into_iter()
+        .filter(|a| (a.sample as usize) < n)
+        .map(|a| wfdb::Annotation {
+            sample: wfdb::resample_index(a.sample, src.fs(), fs),
+            ..a
+        })
+        .collect();
+    std::fs::write(
+        dir.join(format!("{name}.atr")),
+        wfdb::write_annotations(&anns),
+    )
+    .expect("write annotations");
+}
