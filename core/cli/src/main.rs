@@ -77,6 +77,18 @@ enum Command {
         /// the trainer evaluated adaptation with).
         #[arg(long, value_name = "STEP", requires = "adapt_seconds")]
         adapt_step: Option<f32>,
+        /// Write the beats as a WFDB annotation file `RECORD.EXT` (e.g. `rhy`) beside the
+        /// record (or in `--annotate-dir`), in the record's own timebase: MIT codes N, S, V, F,
+        /// Q for the classes (Q for beats without a class), the quality flag as aux text when
+        /// it is not Ok. Readable by rdann, bxb, wfdb-python. Never overwrites without `--force`.
+        #[arg(long, value_name = "EXT")]
+        annotate: Option<String>,
+        /// Directory for the `--annotate` file (default: the record's).
+        #[arg(long, value_name = "DIR", requires = "annotate")]
+        annotate_dir: Option<PathBuf>,
+        /// Let `--annotate` replace an existing file.
+        #[arg(long, requires = "annotate")]
+        force: bool,
     },
     /// Print a model's layers, shapes, quantization and size.
     Inspect {
@@ -267,13 +279,24 @@ fn main() -> ExitCode {
             summary_only,
             adapt_seconds,
             adapt_step,
+            annotate,
+            annotate_dir,
+            force,
         } => classify(
             &record,
             model.as_deref(),
             beats,
             lead.as_deref(),
             spectrogram,
-            Output { json, summary_only },
+            Output {
+                json,
+                summary_only,
+                annotate: annotate.map(|ext| Annotate {
+                    ext,
+                    dir: annotate_dir,
+                    force,
+                }),
+            },
             adapt_seconds.map(|seconds| AdaptRequest {
                 seconds,
                 step: adapt_step,
@@ -316,6 +339,60 @@ fn main() -> ExitCode {
 struct Output {
     json: bool,
     summary_only: bool,
+    annotate: Option<Annotate>,
+}
+
+/// `classify --annotate`.
+struct Annotate {
+    ext: String,
+    dir: Option<PathBuf>,
+    force: bool,
+}
+
+/// Writes `results` as the WFDB annotation file of `--annotate`; returns its path.
+fn write_annotation_file(
+    record: &Path,
+    rec: &Record,
+    results: &[rhythm::Beat],
+    a: &Annotate,
+) -> Result<PathBuf, String> {
+    let ext_ok = !a.ext.is_empty()
+        && a.ext.len() <= 32
+        && a.ext.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+    if !ext_ok {
+        return Err(format!(
+            "--annotate {:?}: an annotator name is letters, digits and _ (e.g. rhy)",
+            a.ext
+        ));
+    }
+    let name = record
+        .file_name()
+        .ok_or_else(|| format!("{}: not a record path", record.display()))?;
+    let dir = a
+        .dir
+        .clone()
+        .unwrap_or_else(|| record.parent().unwrap_or(Path::new("")).to_path_buf());
+    let path = dir.join(format!("{}.{}", name.to_string_lossy(), a.ext));
+    if path.exists() && !a.force {
+        return Err(format!(
+            "{} exists; --force replaces it (the reference annotations are .atr)",
+            path.display()
+        ));
+    }
+    let anns: Vec<rhythm::wfdb::Annotation> = results
+        .iter()
+        .map(|b| {
+            let sample = i64::try_from(rec.record_sample(b.sample)).unwrap_or(i64::MAX);
+            let mut ann = rhythm::wfdb::Annotation::for_class(sample, b.class());
+            if b.quality != rhythm::QualityFlag::Ok {
+                ann.aux = Some(format!("{:?}", b.quality).into_bytes());
+            }
+            ann
+        })
+        .collect();
+    std::fs::write(&path, rhythm::wfdb::write_annotations(&anns))
+        .map_err(|e| format!("{}: {e}", path.display()))?;
+    Ok(path)
 }
 
 /// `classify --adapt-seconds`.
@@ -414,7 +491,11 @@ fn classify(
     adapt: Option<AdaptRequest>,
     out: &mut Out,
 ) -> Result<(), Failure> {
-    let Output { json, summary_only } = output;
+    let Output {
+        json,
+        summary_only,
+        annotate,
+    } = output;
     let model_path = model_path(model);
     let model = Model::open(&model_path).map_err(|e| e.to_string())?;
     let fs = model.spectrogram().sample_rate_hz as f64;
@@ -474,6 +555,14 @@ fn classify(
     let warnings = record_warnings(&rec, results.len());
     for w in &warnings {
         eprintln!("rhythm: warning: {w}");
+    }
+    if let Some(a) = &annotate {
+        let path = write_annotation_file(record, &rec, &results, a)?;
+        eprintln!(
+            "rhythm: wrote {} annotations to {}",
+            results.len(),
+            path.display()
+        );
     }
 
     if json {

@@ -328,3 +328,65 @@ fn cli_reports_beats_in_the_records_own_timebase() {
     );
     std::fs::remove_dir_all(dir).ok();
 }
+
+/// Issue "User surface", item 2: `--annotate EXT` writes the beats where the field's tools
+/// read them, a WFDB annotation file; read back with core's reader it holds every beat's
+/// sample and class (Q without a class) and the quality when not Ok; it never overwrites
+/// without `--force`.
+#[test]
+fn cli_annotate_writes_a_wfdb_annotation_file() {
+    let dir = std::env::temp_dir().join(format!("rhythm-cli-annotate-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    for ext in ["hea", "dat", "atr"] {
+        std::fs::copy(
+            root().join(format!("fixtures/records/208.{ext}")),
+            dir.join(format!("208.{ext}")),
+        )
+        .unwrap();
+    }
+    let rec = dir.join("208");
+    let rec = rec.to_str().unwrap();
+    let v = rhythm_json(&["classify", rec, "--json", "--annotate", "rhy"]);
+    let beats = v["beats"].as_array().unwrap();
+    let anns = rhythm::wfdb::read_annotations(dir.join("208"), "rhy").unwrap();
+    assert_eq!(anns.len(), beats.len());
+    let mut flagged = 0;
+    for (a, b) in anns.iter().zip(beats) {
+        assert_eq!(a.sample, b["sample"].as_i64().unwrap());
+        let class = b["class"].as_str().unwrap_or("Q");
+        assert_eq!(a.symbol(), class);
+        assert_eq!(
+            a.aami_class().map(|c| c.to_string()).as_deref(),
+            Some(class)
+        );
+        let quality = b["quality"].as_str().unwrap();
+        let aux = a.aux.as_ref().map(|x| {
+            String::from_utf8_lossy(x)
+                .trim_end_matches('\0')
+                .to_string()
+        });
+        if quality == "Ok" {
+            assert_eq!(aux, None);
+        } else {
+            flagged += 1;
+            assert_eq!(aux.as_deref(), Some(quality));
+        }
+    }
+    assert!(flagged > 0, "record 208 has Noise-flagged beats");
+    // No overwrite without --force; a bad annotator name is an error.
+    let again = rhythm(&["classify", rec, "--summary-only", "--annotate", "rhy"]);
+    assert!(!again.status.success());
+    assert!(String::from_utf8_lossy(&again.stderr).contains("--force"));
+    let forced = rhythm(&[
+        "classify",
+        rec,
+        "--summary-only",
+        "--annotate",
+        "rhy",
+        "--force",
+    ]);
+    assert!(forced.status.success());
+    let bad = rhythm(&["classify", rec, "--summary-only", "--annotate", "../x"]);
+    assert!(!bad.status.success());
+    std::fs::remove_dir_all(dir).ok();
+}

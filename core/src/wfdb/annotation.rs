@@ -64,6 +64,23 @@ impl Annotation {
     pub fn aami_class(&self) -> Option<AamiClass> {
         AamiClass::from_mitbih_symbol(self.symbol())
     }
+
+    /// The beat annotation a classifier writes for an AAMI class, at `sample`: the class's
+    /// generic MIT code (N → `N`, S → `S`, V → `V`, F → `F`, Q → `Q`), so that
+    /// [`Annotation::aami_class`] reads the class back.
+    pub fn for_class(sample: i64, class: AamiClass) -> Annotation {
+        // The AAMI letters are MIT symbols too.
+        let symbol = class.to_string();
+        let code = SYMBOLS.iter().position(|&s| s == symbol).unwrap_or(0) as u8;
+        Annotation {
+            sample,
+            code,
+            subtype: 0,
+            chan: 0,
+            num: 0,
+            aux: None,
+        }
+    }
 }
 
 /// Read annotation file `NAME.annotator` (e.g. `annotator = "atr"`);
@@ -203,6 +220,21 @@ pub fn write_annotations(anns: &[Annotation]) -> Vec<u8> {
     }
     put(&mut out, 0, 0);
     out
+}
+
+#[cfg(test)]
+mod class_code_tests {
+    use super::*;
+
+    #[test]
+    fn every_class_is_written_as_a_beat_that_reads_back_as_itself() {
+        for class in AamiClass::ALL {
+            let a = Annotation::for_class(42, class);
+            assert!(a.is_beat(), "{class}");
+            assert_eq!(a.aami_class(), Some(class));
+            assert_eq!(a.symbol(), class.to_string());
+        }
+    }
 }
 
 #[cfg(test)]
