@@ -19,16 +19,12 @@
 
 use plotters::prelude::*;
 use plotters::style::{register_font, FontStyle};
-use rhythm::evaluate::Confusion;
+use rhythm::evaluate::{Confusion, DS2};
 use rhythm::pipeline::ReferenceBeat;
 use rhythm::{detect, AamiClass, BackendChoice, Engine, Model, Record};
 use std::fmt::Write as _;
 use std::path::Path;
 
-const DS2: [&str; 22] = [
-    "100", "103", "105", "111", "113", "117", "121", "123", "200", "202", "210", "212", "213",
-    "214", "219", "221", "222", "228", "231", "232", "233", "234",
-];
 const SNRS: [i32; 6] = [24, 18, 12, 6, 0, -6];
 const LEARNING_S: f64 = 300.0;
 

@@ -7,6 +7,17 @@ use crate::engine::Beat;
 use crate::pipeline::ReferenceBeat;
 use std::fmt::Write;
 
+/// de Chazal et al. 2004 inter-patient training set of MIT-BIH (paced records excluded).
+pub const DS1: [&str; 22] = [
+    "101", "106", "108", "109", "112", "114", "115", "116", "118", "119", "122", "124", "201",
+    "203", "205", "207", "208", "209", "215", "220", "223", "230",
+];
+/// de Chazal et al. 2004 inter-patient test set of MIT-BIH (paced records excluded).
+pub const DS2: [&str; 22] = [
+    "100", "103", "105", "111", "113", "117", "121", "123", "200", "202", "210", "212", "213",
+    "214", "219", "221", "222", "228", "231", "232", "233", "234",
+];
+
 /// Confusion matrix plus detection errors.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize))]

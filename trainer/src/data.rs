@@ -10,16 +10,8 @@ use rhythm::pipeline::Record;
 use rhythm::spectrogram::SpectrogramConfig;
 use std::path::Path;
 
-/// de Chazal et al. 2004 inter-patient training set (paced records excluded).
-pub const DS1: [&str; 22] = [
-    "101", "106", "108", "109", "112", "114", "115", "116", "118", "119", "122", "124", "201",
-    "203", "205", "207", "208", "209", "215", "220", "223", "230",
-];
-/// de Chazal et al. 2004 inter-patient test set (paced records excluded).
-pub const DS2: [&str; 22] = [
-    "100", "103", "105", "111", "113", "117", "121", "123", "200", "202", "210", "212", "213",
-    "214", "219", "221", "222", "228", "231", "232", "233", "234",
-];
+/// de Chazal et al. 2004 inter-patient split (paced records excluded): core's one definition.
+pub use rhythm::evaluate::{DS1, DS2};
 /// Patient adaptation may use beats from the first five minutes only.
 pub const ADAPTATION_SECONDS: f64 = 300.0;
 

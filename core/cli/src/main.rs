@@ -95,6 +95,27 @@ enum Command {
         /// Model file.
         model: PathBuf,
     },
+    /// Classify every record of a database with its own detector and score it by EC57 rules:
+    /// a per-record table, gross and average statistics (VEB +P does not count reference F
+    /// beats called V), per-class Se / +P / FPR and the confusion matrix.
+    Eval {
+        /// Directory of the database (its RECORDS file lists the records for `all`).
+        db: PathBuf,
+        /// Which records: `all` (RECORDS), `DS1` or `DS2` (de Chazal's MIT-BIH split, paced
+        /// records excluded), or names separated by commas.
+        #[arg(long, default_value = "all")]
+        records: String,
+        /// Model file (default: fixtures/models/rhythm-int8.rhm).
+        #[arg(long)]
+        model: Option<PathBuf>,
+        /// Patient-specific protocol per record (as `classify --adapt-seconds`): adapt on the
+        /// reference labels of the first SECONDS, score the rest.
+        #[arg(long, value_name = "SECONDS")]
+        adapt_seconds: Option<f64>,
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+    },
     /// Measure the QRS detector (Se, +P, 150 ms window) on records of a WFDB database.
     DetectEval {
         /// Directory with RECORDS and the records (default: $RHYTHM_DATA/mitdb, else
@@ -305,6 +326,23 @@ fn main() -> ExitCode {
         ),
         Command::Inspect { model } => inspect(&model, &mut out),
         Command::DetectEval { data, markdown } => detect_eval(data, markdown, &mut out),
+        Command::Eval {
+            db,
+            records,
+            model,
+            adapt_seconds,
+            json,
+        } => eval(
+            &db,
+            &records,
+            model.as_deref(),
+            adapt_seconds.map(|seconds| AdaptRequest {
+                seconds,
+                step: None,
+            }),
+            json,
+            &mut out,
+        ),
         Command::GenModel {
             out_dir,
             golden,
@@ -480,37 +518,35 @@ fn adapt_on_first_seconds(
     })
 }
 
-#[allow(clippy::too_many_arguments)] // one per CLI option group; a struct would only rename them
-fn classify(
+/// One record through the pipeline: what `classify` prints and `eval` sums.
+struct RecordRun {
+    rec: Record,
+    results: Vec<Beat>,
+    elapsed: std::time::Duration,
+    /// Scored beats (after the adaptation span), when the record has reference beats.
+    confusion: Option<Confusion>,
+    /// The detector against the reference beats (detected beats only).
+    detection: Option<MatchResult>,
+    adapted: Option<Adapted>,
+    /// First scored sample (0 without adaptation).
+    cut: u64,
+}
+
+/// Loads `record`, adapts `engine` if asked (else it runs the model's own head), finds or
+/// takes the beats, classifies and scores them.
+fn run_record(
+    engine: &mut Engine,
+    model: &Model,
     record: &Path,
-    model: Option<&Path>,
-    source: BeatSource,
     lead: Option<&str>,
-    stft: StftChoice,
-    output: Output,
-    adapt: Option<AdaptRequest>,
-    out: &mut Out,
-) -> Result<(), Failure> {
-    let Output {
-        json,
-        summary_only,
-        annotate,
-    } = output;
-    let model_path = model_path(model);
-    let model = Model::open(&model_path).map_err(|e| e.to_string())?;
+    source: BeatSource,
+    adapt: Option<&AdaptRequest>,
+) -> Result<RecordRun, Failure> {
     let fs = model.spectrogram().sample_rate_hz as f64;
     let rec = Record::load(record, fs, lead).map_err(|e| e.to_string())?;
-    let mut engine =
-        Engine::new(Arc::clone(&model), BackendChoice::CpuAuto).map_err(|e| e.to_string())?;
-    engine
-        .set_spectrogram_impl(match stft {
-            StftChoice::F32 => SpectrogramImpl::F32,
-            StftChoice::Fp16 => SpectrogramImpl::F16,
-            StftChoice::Int8 => SpectrogramImpl::Int8,
-        })
-        .map_err(|e| e.to_string())?;
+    engine.reset_adaptation();
     let adapted = adapt
-        .map(|a| adapt_on_first_seconds(&mut engine, &model, &rec, &a))
+        .map(|a| adapt_on_first_seconds(engine, model, &rec, a))
         .transpose()?;
     let cut = adapted.as_ref().map_or(0, |a| a.cut);
     let positions = match source {
@@ -550,6 +586,54 @@ fn classify(
     });
     let detection: Option<MatchResult> = (have_ref && source == BeatSource::Detected)
         .then(|| detect::match_beats(&rec.reference_positions(), &positions, tol));
+    Ok(RecordRun {
+        rec,
+        results,
+        elapsed,
+        confusion,
+        detection,
+        adapted,
+        cut,
+    })
+}
+
+#[allow(clippy::too_many_arguments)] // one per CLI option group; a struct would only rename them
+fn classify(
+    record: &Path,
+    model: Option<&Path>,
+    source: BeatSource,
+    lead: Option<&str>,
+    stft: StftChoice,
+    output: Output,
+    adapt: Option<AdaptRequest>,
+    out: &mut Out,
+) -> Result<(), Failure> {
+    let Output {
+        json,
+        summary_only,
+        annotate,
+    } = output;
+    let model_path = model_path(model);
+    let model = Model::open(&model_path).map_err(|e| e.to_string())?;
+    let fs = model.spectrogram().sample_rate_hz as f64;
+    let mut engine =
+        Engine::new(Arc::clone(&model), BackendChoice::CpuAuto).map_err(|e| e.to_string())?;
+    engine
+        .set_spectrogram_impl(match stft {
+            StftChoice::F32 => SpectrogramImpl::F32,
+            StftChoice::Fp16 => SpectrogramImpl::F16,
+            StftChoice::Int8 => SpectrogramImpl::Int8,
+        })
+        .map_err(|e| e.to_string())?;
+    let RecordRun {
+        rec,
+        results,
+        elapsed,
+        confusion,
+        detection,
+        adapted,
+        cut,
+    } = run_record(&mut engine, &model, record, lead, source, adapt.as_ref())?;
     let mut counts = [0usize; 5];
     results.iter().for_each(|b| counts[b.class().index()] += 1);
     let warnings = record_warnings(&rec, results.len());
@@ -740,6 +824,191 @@ fn record_warnings(rec: &Record, beats: usize) -> Vec<String> {
         ));
     }
     warnings
+}
+
+/// The records `eval --records` names.
+fn eval_records(db: &Path, which: &str) -> Result<Vec<String>, Failure> {
+    let names: Vec<String> = match which {
+        "DS1" | "ds1" => rhythm::evaluate::DS1
+            .iter()
+            .map(|s| s.to_string())
+            .collect(),
+        "DS2" | "ds2" => rhythm::evaluate::DS2
+            .iter()
+            .map(|s| s.to_string())
+            .collect(),
+        "all" => {
+            let path = db.join("RECORDS");
+            std::fs::read_to_string(&path)
+                .map_err(|e| format!("{}: {e}", path.display()))?
+                .lines()
+                .map(|l| l.trim().to_string())
+                .filter(|l| !l.is_empty())
+                .collect()
+        }
+        list => list
+            .split(',')
+            .map(|n| n.trim().to_string())
+            .filter(|n| !n.is_empty())
+            .collect(),
+    };
+    if names.is_empty() {
+        return Err(format!("--records {which:?} names no record of {}", db.display()).into());
+    }
+    Ok(names)
+}
+
+/// Mean of the finite values (NaN if none): the "average" row.
+fn mean_finite(v: impl Iterator<Item = f64>) -> f64 {
+    let (sum, n) = v
+        .filter(|x| x.is_finite())
+        .fold((0.0, 0usize), |(s, n), x| (s + x, n + 1));
+    if n == 0 {
+        f64::NAN
+    } else {
+        sum / n as f64
+    }
+}
+
+fn eval(
+    db: &Path,
+    which: &str,
+    model: Option<&Path>,
+    adapt: Option<AdaptRequest>,
+    json: bool,
+    out: &mut Out,
+) -> Result<(), Failure> {
+    let names = eval_records(db, which)?;
+    let model_path = model_path(model);
+    let model = Model::open(&model_path).map_err(|e| e.to_string())?;
+    let mut engine =
+        Engine::new(Arc::clone(&model), BackendChoice::CpuAuto).map_err(|e| e.to_string())?;
+    let bar = indicatif::ProgressBar::new(names.len() as u64).with_style(
+        indicatif::ProgressStyle::with_template("{bar:30} {pos}/{len} records {msg}")
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+    );
+    let mut per_record = Vec::new();
+    for name in &names {
+        bar.set_message(name.clone());
+        let run = run_record(
+            &mut engine,
+            &model,
+            &db.join(name),
+            None,
+            BeatSource::Detected,
+            adapt.as_ref(),
+        )
+        .map_err(|f| match f {
+            Failure::Message(m) => Failure::Message(format!("{name}: {m}")),
+            other => other,
+        })?;
+        let confusion = run
+            .confusion
+            .ok_or_else(|| format!("{name}: no reference annotations (.atr) to score against"))?;
+        per_record.push((name.clone(), confusion));
+        bar.inc(1);
+    }
+    bar.finish_and_clear();
+    let mut gross = Confusion::default();
+    per_record.iter().for_each(|(_, c)| gross.add(c));
+    let row = |c: &Confusion| {
+        let (d, e) = (c.detection(), c.ec57());
+        [
+            d.se, d.ppv, e.accuracy, e.sveb_se, e.sveb_ppv, e.veb_se, e.veb_ppv,
+        ]
+    };
+    let average: Vec<f64> = (0..7)
+        .map(|k| mean_finite(per_record.iter().map(|(_, c)| row(c)[k])))
+        .collect();
+    if json {
+        let stats = |c: &Confusion| {
+            serde_json::json!({
+                "matched_beats": c.matrix.iter().flatten().sum::<u64>(),
+                "detection": c.detection(),
+                "ec57": c.ec57(),
+                "per_class": AamiClass::ALL.iter().map(|k| (k.to_string(), serde_json::to_value(c.class_stats(*k)).unwrap_or_default())).collect::<serde_json::Map<_, _>>(),
+                "confusion": c,
+            })
+        };
+        let keys = [
+            "det_se", "det_ppv", "acc", "sveb_se", "sveb_ppv", "veb_se", "veb_ppv",
+        ];
+        let doc = serde_json::json!({
+            "db": db.display().to_string(),
+            "model": model_path.display().to_string(),
+            "backend": engine.backend_name(),
+            "adapt_seconds": adapt.as_ref().map(|a| a.seconds),
+            "records": per_record.iter().map(|(n, c)| { let mut v = stats(c); v["record"] = serde_json::json!(n); v }).collect::<Vec<_>>(),
+            "gross": stats(&gross),
+            "average": keys.iter().zip(&average).map(|(k, v)| (k.to_string(), serde_json::json!(v))).collect::<serde_json::Map<_, _>>(),
+        });
+        serde_json::to_writer_pretty(&mut out.0, &doc).map_err(|e| write_failure(e.into()))?;
+        outln!(out, "");
+        return Ok(());
+    }
+    outln!(
+        out,
+        "{} records of {}, model {} ({}), backend {}{}",
+        names.len(),
+        db.display(),
+        model_path.display(),
+        model.precision(),
+        engine.backend_name(),
+        adapt.as_ref().map_or(String::new(), |a| format!(
+            ", adapted on the first {} s of each, scored after",
+            a.seconds
+        ))
+    );
+    outln!(out, "| record | matched beats | det Se % | det +P % | Acc % | SVEB Se % | SVEB +P % | VEB Se % | VEB +P % |");
+    outln!(out, "|---|---|---|---|---|---|---|---|---|");
+    let fmt = |v: &[f64]| {
+        v.iter()
+            .map(|x| {
+                if x.is_finite() {
+                    format!("{x:.2}")
+                } else {
+                    "–".into()
+                }
+            })
+            .collect::<Vec<_>>()
+            .join(" | ")
+    };
+    for (name, c) in &per_record {
+        outln!(
+            out,
+            "| {name} | {} | {} |",
+            c.matrix.iter().flatten().sum::<u64>(),
+            fmt(&row(c))
+        );
+    }
+    outln!(
+        out,
+        "| **gross** | {} | {} |",
+        gross.matrix.iter().flatten().sum::<u64>(),
+        fmt(&row(&gross))
+    );
+    outln!(out, "| average | | {} |", fmt(&average));
+    outln!(out, "");
+    outln!(
+        out,
+        "per class (gross): class, reference beats, Se %, +P %, FPR %"
+    );
+    for k in AamiClass::ALL {
+        let st = gross.class_stats(k);
+        outln!(
+            out,
+            "  {k}  {:>7}  {:>7.2}  {:>7.2}  {:>7.2}",
+            st.support,
+            st.se,
+            st.ppv,
+            100.0 - st.spe
+        );
+    }
+    outln!(out, "");
+    for line in gross.report().lines() {
+        outln!(out, "{line}");
+    }
+    Ok(())
 }
 
 fn detect_eval(data: Option<PathBuf>, markdown: bool, out: &mut Out) -> Result<(), Failure> {

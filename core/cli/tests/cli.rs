@@ -390,3 +390,57 @@ fn cli_annotate_writes_a_wfdb_annotation_file() {
     assert!(!bad.status.success());
     std::fs::remove_dir_all(dir).ok();
 }
+
+/// Issue "User surface", item 3: `rhythm eval` sums what `classify` scores record by record
+/// (the same beats, the same confusion), and its EC57 figures follow from that confusion.
+#[test]
+fn cli_eval_equals_classify_record_by_record() {
+    let v = rhythm_json(&[
+        "eval",
+        "fixtures/records",
+        "--records",
+        "100,119,208",
+        "--json",
+    ]);
+    let mut want = [[0u64; 5]; 5];
+    for name in ["100", "119", "208"] {
+        let c = rhythm_json(&[
+            "classify",
+            &format!("fixtures/records/{name}"),
+            "--json",
+            "--summary-only",
+        ]);
+        let m = &c["summary"]["confusion"]["matrix"];
+        for (r, row) in want.iter_mut().enumerate() {
+            for (p, x) in row.iter_mut().enumerate() {
+                *x += m[r][p].as_u64().unwrap();
+            }
+        }
+    }
+    let got: Vec<Vec<u64>> = v["gross"]["confusion"]["matrix"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            r.as_array()
+                .unwrap()
+                .iter()
+                .map(|x| x.as_u64().unwrap())
+                .collect()
+        })
+        .collect();
+    assert_eq!(got, want.iter().map(|r| r.to_vec()).collect::<Vec<_>>());
+    assert_eq!(v["records"].as_array().unwrap().len(), 3);
+    // VEB Se from the matrix by hand.
+    let veb_se = 100.0 * want[2][2] as f64 / want[2].iter().sum::<u64>() as f64;
+    assert!((v["gross"]["ec57"]["veb_se"].as_f64().unwrap() - veb_se).abs() < 1e-9);
+    // Text mode prints the table; a database without the records is an error naming them.
+    let text = rhythm(&["eval", "fixtures/records", "--records", "100"]);
+    assert!(text.status.success());
+    assert!(String::from_utf8_lossy(&text.stdout).contains("| **gross** |"));
+    let missing = rhythm(&["eval", "fixtures/records", "--records", "DS2"]);
+    assert!(!missing.status.success());
+    assert!(String::from_utf8_lossy(&missing.stderr).contains("103"));
+    let no_list = rhythm(&["eval", "fixtures/records"]);
+    assert!(!no_list.status.success(), "no RECORDS file");
+}
