@@ -5,7 +5,6 @@ use rhythm::detect::{self, QualityFlag};
 use rhythm::engine::{BackendChoice, Engine};
 use rhythm::model::Model;
 use rhythm::pipeline::Record;
-use rhythm::wfdb;
 use std::path::{Path, PathBuf};
 
 fn root() -> PathBuf {
