@@ -1,6 +1,7 @@
 /*
- * Streams one lead of a WFDB record (format 212, e.g. fixtures/records/100) through the
- * rhythm C API and prints every beat and a summary.
+ * Streams one lead of a WFDB record (format 212 or 16, e.g. fixtures/records/100) through
+ * the rhythm C API at the record's own sampling rate (the header's; the stream resamples
+ * to the model's) and prints every beat, at the record's sample positions, and a summary.
  *
  *   classify MODEL.rhm RECORD [MAX_SECONDS] [--memory]
  *
@@ -106,15 +107,15 @@ static int read_header(const char *record, Header *h) {
         }
     }
     fclose(f);
-    if (h->format != 212) {
-        fprintf(stderr, "only format 212 is supported by this example (got %d)\n", h->format);
+    if (h->format != 212 && h->format != 16) {
+        fprintf(stderr, "only formats 212 and 16 are supported by this example (got %d)\n", h->format);
         return -1;
     }
     return 0;
 }
 
-/* Reads the chosen lead of a format-212 file (all signals interleaved in one file). */
-static int16_t *read_212(const char *record, const Header *h, long *n_out) {
+/* Reads the chosen lead of a format-212 or format-16 file (all signals interleaved in one file). */
+static int16_t *read_lead(const char *record, const Header *h, long *n_out) {
     char path[1024];
     const char *slash = strrchr(record, '/');
     size_t dir_len = slash != NULL ? (size_t)(slash - record) + 1 : 0;
@@ -131,7 +132,7 @@ static int16_t *read_212(const char *record, const Header *h, long *n_out) {
         return NULL;
     }
     values = frames * h->n_signals;
-    wanted = (size_t)((values * 3 + 1) / 2);
+    wanted = h->format == 16 ? (size_t)values * 2 : (size_t)((values * 3 + 1) / 2);
     n_bytes = wanted;
     snprintf(path, sizeof path, "%.*s%s", (int)dir_len, record, h->dat_name);
     f = fopen(path, "rb");
@@ -157,7 +158,13 @@ static int16_t *read_212(const char *record, const Header *h, long *n_out) {
         free(out);
         return NULL;
     }
-    for (i = 0; i + 1 < values && (size_t)((i / 2) * 3 + 2) < n_bytes; i += 2) {
+    for (i = 0; h->format == 16 && i < values; i++) {
+        /* Little-endian two's complement. */
+        int v = bytes[2 * i] | (bytes[2 * i + 1] << 8);
+        if (v > 32767) v -= 65536;
+        if (i % h->n_signals == h->lead) out[got++] = (int16_t)v;
+    }
+    for (i = 0; h->format == 212 && i + 1 < values && (size_t)((i / 2) * 3 + 2) < n_bytes; i += 2) {
         const unsigned char *b = bytes + (i / 2) * 3;
         int v0 = b[0] | ((b[1] & 0x0f) << 8);
         int v1 = b[2] | ((b[1] & 0xf0) << 4);
@@ -263,11 +270,13 @@ int main(int argc, char **argv) {
     if (check(rhythm_engine_info(engine, &info), "model info") != 0) goto done;
 
     if (read_header(argv[2], &h) != 0) goto done;
-    adc = read_212(argv[2], &h, &n);
+    adc = read_lead(argv[2], &h, &n);
     if (adc == NULL) goto done;
     max_samples = max_seconds > 0.0 ? (long)(max_seconds * h.fs) : n;
     if (max_samples > n) max_samples = n;
 
+    /* The device's rate, from the header: the stream resamples to the model's if needed. */
+    fprintf(stderr, "stream at %.6g Hz (model %u Hz)\n", h.fs, info.sample_rate_hz);
     if (check(rhythm_stream_new(engine, h.fs, 0.0f, &stream), "stream") != 0) {
         free(adc);
         goto done;
@@ -289,7 +298,7 @@ int main(int argc, char **argv) {
            "max_latency_s=%.2f\n",
            summary.beats, summary.per_class[0], summary.per_class[1], summary.per_class[2],
            summary.per_class[3], summary.per_class[4], (unsigned long long)stats.post_rr_timeouts,
-           (unsigned long long)stats.overflows, (double)stats.max_latency_samples / info.sample_rate_hz);
+           (unsigned long long)stats.overflows, (double)stats.max_latency_samples / h.fs);
     rc = 0;
 done:
     rhythm_stream_free(stream);

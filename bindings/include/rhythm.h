@@ -53,7 +53,7 @@ typedef enum RhythmStatus {
   RHYTHM_STATUS_MODEL = 5,
   // The requested backend is not available on this device or in this build.
   RHYTHM_STATUS_BACKEND_UNAVAILABLE = 6,
-  // The samples' rate is not the model's (the stream does not resample).
+  // The samples' rate is unusable (non-finite or outside 50..=10000 Hz).
   RHYTHM_STATUS_SAMPLE_RATE = 7,
   // Inference failed.
   RHYTHM_STATUS_ENGINE = 8,
@@ -186,7 +186,7 @@ typedef void (*RhythmBeatCallback)(const struct RhythmBeat *beat, void *user);
 
 // Counters of a stream since it was created.
 typedef struct RhythmStreamStats {
-  // Samples pushed.
+  // Device samples pushed.
   uint64_t samples;
   // Beats reported.
   uint64_t beats;
@@ -196,11 +196,13 @@ typedef struct RhythmStreamStats {
   uint64_t overflows;
   // Window samples that had left the ring buffers (expected 0).
   uint64_t ring_misses;
-  // Largest latency seen, samples.
+  // Largest latency seen, device samples.
   uint64_t max_latency_samples;
-  // Worst-case latency bound, samples: max_post_rr_s * fs + the detector's delay bound.
+  // Worst-case latency bound, device samples: max_post_rr_s * fs + the detector's delay
+  // bound (+ the resampler's delay when the device rate is not the model's).
   uint64_t latency_bound_samples;
-  // Samples held by each of the two ring buffers (memory is fixed at creation).
+  // Samples (model rate) held by each of the two ring buffers (memory is fixed at
+  // creation).
   uint64_t ring_len;
   // Finite samples beyond ±1 kV, clamped before detection (expected 0: a wrong scale or
   // a broken front end).
@@ -355,9 +357,11 @@ enum RhythmStatus rhythm_engine_reset_adaptation(struct RhythmEngine *engine);
 // `engine` NULL or a live handle.
 int32_t rhythm_engine_is_adapted(const struct RhythmEngine *engine);
 
-// Creates a stream for `engine`'s model, for samples at `sample_rate_hz` (must equal the
-// model's rate, see rhythm_engine_info(); otherwise RHYTHM_STATUS_SAMPLE_RATE: the stream
-// does not resample). `max_post_rr_s` bounds the latency (how long a beat waits for the
+// Creates a stream for `engine`'s model, for samples at the device's rate `sample_rate_hz`
+// (50..=10000 Hz; otherwise RHYTHM_STATUS_SAMPLE_RATE). At a rate other than the model's
+// (rhythm_engine_info()) the stream resamples internally, with the same samples as the
+// offline path, adding at most about 0.14 s of latency (at 128 Hz); beat positions, latencies and
+// counters are in the device's samples. `max_post_rr_s` bounds the latency (how long a beat waits for the
 // next one; 0 selects the default, 4 s). Memory is allocated here once (about 40 KiB at
 // 360 Hz, plus the last 32 beat windows for the template: 90 KiB for 720-sample
 // windows) and fixed afterwards.

@@ -47,7 +47,7 @@ pub enum RhythmStatus {
     Model = 5,
     /// The requested backend is not available on this device or in this build.
     BackendUnavailable = 6,
-    /// The samples' rate is not the model's (the stream does not resample).
+    /// The samples' rate is unusable (non-finite or outside 50..=10000 Hz).
     SampleRate = 7,
     /// Inference failed.
     Engine = 8,

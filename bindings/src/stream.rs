@@ -22,7 +22,7 @@ pub struct RhythmStream {
 #[repr(C)]
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RhythmStreamStats {
-    /// Samples pushed.
+    /// Device samples pushed.
     pub samples: u64,
     /// Beats reported.
     pub beats: u64,
@@ -32,11 +32,13 @@ pub struct RhythmStreamStats {
     pub overflows: u64,
     /// Window samples that had left the ring buffers (expected 0).
     pub ring_misses: u64,
-    /// Largest latency seen, samples.
+    /// Largest latency seen, device samples.
     pub max_latency_samples: u64,
-    /// Worst-case latency bound, samples: max_post_rr_s * fs + the detector's delay bound.
+    /// Worst-case latency bound, device samples: max_post_rr_s * fs + the detector's delay
+    /// bound (+ the resampler's delay when the device rate is not the model's).
     pub latency_bound_samples: u64,
-    /// Samples held by each of the two ring buffers (memory is fixed at creation).
+    /// Samples (model rate) held by each of the two ring buffers (memory is fixed at
+    /// creation).
     pub ring_len: u64,
     /// Finite samples beyond ±1 kV, clamped before detection (expected 0: a wrong scale or
     /// a broken front end).
@@ -69,9 +71,11 @@ fn deliver(
     unsafe { cb(&c, user) };
 }
 
-/// Creates a stream for `engine`'s model, for samples at `sample_rate_hz` (must equal the
-/// model's rate, see rhythm_engine_info(); otherwise RHYTHM_STATUS_SAMPLE_RATE: the stream
-/// does not resample). `max_post_rr_s` bounds the latency (how long a beat waits for the
+/// Creates a stream for `engine`'s model, for samples at the device's rate `sample_rate_hz`
+/// (50..=10000 Hz; otherwise RHYTHM_STATUS_SAMPLE_RATE). At a rate other than the model's
+/// (rhythm_engine_info()) the stream resamples internally, with the same samples as the
+/// offline path, adding at most about 0.14 s of latency (at 128 Hz); beat positions, latencies and
+/// counters are in the device's samples. `max_post_rr_s` bounds the latency (how long a beat waits for the
 /// next one; 0 selects the default, 4 s). Memory is allocated here once (about 40 KiB at
 /// 360 Hz, plus the last 32 beat windows for the template: 90 KiB for 720-sample
 /// windows) and fixed afterwards.

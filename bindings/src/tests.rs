@@ -152,10 +152,10 @@ fn ffi_checks_pointers_lengths_and_backends() {
         assert!(beat.classified);
         assert_eq!(beat.quality, RhythmQuality::Flat);
 
-        // Streams: wrong rate, NULL callback, NULL samples with a length.
+        // Streams: unusable rate, NULL callback, NULL samples with a length.
         let mut s: *mut RhythmStream = ptr::null_mut();
         assert_eq!(
-            rhythm_stream_new(e, 250.0, 0.0, &mut s),
+            rhythm_stream_new(e, 20.0, 0.0, &mut s),
             RhythmStatus::SampleRate
         );
         assert!(s.is_null());

@@ -64,15 +64,16 @@ fn compile(compiler: &str, args: &[&str], out: &Path) {
     );
 }
 
-/// Beats of the Rust offline path: (sample, class, quality) lines as the example prints.
-fn rust_lines(record: &str, seconds: usize) -> Vec<String> {
+/// Beats of the Rust offline path on the first `seconds` (None: all) of a record:
+/// (sample in the record's timebase, class, quality) lines as the example prints.
+fn rust_lines(record: &Path, seconds: Option<usize>) -> Vec<String> {
     let mut e = Engine::new(
         Model::open(root().join("fixtures/models/rhythm-int8.rhm")).unwrap(),
         BackendChoice::CpuAuto,
     )
     .unwrap();
-    let rec = Record::load(root().join("fixtures/records").join(record), 360.0, None).unwrap();
-    let sig = &rec.signal_mv[..seconds * 360];
+    let rec = Record::load(record, 360.0, None).unwrap();
+    let sig = &rec.signal_mv[..seconds.map_or(rec.signal_mv.len(), |s| s * 360)];
     let beats = detect::detect_qrs(sig, 360.0);
     let signal = rhythm_core::featurize::Signal::new(sig, 360.0);
     (0..beats.len())
@@ -92,7 +93,7 @@ fn rust_lines(record: &str, seconds: usize) -> Vec<String> {
                 .map_or(0.0, |c| c.probabilities[c.class.index()]);
             format!(
                 "beat {} {} {} {} {:.4}",
-                b.sample,
+                rec.record_sample(b.sample),
                 b.class(),
                 q,
                 u8::from(b.classification.is_some()),
@@ -125,7 +126,7 @@ fn c_example_builds_as_c_and_cpp_and_matches_rust() {
         &cpp_bin,
     );
     let seconds = 600;
-    let want = rust_lines("208", seconds);
+    let want = rust_lines(&root().join("fixtures/records/208"), Some(seconds));
     assert!(want.len() > 500);
     let model = root().join("fixtures/models/rhythm-int8.rhm");
     let record = root().join("fixtures/records/208");
@@ -154,6 +155,27 @@ fn c_example_builds_as_c_and_cpp_and_matches_rust() {
         let stderr = String::from_utf8_lossy(&o.stderr);
         assert!(stderr.contains("accel: RHYTHM_STATUS_BACKEND_UNAVAILABLE"));
     }
+
+    // A 128 Hz record (format 16) streams at its own rate: the beats, at the record's
+    // sample positions, equal the Rust offline path's (which resamples the whole record).
+    let r128 = dir.join("r128");
+    rhythm_testkit::write_resampled_fixture("208", 300, 128.0, &dir, "r128");
+    let want = rust_lines(&r128, None);
+    assert!(want.len() > 300);
+    let o = Command::new(&c_bin)
+        .arg(&model)
+        .arg(&r128)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert!(o.status.success(), "128 Hz: {stderr}");
+    assert!(
+        stderr.contains("stream at 128 Hz (model 360 Hz)"),
+        "{stderr}"
+    );
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    let got: Vec<&str> = stdout.lines().filter(|l| l.starts_with("beat ")).collect();
+    assert_eq!(got, want, "128 Hz: C stream vs Rust offline");
 
     // A truncated .dat is an error, not a silently shorter record; a sample count whose
     // byte size would overflow is refused before any arithmetic on it.

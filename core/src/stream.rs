@@ -9,16 +9,26 @@
 //!
 //! # Input
 //!
-//! Samples of one lead at the model's sampling rate
-//! ([`SpectrogramConfig::sample_rate_hz`], 360 Hz for the shipped models), either in mV
-//! ([`Stream::push_mv`]) or as raw i16 ADC counts with the record's gain and baseline
-//! ([`Stream::push_adc`]; `mV = (adc − baseline) / gain`, as
+//! Samples of one lead at the device's own sampling rate (any rate in
+//! [`detect::MIN_FS`](crate::detect::MIN_FS)..=[`detect::MAX_FS`](crate::detect::MAX_FS),
+//! 50–10 000 Hz), either in mV ([`Stream::push_mv`]) or as raw i16 ADC counts with the
+//! record's gain and baseline ([`Stream::push_adc`]; `mV = (adc − baseline) / gain`, as
 //! [`crate::wfdb::Record::physical`] computes it). NaN/±inf samples are allowed: as offline,
 //! they are flagged per beat ([`QualityFlag::NonFinite`](crate::detect::QualityFlag::NonFinite)) and treated as 0 by the filter.
 //!
-//! **Other sampling rates are rejected** with [`Error::SampleRate`] at construction:
-//! the stream does not resample (resampling would make stream and offline beats differ by
-//! the resampler's edge handling). Resample upstream, or use a model trained at your rate.
+//! # Sampling rate
+//!
+//! At a rate other than the model's ([`SpectrogramConfig::sample_rate_hz`], 360 Hz for the
+//! shipped models) the stream resamples internally with a [`StreamResampler`]: the same
+//! windowed-sinc kernel, and bit for bit the same samples, as the offline path
+//! ([`crate::pipeline::Record::load`] → [`crate::wfdb::resample`]), so a stream at 128 Hz
+//! gives the beats the offline path gives on the same 128 Hz record. Beat positions
+//! ([`Beat::sample`] of a [`StreamBeat`]), [`Stream::position`], latencies and
+//! [`StreamStats::samples`] are in the **device's samples**, mapped from the model's as
+//! [`crate::pipeline::Record::record_sample`] maps them. The resampler adds at most
+//! [`StreamResampler::delay_input_samples`] device samples of latency (18, 0.14 s at 128 Hz; 48,
+//! 0.05 s at 1000 Hz), included in [`Stream::max_latency_samples`], and allocates nothing
+//! after [`Stream::new`].
 //!
 //! # Latency
 //!
@@ -87,11 +97,12 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
-use crate::detect::{Conditioner, QrsDetector};
+use crate::detect::{self, Conditioner, QrsDetector};
 use crate::engine::{Beat, Engine};
 use crate::error::Error;
 use crate::featurize::BeatHistory;
 use crate::spectrogram::{self, SpectrogramConfig, WindowEdge, LONG_RR_BEATS};
+use crate::wfdb::{self, StreamResampler};
 
 /// Stream settings.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -119,20 +130,20 @@ pub struct AdcScale {
 /// One beat reported by a [`Stream`].
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct StreamBeat {
-    /// Position (sample index from the start of the stream), class, probabilities, quality
-    /// flag and edge flag: the same as [`Engine::classify_beat`] gives offline.
+    /// Position (device sample index from the start of the stream), class, probabilities,
+    /// quality flag and edge flag: the same as [`Engine::classify_beat`] gives offline.
     pub beat: Beat,
     /// The next beat had not come within [`StreamConfig::max_post_rr_s`]: the post-RR
     /// feature was set to that bound instead of the true interval.
     pub post_rr_estimated: bool,
-    /// Samples pushed after the R peak when this beat was reported (its latency).
+    /// Device samples pushed after the R peak when this beat was reported (its latency).
     pub latency_samples: u64,
 }
 
 /// Counters of a [`Stream`] since it was created.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct StreamStats {
-    /// Samples pushed.
+    /// Device samples pushed.
     pub samples: u64,
     /// Beats reported.
     pub beats: u64,
@@ -140,8 +151,8 @@ pub struct StreamStats {
     pub post_rr_timeouts: u64,
     /// Beats classified early because the pending queue was full (expected 0).
     pub overflows: u64,
-    /// Window samples that had already left a ring (expected 0; the nearest held sample was
-    /// used).
+    /// Window samples (model rate) that had already left a ring (expected 0; the nearest held
+    /// sample was used).
     pub ring_misses: u64,
     /// Largest [`StreamBeat::latency_samples`] seen.
     pub max_latency_samples: u64,
@@ -254,10 +265,17 @@ impl Ring {
 pub struct Stream {
     sc: SpectrogramConfig,
     cfg: StreamConfig,
-    fs: f64,
+    /// The model's rate: everything below the resampler runs at it.
+    model_fs: f64,
+    /// The rate samples are pushed at.
+    device_fs: f64,
+    /// `None` when the device rate is the model's.
+    resampler: Option<StreamResampler>,
+    /// Device samples pushed since the stream (re)started.
+    device_pos: u64,
     conditioner: Conditioner,
     detector: QrsDetector,
-    /// Raw samples pushed (mV, as given).
+    /// Raw samples at the model's rate (mV).
     raw: Ring,
     /// Conditioned samples, aligned with `raw` (index i = conditioned input i).
     cond: Ring,
@@ -277,16 +295,27 @@ pub struct Stream {
 }
 
 impl Stream {
-    /// A stream for `engine`'s model, for samples at `fs` Hz (must be the model's rate).
+    /// A stream for `engine`'s model, for samples at `fs` Hz (the device's rate, in
+    /// [`detect::MIN_FS`]..=[`detect::MAX_FS`]; resampled to the model's if it differs).
     pub fn new(engine: &Engine, fs: f64, cfg: StreamConfig) -> Result<Stream, Error> {
         let sc = *engine.model().spectrogram();
         let model_fs = sc.sample_rate_hz;
-        if !(fs.is_finite() && (fs - f64::from(model_fs)).abs() < 1e-9) {
-            return Err(Error::SampleRate {
-                given: fs,
-                model: model_fs,
-            });
+        let in_range =
+            fs.is_finite() && (f64::from(detect::MIN_FS)..=f64::from(detect::MAX_FS)).contains(&fs);
+        let sample_rate_error = Error::SampleRate {
+            given: fs,
+            model: model_fs,
+        };
+        if !in_range {
+            return Err(sample_rate_error);
         }
+        let device_fs = fs;
+        // The same test as `pipeline::Record::load`, so stream and offline resample alike.
+        let resampler = if (device_fs - f64::from(model_fs)).abs() > 1e-9 {
+            Some(StreamResampler::new(device_fs, f64::from(model_fs)).ok_or(sample_rate_error)?)
+        } else {
+            None
+        };
         if !(cfg.max_post_rr_s.is_finite() && cfg.max_post_rr_s > 0.0 && cfg.max_post_rr_s <= 60.0)
         {
             return Err(Error::InvalidArgument {
@@ -315,7 +344,10 @@ impl Stream {
         Ok(Stream {
             sc,
             cfg,
-            fs,
+            model_fs: fs,
+            device_fs,
+            resampler,
+            device_pos: 0,
             conditioner,
             detector,
             raw: Ring::new(ring),
@@ -343,10 +375,16 @@ impl Stream {
         self.pending.cap()
     }
 
-    /// Worst-case latency in samples between an R peak and its report (before
-    /// [`Stream::finish`]): `max_post_rr_s · fs + QrsDetector::max_delay_samples + 1`.
+    /// Worst-case latency in device samples between an R peak and its report (before
+    /// [`Stream::finish`]): `max_post_rr_s · fs + QrsDetector::max_delay_samples + 1` at the
+    /// model's rate, converted to the device's, plus the resampler's delay when resampling.
     pub fn max_latency_samples(&self) -> u64 {
-        self.max_post + self.max_delay + 1
+        let model = self.max_post + self.max_delay + 1;
+        match &self.resampler {
+            None => model,
+            // + 2: the rounding of the R peak's position and of the conversion.
+            Some(rs) => (model as f64 / rs.ratio()).ceil() as u64 + rs.delay_input_samples() + 2,
+        }
     }
 
     /// The configuration.
@@ -354,9 +392,14 @@ impl Stream {
         &self.cfg
     }
 
-    /// Sampling rate, Hz.
+    /// The device's sampling rate (the one samples are pushed at), Hz.
     pub fn fs(&self) -> f64 {
-        self.fs
+        self.device_fs
+    }
+
+    /// The model's sampling rate, Hz (the stream resamples to it when [`Stream::fs`] differs).
+    pub fn model_fs(&self) -> f64 {
+        self.model_fs
     }
 
     /// Counters since creation.
@@ -364,9 +407,9 @@ impl Stream {
         &self.stats
     }
 
-    /// Samples pushed since the stream (re)started; the next sample's index.
+    /// Device samples pushed since the stream (re)started; the next sample's index.
     pub fn position(&self) -> u64 {
-        self.raw.len
+        self.device_pos
     }
 
     fn check_engine(&self, engine: &Engine) -> Result<(), Error> {
@@ -386,8 +429,7 @@ impl Stream {
     ) -> Result<(), Error> {
         self.check_engine(engine)?;
         for &x in samples {
-            self.push_one(x);
-            self.drain(engine, false, &mut on_beat)?;
+            self.push_device(engine, x, &mut on_beat)?;
         }
         Ok(())
     }
@@ -410,8 +452,8 @@ impl Stream {
         self.check_engine(engine)?;
         let base = f64::from(scale.baseline);
         for &v in samples {
-            self.push_one(((f64::from(v) - base) / scale.gain) as f32);
-            self.drain(engine, false, &mut on_beat)?;
+            let mv = ((f64::from(v) - base) / scale.gain) as f32;
+            self.push_device(engine, mv, &mut on_beat)?;
         }
         Ok(())
     }
@@ -425,6 +467,14 @@ impl Stream {
         mut on_beat: impl FnMut(&StreamBeat),
     ) -> Result<(), Error> {
         self.check_engine(engine)?;
+        // The resampler's tail first: the outputs the end of the input releases.
+        if let Some(rs) = &mut self.resampler {
+            rs.finish();
+        }
+        while let Some(y) = self.resampler.as_mut().and_then(StreamResampler::pull) {
+            self.push_model(y);
+            self.drain(engine, false, &mut on_beat)?;
+        }
         let n = self.raw.len;
         // Conditioner tail, exactly as `condition` flushes: repeat the last input.
         while self.cond.len < n {
@@ -454,6 +504,10 @@ impl Stream {
     }
 
     fn restart(&mut self) {
+        if let Some(rs) = &mut self.resampler {
+            rs.reset();
+        }
+        self.device_pos = 0;
         self.conditioner.reset();
         self.detector.reset();
         self.raw.clear();
@@ -465,12 +519,42 @@ impl Stream {
         self.beats.clear();
     }
 
-    fn push_one(&mut self, x: f32) {
-        self.raw.push(x);
+    /// One device sample: through the resampler (if any), then every model-rate sample it
+    /// releases is pushed and the beats it completes are reported.
+    fn push_device(
+        &mut self,
+        engine: &mut Engine,
+        x: f32,
+        on_beat: &mut impl FnMut(&StreamBeat),
+    ) -> Result<(), Error> {
         self.stats.samples += 1;
-        if x.abs() > crate::detect::MAX_ABS_MV && x.is_finite() {
+        self.device_pos += 1;
+        if x.abs() > detect::MAX_ABS_MV && x.is_finite() {
             self.stats.clamped_samples += 1;
         }
+        let Some(rs) = &mut self.resampler else {
+            self.push_model(x);
+            return self.drain(engine, false, on_beat);
+        };
+        rs.push(x);
+        while let Some(y) = self.resampler.as_mut().and_then(StreamResampler::pull) {
+            self.push_model(y);
+            self.drain(engine, false, on_beat)?;
+        }
+        Ok(())
+    }
+
+    /// A device position for a model-rate sample index, as the offline path maps it.
+    fn device_sample(&self, model_sample: u64) -> u64 {
+        if self.resampler.is_none() {
+            return model_sample;
+        }
+        let s = i64::try_from(model_sample).unwrap_or(i64::MAX);
+        wfdb::resample_index(s, self.model_fs, self.device_fs).max(0) as u64
+    }
+
+    fn push_model(&mut self, x: f32) {
+        self.raw.push(x);
         self.last_sample = x;
         let y = self.conditioner.push(x);
         self.cond_pushes += 1;
@@ -511,10 +595,17 @@ impl Stream {
                 self.stats.overflows += 1;
             }
             let synthetic = (next.is_none() && !end).then_some(r + self.max_post);
-            let beat = self.classify(engine, r, next.or(synthetic))?;
+            let mut beat = self.classify(engine, r, next.or(synthetic))?;
             self.pending.pop();
             self.history.push_evict(r);
-            let latency = n.saturating_sub(1).saturating_sub(r);
+            beat.sample = self.device_sample(r);
+            let latency = if self.resampler.is_some() {
+                self.device_pos
+                    .saturating_sub(1)
+                    .saturating_sub(beat.sample)
+            } else {
+                n.saturating_sub(1).saturating_sub(r)
+            };
             let sb = StreamBeat {
                 beat,
                 post_rr_estimated: synthetic.is_some(),
@@ -545,7 +636,7 @@ impl Stream {
             peaks[k] = nx;
             k += 1;
         }
-        let rr = spectrogram::rr_features(&peaks[..k], idx, self.fs);
+        let rr = spectrogram::rr_features(&peaks[..k], idx, self.model_fs);
         // Windows with the edge sample replicated, as `extract_window` does.
         let start = r as i64 - i64::from(self.sc.r_offset);
         let end = start + i64::from(self.sc.window_len);

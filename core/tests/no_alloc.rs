@@ -127,4 +127,25 @@ fn streaming_and_adapted_classification_allocate_nothing() {
         "{} allocations while streaming",
         after - before
     );
+
+    // At a device's own rate the stream resamples, still without allocating.
+    let device = rhythm::wfdb::resample(sig, 360.0, 128.0);
+    let mut stream = Stream::new(&engine, 128.0, StreamConfig::default()).unwrap();
+    stream
+        .push_mv(&mut engine, &device[..1280], |_| {})
+        .unwrap();
+    let mut beats = 0usize;
+    let before = allocs();
+    for c in device[1280..].chunks(41) {
+        stream.push_mv(&mut engine, c, |_| beats += 1).unwrap();
+    }
+    stream.finish(&mut engine, |_| beats += 1).unwrap();
+    let after = allocs();
+    assert!(beats > 100, "{beats} beats at 128 Hz");
+    assert_eq!(
+        after - before,
+        0,
+        "{} allocations at 128 Hz",
+        after - before
+    );
 }

@@ -223,17 +223,85 @@ fn long_pause_reports_beat_within_bounded_latency() {
 }
 
 #[test]
-fn other_sampling_rates_are_a_typed_error() {
+fn unusable_sampling_rates_are_a_typed_error() {
     let e = engine("rhythm-int8.rhm");
-    assert!(matches!(
-        Stream::new(&e, 250.0, StreamConfig::default()),
-        Err(Error::SampleRate {
-            given: 250.0,
-            model: 360
-        })
-    ));
-    assert!(Stream::new(&e, f64::NAN, StreamConfig::default()).is_err());
+    for fs in [20.0, 49.9, 10_001.0, 0.0, -360.0, f64::NAN, f64::INFINITY] {
+        assert!(
+            matches!(
+                Stream::new(&e, fs, StreamConfig::default()),
+                Err(Error::SampleRate { model: 360, .. })
+            ),
+            "{fs} Hz"
+        );
+    }
+    for fs in [50.0, 125.0, 128.0, 250.0, 256.0, 500.0, 1000.0, 10_000.0] {
+        let s = Stream::new(&e, fs, StreamConfig::default()).unwrap();
+        assert_eq!((s.fs(), s.model_fs()), (fs, 360.0));
+    }
     assert!(Stream::new(&e, 360.0, StreamConfig { max_post_rr_s: 0.0 }).is_err());
+}
+
+/// Pushes `signal` at the stream's rate in random chunks and finishes.
+fn stream_all(e: &mut Engine, s: &mut Stream, signal: &[f32], seed: u64) -> Vec<StreamBeat> {
+    let mut out = Vec::new();
+    let mut rng = Rng(seed);
+    let mut at = 0;
+    while at < signal.len() {
+        let n = rng.chunk().min(signal.len() - at);
+        s.push_mv(e, &signal[at..at + n], |b| out.push(*b)).unwrap();
+        at += n;
+    }
+    s.finish(e, |b| out.push(*b)).unwrap();
+    out
+}
+
+/// A stream at a device's own rate equals the offline path on the same record (which
+/// resamples the whole record), positions in the device's samples, and they line up with
+/// the record's own annotations.
+#[test]
+fn stream_at_device_rates_equals_offline_on_the_same_record() {
+    let mut e = engine("rhythm-int8.rhm");
+    let dir = std::env::temp_dir().join(format!("rhythm-stream-rate-{}", std::process::id()));
+    for (fs, seconds) in [(128.0, 300), (250.0, 120), (1000.0, 60)] {
+        let name = format!("r{fs}");
+        rhythm_testkit::write_resampled_fixture("119", seconds, fs, &dir, &name);
+        let path = dir.join(&name);
+        let device = wfdb::Record::read(&path).unwrap();
+        let device_mv = device.physical(0).unwrap();
+        let offline_rec = Record::load(&path, 360.0, None).unwrap();
+        let want: Vec<Beat> = offline(&mut e, &offline_rec.signal_mv)
+            .into_iter()
+            .map(|b| Beat {
+                sample: offline_rec.record_sample(b.sample),
+                ..b
+            })
+            .collect();
+        assert!(want.len() > 60, "{fs} Hz: {} beats", want.len());
+        let mut s = Stream::new(&e, fs, StreamConfig::default()).unwrap();
+        for seed in [1, 2] {
+            let got = stream_all(&mut e, &mut s, &device_mv, seed);
+            assert_same(&got, &want, &format!("{fs} Hz seed {seed}"));
+            assert_eq!(s.position(), 0, "finish restarts the stream");
+        }
+        let st = *s.stats();
+        assert_eq!(st.samples, 2 * device_mv.len() as u64);
+        assert_eq!((st.overflows, st.ring_misses), (0, 0));
+        assert!(st.max_latency_samples <= s.max_latency_samples());
+        // In the device's timebase: every reference beat has a stream beat within 150 ms.
+        let refs: Vec<u64> = wfdb::read_annotations(&path, "atr")
+            .unwrap()
+            .iter()
+            .filter(|a| a.is_beat())
+            .map(|a| a.sample as u64)
+            .collect();
+        let got: Vec<u64> = stream_all(&mut e, &mut s, &device_mv, 3)
+            .iter()
+            .map(|b| b.beat.sample)
+            .collect();
+        let m = detect::match_beats(&refs, &got, (0.15 * fs) as u64);
+        assert!(m.sensitivity() > 0.99, "{fs} Hz: Se {}", m.sensitivity());
+    }
+    std::fs::remove_dir_all(dir).ok();
 }
 
 /// Defect 9 of the hardening issue (the stream's case): a DC offset far beyond any ECG

@@ -17,7 +17,7 @@ use std::path::{Path, PathBuf};
 pub use annotation::{parse_annotations, read_annotations, write_annotations, Annotation};
 pub use error::WfdbError;
 pub use header::{Header, SignalFormat, SignalSpec};
-pub use resample::{resample, resample_index};
+pub use resample::{resample, resample_index, StreamResampler};
 pub use signal::Record;
 
 /// Millivolts per ADC unit a record or stream may have: from 1 nV (a 24-bit front end) to
