@@ -18,6 +18,8 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
 
+mod plot;
+
 #[derive(Parser)]
 #[command(
     name = "rhythm",
@@ -115,6 +117,32 @@ enum Command {
         /// Print JSON instead of text.
         #[arg(long)]
         json: bool,
+        /// Also write PNGs into DIR: `confusion.png` (gross confusion matrix) and
+        /// `records-se-ppv.png` (VEB and SVEB Se and +P per record).
+        #[arg(long, value_name = "DIR")]
+        plots: Option<PathBuf>,
+    },
+    /// Draw an ECG strip of a record as on ECG paper (25 mm/s, 10 mm/mV) with every beat
+    /// marked with its class (and its quality when not Ok), the reference labels under it
+    /// when the record has an `.atr`.
+    Plot {
+        /// Record path without extension.
+        record: PathBuf,
+        /// Start of the strip, seconds from the record's start.
+        #[arg(long, default_value_t = 0.0)]
+        start: f64,
+        /// Length of the strip, seconds (at most 60).
+        #[arg(long, default_value_t = 10.0)]
+        seconds: f64,
+        /// Output PNG.
+        #[arg(short, long, default_value = "strip.png")]
+        out: PathBuf,
+        /// Model file (default: fixtures/models/rhythm-int8.rhm).
+        #[arg(long)]
+        model: Option<PathBuf>,
+        /// Lead to use (default: MLII if present, else the first signal).
+        #[arg(long)]
+        lead: Option<String>,
     },
     /// Measure the QRS detector (Se, +P, 150 ms window) on records of a WFDB database.
     DetectEval {
@@ -332,6 +360,7 @@ fn main() -> ExitCode {
             model,
             adapt_seconds,
             json,
+            plots,
         } => eval(
             &db,
             &records,
@@ -341,6 +370,23 @@ fn main() -> ExitCode {
                 step: None,
             }),
             json,
+            plots.as_deref(),
+            &mut out,
+        ),
+        Command::Plot {
+            record,
+            start,
+            seconds,
+            out: png,
+            model,
+            lead,
+        } => plot_command(
+            &record,
+            model.as_deref(),
+            lead.as_deref(),
+            start,
+            seconds,
+            &png,
             &mut out,
         ),
         Command::GenModel {
@@ -876,6 +922,7 @@ fn eval(
     model: Option<&Path>,
     adapt: Option<AdaptRequest>,
     json: bool,
+    plots: Option<&Path>,
     out: &mut Out,
 ) -> Result<(), Failure> {
     let names = eval_records(db, which)?;
@@ -920,6 +967,21 @@ fn eval(
     let average: Vec<f64> = (0..7)
         .map(|k| mean_finite(per_record.iter().map(|(_, c)| row(c)[k])))
         .collect();
+    if let Some(dir) = plots {
+        let title = format!(
+            "{} records of {}, {}",
+            names.len(),
+            db.file_name().map_or(db.display().to_string(), |n| n
+                .to_string_lossy()
+                .into_owned()),
+            model_path
+                .file_name()
+                .map_or(String::new(), |n| n.to_string_lossy().into_owned())
+        );
+        for path in plot::eval_plots(dir, &per_record, &gross, &title)? {
+            eprintln!("wrote {}", path.display());
+        }
+    }
     if json {
         let stats = |c: &Confusion| {
             serde_json::json!({
@@ -1008,6 +1070,50 @@ fn eval(
     for line in gross.report().lines() {
         outln!(out, "{line}");
     }
+    Ok(())
+}
+
+/// `rhythm plot`: classifies the whole record (so that every beat has its RR context), then
+/// draws the strip asked for.
+fn plot_command(
+    record: &Path,
+    model: Option<&Path>,
+    lead: Option<&str>,
+    start: f64,
+    seconds: f64,
+    png: &Path,
+    out: &mut Out,
+) -> Result<(), Failure> {
+    let model_path = model_path(model);
+    let model = Model::open(&model_path).map_err(|e| e.to_string())?;
+    let mut engine =
+        Engine::new(Arc::clone(&model), BackendChoice::CpuAuto).map_err(|e| e.to_string())?;
+    let run = run_record(
+        &mut engine,
+        &model,
+        record,
+        lead,
+        BeatSource::Detected,
+        None,
+    )?;
+    let title = format!(
+        "{} ({}), {start:.1}–{:.1} s; classes by {} ({}); reference labels below",
+        run.rec.name,
+        run.rec.lead,
+        start + seconds,
+        model_path
+            .file_name()
+            .map_or(String::new(), |n| n.to_string_lossy().into_owned()),
+        engine.backend_name()
+    );
+    let drawn = plot::plot_strip(&run, start, seconds, png, title)?;
+    outln!(
+        out,
+        "wrote {} ({} beats, {} reference labels)",
+        png.display(),
+        drawn.beats,
+        drawn.reference
+    );
     Ok(())
 }
 

@@ -444,3 +444,81 @@ fn cli_eval_equals_classify_record_by_record() {
     let no_list = rhythm(&["eval", "fixtures/records"]);
     assert!(!no_list.status.success(), "no RECORDS file");
 }
+
+/// PNG width and height from the IHDR chunk.
+fn png_size(path: &Path) -> (u32, u32) {
+    let b = std::fs::read(path).unwrap();
+    assert_eq!(&b[..8], b"\x89PNG\r\n\x1a\n", "{} is a PNG", path.display());
+    let be = |i: usize| u32::from_be_bytes([b[i], b[i + 1], b[i + 2], b[i + 3]]);
+    (be(16), be(20))
+}
+
+/// Issue "User surface", items 3 and 4: `rhythm plot` draws the strip asked for with the
+/// beats `classify` reports in it and the reference labels; `eval --plots` writes its PNGs.
+#[test]
+fn cli_plot_draws_a_strip_and_eval_writes_its_pictures() {
+    let dir = std::env::temp_dir().join(format!("rhythm-cli-plot-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let png = dir.join("strip.png");
+    let png_s = png.to_str().unwrap();
+    let o = rhythm(&[
+        "plot",
+        "fixtures/records/208",
+        "--start",
+        "60",
+        "--seconds",
+        "10",
+        "-o",
+        png_s,
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    // The beats classify reports between 60 and 70 s, and the reference beats there.
+    let v = rhythm_json(&["classify", "fixtures/records/208", "--json"]);
+    let in_strip = |s: i64| (60 * 360..70 * 360).contains(&s);
+    let beats = v["beats"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|b| in_strip(b["sample"].as_i64().unwrap()))
+        .count();
+    let refs = rhythm::wfdb::read_annotations(root().join("fixtures/records/208"), "atr")
+        .unwrap()
+        .iter()
+        .filter(|a| a.is_beat() && in_strip(a.sample))
+        .count();
+    assert!(beats > 10 && refs > 10);
+    let text = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        text.contains(&format!("({beats} beats, {refs} reference labels)")),
+        "{text}"
+    );
+    // 10 s at 25 mm/s and 6 px/mm, plus the margins.
+    assert_eq!(png_size(&png).0, 32 + 1500);
+    for bad in [
+        ["--seconds", "0"],
+        ["--seconds", "61"],
+        ["--start", "99999"],
+    ] {
+        let o = rhythm(&["plot", "fixtures/records/208", bad[0], bad[1], "-o", png_s]);
+        assert!(!o.status.success(), "{bad:?}");
+        assert!(
+            String::from_utf8_lossy(&o.stderr).contains(bad[0]),
+            "{bad:?}"
+        );
+    }
+
+    let plots = dir.join("plots");
+    let o = rhythm(&[
+        "eval",
+        "fixtures/records",
+        "--records",
+        "100,208",
+        "--plots",
+        plots.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(png_size(&plots.join("confusion.png")), (560, 520));
+    let (w, h) = png_size(&plots.join("records-se-ppv.png"));
+    assert!(w >= 640 && h == 60 + 600, "{w}×{h}");
+    std::fs::remove_dir_all(dir).ok();
+}

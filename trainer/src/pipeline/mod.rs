@@ -4,6 +4,7 @@
 //! (scoped workers), `report` (results.md and plots).
 
 mod check;
+pub use check::end_to_end;
 mod evaluate;
 mod golden;
 mod parallel;

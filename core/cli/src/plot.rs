@@ -1,0 +1,110 @@
+//! Pictures: `rhythm plot` (an ECG strip with its classified beats and the reference labels)
+//! and `rhythm eval --plots` (the confusion matrix and per-record Se / +P bars).
+
+use crate::{Failure, RecordRun};
+use rhythm::detect::QualityFlag;
+use rhythm::evaluate::Confusion;
+use rhythm_plot::{BarPanel, Strip, StripBeat, StripLabel};
+use std::path::{Path, PathBuf};
+
+fn plot_failure(e: rhythm_plot::PlotError) -> Failure {
+    Failure::Message(e.to_string())
+}
+
+/// What `plot_strip` drew.
+pub(crate) struct StripSummary {
+    pub beats: usize,
+    pub reference: usize,
+}
+
+/// Writes `seconds` of `run`'s record from `start_s` as a strip on ECG paper. The trace is
+/// the signal the classifier saw (the model's rate); beats and labels sit at their samples.
+pub(crate) fn plot_strip(
+    run: &RecordRun,
+    start_s: f64,
+    seconds: f64,
+    path: &Path,
+    title: String,
+) -> Result<StripSummary, Failure> {
+    let rec = &run.rec;
+    let duration = rec.signal_mv.len() as f64 / rec.fs;
+    if !(start_s.is_finite() && start_s >= 0.0 && start_s < duration) {
+        return Err(
+            format!("--start {start_s} s is outside the record ({duration:.1} s long)").into(),
+        );
+    }
+    if !(seconds.is_finite() && seconds > 0.0 && seconds <= rhythm_plot::MAX_STRIP_SECONDS) {
+        return Err(format!(
+            "--seconds must be in (0, {}]",
+            rhythm_plot::MAX_STRIP_SECONDS
+        )
+        .into());
+    }
+    let first = (start_s * rec.fs).round() as usize;
+    let last = (((start_s + seconds) * rec.fs).round() as usize).min(rec.signal_mv.len());
+    let in_strip = |s: u64| (first as u64..last as u64).contains(&s);
+    let beats: Vec<StripBeat> = run
+        .results
+        .iter()
+        .filter(|b| in_strip(b.sample))
+        .map(|b| StripBeat {
+            sample: b.sample,
+            class: b.class(),
+            quality: (b.quality != QualityFlag::Ok)
+                .then(|| format!("{:?}", b.quality).to_lowercase()),
+        })
+        .collect();
+    let reference: Vec<StripLabel> = rec
+        .reference
+        .iter()
+        .filter(|r| in_strip(r.sample))
+        .map(|r| StripLabel {
+            sample: r.sample,
+            text: r.class.to_string(),
+        })
+        .collect();
+    let strip = Strip {
+        title,
+        fs: rec.fs,
+        start_sample: first as u64,
+        signal_mv: &rec.signal_mv[first..last],
+        beats: &beats,
+        reference: &reference,
+    };
+    rhythm_plot::strip_png(path, &strip).map_err(plot_failure)?;
+    Ok(StripSummary {
+        beats: beats.len(),
+        reference: reference.len(),
+    })
+}
+
+/// `eval --plots DIR`: `confusion.png` (gross) and `records-se-ppv.png` (VEB and SVEB Se
+/// and +P per record, gross last). Returns the files written.
+pub(crate) fn eval_plots(
+    dir: &Path,
+    per_record: &[(String, Confusion)],
+    gross: &Confusion,
+    title: &str,
+) -> Result<Vec<PathBuf>, Failure> {
+    std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    let confusion = dir.join("confusion.png");
+    rhythm_plot::confusion_png(&confusion, gross, &format!("{title}: gross"))
+        .map_err(plot_failure)?;
+    let mut names: Vec<String> = per_record.iter().map(|(n, _)| n.clone()).collect();
+    names.push("gross".into());
+    let all: Vec<&Confusion> = per_record.iter().map(|(_, c)| c).chain([gross]).collect();
+    let panel = |title: &str, se: fn(&Confusion) -> f64, ppv: fn(&Confusion) -> f64| BarPanel {
+        title: title.into(),
+        series: vec![
+            ("Se".into(), all.iter().map(|c| se(c)).collect()),
+            ("+P".into(), all.iter().map(|c| ppv(c)).collect()),
+        ],
+    };
+    let panels = [
+        panel("VEB (EC57)", |c| c.ec57().veb_se, |c| c.ec57().veb_ppv),
+        panel("SVEB (EC57)", |c| c.ec57().sveb_se, |c| c.ec57().sveb_ppv),
+    ];
+    let bars = dir.join("records-se-ppv.png");
+    rhythm_plot::record_bars_png(&bars, title, &names, &panels).map_err(plot_failure)?;
+    Ok(vec![confusion, bars])
+}
