@@ -316,7 +316,7 @@ mod tests {
                     .collect();
                 let offline = resample(&x, from, to);
                 let mut s = StreamResampler::new(from, to).unwrap();
-                let mut run = |s: &mut StreamResampler| {
+                let run = |s: &mut StreamResampler| {
                     let mut out = Vec::new();
                     for &v in &x {
                         s.push(v);
