@@ -10,7 +10,7 @@
 //! # Input
 //!
 //! Samples of one lead at the device's own sampling rate (any rate in
-//! [`detect::MIN_FS`](crate::detect::MIN_FS)..=[`detect::MAX_FS`](crate::detect::MAX_FS),
+//! [`detect::MIN_FS`]..=[`detect::MAX_FS`],
 //! 50–10 000 Hz), either in mV ([`Stream::push_mv`]) or as raw i16 ADC counts with the
 //! record's gain and baseline ([`Stream::push_adc`]; `mV = (adc − baseline) / gain`, as
 //! [`crate::wfdb::Record::physical`] computes it). NaN/±inf samples are allowed: as offline,
@@ -156,7 +156,7 @@ pub struct StreamStats {
     pub ring_misses: u64,
     /// Largest [`StreamBeat::latency_samples`] seen.
     pub max_latency_samples: u64,
-    /// Finite samples beyond ±[`detect::MAX_ABS_MV`](crate::detect::MAX_ABS_MV), clamped
+    /// Finite samples beyond ±[`detect::MAX_ABS_MV`], clamped
     /// before detection (expected 0: a wrong scale or a broken front end).
     pub clamped_samples: u64,
 }
