@@ -320,6 +320,62 @@ impl AccelBackend {
         &self.steps
     }
 
+    /// Where the ops run and what happened so far, for people: the ops on the device (with
+    /// their descriptors and jobs per beat), the ops on the CPU by kind, the beats each side
+    /// computed, every fault counter, resets and the device state.
+    pub fn placement_and_faults(&self) -> String {
+        let ops = self.model.ops();
+        let mut device_ops = self.desc_ops.clone();
+        device_ops.dedup();
+        let jobs = self
+            .steps
+            .iter()
+            .filter(|s| matches!(s, Step::Device { .. }))
+            .count();
+        let cpu_kinds: Vec<String> = self
+            .cpu_ops
+            .iter()
+            .map(|&i| format!("#{i} {:?}", ops[i].desc.kind))
+            .collect();
+        let s = &self.stats;
+        let state = match s.state {
+            DeviceState::Healthy => "healthy".to_string(),
+            DeviceState::Disabled { until } => format!("disabled until beat {until}"),
+            DeviceState::Gone => "gone (every beat on the CPU)".to_string(),
+        };
+        let mut out = format!(
+            "ops: {} of {} on the device ({} descriptors, {} device jobs per beat), {} on the CPU ({})\n\
+             beats: {} ({} from the device, {} on the CPU); spot checks against the CPU: {}\n\
+             faults: {} (timeouts {}, device errors {}, corrupt outputs {}, refused {}, gone {}, \
+             spot-check mismatches {}, other {}); resets {} (failed {}); device {}",
+            device_ops.len(),
+            ops.len(),
+            self.descs.len(),
+            jobs,
+            self.cpu_ops.len(),
+            cpu_kinds.join(", "),
+            s.beats,
+            s.device_beats,
+            s.cpu_beats,
+            s.spot_checks,
+            s.faults,
+            s.timeouts,
+            s.device_errors,
+            s.corrupt_outputs,
+            s.refused,
+            s.gone,
+            s.mismatches,
+            s.other,
+            s.resets,
+            s.reset_failures,
+            state,
+        );
+        if let Some(last) = &s.last_fault {
+            out.push_str(&format!("\nlast fault: {last}"));
+        }
+        out
+    }
+
     /// The device (for counters and tests).
     pub fn device(&self) -> &Device {
         &self.dev
@@ -741,5 +797,9 @@ impl Backend for AccelBackend {
 
     fn int8_logits(&self) -> Option<&[i8]> {
         Some(&self.logits_i8)
+    }
+
+    fn report(&self) -> Option<String> {
+        Some(self.placement_and_faults())
     }
 }

@@ -5,7 +5,7 @@
 use crate::spec::{self, ctrl, irq, reg, status, Completion, DescError, Descriptor, Window};
 use crate::uio::{self, find, open_node, page_size, Irq, IrqSource, Region, UioError, UioPaths};
 use std::fs::File;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 use thiserror::Error;
 
@@ -26,6 +26,9 @@ pub enum DriverError {
         /// VERSION register.
         version: u32,
     },
+    /// A path that does not name a UIO device node (`/dev/uioN`).
+    #[error("{0:?} is not a UIO device node (expected /dev/uioN)")]
+    BadNode(String),
     /// A map the device needs is missing or too small.
     #[error("device map {0} missing or too small")]
     BadMap(&'static str),
@@ -134,8 +137,10 @@ pub struct DeviceConfig {
     pub paths: UioPaths,
     /// UIO name to look for.
     pub name: String,
-    /// Which UIO device of that name (0: the first).
+    /// Which UIO device of that name (0: the first), unless `number` names one.
     pub instance: usize,
+    /// Open exactly `uioN` (it must carry `name`): what `/dev/uioN` on a command line means.
+    pub number: Option<usize>,
     /// Interrupt source.
     pub irq: IrqSource,
     /// DMA memory.
@@ -152,6 +157,7 @@ impl Default for DeviceConfig {
             paths: UioPaths::default(),
             name: spec::UIO_NAME.to_string(),
             instance: 0,
+            number: None,
             irq: IrqSource::DeviceNode,
             dma: DmaSource::UioMap(1),
             ring_slots: 256,
@@ -228,14 +234,63 @@ fn align_up(x: usize, a: usize) -> usize {
     x.div_ceil(a) * a
 }
 
+impl DeviceConfig {
+    /// The device at a UIO node such as `/dev/uio3` (sysfs at `/sys/class/uio`), with DMA
+    /// memory from its second map.
+    pub fn at_node(node: &Path) -> Result<DeviceConfig, DriverError> {
+        let number = node
+            .file_name()
+            .and_then(|f| f.to_str())
+            .and_then(|f| f.strip_prefix("uio"))
+            .and_then(|n| n.parse::<usize>().ok())
+            .ok_or_else(|| DriverError::BadNode(node.display().to_string()))?;
+        let dev_root = match node.parent() {
+            Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+            _ => PathBuf::from("/dev"),
+        };
+        Ok(DeviceConfig {
+            paths: UioPaths {
+                dev_root,
+                ..UioPaths::default()
+            },
+            number: Some(number),
+            ..DeviceConfig::default()
+        })
+    }
+}
+
+impl DmaSource {
+    /// A u-dma-buf buffer by name (`udmabuf0`, or its node `/dev/udmabuf0`), under the
+    /// standard `/sys/class/u-dma-buf` and `/dev`.
+    pub fn udmabuf(name: &str) -> DmaSource {
+        let name = name.rsplit('/').next().unwrap_or(name);
+        DmaSource::Udmabuf {
+            class_root: PathBuf::from("/sys/class/u-dma-buf"),
+            dev_root: PathBuf::from("/dev"),
+            name: name.to_string(),
+        }
+    }
+}
+
 impl Device {
     /// Finds, maps, identifies and resets the device, and programs its rings.
     pub fn open(cfg: DeviceConfig) -> Result<Device, DriverError> {
-        let infos = find(&cfg.paths.class_root, &cfg.name)?;
-        let info = infos.get(cfg.instance).ok_or(UioError::NotFound {
-            name: cfg.name.clone(),
+        let not_found = || UioError::NotFound {
+            name: match cfg.number {
+                Some(n) => format!("{} (as uio{n})", cfg.name),
+                None => cfg.name.clone(),
+            },
             root: cfg.paths.class_root.display().to_string(),
+        };
+        let infos = find(&cfg.paths.class_root, &cfg.name).map_err(|e| match e {
+            UioError::NotFound { .. } => not_found(),
+            e => e,
         })?;
+        let chosen = match cfg.number {
+            Some(n) => infos.iter().find(|i| i.number == n),
+            None => infos.get(cfg.instance),
+        };
+        let info = chosen.ok_or_else(not_found)?;
         let page = page_size();
         let node = open_node(&cfg.paths, info.number)?;
         let m0 = info.maps.first().ok_or(DriverError::BadMap("registers"))?;

@@ -7,13 +7,15 @@
 //!   fault injection, behind the same register/DMA interface as the hardware;
 //! * [`backend`]: [`AccelBackend`], a [`rhythm::engine::Backend`] that compiles a model into
 //!   descriptors once and recomputes any faulty beat on the CPU;
-//! * [`gemm`]: the int8 STFT as one GEMM descriptor.
+//! * [`gemm`]: the int8 STFT as one GEMM descriptor;
+//! * [`open`]: an engine on the backend a user names (`auto`, `cpu`, `accel`, the simulator).
 
 pub mod backend;
 pub mod cycle;
 pub mod driver;
 pub mod exec;
 pub mod gemm;
+pub mod open;
 pub mod sim;
 pub mod spec;
 pub mod uio;
@@ -21,6 +23,7 @@ pub mod uio;
 pub use backend::{AccelBackend, AccelConfig, DeviceState, FaultStats};
 pub use cycle::CycleModel;
 pub use driver::{Device, DeviceConfig, DriverError};
+pub use open::{open_engine, BackendRequest, DeviceRequest, OpenedEngine};
 pub use sim::{Fault, Sim, SimConfig};
 
 /// Name of the backend whose int8 results the accelerator must reproduce bit for bit.

@@ -110,3 +110,47 @@ fn udmabuf_source_is_discovered_and_mapped() {
         Err(DriverError::DmaBounds { .. })
     ));
 }
+
+/// `--accel-uio /dev/uioN`: the node's number picks the device among those with the name; a
+/// path that is not a UIO node, or a number with no such device, is a typed error naming it.
+#[test]
+fn a_uio_node_path_opens_exactly_that_device() {
+    let cfg = DeviceConfig::at_node(Path::new("/dev/uio3")).unwrap();
+    assert_eq!(cfg.number, Some(3));
+    assert_eq!(cfg.paths.dev_root, Path::new("/dev"));
+    assert_eq!(cfg.paths.class_root, Path::new("/sys/class/uio"));
+    assert_eq!(cfg.dma, DmaSource::UioMap(1));
+    for bad in ["/dev/sda", "/dev/uio", "/dev/uiox", "uio-1", ""] {
+        assert!(
+            matches!(
+                DeviceConfig::at_node(Path::new(bad)),
+                Err(DriverError::BadNode(_))
+            ),
+            "{bad}"
+        );
+    }
+    assert_eq!(
+        DmaSource::udmabuf("/dev/udmabuf2"),
+        DmaSource::Udmabuf {
+            class_root: "/sys/class/u-dma-buf".into(),
+            dev_root: "/dev".into(),
+            name: "udmabuf2".into(),
+        }
+    );
+
+    // The simulator's tree holds uio0: number 0 opens it, number 1 is not there.
+    let sim = Sim::start(SimConfig::default()).unwrap();
+    let mut cfg = sim.device_config().unwrap();
+    cfg.number = Some(0);
+    let dev = Device::open(cfg).unwrap();
+    assert!(!dev.is_gone());
+    drop(dev);
+    let mut cfg = sim.device_config().unwrap();
+    cfg.number = Some(1);
+    match Device::open(cfg) {
+        Err(e @ DriverError::Uio(UioError::NotFound { .. })) => {
+            assert!(e.to_string().contains("as uio1"), "{e}")
+        }
+        other => panic!("{other:?}"),
+    }
+}

@@ -8,9 +8,13 @@ use rhythm::pipeline::Record as RecordFile;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-/// The repository's `fixtures/` folder.
+/// The fixtures folder: `RHYTHM_FIXTURES` when set (a bench binary copied to a board with
+/// its fixtures beside it, `bench/board.sh`), else the repository's `fixtures/`.
 pub fn fixtures() -> PathBuf {
-    Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../fixtures")).to_path_buf()
+    match std::env::var_os("RHYTHM_FIXTURES") {
+        Some(dir) if !dir.is_empty() => PathBuf::from(dir),
+        _ => Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../fixtures")).to_path_buf(),
+    }
 }
 
 /// A shipped model by file name (`rhythm-int8.rhm`, `rhythm-fp16.rhm`, `rhythm-f32.rhm`).

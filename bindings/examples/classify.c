@@ -4,11 +4,16 @@
  * to the model's) and prints every beat, at the record's sample positions, and a summary.
  *
  *   classify MODEL.rhm RECORD [MAX_SECONDS] [--memory]
+ *            [--backend auto|cpu|cpu-scalar|accel|accel-sim] [--accel-uio /dev/uioN]
+ *            [--accel-dma udmabufN]
  *
  * RECORD is the path without extension (RECORD.hea and RECORD.dat are read). The lead is
  * MLII if present, else the first. Samples are pushed as raw ADC counts with the header's
  * gain and baseline, in chunks of varying size as a device driver would deliver them.
  * With --memory the model is read into a buffer and opened with rhythm_engine_open_memory.
+ * --backend (default auto, with fallback to the CPU) chooses where the network runs:
+ * accel-sim runs the accelerator backend on the library's bundled simulator. The backend
+ * and its report (ops on the device and on the CPU, fault counters) go to stderr.
  *
  * Output: one line per beat, "beat SAMPLE CLASS QUALITY CLASSIFIED P(class)", then
  * "summary beats=... N=... S=... V=... F=... Q=... timeouts=... overflows=...".
@@ -222,7 +227,7 @@ int main(int argc, char **argv) {
     size_t k = 0;
     int use_memory = 0, i, rc = 1;
     RhythmEngine *engine = NULL;
-    RhythmEngine *accel = NULL;
+    RhythmEngineOptions options;
     RhythmStream *stream = NULL;
     RhythmModelInfo info;
     RhythmStreamStats stats;
@@ -230,13 +235,41 @@ int main(int argc, char **argv) {
     Summary summary;
     double max_seconds = 0.0;
 
+    memset(&options, 0, sizeof options);
+    options.backend = RHYTHM_BACKEND_AUTO;
+    options.allow_fallback = true;
     if (argc < 3) {
-        fprintf(stderr, "usage: %s MODEL.rhm RECORD [MAX_SECONDS] [--memory]\n", argv[0]);
+        fprintf(stderr,
+                "usage: %s MODEL.rhm RECORD [MAX_SECONDS] [--memory] [--backend NAME] "
+                "[--accel-uio /dev/uioN] [--accel-dma udmabufN]\n",
+                argv[0]);
         return 2;
     }
     for (i = 3; i < argc; i++) {
         if (strcmp(argv[i], "--memory") == 0) {
             use_memory = 1;
+        } else if (strcmp(argv[i], "--backend") == 0 && i + 1 < argc) {
+            const char *b = argv[++i];
+            if (strcmp(b, "auto") == 0) {
+                options.backend = RHYTHM_BACKEND_AUTO;
+            } else if (strcmp(b, "cpu") == 0) {
+                options.backend = RHYTHM_BACKEND_CPU;
+            } else if (strcmp(b, "cpu-scalar") == 0) {
+                options.backend = RHYTHM_BACKEND_CPU_SCALAR;
+            } else if (strcmp(b, "accel") == 0) {
+                options.backend = RHYTHM_BACKEND_ACCEL;
+            } else if (strcmp(b, "accel-sim") == 0) {
+                options.backend = RHYTHM_BACKEND_ACCEL_SIM;
+            } else {
+                fprintf(stderr, "unknown backend %s\n", b);
+                return 2;
+            }
+            /* An explicitly named backend must run: no silent fallback. */
+            options.allow_fallback = options.backend == RHYTHM_BACKEND_AUTO;
+        } else if (strcmp(argv[i], "--accel-uio") == 0 && i + 1 < argc) {
+            options.accel_uio = argv[++i];
+        } else if (strcmp(argv[i], "--accel-dma") == 0 && i + 1 < argc) {
+            options.accel_dma = argv[++i];
         } else {
             max_seconds = atof(argv[i]);
         }
@@ -248,11 +281,6 @@ int main(int argc, char **argv) {
         return 1;
     }
 
-    /* The accelerator is optional: without a device this is RHYTHM_STATUS_BACKEND_UNAVAILABLE. */
-    st = rhythm_engine_open(argv[1], RHYTHM_BACKEND_ACCEL, false, &accel);
-    fprintf(stderr, "accel: %s\n", rhythm_status_name((int32_t)st));
-    rhythm_engine_free(accel);
-
     if (use_memory) {
         size_t len = 0;
         unsigned char *buf = read_file(argv[1], &len);
@@ -263,7 +291,7 @@ int main(int argc, char **argv) {
         st = rhythm_engine_open_memory(buf, len, RHYTHM_BACKEND_AUTO, true, &engine);
         free(buf); /* the library copied it */
     } else {
-        st = rhythm_engine_open(argv[1], RHYTHM_BACKEND_AUTO, true, &engine);
+        st = rhythm_engine_open_with_options(argv[1], &options, &engine);
     }
     if (check(st, "open model") != 0) return 1;
     fprintf(stderr, "backend: %s\n", rhythm_engine_backend_name(engine));
@@ -299,6 +327,10 @@ int main(int argc, char **argv) {
            summary.beats, summary.per_class[0], summary.per_class[1], summary.per_class[2],
            summary.per_class[3], summary.per_class[4], (unsigned long long)stats.post_rr_timeouts,
            (unsigned long long)stats.overflows, (double)stats.max_latency_samples / h.fs);
+    {
+        const char *report = rhythm_engine_backend_report(engine);
+        if (report[0] != '\0') fprintf(stderr, "backend report:\n%s\n", report);
+    }
     rc = 0;
 done:
     rhythm_stream_free(stream);

@@ -97,15 +97,23 @@ typedef enum RhythmQuality {
 
 // Which backend runs the network.
 typedef enum RhythmBackend {
-  // The accelerator if one is found, else the CPU (fastest kernels this CPU runs).
+  // The accelerator if one is found (and the model is int8), else the CPU (fastest
+  // kernels this CPU runs); rhythm_engine_backend_name() tells which runs, and
+  // rhythm_engine_backend_report() why the CPU was chosen.
   RHYTHM_BACKEND_AUTO = 0,
   // The CPU with the fastest kernels this CPU runs (or the level in RHYTHM_KERNELS).
   RHYTHM_BACKEND_CPU = 1,
   // The CPU with the scalar reference kernels.
   RHYTHM_BACKEND_CPU_SCALAR = 2,
-  // The NPU/accelerator. This build has no accelerator backend: opening with it returns
-  // RHYTHM_STATUS_BACKEND_UNAVAILABLE unless fallback to the CPU is allowed.
+  // The NPU/accelerator (the UIO device of RhythmEngineOptions.accel_uio, else the first
+  // UIO device named "rhythm-accel"); RHYTHM_STATUS_BACKEND_UNAVAILABLE if it cannot be
+  // opened (or the library was built without the `accel` feature) unless fallback to the
+  // CPU is allowed.
   RHYTHM_BACKEND_ACCEL = 3,
+  // The accelerator backend on the bundled simulator (a model of the device on a thread
+  // of this process, bit-exact with the CPU): for trying the offloaded path and for tests,
+  // not for production.
+  RHYTHM_BACKEND_ACCEL_SIM = 4,
 } RhythmBackend;
 
 // A loaded model bound to a backend. Opaque.
@@ -113,6 +121,21 @@ typedef struct RhythmEngine RhythmEngine;
 
 // Incremental conditioning, QRS detection and classification of one ECG lead. Opaque.
 typedef struct RhythmStream RhythmStream;
+
+// How rhythm_engine_open_with_options() opens an engine. Zero-initialise it, then set
+// what you need: all zeros means RHYTHM_BACKEND_AUTO without fallback, device by name.
+typedef struct RhythmEngineOptions {
+  // A RhythmBackend value.
+  uint32_t backend;
+  // Fall back to the CPU when the requested backend cannot be used.
+  bool allow_fallback;
+  // The accelerator's UIO device node ("/dev/uio3"), or NULL for the first UIO device
+  // named "rhythm-accel".
+  const char *accel_uio;
+  // A u-dma-buf buffer for the accelerator's DMA memory ("udmabuf0"), or NULL for the
+  // device's second UIO map.
+  const char *accel_dma;
+} RhythmEngineOptions;
 
 // What an engine's model expects.
 typedef struct RhythmModelInfo {
@@ -253,6 +276,26 @@ enum RhythmStatus rhythm_engine_open_memory(const uint8_t *data,
                                             uint32_t backend,
                                             bool allow_fallback,
                                             struct RhythmEngine **out);
+
+// Opens a model file (memory-mapped) on the backend and device `options` name (NULL
+// options: RHYTHM_BACKEND_AUTO, no fallback). Otherwise as rhythm_engine_open().
+//
+// # Safety
+// `path` must be NULL or a NUL-terminated string; `options` NULL or a valid
+// RhythmEngineOptions whose strings are NULL or NUL-terminated; `out` as for
+// rhythm_engine_open().
+enum RhythmStatus rhythm_engine_open_with_options(const char *path,
+                                                  const struct RhythmEngineOptions *options,
+                                                  struct RhythmEngine **out);
+
+// Where the engine's work ran so far, as text valid until the next call with this engine:
+// for the accelerator, which ops run on the device and which on the CPU, beats per side and
+// every fault and fallback counter; the reason when the CPU runs in place of an accelerator
+// that was asked for or present; "" when there is nothing to say (plain CPU). "" for NULL.
+//
+// # Safety
+// `engine` must be NULL or a live handle not used concurrently.
+const char *rhythm_engine_backend_report(struct RhythmEngine *engine);
 
 // Frees an engine (NULL is ignored). Streams created for it must not be used with it
 // afterwards (free them too).

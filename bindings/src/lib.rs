@@ -61,15 +61,40 @@ pub enum RhythmStatus {
 #[repr(C)]
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RhythmBackend {
-    /// The accelerator if one is found, else the CPU (fastest kernels this CPU runs).
+    /// The accelerator if one is found (and the model is int8), else the CPU (fastest
+    /// kernels this CPU runs); rhythm_engine_backend_name() tells which runs, and
+    /// rhythm_engine_backend_report() why the CPU was chosen.
     Auto = 0,
     /// The CPU with the fastest kernels this CPU runs (or the level in RHYTHM_KERNELS).
     Cpu = 1,
     /// The CPU with the scalar reference kernels.
     CpuScalar = 2,
-    /// The NPU/accelerator. This build has no accelerator backend: opening with it returns
-    /// RHYTHM_STATUS_BACKEND_UNAVAILABLE unless fallback to the CPU is allowed.
+    /// The NPU/accelerator (the UIO device of RhythmEngineOptions.accel_uio, else the first
+    /// UIO device named "rhythm-accel"); RHYTHM_STATUS_BACKEND_UNAVAILABLE if it cannot be
+    /// opened (or the library was built without the `accel` feature) unless fallback to the
+    /// CPU is allowed.
     Accel = 3,
+    /// The accelerator backend on the bundled simulator (a model of the device on a thread
+    /// of this process, bit-exact with the CPU): for trying the offloaded path and for tests,
+    /// not for production.
+    AccelSim = 4,
+}
+
+/// How rhythm_engine_open_with_options() opens an engine. Zero-initialise it, then set
+/// what you need: all zeros means RHYTHM_BACKEND_AUTO without fallback, device by name.
+#[repr(C)]
+#[derive(Debug, Clone, Copy)]
+pub struct RhythmEngineOptions {
+    /// A RhythmBackend value.
+    pub backend: u32,
+    /// Fall back to the CPU when the requested backend cannot be used.
+    pub allow_fallback: bool,
+    /// The accelerator's UIO device node ("/dev/uio3"), or NULL for the first UIO device
+    /// named "rhythm-accel".
+    pub accel_uio: *const c_char,
+    /// A u-dma-buf buffer for the accelerator's DMA memory ("udmabuf0"), or NULL for the
+    /// device's second UIO map.
+    pub accel_dma: *const c_char,
 }
 
 /// Signal quality of a beat's raw window.
@@ -155,7 +180,15 @@ pub struct RhythmModelInfo {
 /// A loaded model bound to a backend. Opaque.
 pub struct RhythmEngine {
     pub(crate) engine: core::engine::Engine,
+    /// The simulator the engine's backend uses (RHYTHM_BACKEND_ACCEL_SIM); declared after
+    /// `engine` so that the engine is dropped first.
+    #[cfg(all(feature = "accel", target_os = "linux"))]
+    _simulator: Option<rhythm_accel::Sim>,
     backend_name: CString,
+    /// Why the CPU runs although an accelerator was asked for or present.
+    fallback: Option<String>,
+    /// The text rhythm_engine_backend_report() last returned.
+    report: CString,
 }
 
 impl RhythmEngine {
@@ -360,42 +393,136 @@ pub extern "C" fn rhythm_status_name(status: i32) -> *const c_char {
     .as_ptr()
 }
 
-/// Whether an accelerator device is present. This build has no accelerator backend.
-fn accelerator_available() -> bool {
-    false
+/// Which accelerator device an open call names (RhythmEngineOptions.accel_uio/accel_dma).
+#[derive(Debug, Clone, Default)]
+struct DeviceChoice {
+    uio: Option<String>,
+    dma: Option<String>,
+}
+
+/// What opening on `backend` gives: the engine, the simulator it runs on, and why the CPU
+/// runs if an accelerator was asked for or present.
+struct Opened {
+    engine: core::engine::Engine,
+    #[cfg(all(feature = "accel", target_os = "linux"))]
+    simulator: Option<rhythm_accel::Sim>,
+    fallback: Option<String>,
+}
+
+#[cfg(all(feature = "accel", target_os = "linux"))]
+fn open_backend(
+    model: Arc<core::model::Model>,
+    backend: RhythmBackend,
+    allow_fallback: bool,
+    device: DeviceChoice,
+) -> Result<Opened, Fail> {
+    use rhythm_accel::{BackendRequest, DeviceRequest};
+    let device = DeviceRequest {
+        uio: device.uio.map(Into::into),
+        dma: device.dma,
+    };
+    let request = match backend {
+        RhythmBackend::Auto => BackendRequest::Auto(device),
+        RhythmBackend::Cpu => BackendRequest::Cpu,
+        RhythmBackend::CpuScalar => BackendRequest::CpuScalar,
+        RhythmBackend::Accel => BackendRequest::Accel {
+            device,
+            allow_fallback,
+        },
+        RhythmBackend::AccelSim => BackendRequest::AccelSim,
+    };
+    let accel = matches!(backend, RhythmBackend::Accel | RhythmBackend::AccelSim);
+    match rhythm_accel::open_engine(Arc::clone(&model), &request) {
+        Ok(o) => Ok(Opened {
+            engine: o.engine,
+            simulator: o.simulator,
+            fallback: o.fallback,
+        }),
+        Err(e) if accel && !allow_fallback => fail(
+            RhythmStatus::BackendUnavailable,
+            format!("accelerator backend not available: {e}"),
+        ),
+        Err(e) if accel => cpu_fallback(model, format!("accelerator not usable: {e}")),
+        Err(e) => Err(engine_error(e)),
+    }
+}
+
+#[cfg(not(all(feature = "accel", target_os = "linux")))]
+fn open_backend(
+    model: Arc<core::model::Model>,
+    backend: RhythmBackend,
+    allow_fallback: bool,
+    _device: DeviceChoice,
+) -> Result<Opened, Fail> {
+    use core::engine::{BackendChoice, Engine};
+    const NO_ACCEL: &str =
+        "this build of the library has no accelerator support (the `accel` feature, Linux)";
+    let choice = match backend {
+        RhythmBackend::Accel | RhythmBackend::AccelSim if !allow_fallback => {
+            return fail(
+                RhythmStatus::BackendUnavailable,
+                format!("accelerator backend not available: {NO_ACCEL}; open with RHYTHM_BACKEND_CPU or allow fallback"),
+            );
+        }
+        RhythmBackend::Accel | RhythmBackend::AccelSim => {
+            return cpu_fallback(model, NO_ACCEL.into())
+        }
+        RhythmBackend::Auto | RhythmBackend::Cpu => BackendChoice::CpuAuto,
+        RhythmBackend::CpuScalar => BackendChoice::CpuScalar,
+    };
+    Ok(Opened {
+        engine: Engine::new(model, choice).map_err(engine_error)?,
+        fallback: None,
+    })
+}
+
+/// The CPU (fastest kernels) in place of an accelerator that cannot be used.
+fn cpu_fallback(model: Arc<core::model::Model>, why: String) -> Result<Opened, Fail> {
+    use core::engine::{BackendChoice, Engine};
+    Ok(Opened {
+        engine: Engine::new(model, BackendChoice::CpuAuto).map_err(engine_error)?,
+        #[cfg(all(feature = "accel", target_os = "linux"))]
+        simulator: None,
+        fallback: Some(why),
+    })
 }
 
 fn open_model(
     model: Arc<core::model::Model>,
     backend: RhythmBackend,
     allow_fallback: bool,
+    device: DeviceChoice,
     out: *mut *mut RhythmEngine,
 ) -> Res {
     use core::engine::{BackendChoice, Engine};
-    let choice = match backend {
-        RhythmBackend::Accel if !accelerator_available() && !allow_fallback => {
-            return fail(
-                RhythmStatus::BackendUnavailable,
-                "accelerator backend not available (no device found, or this build has no \
-                 accelerator support); open with RHYTHM_BACKEND_CPU or allow fallback",
-            );
-        }
-        RhythmBackend::Auto | RhythmBackend::Cpu | RhythmBackend::Accel => BackendChoice::CpuAuto,
-        RhythmBackend::CpuScalar => BackendChoice::CpuScalar,
-    };
-    let engine = match Engine::new(Arc::clone(&model), choice) {
-        Ok(e) => e,
+    let opened = match open_backend(Arc::clone(&model), backend, allow_fallback, device) {
+        Ok(o) => o,
         // The fastest kernels could not be set up (e.g. a bad RHYTHM_KERNELS): fall back to
         // the scalar reference when allowed.
-        Err(_) if allow_fallback && backend != RhythmBackend::CpuScalar => {
-            Engine::new(model, BackendChoice::CpuScalar).map_err(engine_error)?
+        Err(Fail(RhythmStatus::Engine, why))
+            if allow_fallback && backend != RhythmBackend::CpuScalar =>
+        {
+            Opened {
+                engine: Engine::new(model, BackendChoice::CpuScalar).map_err(engine_error)?,
+                #[cfg(all(feature = "accel", target_os = "linux"))]
+                simulator: None,
+                fallback: Some(why),
+            }
         }
-        Err(e) => return Err(engine_error(e)),
+        Err(e) => return Err(e),
     };
-    let backend_name = CString::new(engine.backend_name()).unwrap_or_default();
+    let mut name = opened.engine.backend_name();
+    #[cfg(all(feature = "accel", target_os = "linux"))]
+    if opened.simulator.is_some() {
+        name.push_str(" (simulator)");
+    }
     let handle = Box::new(RhythmEngine {
-        engine,
-        backend_name,
+        engine: opened.engine,
+        #[cfg(all(feature = "accel", target_os = "linux"))]
+        _simulator: opened.simulator,
+        backend_name: CString::new(name).unwrap_or_default(),
+        fallback: opened.fallback,
+        report: CString::default(),
     });
     // SAFETY: `out` was checked non-NULL by the callers; it points to writable storage for
     // one pointer (the caller's contract).
@@ -409,6 +536,7 @@ fn backend_from(raw: u32) -> Result<RhythmBackend, Fail> {
         1 => RhythmBackend::Cpu,
         2 => RhythmBackend::CpuScalar,
         3 => RhythmBackend::Accel,
+        4 => RhythmBackend::AccelSim,
         _ => {
             return fail(
                 RhythmStatus::InvalidArgument,
@@ -448,7 +576,7 @@ pub unsafe extern "C" fn rhythm_engine_open(
             .to_str()
             .map_err(|_| Fail(RhythmStatus::InvalidArgument, "path is not UTF-8".into()))?;
         let model = core::model::Model::open(path).map_err(model_error)?;
-        open_model(model, backend, allow_fallback, out)
+        open_model(model, backend, allow_fallback, DeviceChoice::default(), out)
     })
 }
 
@@ -477,8 +605,96 @@ pub unsafe extern "C" fn rhythm_engine_open_memory(
         // SAFETY: non-NULL, `len` readable bytes (caller's contract).
         let bytes = unsafe { slice(data, len, "data") }?;
         let model = core::model::Model::from_bytes(bytes).map_err(model_error)?;
-        open_model(model, backend, allow_fallback, out)
+        open_model(model, backend, allow_fallback, DeviceChoice::default(), out)
     })
+}
+
+/// An optional C string argument: NULL is `None`; otherwise it must be UTF-8.
+///
+/// # Safety
+/// `p` must be NULL or a NUL-terminated string.
+unsafe fn optional_str(p: *const c_char, what: &str) -> Result<Option<String>, Fail> {
+    if p.is_null() {
+        return Ok(None);
+    }
+    // SAFETY: non-NULL and NUL-terminated (caller's contract).
+    let s = unsafe { CStr::from_ptr(p) };
+    s.to_str().map(|s| Some(s.to_string())).map_err(|_| {
+        Fail(
+            RhythmStatus::InvalidArgument,
+            format!("{what} is not UTF-8"),
+        )
+    })
+}
+
+/// Opens a model file (memory-mapped) on the backend and device `options` name (NULL
+/// options: RHYTHM_BACKEND_AUTO, no fallback). Otherwise as rhythm_engine_open().
+///
+/// # Safety
+/// `path` must be NULL or a NUL-terminated string; `options` NULL or a valid
+/// RhythmEngineOptions whose strings are NULL or NUL-terminated; `out` as for
+/// rhythm_engine_open().
+#[no_mangle]
+pub unsafe extern "C" fn rhythm_engine_open_with_options(
+    path: *const c_char,
+    options: *const RhythmEngineOptions,
+    out: *mut *mut RhythmEngine,
+) -> RhythmStatus {
+    guard(|| {
+        non_null(out, "out")?;
+        // SAFETY: `out` is non-NULL and writable (caller's contract).
+        unsafe { *out = std::ptr::null_mut() };
+        non_null(path, "path")?;
+        let options = if options.is_null() {
+            RhythmEngineOptions {
+                backend: RhythmBackend::Auto as u32,
+                allow_fallback: false,
+                accel_uio: std::ptr::null(),
+                accel_dma: std::ptr::null(),
+            }
+        } else {
+            // SAFETY: non-NULL, a valid RhythmEngineOptions (caller's contract).
+            unsafe { *options }
+        };
+        let backend = backend_from(options.backend)?;
+        // SAFETY: NULL or NUL-terminated (caller's contract).
+        let device = unsafe {
+            DeviceChoice {
+                uio: optional_str(options.accel_uio, "accel_uio")?,
+                dma: optional_str(options.accel_dma, "accel_dma")?,
+            }
+        };
+        // SAFETY: `path` is non-NULL and NUL-terminated (caller's contract).
+        let path = unsafe { optional_str(path, "path") }?.unwrap_or_default();
+        let model = core::model::Model::open(&path).map_err(model_error)?;
+        open_model(model, backend, options.allow_fallback, device, out)
+    })
+}
+
+/// Where the engine's work ran so far, as text valid until the next call with this engine:
+/// for the accelerator, which ops run on the device and which on the CPU, beats per side and
+/// every fault and fallback counter; the reason when the CPU runs in place of an accelerator
+/// that was asked for or present; "" when there is nothing to say (plain CPU). "" for NULL.
+///
+/// # Safety
+/// `engine` must be NULL or a live handle not used concurrently.
+#[no_mangle]
+pub unsafe extern "C" fn rhythm_engine_backend_report(engine: *mut RhythmEngine) -> *const c_char {
+    if engine.is_null() {
+        return c"".as_ptr();
+    }
+    // SAFETY: non-NULL live handle, not used concurrently (caller's contract).
+    let e = unsafe { &mut *engine };
+    let mut text = e.engine.backend_report().unwrap_or_default();
+    if let Some(why) = &e.fallback {
+        if !text.is_empty() {
+            text.push('\n');
+        }
+        text.push_str("CPU instead of the accelerator: ");
+        text.push_str(why);
+    }
+    e.report = CString::new(text.replace('\0', " ")).unwrap_or_default();
+    e.report.as_ptr()
 }
 
 /// Frees an engine (NULL is ignored). Streams created for it must not be used with it

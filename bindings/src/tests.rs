@@ -352,3 +352,105 @@ fn e_ref(e: *mut RhythmEngine) -> *const rhythm_core::adapt::LinearHead {
     let h = unsafe { &*e };
     h.engine().adapted_head().unwrap() as *const _
 }
+
+fn c_text(p: *const std::ffi::c_char) -> String {
+    // SAFETY: the API returns NUL-terminated strings that live until the next call.
+    unsafe { CStr::from_ptr(p) }.to_string_lossy().into_owned()
+}
+
+#[test]
+fn open_options_name_the_backend_and_device_and_the_report_says_where_work_ran() {
+    let path = model_path("rhythm-int8.rhm");
+    let options = |backend: RhythmBackend, allow_fallback, uio: *const std::ffi::c_char| {
+        RhythmEngineOptions {
+            backend: backend as u32,
+            allow_fallback,
+            accel_uio: uio,
+            accel_dma: ptr::null(),
+        }
+    };
+    let mut e: *mut RhythmEngine = ptr::null_mut();
+    // SAFETY: valid pointers throughout (or deliberately NULL ones the API must reject); each
+    // engine is freed once.
+    unsafe {
+        // NULL options: AUTO; without a device that is the CPU, and the report says why.
+        assert_eq!(
+            rhythm_engine_open_with_options(path.as_ptr(), ptr::null(), &mut e),
+            RhythmStatus::Ok
+        );
+        assert!(c_text(rhythm_engine_backend_name(e)).starts_with("cpu-"));
+        assert!(c_text(rhythm_engine_backend_report(e)).contains("no accelerator found"));
+        rhythm_engine_free(e);
+
+        // A plain CPU engine has nothing to report.
+        let o = options(RhythmBackend::Cpu, false, ptr::null());
+        assert_eq!(
+            rhythm_engine_open_with_options(path.as_ptr(), &o, &mut e),
+            RhythmStatus::Ok
+        );
+        assert_eq!(c_text(rhythm_engine_backend_report(e)), "");
+        rhythm_engine_free(e);
+
+        // A named UIO node that is not there: unavailable without fallback, the CPU with it.
+        let node = CString::new("/dev/uio97").unwrap();
+        let o = options(RhythmBackend::Accel, false, node.as_ptr());
+        assert_eq!(
+            rhythm_engine_open_with_options(path.as_ptr(), &o, &mut e),
+            RhythmStatus::BackendUnavailable
+        );
+        assert!(e.is_null());
+        assert!(last_error().contains("uio97"), "{}", last_error());
+        let o = options(RhythmBackend::Accel, true, node.as_ptr());
+        assert_eq!(
+            rhythm_engine_open_with_options(path.as_ptr(), &o, &mut e),
+            RhythmStatus::Ok
+        );
+        assert!(c_text(rhythm_engine_backend_report(e)).contains("uio97"));
+        rhythm_engine_free(e);
+        let not_a_node = CString::new("/dev/sda").unwrap();
+        let o = options(RhythmBackend::Accel, false, not_a_node.as_ptr());
+        assert_eq!(
+            rhythm_engine_open_with_options(path.as_ptr(), &o, &mut e),
+            RhythmStatus::BackendUnavailable
+        );
+        assert!(last_error().contains("not a UIO device node"));
+
+        // Strings that are not UTF-8, a NULL path, an unknown backend.
+        let bad = CString::new(vec![0xffu8, 0xfe]).unwrap();
+        let o = options(RhythmBackend::Accel, false, bad.as_ptr());
+        assert_eq!(
+            rhythm_engine_open_with_options(path.as_ptr(), &o, &mut e),
+            RhythmStatus::InvalidArgument
+        );
+        assert_eq!(
+            rhythm_engine_open_with_options(ptr::null(), ptr::null(), &mut e),
+            RhythmStatus::NullPointer
+        );
+        let mut o = options(RhythmBackend::Cpu, false, ptr::null());
+        o.backend = 99;
+        assert_eq!(
+            rhythm_engine_open_with_options(path.as_ptr(), &o, &mut e),
+            RhythmStatus::InvalidArgument
+        );
+        assert_eq!(c_text(rhythm_engine_backend_report(ptr::null_mut())), "");
+
+        // The simulator: the accelerator backend runs (its beats equal the CPU's: checked on a
+        // record in tests/c_api.rs).
+        let o = options(RhythmBackend::AccelSim, false, ptr::null());
+        assert_eq!(
+            rhythm_engine_open_with_options(path.as_ptr(), &o, &mut e),
+            RhythmStatus::Ok
+        );
+        let name = c_text(rhythm_engine_backend_name(e));
+        assert!(
+            name.starts_with("accel-") && name.ends_with("(simulator)"),
+            "{name}"
+        );
+        let report = c_text(rhythm_engine_backend_report(e));
+        assert!(
+            report.contains("on the device") && report.contains("beats: 0"),
+            "{report}"
+        );
+        rhythm_engine_free(e);
+    }
+}

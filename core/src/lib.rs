@@ -4,18 +4,21 @@
 //! beat window and STFT spectrogram ([`spectrogram`]) → quantized 2D-CNN ([`model`],
 //! [`engine`]) → AAMI class ([`aami`]).
 //!
-//! Classifying a record (detected beats, the CPU's fastest kernels):
+//! Classifying a record (detected beats, the CPU's fastest kernels), as the README's
+//! gateway section shows it:
 //!
 //! ```
-//! use rhythm::{Beat, Engine, Error, Record};
 //! # let root = concat!(env!("CARGO_MANIFEST_DIR"), "/../fixtures");
 //! # std::env::set_current_dir(format!("{root}/..")).unwrap();
-//! let mut engine = Engine::open("fixtures/models/rhythm-int8.rhm")?;
-//! let record = Record::load("fixtures/records/100", engine.sample_rate_hz(), None)?;
-//! let beats: Vec<Beat> = engine.classify_signal(&record.signal_mv)?;
-//! println!("{} beats; the first is {}", beats.len(), beats[0].class());
-//! # assert!(beats.len() > 2000);
-//! # Ok::<(), Error>(())
+//! # let mut n = 0;
+//! let mut engine = rhythm::Engine::open("fixtures/models/rhythm-int8.rhm")?; // mmap, validated, CPU SIMD
+//! let record = rhythm::Record::load("fixtures/records/100", engine.sample_rate_hz(), None)?; // MLII, mV
+//! for beat in engine.classify_signal(&record.signal_mv)? {                   // detect + classify
+//!     println!("{} {} {:?}", record.record_sample(beat.sample), beat.class(), beat.quality);
+//! #   n += 1;
+//! }
+//! # assert!(n > 2000);
+//! # Ok::<(), rhythm::Error>(())
 //! ```
 //!
 //! Three ways in:

@@ -6,7 +6,7 @@ use rhythm::adapt::AdaptConfig;
 use rhythm::build::NetworkBuilder;
 use rhythm::detect::{self, MatchResult};
 use rhythm::engine::{AdaptInput, AdaptReport, Beat, LabelledBeat};
-use rhythm::engine::{BackendChoice, Engine, SpectrogramImpl};
+use rhythm::engine::{Engine, SpectrogramImpl};
 use rhythm::evaluate::Confusion;
 use rhythm::featurize::Signal;
 use rhythm::model::{self, Model, Precision};
@@ -18,7 +18,37 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
 
+mod backend;
 mod plot;
+
+use backend::BackendArgs;
+
+/// The model file and the backend a command runs it on (`--model`, `--backend`, the
+/// accelerator options).
+struct ModelChoice<'a> {
+    model: Option<&'a Path>,
+    backend: &'a BackendArgs,
+}
+
+/// A model file opened on its backend.
+struct Loaded {
+    path: PathBuf,
+    model: Arc<Model>,
+    opened: rhythm_accel::OpenedEngine,
+}
+
+impl ModelChoice<'_> {
+    fn load(&self) -> Result<Loaded, Failure> {
+        let path = model_path(self.model);
+        let model = Model::open(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+        let opened = self.backend.open(&model)?;
+        Ok(Loaded {
+            path,
+            model,
+            opened,
+        })
+    }
+}
 
 #[derive(Parser)]
 #[command(
@@ -91,6 +121,8 @@ enum Command {
         /// Let `--annotate` replace an existing file.
         #[arg(long, requires = "annotate")]
         force: bool,
+        #[command(flatten)]
+        backend: BackendArgs,
     },
     /// Print a model's layers, shapes, quantization and size.
     Inspect {
@@ -121,6 +153,8 @@ enum Command {
         /// `records-se-ppv.png` (VEB and SVEB Se and +P per record).
         #[arg(long, value_name = "DIR")]
         plots: Option<PathBuf>,
+        #[command(flatten)]
+        backend: BackendArgs,
     },
     /// Draw an ECG strip of a record as on ECG paper (25 mm/s, 10 mm/mV) with every beat
     /// marked with its class (and its quality when not Ok), the reference labels under it
@@ -143,6 +177,8 @@ enum Command {
         /// Lead to use (default: MLII if present, else the first signal).
         #[arg(long)]
         lead: Option<String>,
+        #[command(flatten)]
+        backend: BackendArgs,
     },
     /// Measure the QRS detector (Se, +P, 150 ms window) on records of a WFDB database.
     DetectEval {
@@ -331,9 +367,13 @@ fn main() -> ExitCode {
             annotate,
             annotate_dir,
             force,
+            backend,
         } => classify(
             &record,
-            model.as_deref(),
+            ModelChoice {
+                model: model.as_deref(),
+                backend: &backend,
+            },
             beats,
             lead.as_deref(),
             spectrogram,
@@ -361,10 +401,14 @@ fn main() -> ExitCode {
             adapt_seconds,
             json,
             plots,
+            backend,
         } => eval(
             &db,
             &records,
-            model.as_deref(),
+            ModelChoice {
+                model: model.as_deref(),
+                backend: &backend,
+            },
             adapt_seconds.map(|seconds| AdaptRequest {
                 seconds,
                 step: None,
@@ -380,9 +424,13 @@ fn main() -> ExitCode {
             out: png,
             model,
             lead,
+            backend,
         } => plot_command(
             &record,
-            model.as_deref(),
+            ModelChoice {
+                model: model.as_deref(),
+                backend: &backend,
+            },
             lead.as_deref(),
             start,
             seconds,
@@ -646,7 +694,7 @@ fn run_record(
 #[allow(clippy::too_many_arguments)] // one per CLI option group; a struct would only rename them
 fn classify(
     record: &Path,
-    model: Option<&Path>,
+    choice: ModelChoice,
     source: BeatSource,
     lead: Option<&str>,
     stft: StftChoice,
@@ -659,11 +707,14 @@ fn classify(
         summary_only,
         annotate,
     } = output;
-    let model_path = model_path(model);
-    let model = Model::open(&model_path).map_err(|e| e.to_string())?;
+    let Loaded {
+        path: model_path,
+        model,
+        mut opened,
+    } = choice.load()?;
     let fs = model.spectrogram().sample_rate_hz as f64;
-    let mut engine =
-        Engine::new(Arc::clone(&model), BackendChoice::CpuAuto).map_err(|e| e.to_string())?;
+    let backend_name = opened.backend_name();
+    let engine = &mut opened.engine;
     engine
         .set_spectrogram_impl(match stft {
             StftChoice::F32 => SpectrogramImpl::F32,
@@ -679,7 +730,8 @@ fn classify(
         detection,
         adapted,
         cut,
-    } = run_record(&mut engine, &model, record, lead, source, adapt.as_ref())?;
+    } = run_record(engine, &model, record, lead, source, adapt.as_ref())?;
+    let backend_report = opened.engine.backend_report();
     let mut counts = [0usize; 5];
     results.iter().for_each(|b| counts[b.class().index()] += 1);
     let warnings = record_warnings(&rec, results.len());
@@ -730,7 +782,9 @@ fn classify(
             "sampling_rate_hz": rec.original_fs,
             "model": model_path.display().to_string(),
             "model_precision": model.precision().to_string(),
-            "backend": engine.backend_name(),
+            "backend": backend_name,
+            "backend_report": backend_report,
+            "backend_fallback": opened.fallback,
             "beat_source": if source == BeatSource::Detected { "detected" } else { "reference" },
             "beats": beats,
             "class_counts": AamiClass::ALL.iter().map(|k| (k.to_string(), serde_json::json!(counts[k.index()]))).collect::<serde_json::Map<_, _>>(),
@@ -766,7 +820,7 @@ fn classify(
         fs,
         model_path.display(),
         model.precision(),
-        engine.backend_name()
+        backend_name
     );
     if model.metadata().contains("UNTRAINED") {
         outln!(out, "note: this model has random, untrained weights: its classes are not meaningful (see README).");
@@ -845,6 +899,25 @@ fn classify(
         Some(c) => out.write(format_args!("{}", c.report()))?,
         None => outln!(out, "no reference annotations: no summary against them"),
     }
+    print_backend_report(out, backend_report.as_deref(), opened.fallback.as_deref())
+}
+
+/// The backend's account of where the work ran (accelerator: ops placement, faults), and why
+/// `auto` or a fallback chose the CPU when a device was asked for or present.
+fn print_backend_report(
+    out: &mut Out,
+    report: Option<&str>,
+    fallback: Option<&str>,
+) -> Result<(), Failure> {
+    if let Some(report) = report {
+        outln!(out, "backend report:");
+        for line in report.lines() {
+            outln!(out, "  {line}");
+        }
+    }
+    if let Some(why) = fallback {
+        outln!(out, "CPU instead of the accelerator: {why}");
+    }
     Ok(())
 }
 
@@ -919,17 +992,19 @@ fn mean_finite(v: impl Iterator<Item = f64>) -> f64 {
 fn eval(
     db: &Path,
     which: &str,
-    model: Option<&Path>,
+    choice: ModelChoice,
     adapt: Option<AdaptRequest>,
     json: bool,
     plots: Option<&Path>,
     out: &mut Out,
 ) -> Result<(), Failure> {
     let names = eval_records(db, which)?;
-    let model_path = model_path(model);
-    let model = Model::open(&model_path).map_err(|e| e.to_string())?;
-    let mut engine =
-        Engine::new(Arc::clone(&model), BackendChoice::CpuAuto).map_err(|e| e.to_string())?;
+    let Loaded {
+        path: model_path,
+        model,
+        mut opened,
+    } = choice.load()?;
+    let backend_name = opened.backend_name();
     let bar = indicatif::ProgressBar::new(names.len() as u64).with_style(
         indicatif::ProgressStyle::with_template("{bar:30} {pos}/{len} records {msg}")
             .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
@@ -938,7 +1013,7 @@ fn eval(
     for name in &names {
         bar.set_message(name.clone());
         let run = run_record(
-            &mut engine,
+            &mut opened.engine,
             &model,
             &db.join(name),
             None,
@@ -998,7 +1073,9 @@ fn eval(
         let doc = serde_json::json!({
             "db": db.display().to_string(),
             "model": model_path.display().to_string(),
-            "backend": engine.backend_name(),
+            "backend": backend_name,
+            "backend_report": opened.engine.backend_report(),
+            "backend_fallback": opened.fallback,
             "adapt_seconds": adapt.as_ref().map(|a| a.seconds),
             "records": per_record.iter().map(|(n, c)| { let mut v = stats(c); v["record"] = serde_json::json!(n); v }).collect::<Vec<_>>(),
             "gross": stats(&gross),
@@ -1015,7 +1092,7 @@ fn eval(
         db.display(),
         model_path.display(),
         model.precision(),
-        engine.backend_name(),
+        backend_name,
         adapt.as_ref().map_or(String::new(), |a| format!(
             ", adapted on the first {} s of each, scored after",
             a.seconds
@@ -1070,26 +1147,31 @@ fn eval(
     for line in gross.report().lines() {
         outln!(out, "{line}");
     }
-    Ok(())
+    print_backend_report(
+        out,
+        opened.engine.backend_report().as_deref(),
+        opened.fallback.as_deref(),
+    )
 }
 
 /// `rhythm plot`: classifies the whole record (so that every beat has its RR context), then
 /// draws the strip asked for.
 fn plot_command(
     record: &Path,
-    model: Option<&Path>,
+    choice: ModelChoice,
     lead: Option<&str>,
     start: f64,
     seconds: f64,
     png: &Path,
     out: &mut Out,
 ) -> Result<(), Failure> {
-    let model_path = model_path(model);
-    let model = Model::open(&model_path).map_err(|e| e.to_string())?;
-    let mut engine =
-        Engine::new(Arc::clone(&model), BackendChoice::CpuAuto).map_err(|e| e.to_string())?;
+    let Loaded {
+        path: model_path,
+        model,
+        mut opened,
+    } = choice.load()?;
     let run = run_record(
-        &mut engine,
+        &mut opened.engine,
         &model,
         record,
         lead,
@@ -1104,7 +1186,7 @@ fn plot_command(
         model_path
             .file_name()
             .map_or(String::new(), |n| n.to_string_lossy().into_owned()),
-        engine.backend_name()
+        opened.backend_name()
     );
     let drawn = plot::plot_strip(&run, start, seconds, png, title)?;
     outln!(

@@ -522,3 +522,87 @@ fn cli_plot_draws_a_strip_and_eval_writes_its_pictures() {
     assert!(w >= 640 && h == 60 + 600, "{w}×{h}");
     std::fs::remove_dir_all(dir).ok();
 }
+
+/// Issue "User surface", item 5: `--accel-sim` runs the accelerator backend on the bundled
+/// simulator with the same beats as the CPU, and the summary says which ops ran where and
+/// counts faults; an accelerator that is not there is an error, not a silent CPU run.
+#[test]
+fn cli_backends_accel_sim_equals_cpu_and_reports_where_ops_ran() {
+    let dir = scratch("backends");
+    rhythm_testkit::write_resampled_fixture("208", 90, 360.0, &dir, "r208");
+    let rec = dir.join("r208");
+    let rec = rec.to_str().unwrap();
+    let beats = |v: &serde_json::Value| v["beats"].clone();
+    let cpu = rhythm_json(&["classify", rec, "--json", "--backend", "cpu-scalar"]);
+    assert_eq!(cpu["backend"], "cpu-scalar");
+    assert!(cpu["backend_report"].is_null());
+    let sim = rhythm_json(&["classify", rec, "--json", "--accel-sim"]);
+    let name = sim["backend"].as_str().unwrap();
+    assert!(
+        name.starts_with("accel-") && name.ends_with("(simulator)"),
+        "{name}"
+    );
+    assert_eq!(
+        beats(&sim),
+        beats(&cpu),
+        "accelerator (simulator) vs CPU beats"
+    );
+    // Beats without a class (quality) never reach a backend.
+    let n = cpu["beats"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|b| !b["class"].is_null())
+        .count();
+    assert!(n > 100, "{n} classified beats");
+    let report = sim["backend_report"].as_str().unwrap();
+    assert!(
+        report.contains(&format!("beats: {n} ({n} from the device, 0 on the CPU)")),
+        "{report}"
+    );
+    assert!(report.contains("faults: 0 "), "{report}");
+
+    // Text: the report follows the summary.
+    let out = rhythm(&["classify", rec, "--summary-only", "--accel-sim"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success());
+    assert!(text.contains("backend report:\n  ops: "), "{text}");
+
+    // Auto without a device: the CPU, saying why.
+    let auto = rhythm_json(&["classify", rec, "--json"]);
+    assert!(auto["backend"].as_str().unwrap().starts_with("cpu-"));
+    assert!(auto["backend_fallback"]
+        .as_str()
+        .unwrap()
+        .contains("no accelerator found"));
+    assert_eq!(beats(&auto), beats(&cpu));
+
+    // Errors: the accelerator named where there is none; options that need it without it.
+    for (args, message) in [
+        (
+            &["--backend", "accel", "--accel-uio", "/dev/uio97"][..],
+            "uio97",
+        ),
+        (
+            &["--backend", "accel", "--accel-uio", "/tmp/x"][..],
+            "not a UIO device node",
+        ),
+        (
+            &["--backend", "cpu", "--accel-uio", "/dev/uio0"][..],
+            "need --backend accel",
+        ),
+        (
+            &["--backend", "cpu", "--accel-sim"][..],
+            "needs --backend accel",
+        ),
+    ] {
+        let mut all = vec!["classify", rec];
+        all.extend_from_slice(args);
+        let out = rhythm(&all);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{args:?}");
+        assert!(stderr.contains(message), "{args:?}: {stderr}");
+        assert!(!stderr.contains("panicked"), "{stderr}");
+    }
+    std::fs::remove_dir_all(dir).ok();
+}

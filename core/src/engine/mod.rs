@@ -42,6 +42,12 @@ pub trait Backend: Send {
             what: "read intermediate values (needed for adaptation)",
         })
     }
+    /// What a user should know about where the work ran so far, in a few lines of text
+    /// (an offloading backend: which ops run on the device and which on the CPU, faults and
+    /// fallbacks). `None` (the default) when there is nothing beyond [`Backend::name`].
+    fn report(&self) -> Option<String> {
+        None
+    }
 }
 
 /// Which backend an [`Engine`] uses.
@@ -326,6 +332,11 @@ impl Engine {
     /// The backend's name.
     pub fn backend_name(&self) -> String {
         self.backend.name()
+    }
+
+    /// The backend's account of where the work ran so far ([`Backend::report`]).
+    pub fn backend_report(&self) -> Option<String> {
+        self.backend.report()
     }
 
     /// Classifies one spectrogram image with its side features (with the adapted head after
