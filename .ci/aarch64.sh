@@ -9,25 +9,11 @@ set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$ROOT"
 export CARGO_TERM_COLOR=never
-TARGET=aarch64-unknown-linux-gnu
+# shellcheck source=../bench/cross-env.sh
+source "$ROOT/bench/cross-env.sh"
+cross_env aarch64
+TARGET="$CROSS_TARGET"
 
-if [[ "${SKIP_INSTALL:-0}" != 1 ]]; then
-    if ! command -v aarch64-linux-gnu-gcc >/dev/null || ! command -v qemu-aarch64-static >/dev/null; then
-        echo "== apt-get install cross linker and qemu-user"
-        apt-get update -qq
-        apt-get install -y -qq gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user-static
-    fi
-    if ! rustup target list --installed 2>/dev/null | grep -qx "$TARGET"; then
-        echo "== rustup target add $TARGET"
-        rustup target add "$TARGET"
-    fi
-fi
-
-export CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_LINKER=aarch64-linux-gnu-gcc
-# Never `-L`: with it, threaded test binaries hang. Target binaries find the cross libc in
-# the multiarch paths that binfmt/qemu-user-static use.
-export CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_RUNNER=qemu-aarch64-static
-export QEMU_LD_PREFIX=/usr/aarch64-linux-gnu
 # A CPU model with dotprod, so that both SIMD levels run; the test below fails if either is
 # not detected.
 export QEMU_CPU=max

@@ -395,6 +395,7 @@ pub extern "C" fn rhythm_status_name(status: i32) -> *const c_char {
 
 /// Which accelerator device an open call names (RhythmEngineOptions.accel_uio/accel_dma).
 #[derive(Debug, Clone, Default)]
+#[cfg_attr(not(all(feature = "accel", target_os = "linux")), allow(dead_code))]
 struct DeviceChoice {
     uio: Option<String>,
     dma: Option<String>,
@@ -511,11 +512,12 @@ fn open_model(
         }
         Err(e) => return Err(e),
     };
-    let mut name = opened.engine.backend_name();
+    let name = opened.engine.backend_name();
     #[cfg(all(feature = "accel", target_os = "linux"))]
-    if opened.simulator.is_some() {
-        name.push_str(" (simulator)");
-    }
+    let name = match opened.simulator {
+        Some(_) => format!("{name} (simulator)"),
+        None => name,
+    };
     let handle = Box::new(RhythmEngine {
         engine: opened.engine,
         #[cfg(all(feature = "accel", target_os = "linux"))]

@@ -353,12 +353,14 @@ fn e_ref(e: *mut RhythmEngine) -> *const rhythm_core::adapt::LinearHead {
     h.engine().adapted_head().unwrap() as *const _
 }
 
+#[cfg(all(feature = "accel", target_os = "linux"))]
 fn c_text(p: *const std::ffi::c_char) -> String {
     // SAFETY: the API returns NUL-terminated strings that live until the next call.
     unsafe { CStr::from_ptr(p) }.to_string_lossy().into_owned()
 }
 
 #[test]
+#[cfg(all(feature = "accel", target_os = "linux"))]
 fn open_options_name_the_backend_and_device_and_the_report_says_where_work_ran() {
     let path = model_path("rhythm-int8.rhm");
     let options = |backend: RhythmBackend, allow_fallback, uio: *const std::ffi::c_char| {

@@ -161,61 +161,8 @@ fn c_example_builds_as_c_and_cpp_and_matches_rust() {
         );
     }
 
-    // The accelerator backend on the bundled simulator: the beats equal the CPU's, and the
-    // report shows the offloaded ops and no fault.
-    let sim_seconds = 120;
-    let want_sim = rust_lines(&record, Some(sim_seconds));
-    let o = Command::new(&c_bin)
-        .arg(&model)
-        .arg(&record)
-        .arg(sim_seconds.to_string())
-        .args(["--backend", "accel-sim"])
-        .output()
-        .unwrap();
-    let stderr = String::from_utf8_lossy(&o.stderr);
-    assert!(o.status.success(), "accel-sim: {stderr}");
-    assert!(stderr.contains("backend: accel-"), "{stderr}");
-    assert!(stderr.contains("(simulator)"), "{stderr}");
-    let ops_line = stderr.lines().find(|l| l.starts_with("ops: ")).unwrap();
-    let on_device: usize = ops_line["ops: ".len()..]
-        .split(' ')
-        .next()
-        .unwrap()
-        .parse()
-        .unwrap();
-    assert!(on_device > 10, "{ops_line}");
-    // Every classified beat ran on the device (beats without a class never reach a backend).
-    let classified = want_sim
-        .iter()
-        .filter(|l| l.split(' ').nth(4) == Some("1"))
-        .count();
-    assert!(classified > 100);
-    assert!(
-        stderr.contains(&format!(
-            "beats: {n} ({n} from the device, 0 on the CPU)",
-            n = classified
-        )),
-        "{stderr}"
-    );
-    assert!(stderr.contains("faults: 0 "), "{stderr}");
-    let stdout = String::from_utf8_lossy(&o.stdout);
-    let got: Vec<&str> = stdout.lines().filter(|l| l.starts_with("beat ")).collect();
-    assert_eq!(got, want_sim, "accel-sim vs CPU");
-
-    // The accelerator asked for by name where there is none: a clear error, no fallback.
-    let o = Command::new(&c_bin)
-        .arg(&model)
-        .arg(&record)
-        .args(["10", "--backend", "accel", "--accel-uio", "/dev/uio97"])
-        .output()
-        .unwrap();
-    let stderr = String::from_utf8_lossy(&o.stderr);
-    assert!(!o.status.success());
-    assert!(
-        stderr.contains("RHYTHM_STATUS_BACKEND_UNAVAILABLE") && stderr.contains("uio97"),
-        "{stderr}"
-    );
-
+    #[cfg(all(feature = "accel", target_os = "linux"))]
+    accel_sim_equals_cpu(&c_bin, &model, &record);
     // A 128 Hz record (format 16) streams at its own rate: the beats, at the record's
     // sample positions, equal the Rust offline path's (which resamples the whole record).
     let r128 = dir.join("r128");
@@ -261,4 +208,62 @@ fn c_example_builds_as_c_and_cpp_and_matches_rust() {
         assert!(stderr.contains(message), "{record}: {stderr}");
         assert!(!String::from_utf8_lossy(&o.stdout).contains("summary "));
     }
+}
+
+/// The accelerator backend on the bundled simulator: the beats equal the CPU's, and the
+/// report shows the offloaded ops and no fault.
+#[cfg(all(feature = "accel", target_os = "linux"))]
+fn accel_sim_equals_cpu(c_bin: &Path, model: &Path, record: &Path) {
+    let sim_seconds = 120;
+    let want_sim = rust_lines(record, Some(sim_seconds));
+    let o = Command::new(c_bin)
+        .arg(model)
+        .arg(record)
+        .arg(sim_seconds.to_string())
+        .args(["--backend", "accel-sim"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert!(o.status.success(), "accel-sim: {stderr}");
+    assert!(stderr.contains("backend: accel-"), "{stderr}");
+    assert!(stderr.contains("(simulator)"), "{stderr}");
+    let ops_line = stderr.lines().find(|l| l.starts_with("ops: ")).unwrap();
+    let on_device: usize = ops_line["ops: ".len()..]
+        .split(' ')
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(on_device > 10, "{ops_line}");
+    // Every classified beat ran on the device (beats without a class never reach a backend).
+    let classified = want_sim
+        .iter()
+        .filter(|l| l.split(' ').nth(4) == Some("1"))
+        .count();
+    assert!(classified > 100);
+    assert!(
+        stderr.contains(&format!(
+            "beats: {n} ({n} from the device, 0 on the CPU)",
+            n = classified
+        )),
+        "{stderr}"
+    );
+    assert!(stderr.contains("faults: 0 "), "{stderr}");
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    let got: Vec<&str> = stdout.lines().filter(|l| l.starts_with("beat ")).collect();
+    assert_eq!(got, want_sim, "accel-sim vs CPU");
+
+    // The accelerator asked for by name where there is none: a clear error, no fallback.
+    let o = Command::new(c_bin)
+        .arg(model)
+        .arg(record)
+        .args(["10", "--backend", "accel", "--accel-uio", "/dev/uio97"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert!(!o.status.success());
+    assert!(
+        stderr.contains("RHYTHM_STATUS_BACKEND_UNAVAILABLE") && stderr.contains("uio97"),
+        "{stderr}"
+    );
 }

@@ -180,6 +180,9 @@ enum Command {
         #[command(flatten)]
         backend: BackendArgs,
     },
+    /// Print the CPU features rhythm detects, the int8 kernel levels this CPU runs and the
+    /// one the engine chooses (RHYTHM_KERNELS can force one).
+    Cpu,
     /// Measure the QRS detector (Se, +P, 150 ms window) on records of a WFDB database.
     DetectEval {
         /// Directory with RECORDS and the records (default: $RHYTHM_DATA/mitdb, else
@@ -312,6 +315,51 @@ macro_rules! outln {
     };
 }
 
+/// `rhythm cpu`: what the kernel choice sees and what it picks.
+fn cpu_report(out: &mut Out) -> Result<(), Failure> {
+    use rhythm::kernels::KernelLevel;
+    let names = |levels: &[KernelLevel]| {
+        levels
+            .iter()
+            .map(|l| l.name())
+            .collect::<Vec<_>>()
+            .join(" ")
+    };
+    outln!(out, "arch: {}", std::env::consts::ARCH);
+    outln!(
+        out,
+        "cpu features: {}",
+        KernelLevel::cpu_features().join(" ")
+    );
+    outln!(
+        out,
+        "int8 kernel levels: {}",
+        names(&KernelLevel::available())
+    );
+    let forced = std::env::var("RHYTHM_KERNELS")
+        .ok()
+        .filter(|v| !v.trim().is_empty());
+    let chosen = KernelLevel::selected().map_err(|e| e.to_string())?;
+    outln!(
+        out,
+        "chosen: {}{}",
+        chosen.name(),
+        forced.map_or(" (the fastest)".to_string(), |v| format!(
+            " (RHYTHM_KERNELS={v})"
+        ))
+    );
+    outln!(
+        out,
+        "fp16 arithmetic in float convolutions: {}",
+        if rhythm::kernels::float::has_fp16_arithmetic() {
+            "yes"
+        } else {
+            "no (fp16 weights are widened to f32)"
+        }
+    );
+    Ok(())
+}
+
 /// `rhythm inspect`: the model's layers, and the memory the CPU backend holds for it.
 fn inspect(path: &Path, out: &mut Out) -> Result<(), Failure> {
     let m = Model::open(path).map_err(|e| e.to_string())?;
@@ -393,6 +441,7 @@ fn main() -> ExitCode {
             &mut out,
         ),
         Command::Inspect { model } => inspect(&model, &mut out),
+        Command::Cpu => cpu_report(&mut out),
         Command::DetectEval { data, markdown } => detect_eval(data, markdown, &mut out),
         Command::Eval {
             db,

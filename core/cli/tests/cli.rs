@@ -606,3 +606,44 @@ fn cli_backends_accel_sim_equals_cpu_and_reports_where_ops_ran() {
     }
     std::fs::remove_dir_all(dir).ok();
 }
+
+/// `rhythm cpu` (what `bench/board.sh`'s run script prints on a board): the features, the
+/// levels this CPU runs, and the chosen one, which RHYTHM_KERNELS forces.
+#[test]
+fn cli_cpu_prints_the_features_and_the_kernel_level_it_chooses() {
+    let run = |kernels: Option<&str>| {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_rhythm"));
+        cmd.arg("cpu").current_dir(root());
+        match kernels {
+            Some(k) => cmd.env("RHYTHM_KERNELS", k),
+            None => cmd.env_remove("RHYTHM_KERNELS"),
+        };
+        cmd.output().unwrap()
+    };
+    let out = run(None);
+    assert!(out.status.success());
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let field = |name: &str| {
+        text.lines()
+            .find_map(|l| l.strip_prefix(name))
+            .unwrap_or_else(|| panic!("no {name} in {text}"))
+            .to_string()
+    };
+    let levels = field("int8 kernel levels: ");
+    assert!(levels.starts_with("scalar"), "{levels}");
+    let chosen = field("chosen: ");
+    let best = levels.split(' ').next_back().unwrap();
+    assert_eq!(chosen, format!("{best} (the fastest)"));
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx2") {
+        assert!(field("cpu features: ").split(' ').any(|f| f == "avx2"));
+        assert!(levels.split(' ').any(|l| l == "avx2"));
+    }
+    let forced = run(Some("scalar"));
+    assert!(
+        String::from_utf8_lossy(&forced.stdout).contains("chosen: scalar (RHYTHM_KERNELS=scalar)")
+    );
+    let bad = run(Some("bogus"));
+    assert!(!bad.status.success());
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("bogus"));
+}

@@ -388,6 +388,40 @@ impl KernelLevel {
         self.kernels().is_some()
     }
 
+    /// The CPU features the level choice looks at, as this CPU reports them at run time
+    /// (`rhythm cpu` prints them; `bench/board.sh`'s run script too).
+    pub fn cpu_features() -> Vec<&'static str> {
+        #[allow(unused_mut)] // no feature is looked at on other architectures
+        let mut found = Vec::new();
+        #[cfg(target_arch = "x86_64")]
+        {
+            macro_rules! x86 {
+                ($($f:tt),*) => {
+                    $(if std::arch::is_x86_feature_detected!($f) { found.push($f); })*
+                };
+            }
+            x86!(
+                "avx2",
+                "fma",
+                "avxvnni",
+                "avx512f",
+                "avx512bw",
+                "avx512vl",
+                "avx512vnni"
+            );
+        }
+        #[cfg(target_arch = "aarch64")]
+        {
+            macro_rules! arm {
+                ($($f:tt),*) => {
+                    $(if std::arch::is_aarch64_feature_detected!($f) { found.push($f); })*
+                };
+            }
+            arm!("neon", "dotprod", "fp16", "fhm");
+        }
+        found
+    }
+
     /// The levels this CPU can run, slowest first (always starts with `Scalar`).
     pub fn available() -> Vec<KernelLevel> {
         Self::ALL.into_iter().filter(|l| l.is_supported()).collect()
