@@ -344,7 +344,7 @@ impl AccelBackend {
             DeviceState::Gone => "gone (every beat on the CPU)".to_string(),
         };
         let mut out = format!(
-            "ops: {} of {} on the device ({} descriptors, {} device jobs per beat), {} on the CPU ({})\n\
+            "ops: {} of {} on the device ({} descriptors, {} device job(s) per beat), {} on the CPU ({})\n\
              beats: {} ({} from the device, {} on the CPU); spot checks against the CPU: {}\n\
              faults: {} (timeouts {}, device errors {}, corrupt outputs {}, refused {}, gone {}, \
              spot-check mismatches {}, other {}); resets {} (failed {}); device {}",
