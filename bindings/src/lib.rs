@@ -566,20 +566,15 @@ pub unsafe extern "C" fn rhythm_engine_open(
     allow_fallback: bool,
     out: *mut *mut RhythmEngine,
 ) -> RhythmStatus {
-    guard(|| {
-        non_null(out, "out")?;
-        // SAFETY: `out` is non-NULL and writable (caller's contract).
-        unsafe { *out = std::ptr::null_mut() };
-        non_null(path, "path")?;
-        let backend = backend_from(backend)?;
-        // SAFETY: `path` is non-NULL and NUL-terminated (caller's contract).
-        let path = unsafe { CStr::from_ptr(path) };
-        let path = path
-            .to_str()
-            .map_err(|_| Fail(RhythmStatus::InvalidArgument, "path is not UTF-8".into()))?;
-        let model = core::model::Model::open(path).map_err(model_error)?;
-        open_model(model, backend, allow_fallback, DeviceChoice::default(), out)
-    })
+    let options = RhythmEngineOptions {
+        backend,
+        allow_fallback,
+        accel_uio: std::ptr::null(),
+        accel_dma: std::ptr::null(),
+    };
+    // SAFETY: `path` and `out` as the caller passed them (the same contract); `options` is a
+    // valid local with NULL strings.
+    unsafe { rhythm_engine_open_with_options(path, &options, out) }
 }
 
 /// Opens a model from a memory buffer (copied: the buffer may be freed after the call).
