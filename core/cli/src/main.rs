@@ -553,6 +553,10 @@ fn write_annotation_file(
         .dir
         .clone()
         .unwrap_or_else(|| record.parent().unwrap_or(Path::new("")).to_path_buf());
+    // `--annotate-dir out` names where the file goes: make it, as `-o` makes a file.
+    if !dir.as_os_str().is_empty() {
+        std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    }
     let path = dir.join(format!("{}.{}", name.to_string_lossy(), a.ext));
     if path.exists() && !a.force {
         return Err(format!(

@@ -388,6 +388,28 @@ fn cli_annotate_writes_a_wfdb_annotation_file() {
     assert!(forced.status.success());
     let bad = rhythm(&["classify", rec, "--summary-only", "--annotate", "../x"]);
     assert!(!bad.status.success());
+    // `--annotate-dir` that does not exist yet is made (the README's evaluation command).
+    let out_dir = dir.join("new/out");
+    let made = rhythm(&[
+        "classify",
+        rec,
+        "--summary-only",
+        "--annotate",
+        "rhy",
+        "--annotate-dir",
+        out_dir.to_str().unwrap(),
+    ]);
+    assert!(
+        made.status.success(),
+        "{}",
+        String::from_utf8_lossy(&made.stderr)
+    );
+    assert_eq!(
+        rhythm::wfdb::read_annotations(out_dir.join("208"), "rhy")
+            .unwrap()
+            .len(),
+        anns.len()
+    );
     std::fs::remove_dir_all(dir).ok();
 }
 
