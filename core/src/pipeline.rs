@@ -42,6 +42,35 @@ pub struct Record {
     pub reference_outside_signal: usize,
 }
 
+/// The signal to classify: `lead` by name (an error if the record has none of that name), by
+/// default MLII if present, else the first signal; with its name. Also checks that the
+/// record's rate is one rhythm takes. The one rule for [`Record::load`] and
+/// [`crate::record_file`].
+pub fn choose_lead(
+    header: &wfdb::Header,
+    target_fs: f64,
+    lead: Option<&str>,
+) -> Result<(usize, String), Error> {
+    let fs = header.fs;
+    if !(fs.is_finite() && fs >= detect::MIN_FS as f64 && fs <= detect::MAX_FS as f64) {
+        return Err(Error::SampleRate {
+            given: fs,
+            model: target_fs as u32,
+        });
+    }
+    let named = |name: &str| header.signals.iter().position(|s| s.description == name);
+    let idx = match lead {
+        Some(name) => named(name).ok_or_else(|| Error::NoSuchLead(name.to_string()))?,
+        None => named("MLII").unwrap_or(0),
+    };
+    let lead = header
+        .signals
+        .get(idx)
+        .map(|s| s.description.clone())
+        .unwrap_or_default();
+    Ok((idx, lead))
+}
+
 impl Record {
     /// Reads `path` (without extension), picks `lead` (default: MLII if present, else the
     /// first signal) and resamples to `target_fs` if the record's rate differs.
@@ -53,29 +82,30 @@ impl Record {
         let path = path.as_ref();
         let rec = wfdb::Record::read(path)?;
         let fs = rec.fs();
-        if !(fs.is_finite() && fs >= detect::MIN_FS as f64 && fs <= detect::MAX_FS as f64) {
-            return Err(Error::SampleRate {
-                given: fs,
-                model: target_fs as u32,
-            });
-        }
-        let idx = match lead {
-            Some(name) => rec
-                .signal_index(name)
-                .ok_or_else(|| Error::NoSuchLead(name.to_string()))?,
-            None => rec.signal_index("MLII").unwrap_or(0),
-        };
-        let lead = rec
-            .header
-            .signals
-            .get(idx)
-            .map(|s| s.description.clone())
-            .unwrap_or_default();
+        let (idx, lead) = choose_lead(&rec.header, target_fs, lead)?;
         let mut signal_mv = rec.millivolts(idx)?;
-        let resampled = (fs - target_fs).abs() > 1e-9;
-        if resampled {
+        if (fs - target_fs).abs() > 1e-9 {
             signal_mv = wfdb::resample(&signal_mv, fs, target_fs);
         }
+        let mut record = Record::reference_only(path, lead, fs, target_fs, signal_mv.len() as u64)?;
+        record.signal_mv = signal_mv;
+        Ok(record)
+    }
+
+    /// The record at `path` without its signal: name, lead, rates and the reference
+    /// annotations (`.atr`, if any) for a signal of `model_samples` samples at `target_fs`,
+    /// as [`Record::load`] gives them (`signal_mv` stays empty). For the whole-record path
+    /// ([`crate::record_file`]), which streams the signal instead of holding it.
+    pub fn reference_only(
+        path: impl AsRef<Path>,
+        lead: String,
+        original_fs: f64,
+        target_fs: f64,
+        model_samples: u64,
+    ) -> Result<Record, Error> {
+        let path = path.as_ref();
+        let fs = original_fs;
+        let resampled = (fs - target_fs).abs() > 1e-9;
         let mut atr = path.as_os_str().to_owned();
         atr.push(".atr");
         let annotations = if Path::new(&atr).exists() {
@@ -90,7 +120,7 @@ impl Record {
                 s
             }
         };
-        let in_signal = |s: i64| s >= 0 && (s as usize) < signal_mv.len();
+        let in_signal = |s: i64| s >= 0 && (s as u64) < model_samples;
         let reference: Vec<ReferenceBeat> = annotations
             .iter()
             .filter_map(|a| {
@@ -120,7 +150,7 @@ impl Record {
             }
         }
         if let Some(o) = open {
-            flutter.push((o, signal_mv.len() as u64));
+            flutter.push((o, model_samples));
         }
         let name = path
             .file_name()
@@ -136,7 +166,7 @@ impl Record {
                 .filter(|a| a.aami_class().is_some())
                 .count()
                 - reference.len(),
-            signal_mv,
+            signal_mv: Vec::new(),
             reference,
             flutter,
         })

@@ -428,8 +428,9 @@ impl Stream {
         mut on_beat: impl FnMut(&StreamBeat),
     ) -> Result<(), Error> {
         self.check_engine(engine)?;
+        let mut classify = classify_with(engine, &mut on_beat);
         for &x in samples {
-            self.push_device(engine, x, &mut on_beat)?;
+            self.push_device(x, &mut classify)?;
         }
         Ok(())
     }
@@ -451,9 +452,10 @@ impl Stream {
         })?;
         self.check_engine(engine)?;
         let base = f64::from(scale.baseline);
+        let mut classify = classify_with(engine, &mut on_beat);
         for &v in samples {
             let mv = ((f64::from(v) - base) / scale.gain) as f32;
-            self.push_device(engine, mv, &mut on_beat)?;
+            self.push_device(mv, &mut classify)?;
         }
         Ok(())
     }
@@ -467,13 +469,44 @@ impl Stream {
         mut on_beat: impl FnMut(&StreamBeat),
     ) -> Result<(), Error> {
         self.check_engine(engine)?;
+        self.finish_with(&mut classify_with(engine, &mut on_beat))
+            .map(|_| ())
+    }
+
+    /// [`Stream::push_mv`] up to the cut windows: `on_window` gets every beat that becomes
+    /// final, before featurize and the network (the whole-record path of
+    /// [`crate::record_file`] classifies them on other threads). The stream's own template
+    /// history is not kept: the consumer keeps it, as `classify_with` does.
+    pub(crate) fn push_mv_windows(
+        &mut self,
+        samples: &[f32],
+        mut on_window: impl FnMut(&BeatWindows<'_>) -> Result<(), Error>,
+    ) -> Result<(), Error> {
+        let mut handle = |w: &BeatWindows<'_>, _: &mut BeatHistory| on_window(w);
+        for &x in samples {
+            self.push_device(x, &mut handle)?;
+        }
+        Ok(())
+    }
+
+    /// [`Stream::finish`] for [`Stream::push_mv_windows`]; returns the samples the record
+    /// had at the model's rate.
+    pub(crate) fn finish_windows(
+        &mut self,
+        mut on_window: impl FnMut(&BeatWindows<'_>) -> Result<(), Error>,
+    ) -> Result<u64, Error> {
+        self.finish_with(&mut |w: &BeatWindows<'_>, _: &mut BeatHistory| on_window(w))
+    }
+
+    /// Ends the record (see [`Stream::finish`]); returns its samples at the model's rate.
+    fn finish_with(&mut self, handle: &mut impl BeatHandler) -> Result<u64, Error> {
         // The resampler's tail first: the outputs the end of the input releases.
         if let Some(rs) = &mut self.resampler {
             rs.finish();
         }
         while let Some(y) = self.resampler.as_mut().and_then(StreamResampler::pull) {
             self.push_model(y);
-            self.drain(engine, false, &mut on_beat)?;
+            self.drain(false, handle)?;
         }
         let n = self.raw.len;
         // Conditioner tail, exactly as `condition` flushes: repeat the last input.
@@ -493,9 +526,9 @@ impl Stream {
                 stats.overflows += 1;
             }
         });
-        let r = self.drain(engine, true, &mut on_beat);
+        let r = self.drain(true, handle);
         self.restart();
-        r
+        r.map(|()| n)
     }
 
     /// Forgets the current record without reporting its pending beats (counters are kept).
@@ -521,12 +554,7 @@ impl Stream {
 
     /// One device sample: through the resampler (if any), then every model-rate sample it
     /// releases is pushed and the beats it completes are reported.
-    fn push_device(
-        &mut self,
-        engine: &mut Engine,
-        x: f32,
-        on_beat: &mut impl FnMut(&StreamBeat),
-    ) -> Result<(), Error> {
+    fn push_device(&mut self, x: f32, handle: &mut impl BeatHandler) -> Result<(), Error> {
         self.stats.samples += 1;
         self.device_pos += 1;
         if x.abs() > detect::MAX_ABS_MV && x.is_finite() {
@@ -534,12 +562,12 @@ impl Stream {
         }
         let Some(rs) = &mut self.resampler else {
             self.push_model(x);
-            return self.drain(engine, false, on_beat);
+            return self.drain(false, handle);
         };
         rs.push(x);
         while let Some(y) = self.resampler.as_mut().and_then(StreamResampler::pull) {
             self.push_model(y);
-            self.drain(engine, false, on_beat)?;
+            self.drain(false, handle)?;
         }
         Ok(())
     }
@@ -570,13 +598,8 @@ impl Stream {
         }
     }
 
-    /// Reports every pending beat that is ready, in order.
-    fn drain(
-        &mut self,
-        engine: &mut Engine,
-        end: bool,
-        on_beat: &mut impl FnMut(&StreamBeat),
-    ) -> Result<(), Error> {
+    /// Hands every pending beat that is ready to `handle`, in order.
+    fn drain(&mut self, end: bool, handle: &mut impl BeatHandler) -> Result<(), Error> {
         while let Some(r) = self.pending.get(0) {
             let next = self.pending.get(1);
             // Keep two free slots: a full queue classifies its oldest beat early (counted).
@@ -595,32 +618,36 @@ impl Stream {
                 self.stats.overflows += 1;
             }
             let synthetic = (next.is_none() && !end).then_some(r + self.max_post);
-            let mut beat = self.classify(engine, r, next.or(synthetic))?;
-            self.pending.pop();
-            self.history.push_evict(r);
-            beat.sample = self.device_sample(r);
+            let (rr, edge) = self.cut(r, next.or(synthetic));
+            let sample = self.device_sample(r);
             let latency = if self.resampler.is_some() {
-                self.device_pos
-                    .saturating_sub(1)
-                    .saturating_sub(beat.sample)
+                self.device_pos.saturating_sub(1).saturating_sub(sample)
             } else {
                 n.saturating_sub(1).saturating_sub(r)
             };
-            let sb = StreamBeat {
-                beat,
+            let windows = BeatWindows {
+                model_sample: r,
+                sample,
+                raw: &self.raw_win,
+                conditioned: &self.cond_win,
+                edge,
+                rr,
                 post_rr_estimated: synthetic.is_some(),
                 latency_samples: latency,
             };
+            handle(&windows, &mut self.beats)?;
+            self.pending.pop();
+            self.history.push_evict(r);
             self.stats.beats += 1;
             self.stats.post_rr_timeouts += u64::from(synthetic.is_some());
             self.stats.max_latency_samples = self.stats.max_latency_samples.max(latency);
-            on_beat(&sb);
         }
         Ok(())
     }
 
-    fn classify(&mut self, engine: &mut Engine, r: u64, next: Option<u64>) -> Result<Beat, Error> {
-        // RR features from the last beats, this one and the next, as offline.
+    /// Beat `r`'s RR features (from the last beats, this one and `next`, as offline) and its
+    /// raw and conditioned windows, cut into `raw_win` and `cond_win`.
+    fn cut(&mut self, r: u64, next: Option<u64>) -> (spectrogram::RrFeatures, WindowEdge) {
         let mut peaks = [0u64; LONG_RR_BEATS + 2];
         let mut k = 0;
         for i in 0..self.history.len {
@@ -660,15 +687,67 @@ impl Stream {
         } else {
             WindowEdge::Inside
         };
-        let beat = engine.classify_window(
-            r,
-            &self.raw_win,
-            &self.cond_win,
-            edge,
-            &rr,
-            Some(&self.beats),
-        );
-        self.beats.push(&self.cond_win, rr.is_regular());
-        beat
+        (rr, edge)
     }
+}
+
+/// A beat the stream has made final, cut but not yet classified.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct BeatWindows<'a> {
+    /// R peak, at the model's rate.
+    pub model_sample: u64,
+    /// R peak, in device samples (what [`Beat::sample`] reports).
+    pub sample: u64,
+    /// Raw window (mV), for the quality flag.
+    pub raw: &'a [f32],
+    /// Conditioned window, for the image and the template history.
+    pub conditioned: &'a [f32],
+    pub edge: WindowEdge,
+    pub rr: spectrogram::RrFeatures,
+    pub post_rr_estimated: bool,
+    pub latency_samples: u64,
+}
+
+/// What the stream does with a beat it has cut: classify it now ([`classify_with`]) or pass
+/// its windows on ([`Stream::push_mv_windows`]). Gets the stream's template history.
+trait BeatHandler: FnMut(&BeatWindows<'_>, &mut BeatHistory) -> Result<(), Error> {}
+impl<F: FnMut(&BeatWindows<'_>, &mut BeatHistory) -> Result<(), Error>> BeatHandler for F {}
+
+/// Classifies a cut beat on `engine` against the history of the beats before it, adds it to
+/// that history, and reports it.
+fn classify_with<'e>(
+    engine: &'e mut Engine,
+    on_beat: &'e mut impl FnMut(&StreamBeat),
+) -> impl FnMut(&BeatWindows<'_>, &mut BeatHistory) -> Result<(), Error> + 'e {
+    move |w, history| {
+        let beat = classify_cut(engine, w, history);
+        on_beat(&StreamBeat {
+            beat: beat?,
+            post_rr_estimated: w.post_rr_estimated,
+            latency_samples: w.latency_samples,
+        });
+        Ok(())
+    }
+}
+
+/// One cut beat through featurize and the network against `history` (the beats before it),
+/// which then gains it. The one step the stream and [`crate::record_file`]'s workers share.
+pub(crate) fn classify_cut(
+    engine: &mut Engine,
+    w: &BeatWindows<'_>,
+    history: &mut BeatHistory,
+) -> Result<Beat, Error> {
+    let beat = engine.classify_window(
+        w.model_sample,
+        w.raw,
+        w.conditioned,
+        w.edge,
+        &w.rr,
+        Some(history),
+    );
+    history.push(w.conditioned, w.rr.is_regular());
+    beat.map(|b| Beat {
+        sample: w.sample,
+        ..b
+    })
 }

@@ -60,6 +60,18 @@ const LAYERS: &[(&str, &[&str])] = &[
             "wfdb",
         ],
     ),
+    (
+        "record_file",
+        &[
+            "engine",
+            "error",
+            "featurize",
+            "pipeline",
+            "spectrogram",
+            "stream",
+            "wfdb",
+        ],
+    ),
     ("evaluate", &["aami", "detect", "engine", "pipeline"]),
     (
         "build",

@@ -164,6 +164,7 @@ pub struct AdaptReport {
 }
 
 /// The adapted head and its scratch (allocated once per adaptation, reused per beat).
+#[derive(Clone)]
 pub(crate) struct AdaptedHead {
     pub head: LinearHead,
 }

@@ -490,6 +490,13 @@ impl Backend for CpuBackend {
         }
     }
 
+    fn try_clone(&self) -> Result<Box<dyn Backend>, Error> {
+        Ok(Box::new(CpuBackend::with_kernels(
+            Arc::clone(&self.model),
+            self.kernels,
+        )?))
+    }
+
     fn infer(&mut self, image: &[f32], side: &[f32], logits: &mut [f32]) -> Result<(), Error> {
         self.load_inputs(image, side)?;
         match self.model.precision() {

@@ -48,6 +48,15 @@ pub trait Backend: Send {
     fn report(&self) -> Option<String> {
         None
     }
+    /// A second, independent instance on the same model (its own buffers), for another
+    /// thread ([`Engine::try_clone`]). Backends bound to one device keep this default, an
+    /// error.
+    fn try_clone(&self) -> Result<Box<dyn Backend>, Error> {
+        Err(Error::Unsupported {
+            backend: self.name(),
+            what: "run a second instance (another thread)",
+        })
+    }
 }
 
 /// Which backend an [`Engine`] uses.
@@ -321,6 +330,22 @@ impl Engine {
             classification,
             quality: features.quality,
             edge_padded: features.edge == WindowEdge::Padded,
+        })
+    }
+
+    /// A second engine for another thread: the same model, backend kind, STFT and adapted
+    /// head, with its own buffers (no beat history is shared). An error when the backend
+    /// cannot run twice ([`Backend::try_clone`], e.g. one accelerator device).
+    pub fn try_clone(&self) -> Result<Engine, Error> {
+        Ok(Engine {
+            model: Arc::clone(&self.model),
+            backend: self.backend.try_clone()?,
+            logits: [0.0; 5],
+            featurizer: self.featurizer.fresh()?,
+            no_history: BeatHistory::new(0),
+            classifier: self.classifier,
+            head: self.head.clone(),
+            features: vec![0.0; self.features.len()],
         })
     }
 

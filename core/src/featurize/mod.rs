@@ -236,6 +236,12 @@ impl Featurizer {
         })
     }
 
+    /// A featurizer with the same settings (configuration, side features, STFT, kernel
+    /// level) and none of this one's state.
+    pub fn fresh(&self) -> Result<Featurizer, SpectrogramError> {
+        Featurizer::new(self.config, self.side.len(), self.kind, self.level)
+    }
+
     /// The beat window and spectrogram configuration.
     pub fn config(&self) -> &SpectrogramConfig {
         &self.config

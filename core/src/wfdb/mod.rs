@@ -9,6 +9,7 @@
 mod annotation;
 mod error;
 mod header;
+mod reader;
 mod resample;
 mod signal;
 
@@ -17,6 +18,7 @@ use std::path::{Path, PathBuf};
 pub use annotation::{parse_annotations, read_annotations, write_annotations, Annotation};
 pub use error::WfdbError;
 pub use header::{Header, SignalFormat, SignalSpec};
+pub use reader::SignalReader;
 pub use resample::{resample, resample_index, StreamResampler};
 pub use signal::Record;
 

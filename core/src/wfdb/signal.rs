@@ -170,20 +170,9 @@ impl Record {
                 index: sig,
                 count: self.adc.len(),
             })?;
-        let scale = |why: String| WfdbError::Scale { signal: sig, why };
-        let per_unit = super::millivolts_per_unit(&spec.units).ok_or_else(|| {
-            scale(format!(
-                "units {:?} are not a voltage (mV, uV or V)",
-                spec.units
-            ))
-        })?;
-        super::check_adc_scale(spec.gain / per_unit, i64::from(spec.baseline)).map_err(scale)?;
-        let mut mv = self.physical(sig)?;
-        if per_unit != 1.0 {
-            let k = per_unit as f32;
-            mv.iter_mut().for_each(|x| *x *= k);
-        }
-        Ok(mv)
+        let scale = MillivoltScale::of(spec, sig)?;
+        let samples = &self.adc[sig];
+        Ok(samples.iter().map(|&v| scale.apply(v)).collect())
     }
 
     /// Write `NAME.hea` and the signal files into `dir` (created if missing).
@@ -220,6 +209,43 @@ impl Record {
     }
 }
 
+/// ADC units to millivolts for one signal, checked once ([`super::check_adc_scale`]): the one
+/// conversion the whole-record reader and [`super::SignalReader`] share.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct MillivoltScale {
+    baseline: f64,
+    gain: f64,
+    /// mV per header unit (1 for mV), applied after the physical value as f32.
+    per_unit: Option<f32>,
+}
+
+impl MillivoltScale {
+    pub(super) fn of(spec: &super::SignalSpec, sig: usize) -> Result<MillivoltScale, WfdbError> {
+        let scale = |why: String| WfdbError::Scale { signal: sig, why };
+        let per_unit = super::millivolts_per_unit(&spec.units).ok_or_else(|| {
+            scale(format!(
+                "units {:?} are not a voltage (mV, uV or V)",
+                spec.units
+            ))
+        })?;
+        super::check_adc_scale(spec.gain / per_unit, i64::from(spec.baseline)).map_err(scale)?;
+        Ok(MillivoltScale {
+            baseline: f64::from(spec.baseline),
+            gain: spec.gain,
+            per_unit: (per_unit != 1.0).then_some(per_unit as f32),
+        })
+    }
+
+    /// `(adc − baseline) / gain` as [`Record::physical`] computes it, in mV.
+    pub(super) fn apply(&self, adc: i32) -> f32 {
+        let physical = ((f64::from(adc) - self.baseline) / self.gain) as f32;
+        match self.per_unit {
+            Some(k) => physical * k,
+            None => physical,
+        }
+    }
+}
+
 fn write_bytes(path: &Path, bytes: &[u8]) -> Result<(), WfdbError> {
     std::fs::write(path, bytes).map_err(|source| WfdbError::Io {
         path: path.to_owned(),
@@ -228,7 +254,7 @@ fn write_bytes(path: &Path, bytes: &[u8]) -> Result<(), WfdbError> {
 }
 
 /// WFDB signal checksum: the sum of the samples mod 65536, as a signed 16-bit value.
-fn checksum(samples: &[i32]) -> i32 {
+pub(super) fn checksum(samples: &[i32]) -> i32 {
     samples.iter().fold(0i32, |acc, &v| acc.wrapping_add(v)) as i16 as i32
 }
 
@@ -236,7 +262,7 @@ fn checksum(samples: &[i32]) -> i32 {
 /// comes from the header; when absent, the file length decides.
 /// Bytes a signal file must hold for `n_samples` frames of `nsig` signals after `offset`;
 /// `None` without a sample count or when the count overflows.
-fn bytes_needed(
+pub(super) fn bytes_needed(
     offset: u64,
     format: SignalFormat,
     nsig: usize,
@@ -322,7 +348,7 @@ fn decode_group(
 }
 
 /// Sign-extend a 12-bit two's-complement value.
-fn sign12(v: u16) -> i32 {
+pub(super) fn sign12(v: u16) -> i32 {
     i32::from(((v << 4) as i16) >> 4)
 }
 
