@@ -35,6 +35,10 @@ pub struct BackendArgs {
     /// thread, bit-exact with the CPU): the offloaded path on any machine.
     #[arg(long, conflicts_with_all = ["accel_uio", "accel_dma"])]
     pub accel_sim: bool,
+    /// Threads that classify a record's beats (default: one per core; a backend that cannot
+    /// run twice, the accelerator, uses one).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=256))]
+    pub threads: Option<u16>,
 }
 
 impl BackendArgs {
@@ -59,6 +63,14 @@ impl BackendArgs {
             (BackendName::Cpu, false) => BackendRequest::Cpu,
             (BackendName::CpuScalar, false) => BackendRequest::CpuScalar,
         })
+    }
+
+    /// Threads to classify with: `--threads`, else the cores this process may use.
+    pub fn threads(&self) -> usize {
+        self.threads.map_or_else(
+            || std::thread::available_parallelism().map_or(1, |n| n.get()),
+            usize::from,
+        )
     }
 
     /// An engine for `model` on the chosen backend.

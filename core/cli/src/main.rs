@@ -11,6 +11,7 @@ use rhythm::evaluate::Confusion;
 use rhythm::featurize::Signal;
 use rhythm::model::{self, Model, Precision};
 use rhythm::pipeline::Record;
+use rhythm::record_file::{classify_record_file, RecordFileOptions};
 use rhythm::spectrogram::{self, SpectrogramConfig};
 use std::fmt;
 use std::io::{self, BufWriter, Write};
@@ -677,6 +678,20 @@ struct RecordRun {
     adapted: Option<Adapted>,
     /// First scored sample (0 without adaptation).
     cut: u64,
+    /// Samples of the lead at the model's rate.
+    model_samples: u64,
+    /// Threads that classified.
+    threads: usize,
+}
+
+/// How [`run_record`] reads and classifies a record.
+#[derive(Clone, Copy)]
+enum RunMode {
+    /// The whole lead in memory (`rec.signal_mv`: the plot draws it).
+    InMemory,
+    /// Detected beats without adaptation streamed from the file on up to this many threads
+    /// ([`rhythm::record_file`]: bounded memory; the same beats); other runs in memory.
+    FromFile { threads: usize },
 }
 
 /// Loads `record`, adapts `engine` if asked (else it runs the model's own head), finds or
@@ -688,8 +703,12 @@ fn run_record(
     lead: Option<&str>,
     source: BeatSource,
     adapt: Option<&AdaptRequest>,
+    mode: RunMode,
 ) -> Result<RecordRun, Failure> {
     let fs = model.spectrogram().sample_rate_hz as f64;
+    if let (RunMode::FromFile { threads }, BeatSource::Detected, None) = (mode, source, adapt) {
+        return run_record_file(engine, record, lead, threads);
+    }
     let rec = Record::load(record, fs, lead).map_err(|e| e.to_string())?;
     engine.reset_adaptation();
     let adapted = adapt
@@ -734,6 +753,8 @@ fn run_record(
     let detection: Option<MatchResult> = (have_ref && source == BeatSource::Detected)
         .then(|| detect::match_beats(&rec.reference_positions(), &positions, tol));
     Ok(RecordRun {
+        model_samples: rec.signal_mv.len() as u64,
+        threads: 1,
         rec,
         results,
         elapsed,
@@ -741,6 +762,54 @@ fn run_record(
         detection,
         adapted,
         cut,
+    })
+}
+
+/// [`run_record`] for detected beats without adaptation: the record streamed from its file
+/// on `threads` threads, the reference annotations read beside it.
+fn run_record_file(
+    engine: &mut Engine,
+    record: &Path,
+    lead: Option<&str>,
+    threads: usize,
+) -> Result<RecordRun, Failure> {
+    let fs = engine.sample_rate_hz();
+    engine.reset_adaptation();
+    let options = RecordFileOptions {
+        lead: lead.map(str::to_string),
+        threads,
+        ..RecordFileOptions::default()
+    };
+    let start = std::time::Instant::now();
+    let mut results = Vec::new();
+    let summary = classify_record_file(engine, record, &options, |b| results.push(*b))
+        .map_err(|e| e.to_string())?;
+    let elapsed = start.elapsed();
+    let rec = Record::reference_only(
+        record,
+        summary.lead.clone(),
+        summary.original_fs,
+        fs,
+        summary.model_samples,
+    )
+    .map_err(|e| e.to_string())?;
+    let tol = detect::match_tolerance(fs);
+    let have_ref = !rec.reference.is_empty();
+    let confusion = have_ref.then(|| Confusion::from_beats(&rec.reference, &results, tol));
+    let detection = have_ref.then(|| {
+        let positions: Vec<u64> = results.iter().map(|b| b.sample).collect();
+        detect::match_beats(&rec.reference_positions(), &positions, tol)
+    });
+    Ok(RecordRun {
+        rec,
+        results,
+        elapsed,
+        confusion,
+        detection,
+        adapted: None,
+        cut: 0,
+        model_samples: summary.model_samples,
+        threads: summary.threads,
     })
 }
 
@@ -765,6 +834,9 @@ fn classify(
         model,
         mut opened,
     } = choice.load()?;
+    let mode = RunMode::FromFile {
+        threads: choice.backend.threads(),
+    };
     let fs = model.spectrogram().sample_rate_hz as f64;
     let backend_name = opened.backend_name();
     let engine = &mut opened.engine;
@@ -783,11 +855,13 @@ fn classify(
         detection,
         adapted,
         cut,
-    } = run_record(engine, &model, record, lead, source, adapt.as_ref())?;
+        model_samples,
+        threads,
+    } = run_record(engine, &model, record, lead, source, adapt.as_ref(), mode)?;
     let backend_report = opened.engine.backend_report();
     let mut counts = [0usize; 5];
     results.iter().for_each(|b| counts[b.class().index()] += 1);
-    let warnings = record_warnings(&rec, results.len());
+    let warnings = record_warnings(&rec, model_samples, results.len());
     for w in &warnings {
         eprintln!("rhythm: warning: {w}");
     }
@@ -856,6 +930,7 @@ fn classify(
                 "loss_after": a.report.loss_after,
             })),
             "classification_seconds": elapsed.as_secs_f64(),
+            "threads": threads,
             "warnings": warnings,
         });
         serde_json::to_writer_pretty(&mut out.0, &doc).map_err(|e| write_failure(e.into()))?;
@@ -869,7 +944,7 @@ fn classify(
         rec.name,
         rec.lead,
         rec.original_fs,
-        rec.signal_mv.len(),
+        model_samples,
         fs,
         model_path.display(),
         model.precision(),
@@ -910,7 +985,7 @@ fn classify(
     }
     outln!(
         out,
-        "{} beats ({}) classified in {:.3} s: N {} S {} V {} F {} Q {}",
+        "{} beats ({}) classified in {:.3} s ({} thread{}): N {} S {} V {} F {} Q {}",
         results.len(),
         if source == BeatSource::Detected {
             "detected"
@@ -918,6 +993,8 @@ fn classify(
             "reference positions"
         },
         elapsed.as_secs_f64(),
+        threads,
+        if threads == 1 { "" } else { "s" },
         counts[0],
         counts[1],
         counts[2],
@@ -981,9 +1058,9 @@ const FEW_BEATS_MIN_SECONDS: f64 = 60.0;
 
 /// What the user must know about a record's result that is not an error: beats that
 /// cannot be scored, a signal that yields (almost) no beats.
-fn record_warnings(rec: &Record, beats: usize) -> Vec<String> {
+fn record_warnings(rec: &Record, model_samples: u64, beats: usize) -> Vec<String> {
     let mut warnings = Vec::new();
-    let minutes = rec.signal_mv.len() as f64 / rec.fs / 60.0;
+    let minutes = model_samples as f64 / rec.fs / 60.0;
     if minutes * 60.0 >= FEW_BEATS_MIN_SECONDS && (beats as f64) < FEW_BEATS_PER_MINUTE * minutes {
         warnings.push(format!(
             "only {beats} beats in {minutes:.1} min of signal: is it ECG, in the units the header says, and readable?"
@@ -1057,6 +1134,9 @@ fn eval(
         model,
         mut opened,
     } = choice.load()?;
+    let mode = RunMode::FromFile {
+        threads: choice.backend.threads(),
+    };
     let backend_name = opened.backend_name();
     let bar = indicatif::ProgressBar::new(names.len() as u64).with_style(
         indicatif::ProgressStyle::with_template("{bar:30} {pos}/{len} records {msg}")
@@ -1072,6 +1152,7 @@ fn eval(
             None,
             BeatSource::Detected,
             adapt.as_ref(),
+            mode,
         )
         .map_err(|f| match f {
             Failure::Message(m) => Failure::Message(format!("{name}: {m}")),
@@ -1230,6 +1311,7 @@ fn plot_command(
         lead,
         BeatSource::Detected,
         None,
+        RunMode::InMemory,
     )?;
     let title = format!(
         "{} ({}), {start:.1}–{:.1} s; classes by {} ({}); reference labels below",

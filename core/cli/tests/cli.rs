@@ -549,6 +549,26 @@ fn cli_plot_draws_a_strip_and_eval_writes_its_pictures() {
 /// simulator with the same beats as the CPU, and the summary says which ops ran where and
 /// counts faults; an accelerator that is not there is an error, not a silent CPU run.
 #[test]
+fn cli_threads_do_not_change_a_beat() {
+    let rec = root().join("fixtures/records/233");
+    let rec = rec.to_str().unwrap();
+    let one = rhythm_json(&["classify", rec, "--json", "--threads", "1"]);
+    assert_eq!(one["threads"], 1);
+    let three = rhythm_json(&["classify", rec, "--json", "--threads", "3"]);
+    assert_eq!(three["threads"], 3);
+    assert!(one["beats"].as_array().unwrap().len() > 3000);
+    assert_eq!(one["beats"], three["beats"]);
+    assert_eq!(one["summary"], three["summary"]);
+    let out = rhythm(&["classify", rec, "--threads", "0"]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--threads"));
+    // The accelerator runs on one thread whatever is asked.
+    let sim = rhythm_json(&["classify", rec, "--json", "--accel-sim", "--threads", "2"]);
+    assert_eq!(sim["threads"], 1);
+    assert_eq!(sim["beats"], one["beats"]);
+}
+
+#[test]
 fn cli_backends_accel_sim_equals_cpu_and_reports_where_ops_ran() {
     let dir = scratch("backends");
     rhythm_testkit::write_resampled_fixture("208", 90, 360.0, &dir, "r208");
