@@ -1,7 +1,7 @@
 //! rhythm's criterion benchmarks (`cargo bench -p rhythm-bench [--features tract]`):
 //! STFT implementations, the int8 GEMM of the STFT, every layer of the shipped int8 model per
 //! kernel level, the MAC peak, one beat end to end per backend level and precision, the whole
-//! 30-minute record 100, and (feature `tract`) tract-onnx running the exported f32 ONNX of the
+//! 30-minute record 100 (in memory, and from its file on 1 and 2 threads), and (feature `tract`) tract-onnx running the exported f32 ONNX of the
 //! same network.
 
 // `criterion_group!` generates an undocumented public function.
@@ -13,9 +13,10 @@ use rhythm::kernels::{
     gemm_i8_i32_with, ConvGeometry, ConvOperands, I8Output, KernelLevel, KernelScratch,
 };
 use rhythm::model::OpKind;
+use rhythm::record_file::{classify_record_file, RecordFileOptions};
 use rhythm::rng::SplitMix64;
 use rhythm::spectrogram::{StftF16, StftF32, StftInt8};
-use rhythm_bench::{beat_inputs, int8_mac_peak, model, record};
+use rhythm_bench::{beat_inputs, fixtures, int8_mac_peak, model, record};
 use std::hint::black_box;
 use std::time::Duration;
 
@@ -256,6 +257,27 @@ fn whole_record(c: &mut Criterion) {
                 e.classify_record(r.raw(), &beats).unwrap().len()
             })
         });
+    }
+    // From the file (read, detect, classify: what `rhythm classify` runs), on 1 and 2 threads
+    // in batches of consecutive beats.
+    let file = fixtures().join("records/100");
+    let level = KernelLevel::selected().unwrap();
+    for precision in ["int8", "f32"] {
+        let m = model(&format!("rhythm-{precision}.rhm"));
+        let mut e = Engine::new(m, BackendChoice::Cpu(level)).unwrap();
+        for threads in [1, 2] {
+            let options = RecordFileOptions {
+                threads,
+                ..RecordFileOptions::default()
+            };
+            g.bench_function(format!("{precision}-{level}-file-{threads}-thread"), |b| {
+                b.iter(|| {
+                    let mut n = 0usize;
+                    classify_record_file(&mut e, &file, &options, |_| n += 1).unwrap();
+                    n
+                })
+            });
+        }
     }
     g.finish();
 }
