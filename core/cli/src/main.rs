@@ -77,6 +77,16 @@ enum StftChoice {
     Int8,
 }
 
+impl StftChoice {
+    fn implementation(self) -> SpectrogramImpl {
+        match self {
+            StftChoice::F32 => SpectrogramImpl::F32,
+            StftChoice::Fp16 => SpectrogramImpl::F16,
+            StftChoice::Int8 => SpectrogramImpl::Int8,
+        }
+    }
+}
+
 #[derive(Subcommand)]
 enum Command {
     /// Classify every beat of a WFDB record (path without extension, e.g. fixtures/records/100).
@@ -154,6 +164,9 @@ enum Command {
         /// `records-se-ppv.png` (VEB and SVEB Se and +P per record).
         #[arg(long, value_name = "DIR")]
         plots: Option<PathBuf>,
+        /// STFT implementation.
+        #[arg(long, value_enum, default_value = "f32")]
+        spectrogram: StftChoice,
         #[command(flatten)]
         backend: BackendArgs,
     },
@@ -451,6 +464,7 @@ fn main() -> ExitCode {
             adapt_seconds,
             json,
             plots,
+            spectrogram,
             backend,
         } => eval(
             &db,
@@ -459,6 +473,7 @@ fn main() -> ExitCode {
                 model: model.as_deref(),
                 backend: &backend,
             },
+            spectrogram,
             adapt_seconds.map(|seconds| AdaptRequest {
                 seconds,
                 step: None,
@@ -841,11 +856,7 @@ fn classify(
     let backend_name = opened.backend_name();
     let engine = &mut opened.engine;
     engine
-        .set_spectrogram_impl(match stft {
-            StftChoice::F32 => SpectrogramImpl::F32,
-            StftChoice::Fp16 => SpectrogramImpl::F16,
-            StftChoice::Int8 => SpectrogramImpl::Int8,
-        })
+        .set_spectrogram_impl(stft.implementation())
         .map_err(|e| e.to_string())?;
     let RecordRun {
         rec,
@@ -1123,6 +1134,7 @@ fn eval(
     db: &Path,
     which: &str,
     choice: ModelChoice,
+    stft: StftChoice,
     adapt: Option<AdaptRequest>,
     json: bool,
     plots: Option<&Path>,
@@ -1134,6 +1146,10 @@ fn eval(
         model,
         mut opened,
     } = choice.load()?;
+    opened
+        .engine
+        .set_spectrogram_impl(stft.implementation())
+        .map_err(|e| e.to_string())?;
     let mode = RunMode::FromFile {
         threads: choice.backend.threads(),
     };
