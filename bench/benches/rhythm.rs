@@ -219,7 +219,7 @@ fn beats(c: &mut Criterion) {
     for level in KernelLevel::available() {
         for (stft, sname) in [
             (SpectrogramImpl::F32, "stft-f32"),
-            (SpectrogramImpl::Int8, "stft-int8"),
+            (SpectrogramImpl::F16, "stft-fp16"),
         ] {
             let mut e = Engine::new(model("rhythm-int8.rhm"), BackendChoice::Cpu(level)).unwrap();
             e.set_spectrogram_impl(stft).unwrap();

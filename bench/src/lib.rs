@@ -52,13 +52,8 @@ pub fn record(name: &str) -> Record {
 pub fn beat_inputs(n: usize) -> Vec<(Vec<f32>, Vec<f32>)> {
     let r = record("100");
     let m = model("rhythm-f32.rhm");
-    let mut featurizer = Featurizer::new(
-        *m.spectrogram(),
-        m.n_side(),
-        SpectrogramImpl::F32,
-        KernelLevel::Scalar,
-    )
-    .expect("featurizer");
+    let mut featurizer =
+        Featurizer::new(*m.spectrogram(), m.n_side(), SpectrogramImpl::F32).expect("featurizer");
     (1..r.beats.len() - 1)
         .step_by((r.beats.len() / n.max(1)).max(1))
         .take(n)

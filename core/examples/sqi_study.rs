@@ -47,13 +47,8 @@ fn main() {
     let model = Model::open(&args[0]).expect("model");
     let fs = model.spectrogram().sample_rate_hz as f64;
     let mut engine = Engine::new(model.clone(), BackendChoice::CpuAuto).expect("engine");
-    let mut featurizer = Featurizer::new(
-        *model.spectrogram(),
-        SIDE_FEATURES,
-        SpectrogramImpl::F32,
-        rhythm::kernels::KernelLevel::Scalar,
-    )
-    .expect("featurizer");
+    let mut featurizer = Featurizer::new(*model.spectrogram(), SIDE_FEATURES, SpectrogramImpl::F32)
+        .expect("featurizer");
     let mut planner = rustfft::FftPlanner::new();
     println!(
         "record,sample,matched,class,confidence,quality,kurtosis,qrs_band,qrs_corr,window_corr,coherence_p50,coherence_p75,history_kurtosis,roughness,history_roughness,regular_fraction"

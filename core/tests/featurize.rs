@@ -8,7 +8,6 @@ use rhythm::featurize::{
     self, side_features, BeatHistory, Featurizer, Morphology, Signal, SpectrogramImpl,
     HISTORY_BEATS, SIDE_FEATURES,
 };
-use rhythm::kernels::KernelLevel;
 use rhythm::model::Model;
 use rhythm::pipeline::Record;
 use rhythm::spectrogram::{self, WindowEdge};
@@ -45,13 +44,7 @@ fn same_features(model: std::sync::Arc<Model>) {
     let rec = Record::load(&record, 360.0, None).unwrap();
     let beats = rec.reference_positions();
     let signal = Signal::new(&rec.signal_mv, 360.0);
-    let mut featurizer = Featurizer::new(
-        sc,
-        model.n_side(),
-        SpectrogramImpl::F32,
-        KernelLevel::Scalar,
-    )
-    .unwrap();
+    let mut featurizer = Featurizer::new(sc, model.n_side(), SpectrogramImpl::F32).unwrap();
 
     // Golden vectors (and `rhythm gen-model`'s calibration) read the same features.
     let golden =

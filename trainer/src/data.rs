@@ -5,7 +5,6 @@ use crate::augment::Augment;
 use anyhow::{Context, Result};
 use rhythm::aami::AamiClass;
 use rhythm::featurize::{Featurizer, Signal, SpectrogramImpl, SIDE_FEATURES};
-use rhythm::kernels::KernelLevel;
 use rhythm::pipeline::Record;
 use rhythm::spectrogram::SpectrogramConfig;
 use std::path::Path;
@@ -148,12 +147,7 @@ pub fn record_beats(
         .with_context(|| format!("record {name}"))?;
     let signal = Signal::new(&rec.signal_mv, rec.fs);
     let pos = rec.reference_positions();
-    let mut featurizer = Featurizer::new(
-        *sc,
-        SIDE_FEATURES,
-        SpectrogramImpl::F32,
-        KernelLevel::Scalar,
-    )?;
+    let mut featurizer = Featurizer::new(*sc, SIDE_FEATURES, SpectrogramImpl::F32)?;
     let n = pos.len();
     let mut set = BeatSet {
         images: Vec::with_capacity(n * sc.image_len()),
@@ -286,8 +280,7 @@ mod tests {
         let signal = Signal::new(&rec.signal_mv, rec.fs);
         let beats = rec.reference_positions();
         assert_eq!(set.len(), beats.len());
-        let mut f =
-            Featurizer::new(sc, SIDE_FEATURES, SpectrogramImpl::F32, KernelLevel::Scalar).unwrap();
+        let mut f = Featurizer::new(sc, SIDE_FEATURES, SpectrogramImpl::F32).unwrap();
         for i in (0..beats.len()).step_by(97) {
             let b = f.beat(&signal, &beats, i).unwrap();
             assert_eq!(set.image(i), b.image, "beat {i}");

@@ -74,7 +74,6 @@ enum BeatSource {
 enum StftChoice {
     F32,
     Fp16,
-    Int8,
 }
 
 impl StftChoice {
@@ -82,7 +81,6 @@ impl StftChoice {
         match self {
             StftChoice::F32 => SpectrogramImpl::F32,
             StftChoice::Fp16 => SpectrogramImpl::F16,
-            StftChoice::Int8 => SpectrogramImpl::Int8,
         }
     }
 }

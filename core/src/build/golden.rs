@@ -5,7 +5,6 @@
 use super::ModelInput;
 use crate::engine::{BackendChoice, Engine};
 use crate::featurize::{Featurizer, Signal, SpectrogramImpl};
-use crate::kernels::KernelLevel;
 use crate::model::{format, Model};
 use crate::pipeline::Record;
 use crate::spectrogram::SpectrogramConfig;
@@ -23,7 +22,7 @@ pub fn reference_beat_inputs(
 ) -> Result<Vec<ModelInput>, GoldenError> {
     let rec = Record::load(record, f64::from(sc.sample_rate_hz), None)?;
     let signal = Signal::new(&rec.signal_mv, rec.fs);
-    let mut featurizer = Featurizer::new(*sc, n_side, SpectrogramImpl::F32, KernelLevel::Scalar)?;
+    let mut featurizer = Featurizer::new(*sc, n_side, SpectrogramImpl::F32)?;
     let pos = rec.reference_positions();
     let mut out = Vec::with_capacity(pos.len());
     for i in 0..pos.len() {

@@ -158,32 +158,20 @@ impl Engine {
         if model.n_classes() != 5 {
             return Err(Error::NotAami(model.n_classes()));
         }
-        // The int8 STFT's GEMM runs on the CPU kernels of the same level.
-        let (backend, kernel_level): (Box<dyn Backend>, KernelLevel) = match choice {
-            BackendChoice::CpuScalar => (
-                Box::new(CpuBackend::new(Arc::clone(&model))?),
-                KernelLevel::Scalar,
-            ),
-            BackendChoice::CpuAuto => {
-                let level = KernelLevel::selected()?;
-                (
-                    Box::new(CpuBackend::with_level(Arc::clone(&model), level)?),
-                    level,
-                )
+        let backend: Box<dyn Backend> = match choice {
+            BackendChoice::CpuScalar => Box::new(CpuBackend::new(Arc::clone(&model))?),
+            BackendChoice::CpuAuto => Box::new(CpuBackend::with_level(
+                Arc::clone(&model),
+                KernelLevel::selected()?,
+            )?),
+            BackendChoice::Cpu(level) => {
+                Box::new(CpuBackend::with_level(Arc::clone(&model), level)?)
             }
-            BackendChoice::Cpu(level) => (
-                Box::new(CpuBackend::with_level(Arc::clone(&model), level)?),
-                level,
-            ),
-            BackendChoice::Custom(b) => (b, KernelLevel::selected().unwrap_or(KernelLevel::Scalar)),
+            BackendChoice::Custom(b) => b,
         };
         let classifier = adapt::ClassifierInfo::find(&model);
-        let featurizer = Featurizer::new(
-            *model.spectrogram(),
-            model.n_side(),
-            SpectrogramImpl::F32,
-            kernel_level,
-        )?;
+        let featurizer =
+            Featurizer::new(*model.spectrogram(), model.n_side(), SpectrogramImpl::F32)?;
         Ok(Engine {
             backend,
             logits: [0.0; 5],

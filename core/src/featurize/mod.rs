@@ -28,9 +28,8 @@ pub mod noise;
 pub mod template;
 
 use crate::detect::{self, QualityFlag};
-use crate::kernels::KernelLevel;
 use crate::spectrogram::{
-    self, RrFeatures, SpectrogramConfig, SpectrogramError, StftF16, StftF32, StftInt8, WindowEdge,
+    self, RrFeatures, SpectrogramConfig, SpectrogramError, StftF16, StftF32, WindowEdge,
     RR_FEATURES,
 };
 pub use noise::NoiseEvidence;
@@ -45,10 +44,12 @@ pub const SIDE_FEATURES: usize = RR_FEATURES + MORPHOLOGY_FEATURES;
 pub enum SpectrogramImpl {
     /// f32 reference (rustfft). The default: the trainer uses it.
     F32,
-    /// fp16 inputs and basis, f32 accumulation.
+    /// fp16 inputs and basis, f32 accumulation (within 0.5 points of f32 on DS2, see
+    /// `docs/PERFORMANCE.md`).
     F16,
-    /// int8 GEMM against a quantized DFT basis (maps onto the accelerator).
-    Int8,
+    // No int8 STFT: `spectrogram::StftInt8` (the integer GEMM an accelerator's STFT is
+    // checked against) cost 10.7 points of VEB +P and 3.4 of SVEB Se on DS2 against f32
+    // (docs/PERFORMANCE.md, 2026-12-03), so beats are not classified through it.
 }
 
 /// A lead's samples (mV, at the model's rate) with their conditioned twin, made once: what
@@ -152,19 +153,13 @@ fn classifiable(q: QualityFlag) -> bool {
 enum Stft {
     F32(StftF32),
     F16(StftF16),
-    Int8(StftInt8),
 }
 
 impl Stft {
-    fn new(
-        kind: SpectrogramImpl,
-        cfg: SpectrogramConfig,
-        level: KernelLevel,
-    ) -> Result<Stft, SpectrogramError> {
+    fn new(kind: SpectrogramImpl, cfg: SpectrogramConfig) -> Result<Stft, SpectrogramError> {
         Ok(match kind {
             SpectrogramImpl::F32 => Stft::F32(StftF32::new(cfg)?),
             SpectrogramImpl::F16 => Stft::F16(StftF16::new(cfg)?),
-            SpectrogramImpl::Int8 => Stft::Int8(StftInt8::with_kernel_level(cfg, level)?),
         })
     }
 
@@ -172,7 +167,6 @@ impl Stft {
         match self {
             Stft::F32(s) => s.compute(window, image),
             Stft::F16(s) => s.compute(window, image),
-            Stft::Int8(s) => s.compute(window, image),
         }
     }
 }
@@ -182,7 +176,6 @@ pub struct Featurizer {
     config: SpectrogramConfig,
     stft: Stft,
     kind: SpectrogramImpl,
-    level: KernelLevel,
     raw_window: Vec<f32>,
     window: Vec<f32>,
     image: Vec<f32>,
@@ -203,27 +196,23 @@ impl std::fmt::Debug for Featurizer {
         f.debug_struct("Featurizer")
             .field("config", &self.config)
             .field("kind", &self.kind)
-            .field("level", &self.level)
             .field("n_side", &self.side.len())
             .finish()
     }
 }
 
 impl Featurizer {
-    /// A featurizer for `config` with `n_side` side features, the STFT `kind` (the int8 STFT
-    /// runs on the kernels of `level`).
+    /// A featurizer for `config` with `n_side` side features and the STFT `kind`.
     pub fn new(
         config: SpectrogramConfig,
         n_side: usize,
         kind: SpectrogramImpl,
-        level: KernelLevel,
     ) -> Result<Featurizer, SpectrogramError> {
         config.validate()?;
         let wl = config.window_len as usize;
         Ok(Featurizer {
-            stft: Stft::new(kind, config, level)?,
+            stft: Stft::new(kind, config)?,
             kind,
-            level,
             raw_window: vec![0.0; wl],
             window: vec![0.0; wl],
             image: vec![0.0; config.image_len()],
@@ -236,10 +225,9 @@ impl Featurizer {
         })
     }
 
-    /// A featurizer with the same settings (configuration, side features, STFT, kernel
-    /// level) and none of this one's state.
+    /// A featurizer with the same settings (configuration, side features, STFT) and none of this one's state.
     pub fn fresh(&self) -> Result<Featurizer, SpectrogramError> {
-        Featurizer::new(self.config, self.side.len(), self.kind, self.level)
+        Featurizer::new(self.config, self.side.len(), self.kind)
     }
 
     /// The beat window and spectrogram configuration.
@@ -257,9 +245,9 @@ impl Featurizer {
         self.kind
     }
 
-    /// Chooses the STFT implementation (the int8 one on the featurizer's kernel level).
+    /// Chooses the STFT implementation.
     pub fn set_spectrogram_impl(&mut self, kind: SpectrogramImpl) -> Result<(), SpectrogramError> {
-        self.stft = Stft::new(kind, self.config, self.level)?;
+        self.stft = Stft::new(kind, self.config)?;
         self.kind = kind;
         Ok(())
     }
