@@ -147,8 +147,8 @@ fn requant_table(rq: &[Requant]) -> Vec<u8> {
     rq.iter()
         .flat_map(|r| {
             let mut e = [0u8; 8];
-            e[..4].copy_from_slice(&r.multiplier.to_le_bytes());
-            e[4..].copy_from_slice(&(r.shift as u32).to_le_bytes());
+            // {f32 factor, u32 reserved (0)}.
+            e[..4].copy_from_slice(&r.scale.to_le_bytes());
             e
         })
         .collect()
@@ -604,7 +604,7 @@ fn compile_op(
         out,
         ..Descriptor::default()
     };
-    let scalar_rq = |r: Requant| (r.multiplier, r.shift as u32);
+    let scalar_rq = |r: Requant| (r.scale.to_bits() as i32, 0u32);
     let descs = match d.kind {
         OpKind::Conv2d | OpKind::FullyConnected => {
             let mut desc = base;
@@ -696,8 +696,8 @@ fn compile_op(
                     in_shape: shape,
                     in0_zp: zp as i16,
                     in1_zp: 0,
-                    mult0: r.multiplier,
-                    shift0: r.shift as u32,
+                    mult0: r.scale.to_bits() as i32,
+                    shift0: 0,
                     p0: row,
                     p1: ca + cb,
                     p2: off,

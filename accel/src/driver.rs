@@ -772,8 +772,8 @@ mod tests {
             out_shape: [1, 1, 64],
             in0: a.bus,
             out: y.bus,
-            mult0: 1 << 30,
-            shift0: 30,
+            mult0: 1.0f32.to_bits() as i32,
+            shift0: 0,
             p0: 64,
             p1: 64,
             ..Default::default()

@@ -1,6 +1,6 @@
 //! What a descriptor computes, written the way the hardware computes it: im2col patches fed
 //! to a GEMM (padding taps contribute `x − zp = 0`), int32 two's-complement accumulation,
-//! then the contract's requantization in 64 bits. It is written from `docs/accel.md`, not
+//! then the contract's requantization (fp32; the add's in 64-bit fixed point). It is written from `docs/accel.md`, not
 //! from the CPU kernels; the tests hold it to them bit for bit.
 
 use crate::spec::{Descriptor, ErrorCode, Opcode};
@@ -13,27 +13,30 @@ pub trait BusMemory {
     fn write(&mut self, addr: u64, data: &[u8]) -> Result<(), ErrorCode>;
 }
 
-/// `(acc·M + 2^(n−1)) >> n` in 64 bits, arithmetic shift, clamped to i32.
-fn requant(acc: i32, m: i32, shift: u32) -> i32 {
-    let r = (acc as i64 * m as i64 + (1i64 << (shift - 1))) >> shift;
-    r.clamp(i32::MIN as i64, i32::MAX as i64) as i32
+/// The fp32 requantization: `f32(acc) × factor`, clamped to `[act_min − zp, act_max − zp]`,
+/// rounded to the nearest integer (ties to even), plus the zero point: each step one binary32
+/// operation rounded to nearest even, as the FP unit of the requantization stage does it.
+fn requant(acc: i32, factor: f32, zp: i32, lo: i8, hi: i8) -> u8 {
+    let p = acc as f32 * factor;
+    let p = p.max((lo as i32 - zp) as f32).min((hi as i32 - zp) as f32);
+    (p.round_ties_even() as i32 + zp) as i8 as u8
 }
 
 fn out8(v: i32, zp: i32, lo: i8, hi: i8) -> u8 {
     v.saturating_add(zp).clamp(lo as i32, hi as i32) as i8 as u8
 }
 
-/// Per-channel requant table entries `{i32 M, u32 shift}`.
-fn table(mem: &dyn BusMemory, addr: u64, n: usize) -> Result<Vec<(i32, u32)>, ErrorCode> {
+/// Per-channel requant table entries `{f32 factor, u32 0}`.
+fn table(mem: &dyn BusMemory, addr: u64, n: usize) -> Result<Vec<f32>, ErrorCode> {
     let b = mem.read(addr, n * 8)?;
     b.chunks_exact(8)
         .map(|e| {
-            let m = i32::from_le_bytes([e[0], e[1], e[2], e[3]]);
-            let s = u32::from_le_bytes([e[4], e[5], e[6], e[7]]);
-            if m < 0 || !(1..=62).contains(&s) {
+            let f = u32::from_le_bytes([e[0], e[1], e[2], e[3]]);
+            let reserved = u32::from_le_bytes([e[4], e[5], e[6], e[7]]);
+            if reserved != 0 || !crate::spec::factor_ok(f) {
                 Err(ErrorCode::BadShape)
             } else {
-                Ok((m, s))
+                Ok(f32::from_bits(f))
             }
         })
         .collect()
@@ -99,17 +102,17 @@ pub fn execute(d: &Descriptor, mem: &mut dyn BusMemory) -> Result<Vec<u8>, Error
                         }
                         for j in 0..cout_g {
                             let o = g * cout_g + j;
-                            let (acc, m, s) = if op == Opcode::Conv2d {
+                            let (acc, factor) = if op == Opcode::Conv2d {
                                 let wr = &w[o * kdim..(o + 1) * kdim];
                                 let acc = wr.iter().zip(&patch).fold(bias[o], |a, (&wv, &p)| {
                                     a.wrapping_add((wv as i8 as i32).wrapping_mul(p))
                                 });
-                                (acc, rq[o].0, rq[o].1)
+                                (acc, rq[o])
                             } else {
                                 let acc = patch.iter().fold(0i32, |a, &p| a.wrapping_add(p));
-                                (acc, d.mult0, d.shift0)
+                                (acc, f32::from_bits(d.mult0 as u32))
                             };
-                            out[(oy * ow + ox) * oc + o] = out8(requant(acc, m, s), zo, lo, hi);
+                            out[(oy * ow + ox) * oc + o] = requant(acc, factor, zo, lo, hi);
                         }
                     }
                 }
@@ -131,7 +134,7 @@ pub fn execute(d: &Descriptor, mem: &mut dyn BusMemory) -> Result<Vec<u8>, Error
                             a.wrapping_add((wv as i8 as i32).wrapping_mul(xv as i8 as i32 - zi))
                         },
                     );
-                    out8(requant(acc, rq[o].0, rq[o].1), zo, lo, hi)
+                    requant(acc, rq[o], zo, lo, hi)
                 })
                 .collect();
             mem.write(d.out, &out)?;
@@ -162,7 +165,10 @@ pub fn execute(d: &Descriptor, mem: &mut dyn BusMemory) -> Result<Vec<u8>, Error
             let (row, stride, off) = (d.p0 as usize, d.p1 as usize, d.p2 as usize);
             let out: Vec<u8> = x
                 .iter()
-                .map(|&v| out8(requant(v as i8 as i32 - zi, d.mult0, d.shift0), zo, lo, hi))
+                .map(|&v| {
+                    let factor = f32::from_bits(d.mult0 as u32);
+                    requant(v as i8 as i32 - zi, factor, zo, lo, hi)
+                })
                 .collect();
             // Strided destination: one burst per row.
             for (r, chunk) in out.chunks(row).enumerate() {

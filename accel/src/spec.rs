@@ -9,8 +9,19 @@ use thiserror::Error;
 
 /// Value of the `ID` register ("RHYA").
 pub const DEVICE_ID: u32 = 0x5248_5941;
+/// Whether `bits` is an f32 requantization factor of the contract: finite, in `[0, 2^30)`
+/// (`rhythm::quant::Requant::is_valid`).
+pub fn factor_ok(bits: u32) -> bool {
+    rhythm::quant::Requant {
+        scale: f32::from_bits(bits),
+    }
+    .is_valid()
+}
+
 /// Value of the `VERSION` register: major in bits 31..16, minor in 15..0.
-pub const DEVICE_VERSION: u32 = 0x0001_0000;
+/// Major 2 (2026-12-03): the fp32 requantization of core's int8 contract version 2 (Conv, FC,
+/// Pool, Rescale); major 1 requantized in fixed point, and the driver refuses it.
+pub const DEVICE_VERSION: u32 = 0x0002_0000;
 /// Name the UIO device is registered under (`/sys/class/uio/uioN/name`).
 pub const UIO_NAME: &str = "rhythm-accel";
 /// Length of the register block (map 0).
@@ -327,13 +338,13 @@ pub struct Descriptor {
     pub weights: u64,
     /// int32 bias bus address (Conv, FC).
     pub bias: u64,
-    /// Per-channel requant table bus address (Conv, FC): `out_c × {i32 M, u32 shift}`.
+    /// Per-channel requant table bus address (Conv, FC): `out_c × {f32 factor, u32 0}`.
     pub requant: u64,
-    /// Scalar multiplier (Pool, Rescale) or `M_a` (Add).
+    /// The bits of the f32 factor (Pool, Rescale) or `M_a` (Add).
     pub mult0: i32,
     /// `M_b` (Add).
     pub mult1: i32,
-    /// Scalar shift (Pool, Rescale, Add).
+    /// The shift of the add (Add); 0 (Pool, Rescale).
     pub shift0: u32,
     /// Rescale: row length; GEMM: m.
     pub p0: u32,
@@ -547,6 +558,7 @@ pub fn validate(
         return Err(DescError::BadShape("act_min > act_max"));
     }
     let shift_ok = |s: u32| (1..=62).contains(&s);
+    let scale_ok = |d: &Descriptor| d.shift0 == 0 && factor_ok(d.mult0 as u32);
     let mut f = Footprint::default();
     let (in_len, out_len) = (d.in_len(), d.out_len());
     let shapes_nonzero = in_len > 0 && out_len > 0;
@@ -591,8 +603,8 @@ pub fn validate(
                 if d.groups > 1 || cin != cout {
                     return Err(DescError::BadShape("pooling keeps the channel count"));
                 }
-                if !shift_ok(d.shift0) {
-                    return Err(DescError::BadShape("shift outside [1, 62]"));
+                if !scale_ok(d) {
+                    return Err(DescError::BadShape("pooling requant factor"));
                 }
                 f.ops = out_len * kh as u64 * kw as u64;
             }
@@ -630,7 +642,7 @@ pub fn validate(
             if !shapes_nonzero || row == 0 || in_len % row != 0 || off + row > stride {
                 return Err(DescError::BadShape("rescale row/stride/offset"));
             }
-            if !shift_ok(d.shift0) || d.mult0 < 0 {
+            if !scale_ok(d) {
                 return Err(DescError::BadShape("rescale requant parameters"));
             }
             let rows = in_len / row;

@@ -6,17 +6,22 @@
 //!   `q ∈ [-128, 127]`, `zero_point ∈ [-128, 127]` ([`ActQuant`]).
 //! * **Bias and accumulation**: int32. A conv/FC accumulator is
 //!   `acc = bias[c] + Σ w · (x - x_zero_point)`, where `bias[c] = round(b / (s_in · s_w[c]))`.
-//! * **Requantization** ([`Requant`]): a 32-bit fixed-point multiplier `M ∈ [2^30, 2^31)` and a
-//!   right shift `n ∈ [1, 62]` represent the real factor `M · 2^-n`. The result is
-//!   `(acc · M + 2^(n-1)) >> n` computed in 64 bits with an arithmetic shift: **round half
-//!   towards +∞**, the one rounding rule of this contract. Then the output zero point is added and
-//!   the value is **saturated** to the op's `[act_min, act_max]` (a sub-range of `[-128, 127]`
-//!   that also implements ReLU/ReLU6). No floating point is involved at run time; floats only
-//!   appear once, when a model is loaded, to derive `M` and `n` from the scales stored in the file
-//!   ([`Requant::from_real`], deterministic IEEE-754 f64 arithmetic).
+//! * **Requantization** ([`Requant`], version 2 of this contract): the accumulator times one
+//!   f32 factor per output channel (conv, depthwise, FC) or per op (pooling, rescale),
+//!   `clamp(round_ties_even(f32(acc) · scale), act_min − zp, act_max − zp) + zp`: binary32
+//!   arithmetic, round to nearest even at every step, the clamp on the float (ReLU/ReLU6 are the
+//!   op's `[act_min, act_max]`, a sub-range of `[-128, 127]`). XNNPACK's QS8 kernels moved to
+//!   this form because it is cheaper on SIMD than a fixed-point multiply and as deterministic
+//!   under IEEE rules: every kernel level, the scalar reference and the accelerator give the
+//!   same bits. The factor is the real `s_in · s_w[c] / s_out` rounded to f32 once, when a
+//!   model is loaded ([`Requant::from_real`]); model files store the scales, not the factor.
+//! * **Residual add** ([`AddRequant`]): two inputs at different scales in 32-bit fixed point,
+//!   `(a·Ma + b·Mb + 2^(n−1)) >> n` in 64 bits, **round half towards +∞**, then the zero point
+//!   and the saturation.
 //!
-//! `|acc| < 2^31` and `M < 2^31`, so `acc · M + 2^61` fits in i64: a hardware implementation
-//! needs one 32×32→64 multiplier, one adder and a barrel shifter.
+//! Version 1 (before 2026-12-03) requantized every op in fixed point as the add does; a model
+//! file is the same under both (it holds scales), the int8 results differ in the last bit of
+//! some outputs.
 
 use thiserror::Error;
 
@@ -96,71 +101,53 @@ impl ActQuant {
     }
 }
 
-/// A real factor as a 32-bit fixed-point multiplier and a right shift: `multiplier · 2^-shift`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// Requantization of an int32 accumulator (conv, depthwise, fully connected, pooling,
+/// rescale): one f32 factor `scale` (XNNPACK's fp32 requantization).
+///
+/// `q = clamp(round_ties_even(f32(acc) · scale), act_min − zp, act_max − zp) + zp`, every step
+/// an IEEE-754 binary32 operation with round-to-nearest-even (the conversion of `acc`, the
+/// product, the rounding to an integer); the clamp is on the float, so nothing overflows. A
+/// SIMD unit (`cvtdq2ps`, `mulps`, `maxps`/`minps`, `cvtps2dq`; NEON `scvtf`, `fmul`,
+/// `fmax`/`fmin`, `fcvtns`) and the accelerator compute exactly these bits. `scale` is the
+/// real factor (`s_in · s_w / s_out`) rounded to f32 once, when a model is loaded
+/// ([`Requant::from_real`]).
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Requant {
-    /// In `[2^30, 2^31)`, or 0 for a factor that rounds to nothing.
-    pub multiplier: i32,
-    /// In `[1, 62]`.
-    pub shift: u8,
+    /// Finite, in `[0, 2^30)`.
+    pub scale: f32,
 }
 
 impl Requant {
-    /// The exact identity (`2^30 · 2^-30`).
-    pub const IDENTITY: Requant = Requant {
-        multiplier: 1 << 30,
-        shift: 30,
-    };
+    /// The identity.
+    pub const IDENTITY: Requant = Requant { scale: 1.0 };
 
-    /// Derives the fixed-point form of a real factor in `[0, 2^30)`.
-    ///
-    /// Normalises the factor into `[2^30, 2^31)` by powers of two (exact in f64) and rounds the
-    /// mantissa half away from zero. Factors below `2^-31` (which shift every int32 to 0 or ±1
-    /// anyway) keep shift 62 with a correspondingly small multiplier; a factor of 0 gives
-    /// multiplier 0.
+    /// The f32 factor of a real factor in `[0, 2^30)` (rounded to nearest even).
     pub fn from_real(real: f64) -> Result<Requant, QuantError> {
         if !(real.is_finite() && real >= 0.0 && real < (1u64 << 30) as f64) {
             return Err(QuantError::MultiplierOutOfRange(real));
         }
-        if real == 0.0 {
-            return Ok(Requant {
-                multiplier: 0,
-                shift: 62,
-            });
-        }
-        let mut shift: i32 = 0;
-        let mut m = real;
-        while m < (1u64 << 30) as f64 && shift < 62 {
-            m *= 2.0;
-            shift += 1;
-        }
-        while m >= (1u64 << 31) as f64 {
-            m /= 2.0;
-            shift -= 1;
-        }
-        let mut mult = m.round() as i64;
-        if mult == 1i64 << 31 {
-            mult >>= 1;
-            shift -= 1;
-        }
-        if !(1..=62).contains(&shift) {
-            return Err(QuantError::MultiplierOutOfRange(real));
-        }
-        Ok(Requant {
-            multiplier: mult as i32,
-            shift: shift as u8,
-        })
+        Ok(Requant { scale: real as f32 })
     }
 
-    /// The real factor this represents (for documentation and tests only).
+    /// The real factor this represents.
     pub fn to_real(self) -> f64 {
-        self.multiplier as f64 / (1u64 << self.shift) as f64
+        f64::from(self.scale)
     }
 
-    /// `round_half_up(acc · multiplier · 2^-shift)`, the contract's only rounding step.
+    /// Whether `scale` keeps the contract (finite, in `[0, 2^30)`): what a model file or a
+    /// device descriptor must hold.
+    pub fn is_valid(self) -> bool {
+        self.scale.is_finite() && self.scale >= 0.0 && self.scale < (1u32 << 30) as f32
+    }
+
+    /// `acc` requantized to the output: see the type docs. The one definition every kernel
+    /// and the accelerator reproduce.
     #[inline(always)]
-    pub fn apply(self, acc: i32) -> i32 {
-        rounding_shift(acc as i64 * self.multiplier as i64, self.shift)
+    pub fn requantize(self, acc: i32, zero_point: i32, act_min: i8, act_max: i8) -> i8 {
+        let lo = (act_min as i32 - zero_point) as f32;
+        let hi = (act_max as i32 - zero_point) as f32;
+        let v = (acc as f32 * self.scale).max(lo).min(hi);
+        (v.round_ties_even() as i32 + zero_point) as i8
     }
 }
 
@@ -169,6 +156,38 @@ impl Requant {
 pub fn rounding_shift(x: i64, shift: u8) -> i32 {
     let r = (x + (1i64 << (shift - 1))) >> shift;
     r.clamp(i32::MIN as i64, i32::MAX as i64) as i32
+}
+
+/// The 32-bit fixed-point form `M · 2^-n` (`M ∈ [2^30, 2^31)`, `n ∈ [1, 62]`) of a real factor
+/// in `[0, 2^30)`: normalised by powers of two (exact in f64), the mantissa rounded half away
+/// from zero. Factors below `2^-31` keep shift 62 with a smaller multiplier; 0 gives `M = 0`.
+/// Used by [`AddRequant`].
+fn fixed_point(real: f64) -> Result<(i64, u8), QuantError> {
+    if !(real.is_finite() && real >= 0.0 && real < (1u64 << 30) as f64) {
+        return Err(QuantError::MultiplierOutOfRange(real));
+    }
+    if real == 0.0 {
+        return Ok((0, 62));
+    }
+    let mut shift: i32 = 0;
+    let mut m = real;
+    while m < (1u64 << 30) as f64 && shift < 62 {
+        m *= 2.0;
+        shift += 1;
+    }
+    while m >= (1u64 << 31) as f64 {
+        m /= 2.0;
+        shift -= 1;
+    }
+    let mut mult = m.round() as i64;
+    if mult == 1i64 << 31 {
+        mult >>= 1;
+        shift -= 1;
+    }
+    if !(1..=62).contains(&shift) {
+        return Err(QuantError::MultiplierOutOfRange(real));
+    }
+    Ok((mult, shift as u8))
 }
 
 /// Adds the zero point and saturates to `[act_min, act_max]`.
@@ -194,8 +213,11 @@ impl AddRequant {
     /// From the real factors `s_a / s_out` and `s_b / s_out`.
     pub fn from_real(a: f64, b: f64) -> Result<AddRequant, QuantError> {
         // The larger factor fixes the shift; the smaller one uses the same shift.
-        let big = Requant::from_real(a.max(b))?;
-        let scale = (1u64 << big.shift) as f64;
+        // Each factor checked on its own (`max` would pass over a NaN).
+        fixed_point(a)?;
+        fixed_point(b)?;
+        let (_, shift) = fixed_point(a.max(b))?;
+        let scale = (1u64 << shift) as f64;
         let ma = (a * scale).round();
         let mb = (b * scale).round();
         if ma >= (1u64 << 31) as f64 || mb >= (1u64 << 31) as f64 {
@@ -204,7 +226,7 @@ impl AddRequant {
         Ok(AddRequant {
             multiplier_a: ma as i32,
             multiplier_b: mb as i32,
-            shift: big.shift,
+            shift,
         })
     }
 
@@ -291,16 +313,30 @@ mod tests {
     }
 
     #[test]
-    fn rounding_is_half_up() {
-        // 3 · 0.5 = 1.5 → 2; −3 · 0.5 = −1.5 → −1 (towards +∞); 5 · 0.5 = 2.5 → 3.
+    fn rounding_is_to_nearest_even_and_the_clamp_on_the_float() {
+        // 3 · 0.5 = 1.5 → 2; 5 · 0.5 = 2.5 → 2; −3 · 0.5 = −1.5 → −2; −5 · 0.5 → −2.
         let half = Requant::from_real(0.5).unwrap();
-        assert_eq!(half.apply(3), 2);
-        assert_eq!(half.apply(-3), -1);
-        assert_eq!(half.apply(5), 3);
-        assert_eq!(half.apply(-5), -2);
-        assert_eq!(Requant::IDENTITY.apply(-7), -7);
-        assert_eq!(Requant::IDENTITY.apply(i32::MAX), i32::MAX);
-        assert_eq!(Requant::IDENTITY.apply(i32::MIN), i32::MIN);
+        let rq = |r: Requant, acc: i32| r.requantize(acc, 0, -128, 127);
+        assert_eq!(rq(half, 3), 2);
+        assert_eq!(rq(half, 5), 2);
+        assert_eq!(rq(half, -3), -2);
+        assert_eq!(rq(half, -5), -2);
+        assert_eq!(rq(Requant::IDENTITY, -7), -7);
+        // Huge accumulators saturate instead of overflowing the conversion.
+        assert_eq!(rq(Requant::IDENTITY, i32::MAX), 127);
+        assert_eq!(rq(Requant::IDENTITY, i32::MIN), -128);
+        let big = Requant::from_real(1e9).unwrap();
+        assert_eq!(big.requantize(i32::MAX, 100, -128, 127), 127);
+        assert_eq!(big.requantize(i32::MIN, 100, -128, 127), -128);
+        // The zero point is added after the clamp to the bounds relative to it (ReLU).
+        assert_eq!(half.requantize(-100, -20, -20, 127), -20);
+        assert_eq!(half.requantize(7, -20, -20, 127), -16);
+        assert_eq!(
+            Requant::from_real(0.0)
+                .unwrap()
+                .requantize(123456, 3, -128, 127),
+            3
+        );
     }
 
     #[test]
@@ -308,10 +344,15 @@ mod tests {
         assert!(Requant::from_real(f64::NAN).is_err());
         assert!(Requant::from_real(-1.0).is_err());
         assert!(Requant::from_real(2e9).is_err());
+        assert!(!Requant { scale: f32::NAN }.is_valid());
+        assert!(!Requant { scale: -0.5 }.is_valid());
+        assert!(!Requant { scale: 2e9 }.is_valid());
+        assert!(Requant { scale: 0.25 }.is_valid());
+        assert!(AddRequant::from_real(f64::NAN, 1.0).is_err());
+        assert!(AddRequant::from_real(1.0, -1.0).is_err());
         assert!(ActQuant::new(0.0, 0).is_err());
         assert!(ActQuant::new(f32::INFINITY, 0).is_err());
         assert!(ActQuant::new(0.1, 128).is_err());
-        assert_eq!(Requant::from_real(0.0).unwrap().apply(123456), 0);
     }
 
     #[test]
@@ -334,23 +375,20 @@ mod tests {
 
     proptest! {
         #[test]
-        fn multiplier_is_normalised_and_close(real in 1e-9f64..1e6) {
+        fn requantize_equals_the_exact_product_rounded_twice(
+            acc in any::<i32>(), small in -70000i32..70000, real in 1e-6f64..4.0,
+            zp in -128i32..=127, lo in -128i32..=0, span in 0i32..=255,
+        ) {
             let r = Requant::from_real(real).unwrap();
-            prop_assert!(r.multiplier >= 1 << 30 || r.shift == 62);
-            prop_assert!((1..=62).contains(&r.shift));
-            let rel = (r.to_real() - real).abs() / real;
-            prop_assert!(rel < 1e-9 || r.shift == 62, "rel err {rel}");
-        }
-
-        #[test]
-        fn requant_matches_exact_rational_rounding(acc in any::<i32>(), real in 1e-6f64..4.0) {
-            let r = Requant::from_real(real).unwrap();
-            // Exact: floor((acc·M)/2^n + 1/2) in i128.
-            let num = acc as i128 * r.multiplier as i128;
-            let den = 1i128 << r.shift;
-            let exact = (2 * num + den).div_euclid(2 * den);
-            let exact = exact.clamp(i32::MIN as i128, i32::MAX as i128) as i32;
-            prop_assert_eq!(r.apply(acc), exact);
+            prop_assert_eq!(r.scale, real as f32);
+            let (lo, hi) = (lo.max(-128), (lo + span).min(127));
+            for a in [acc, small] {
+                // f32(a)·scale is the exact f64 product (24 + 24 bits) rounded once to f32.
+                let p = ((a as f32) as f64 * r.scale as f64) as f32;
+                let c = (p as f64).clamp((lo - zp) as f64, (hi - zp) as f64);
+                let want = (c.round_ties_even() as i32 + zp).clamp(lo, hi) as i8;
+                prop_assert_eq!(r.requantize(a, zp, lo as i8, hi as i8), want);
+            }
         }
 
         #[test]

@@ -187,7 +187,7 @@ fn classify_batch(
 enum Sink<'a> {
     Inline {
         engine: &'a mut Engine,
-        history: BeatHistory,
+        history: Box<BeatHistory>,
         beats: Vec<Beat>,
     },
     Threads {
@@ -322,7 +322,7 @@ pub fn classify_record_file(
     let produced = if threads == 1 {
         let sink = Sink::Inline {
             engine,
-            history: BeatHistory::new(wl),
+            history: Box::new(BeatHistory::new(wl)),
             beats: Vec::with_capacity(options.batch_beats),
         };
         produce(reader, stream, sink, options.batch_beats, wl, &mut counted)

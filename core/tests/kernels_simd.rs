@@ -31,16 +31,17 @@ fn bytes(rng: &mut SplitMix64, n: usize) -> Vec<i8> {
     (0..n).map(|_| rng.below(256) as u8 as i8).collect()
 }
 
-/// A random requantization: mostly realistic factors, sometimes extreme shifts/multipliers.
+/// A random requantization: mostly realistic factors, sometimes extreme ones (0, huge, tiny,
+/// and powers of two whose products land exactly on .5: the ties to even).
 fn requant(rng: &mut SplitMix64) -> Requant {
-    match rng.below(8) {
+    match rng.below(10) {
         0 => Requant {
-            multiplier: (1 << 30) + rng.below(1 << 30) as i32,
-            shift: 1 + rng.below(62) as u8,
+            scale: (1u32 << 29) as f32 * rng.uniform(),
         },
-        1 => Requant {
-            multiplier: 0,
-            shift: 62,
+        1 => Requant { scale: 0.0 },
+        2 => Requant { scale: 1e-30 },
+        3 => Requant {
+            scale: 1.0 / (1u32 << (1 + rng.below(8))) as f32,
         },
         _ => Requant::from_real(1e-4 + rng.uniform() as f64 * 0.05).unwrap(),
     }
@@ -238,8 +239,7 @@ fn extremes_are_bit_exact() {
                     .collect();
                 let rq = vec![
                     Requant {
-                        multiplier: i32::MAX,
-                        shift: 1
+                        scale: (1u32 << 29) as f32
                     };
                     c
                 ];

@@ -1128,6 +1128,7 @@ fn mean_finite(v: impl Iterator<Item = f64>) -> f64 {
     }
 }
 
+#[allow(clippy::too_many_arguments)] // one per CLI option group, as `classify`
 fn eval(
     db: &Path,
     which: &str,

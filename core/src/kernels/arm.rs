@@ -156,8 +156,8 @@ fn dw_pixel_neon(
     }
 }
 
-/// Rounding shift, saturation to i32, zero point and bounds on 4 lanes, exactly as the scalar
-/// contract: `vrshl` by `−n` is `(x + 2^(n−1)) >> n` computed without overflow.
+/// Rounding shift, saturation to i32, zero point and bounds on 4 lanes of the residual add,
+/// exactly as [`AddRequant::apply`] + saturation: `vrshl` by `−n` is `(x + 2^(n−1)) >> n` computed without overflow.
 #[target_feature(enable = "neon")]
 #[inline]
 fn finish4(
@@ -188,34 +188,48 @@ fn store8(a: int32x4_t, b: int32x4_t, dst: &mut [i8]) {
     unsafe { vst1_s8(dst.as_mut_ptr(), v) };
 }
 
+/// [`crate::quant::Requant::requantize`] of 4 lanes: `scvtf`, `fmul`, the clamp on the
+/// float, `fcvtns` (round to nearest, ties to even), + zero point.
 #[target_feature(enable = "neon")]
-fn requant_neon(acc: &[i32], mult: &[i32], shift: &[i32], out: I8Output, dst: &mut [i8]) {
+#[inline]
+fn requant4(
+    a: int32x4_t,
+    scale: float32x4_t,
+    lo: float32x4_t,
+    hi: float32x4_t,
+    zp: int32x4_t,
+) -> int32x4_t {
+    let v = vmulq_f32(vcvtq_f32_s32(a), scale);
+    let v = vminq_f32(vmaxq_f32(v, lo), hi);
+    vaddq_s32(vcvtnq_s32_f32(v), zp)
+}
+
+#[target_feature(enable = "neon")]
+fn requant_neon(acc: &[i32], scale: &[f32], out: I8Output, dst: &mut [i8]) {
     let n = acc.len();
-    assert!(mult.len() >= n && shift.len() >= n && dst.len() >= n);
+    assert!(scale.len() >= n && dst.len() >= n);
+    let lo = vdupq_n_f32((out.min as i32 - out.zero_point) as f32);
+    let hi = vdupq_n_f32((out.max as i32 - out.zero_point) as f32);
+    let zp = vdupq_n_s32(out.zero_point);
     let mut i = 0;
     while i + 8 <= n {
         let mut r = [vdupq_n_s32(0); 2];
         for (h, rh) in r.iter_mut().enumerate() {
             let j = i + 4 * h;
             // SAFETY: j + 4 <= n and the assert above.
-            let (a, m, sh) = unsafe {
+            let (a, sc) = unsafe {
                 (
                     vld1q_s32(acc.as_ptr().add(j)),
-                    vld1q_s32(mult.as_ptr().add(j)),
-                    vld1q_s32(shift.as_ptr().add(j)),
+                    vld1q_f32(scale.as_ptr().add(j)),
                 )
             };
-            let p_lo = vmull_s32(vget_low_s32(a), vget_low_s32(m));
-            let p_hi = vmull_high_s32(a, m);
-            let n_lo = vnegq_s64(vmovl_s32(vget_low_s32(sh)));
-            let n_hi = vnegq_s64(vmovl_high_s32(sh));
-            *rh = finish4(p_lo, p_hi, n_lo, n_hi, out);
+            *rh = requant4(a, sc, lo, hi, zp);
         }
         store8(r[0], r[1], &mut dst[i..i + 8]);
         i += 8;
     }
     for j in i..n {
-        dst[j] = requant_one(acc[j], mult[j], shift[j], out);
+        dst[j] = requant_one(acc[j], scale[j], out);
     }
 }
 
@@ -320,9 +334,9 @@ unsafe impl Micro for Neon {
         // SAFETY: the caller guarantees NEON.
         unsafe { dw_pixel_neon(c, zp, input, taps, wt, acc) }
     }
-    unsafe fn requant(acc: &[i32], mult: &[i32], shift: &[i32], out: I8Output, dst: &mut [i8]) {
+    unsafe fn requant(acc: &[i32], scale: &[f32], out: I8Output, dst: &mut [i8]) {
         // SAFETY: the caller guarantees NEON.
-        unsafe { requant_neon(acc, mult, shift, out, dst) }
+        unsafe { requant_neon(acc, scale, out, dst) }
     }
     unsafe fn dot(a: &[i8], b: &[i8]) -> i32 {
         // SAFETY: the caller guarantees NEON.
@@ -370,9 +384,9 @@ unsafe impl Micro for Dotprod {
         // SAFETY: the caller guarantees NEON.
         unsafe { dw_pixel_neon(c, zp, input, taps, wt, acc) }
     }
-    unsafe fn requant(acc: &[i32], mult: &[i32], shift: &[i32], out: I8Output, dst: &mut [i8]) {
+    unsafe fn requant(acc: &[i32], scale: &[f32], out: I8Output, dst: &mut [i8]) {
         // SAFETY: the caller guarantees NEON.
-        unsafe { requant_neon(acc, mult, shift, out, dst) }
+        unsafe { requant_neon(acc, scale, out, dst) }
     }
     unsafe fn dot(a: &[i8], b: &[i8]) -> i32 {
         // SAFETY: the caller guarantees NEON + dotprod.

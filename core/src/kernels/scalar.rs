@@ -132,7 +132,7 @@ pub fn conv2d_i8(
                     }
                 });
                 output[(oy * g.output.w + ox) * g.output.c + oc] =
-                    saturate(requant[oc].apply(acc), out.zero_point, out.min, out.max);
+                    requant[oc].requantize(acc, out.zero_point, out.min, out.max);
             }
         }
     }
@@ -154,7 +154,7 @@ pub fn fully_connected_i8(
         let acc = w.iter().zip(input).fold(bias[o], |acc, (&wv, &x)| {
             acc.wrapping_add(wv as i32 * (x as i32 - input_zp))
         });
-        *y = saturate(requant[o].apply(acc), out.zero_point, out.min, out.max);
+        *y = requant[o].requantize(acc, out.zero_point, out.min, out.max);
     }
 }
 
@@ -204,7 +204,7 @@ pub fn avg_pool_i8(
                 });
                 let at = (oy * g.output.w + ox) * c_n + c0;
                 for (y, &a) in output[at..at + m].iter_mut().zip(&acc) {
-                    *y = saturate(requant.apply(a), out.zero_point, out.min, out.max);
+                    *y = requant.requantize(a, out.zero_point, out.min, out.max);
                 }
             }
         }
@@ -225,12 +225,8 @@ pub fn rescale_i8(
 ) {
     for (r, chunk) in input.chunks(row.max(1)).enumerate() {
         for (j, &x) in chunk.iter().enumerate() {
-            output[r * out_stride + out_offset + j] = saturate(
-                requant.apply(x as i32 - input_zp),
-                out.zero_point,
-                out.min,
-                out.max,
-            );
+            output[r * out_stride + out_offset + j] =
+                requant.requantize(x as i32 - input_zp, out.zero_point, out.min, out.max);
         }
     }
 }

@@ -7,14 +7,16 @@
 //!
 //! Exactness: all sums are int32 with wrapping adds, like the scalar reference; integer
 //! addition modulo 2^32 is associative and commutative, so any summation order gives the same
-//! bits. Requantization mirrors [`crate::quant::Requant::apply`] lane by lane.
+//! bits. Requantization mirrors [`crate::quant::Requant::requantize`] lane by lane (f32
+//! conversion, multiply, clamp and round-to-nearest-even are the same IEEE operations in a
+//! lane as in scalar code).
 
 use super::scalar::{self, for_each_tap, ScalarKernels};
 use super::{
     ConvGeometry, ConvOperands, I8Output, Int8Kernels, KernelLevel, KernelScratch, PackedConv,
 };
 use crate::graph::Shape;
-use crate::quant::{saturate, AddRequant, Requant};
+use crate::quant::{AddRequant, Requant};
 use std::marker::PhantomData;
 
 /// Output channels per micro-kernel tile.
@@ -38,8 +40,8 @@ pub(crate) struct SimdPack {
     w8: Vec<i8>,
     /// `bias`, minus `(zp + COL_BIAS) · Σw` for raw levels.
     off: Vec<i32>,
-    mult: Vec<i32>,
-    shift: Vec<i32>,
+    /// Per-channel requantization factors ([`Requant::scale`]).
+    scale: Vec<f32>,
 }
 
 /// Working memory of the int8 SIMD convolutions (part of [`super::KernelScratch`]), grown on
@@ -151,7 +153,7 @@ pub(crate) unsafe trait Micro: Send + Sync + 'static {
     /// `e.pixels` pixels and `m = e.off.len()` channels.
     ///
     /// # Safety
-    /// As [`Micro::tile`]; `mult`/`shift` hold `m <= 16` values, `1 <= e.pixels <= 4`,
+    /// As [`Micro::tile`]; `e.scale` holds `m <= 16` values, `1 <= e.pixels <= 4`,
     /// `dst.len() >= (e.pixels − 1)·stride + m`.
     unsafe fn tile_requant(
         cols: &[Self::E],
@@ -171,7 +173,7 @@ pub(crate) unsafe trait Micro: Send + Sync + 'static {
                 *a = a.wrapping_add(o);
             }
             // SAFETY: forwarded from the caller.
-            unsafe { Self::requant(row, e.mult, e.shift, e.out, &mut dst[j * stride..][..m]) };
+            unsafe { Self::requant(row, e.scale, e.out, &mut dst[j * stride..][..m]) };
         }
     }
     /// Depthwise pixel: `acc[ch] += Σ_(t, base) wt[t·c + ch] · (input[base + ch] − zp)`.
@@ -191,7 +193,7 @@ pub(crate) unsafe trait Micro: Send + Sync + 'static {
     /// scratch).
     ///
     /// # Safety
-    /// As [`Micro::dw_pixel`]; `off`, `mult`, `shift`, `acc`, `dst` hold `c` values.
+    /// As [`Micro::dw_pixel`]; `off`, `scale`, `acc`, `dst` hold `c` values.
     #[allow(clippy::too_many_arguments)]
     unsafe fn dw_pixel_requant(
         c: usize,
@@ -207,7 +209,7 @@ pub(crate) unsafe trait Micro: Send + Sync + 'static {
         // SAFETY: forwarded from the caller.
         unsafe {
             Self::dw_pixel(c, zp, input, taps, wt, acc);
-            Self::requant(&acc[..c], e.mult, e.shift, e.out, dst);
+            Self::requant(&acc[..c], e.scale, e.out, dst);
         }
     }
     /// Whether the level has its own [`Micro::dw_run_requant`] (the driver then hands it
@@ -219,7 +221,7 @@ pub(crate) unsafe trait Micro: Send + Sync + 'static {
     ///
     /// # Safety
     /// For every tap, `base + (e.pixels − 1)·step + c <= input.len()`; `wt` holds `taps·c`,
-    /// `dst` `e.pixels·c`, `e.off`/`e.mult`/`e.shift` `c` values; CPU features present.
+    /// `dst` `e.pixels·c`, `e.off`/`e.scale` `c` values; CPU features present.
     #[allow(clippy::too_many_arguments)]
     unsafe fn dw_run_requant(
         c: usize,
@@ -236,8 +238,8 @@ pub(crate) unsafe trait Micro: Send + Sync + 'static {
     /// Per-channel requantization of `acc` into `dst` (same length as `acc`).
     ///
     /// # Safety
-    /// `mult`, `shift`, `dst` at least as long as `acc`; CPU features present.
-    unsafe fn requant(acc: &[i32], mult: &[i32], shift: &[i32], out: I8Output, dst: &mut [i8]);
+    /// `scale`, `dst` at least as long as `acc`; CPU features present.
+    unsafe fn requant(acc: &[i32], scale: &[f32], out: I8Output, dst: &mut [i8]);
     /// `Σ a[i] · b[i]` (equal lengths), exact in wrapping i32.
     ///
     /// # Safety
@@ -264,8 +266,7 @@ pub(crate) unsafe trait Micro: Send + Sync + 'static {
 #[derive(Clone, Copy)]
 pub(crate) struct Epilogue<'a> {
     pub(crate) off: &'a [i32],
-    pub(crate) mult: &'a [i32],
-    pub(crate) shift: &'a [i32],
+    pub(crate) scale: &'a [f32],
     pub(crate) out: I8Output,
     pub(crate) pixels: usize,
 }
@@ -286,7 +287,7 @@ impl Epilogue<'_> {
         dst: &[i8],
     ) {
         let n = self.pixels;
-        assert!(n >= 1 && self.off.len() >= c && self.mult.len() >= c && self.shift.len() >= c);
+        assert!(n >= 1 && self.off.len() >= c && self.scale.len() >= c);
         assert!(dst.len() >= n * c);
         assert!(taps
             .iter()
@@ -385,8 +386,7 @@ fn pack<M: Micro>(
 ) -> SimdPack {
     let cout = g.output.c;
     let mut p = SimdPack {
-        mult: requant[..cout].iter().map(|r| r.multiplier).collect(),
-        shift: requant[..cout].iter().map(|r| r.shift as i32).collect(),
+        scale: requant[..cout].iter().map(|r| r.scale).collect(),
         ..SimdPack::default()
     };
     if is_depthwise(g) {
@@ -447,7 +447,7 @@ fn conv<M: Micro>(
     let block = kpad * OCB;
     let npx = g.output.h * g.output.w;
     let wp = M::E::weights(pk);
-    assert!(wp.len() == groups * nob * block && pk.off.len() == cout && pk.mult.len() == cout);
+    assert!(wp.len() == groups * nob * block && pk.off.len() == cout && pk.scale.len() == cout);
     // A 1×1, stride-1, unpadded conv over raw int8 needs no im2col: input pixel p is row p.
     let rows = if g.kh == 1
         && g.kw == 1
@@ -514,8 +514,7 @@ fn conv<M: Micro>(
                     if M::FUSED {
                         let e = Epilogue {
                             off: &pk.off[oc0..oc0 + m],
-                            mult: &pk.mult[oc0..oc0 + m],
-                            shift: &pk.shift[oc0..oc0 + m],
+                            scale: &pk.scale[oc0..oc0 + m],
                             out,
                             pixels: n,
                         };
@@ -541,15 +540,7 @@ fn conv<M: Micro>(
             for j in (0..n).filter(|_| !M::FUSED) {
                 let dst = &mut output[(p0 + j) * cout..(p0 + j + 1) * cout];
                 // SAFETY: features detected; all slices have `cout` elements.
-                unsafe {
-                    M::requant(
-                        &ints.acc[j * cout..(j + 1) * cout],
-                        &pk.mult,
-                        &pk.shift,
-                        out,
-                        dst,
-                    )
-                };
+                unsafe { M::requant(&ints.acc[j * cout..(j + 1) * cout], &pk.scale, out, dst) };
             }
         }
         s.padded = padded;
@@ -580,12 +571,11 @@ fn depthwise<M: Micro>(
     output: &mut [i8],
 ) {
     let c = g.output.c;
-    assert!(pk.w16.len() == g.kh * g.kw * c && pk.off.len() == c && pk.mult.len() == c);
+    assert!(pk.w16.len() == g.kh * g.kw * c && pk.off.len() == c && pk.scale.len() == c);
     assert!(input.len() >= g.input.len() && output.len() >= g.output.len());
     let e = Epilogue {
         off: &pk.off,
-        mult: &pk.mult,
-        shift: &pk.shift,
+        scale: &pk.scale,
         out,
         pixels: 1,
     };
@@ -631,7 +621,7 @@ fn depthwise<M: Micro>(
                 // SAFETY: features detected; every tap of every pixel of the row is inside
                 // `src` (gp has no padding and `shape` covers every window), so
                 // base + (w − 1)·sw·c + c <= src.len(); w16 has taps·c elements,
-                // off/mult/shift c, dst w·c.
+                // off/scale c, dst w·c.
                 unsafe { M::dw_run_requant(c, zp, src, &ints.taps, &pk.w16, &e, g.sw * c, dst) };
             }
             return;
@@ -646,7 +636,7 @@ fn depthwise<M: Micro>(
                 });
                 let at = (oy * g.output.w + ox) * c;
                 // SAFETY: features detected; every tap base + c is inside the input
-                // (in-bounds pixel), w16 has taps·c elements, off/mult/shift/acc/dst c.
+                // (in-bounds pixel), w16 has taps·c elements, off/scale/acc/dst c.
                 unsafe {
                     M::dw_pixel_requant(
                         c,
@@ -716,7 +706,7 @@ fn depthwise_runs<M: Micro>(
             // SAFETY: features detected; pixels ox..ox + run have all their listed taps
             // inside the input (a run > 1 lies inside horizontally, and its rows are those
             // of pixel ox), so base + (run − 1)·sw·c + c <= input.len(); w16 has taps·c
-            // elements, off/mult/shift c, dst run·c.
+            // elements, off/scale c, dst run·c.
             unsafe {
                 M::dw_run_requant(
                     c,
@@ -845,7 +835,7 @@ impl<M: Micro> Int8Kernels for SimdKernels<M> {
             let acc = bias[o]
                 .wrapping_add(dot)
                 .wrapping_sub(wsum.wrapping_mul(input_zp));
-            *y = saturate(requant[o].apply(acc), out.zero_point, out.min, out.max);
+            *y = requant[o].requantize(acc, out.zero_point, out.min, out.max);
         }
     }
     fn add(
@@ -920,17 +910,13 @@ pub(crate) fn dw_run_reference(
             let acc = taps.iter().fold(e.off[ch], |a, &(t, b)| {
                 a.wrapping_add(wt[t * c + ch] as i32 * (input[b + j * step + ch] as i32 - zp))
             });
-            dst[j * c + ch] = requant_one(acc, e.mult[ch], e.shift[ch], e.out);
+            dst[j * c + ch] = requant_one(acc, e.scale[ch], e.out);
         }
     }
 }
 
-/// Scalar tail of a requantization: exactly [`Requant::apply`] + [`saturate`].
+/// Scalar tail of a requantization: exactly [`Requant::requantize`].
 #[inline(always)]
-pub(crate) fn requant_one(acc: i32, mult: i32, shift: i32, out: I8Output) -> i8 {
-    let r = Requant {
-        multiplier: mult,
-        shift: shift as u8,
-    };
-    saturate(r.apply(acc), out.zero_point, out.min, out.max)
+pub(crate) fn requant_one(acc: i32, scale: f32, out: I8Output) -> i8 {
+    Requant { scale }.requantize(acc, out.zero_point, out.min, out.max)
 }

@@ -119,42 +119,59 @@ pub(super) fn store_tile(a: [__m256i; 2 * PXB], acc: &mut [i32; PXB * OCB]) {
     }
 }
 
+/// The output bounds relative to the zero point (as floats: the clamp of the fp32
+/// requantization) and the zero point.
+#[derive(Clone, Copy)]
+pub(super) struct Bounds8 {
+    lo: __m256,
+    hi: __m256,
+    zp: __m256i,
+}
+
+#[target_feature(enable = "avx2")]
+#[inline]
+pub(super) fn bounds8(out: I8Output) -> Bounds8 {
+    Bounds8 {
+        lo: _mm256_set1_ps((out.min as i32 - out.zero_point) as f32),
+        hi: _mm256_set1_ps((out.max as i32 - out.zero_point) as f32),
+        zp: _mm256_set1_epi32(out.zero_point),
+    }
+}
+
+/// [`crate::quant::Requant::requantize`] on 8 lanes: `cvtdq2ps`, `mulps`, the clamp on the
+/// float, `cvtps2dq` (round to nearest even, the MXCSR mode Rust code runs in), + zero point.
+#[target_feature(enable = "avx2")]
+#[inline]
+pub(super) fn requant8(acc: __m256i, scale: __m256, b: Bounds8) -> __m256i {
+    let v = _mm256_mul_ps(_mm256_cvtepi32_ps(acc), scale);
+    let v = _mm256_min_ps(_mm256_max_ps(v, b.lo), b.hi);
+    _mm256_add_epi32(_mm256_cvtps_epi32(v), b.zp)
+}
+
 /// A tile's epilogue in registers: offsets and requantization of its `m <= 16` channels
-/// (parameters loaded once for the 4 pixels), `e.pixels` output rows `stride` apart. Lanes
-/// with a shift below 32 take the general kernel.
+/// (parameters loaded once for the 4 pixels), `e.pixels` output rows `stride` apart.
 #[target_feature(enable = "avx2")]
 pub(super) fn tile_epilogue(a: [__m256i; 2 * PXB], e: &Epilogue, dst: &mut [i8], stride: usize) {
     let (m, n) = (e.off.len(), e.pixels);
-    assert!((1..=OCB).contains(&m) && e.mult.len() >= m && e.shift.len() >= m);
+    assert!((1..=OCB).contains(&m) && e.scale.len() >= m);
     assert!((1..=PXB).contains(&n) && dst.len() >= (n - 1) * stride + m);
-    // Parameters padded to 16 lanes (shift 32 in the padding: harmless, results dropped).
-    let (mut off, mut mult, mut sh) = ([0i32; OCB], [0i32; OCB], [32i32; OCB]);
+    // Parameters padded to 16 lanes (results of the padding are dropped).
+    let (mut off, mut scale) = ([0i32; OCB], [0f32; OCB]);
     off[..m].copy_from_slice(&e.off[..m]);
-    mult[..m].copy_from_slice(&e.mult[..m]);
-    sh[..m].copy_from_slice(&e.shift[..m]);
-    let load = |v: &[i32; OCB], k: usize| {
-        // SAFETY: k + 8 <= 16.
-        unsafe { _mm256_loadu_si256(v.as_ptr().add(k).cast()) }
+    scale[..m].copy_from_slice(&e.scale[..m]);
+    // SAFETY: k + 8 <= 16 elements of each array.
+    let (off0, off1, s0, s1) = unsafe {
+        (
+            _mm256_loadu_si256(off.as_ptr().cast()),
+            _mm256_loadu_si256(off.as_ptr().add(8).cast()),
+            _mm256_loadu_ps(scale.as_ptr()),
+            _mm256_loadu_ps(scale.as_ptr().add(8)),
+        )
     };
-    let (off0, off1, m0, m1, sh0, sh1) = (
-        load(&off, 0),
-        load(&off, 8),
-        load(&mult, 0),
-        load(&mult, 8),
-        load(&sh, 0),
-        load(&sh, 8),
-    );
-    let zp = _mm256_set1_epi32(e.out.zero_point);
-    let (high0, high1) = (all_high(sh0), all_high(sh1));
+    let b = bounds8(e.out);
     for j in 0..n {
-        let v0 = _mm256_add_epi32(
-            requant8(_mm256_add_epi32(a[2 * j], off0), m0, sh0, high0, e.out),
-            zp,
-        );
-        let v1 = _mm256_add_epi32(
-            requant8(_mm256_add_epi32(a[2 * j + 1], off1), m1, sh1, high1, e.out),
-            zp,
-        );
+        let v0 = requant8(_mm256_add_epi32(a[2 * j], off0), s0, b);
+        let v1 = requant8(_mm256_add_epi32(a[2 * j + 1], off1), s1, b);
         let bytes = pack16(v0, v1);
         let row = &mut dst[j * stride..];
         if m == OCB {
@@ -242,105 +259,30 @@ pub(super) fn dw_pixel_avx2(
     }
 }
 
-/// Requantizes 8 lanes whose shifts are all >= 32 (the usual case: real factors <= 1 give
-/// shifts >= 30) with 32-bit shifts and clamps: with `x = acc·mult + 2^(shift−1)` (no i64
-/// overflow), `x >> shift = (x >> 32) >> (shift − 32)` (floor divisions compose), and `x >> 32`
-/// is the high dword of x.
 #[target_feature(enable = "avx2")]
-#[inline]
-fn requant8_high(a: __m256i, m: __m256i, sh: __m256i, lo: __m256i, hi: __m256i) -> __m256i {
-    let one = _mm256_set1_epi64x(1);
-    let round = |s: __m256i| _mm256_sllv_epi64(one, _mm256_sub_epi64(s, one));
-    let low32 = _mm256_set1_epi64x(0xffff_ffff);
-    let x_e = _mm256_add_epi64(_mm256_mul_epi32(a, m), round(_mm256_and_si256(sh, low32)));
-    let x_o = _mm256_add_epi64(
-        _mm256_mul_epi32(_mm256_srli_epi64::<32>(a), _mm256_srli_epi64::<32>(m)),
-        round(_mm256_srli_epi64::<32>(sh)),
-    );
-    // Lane 2i: high dword of the even product i; lane 2i + 1: high dword of the odd one.
-    let high = _mm256_blend_epi32::<0b1010_1010>(_mm256_srli_epi64::<32>(x_e), x_o);
-    let r = _mm256_srav_epi32(high, _mm256_sub_epi32(sh, _mm256_set1_epi32(32)));
-    _mm256_min_epi32(_mm256_max_epi32(r, lo), hi)
-}
-
-/// Requantization of 8 lanes in registers for any shifts (results clamped to the output
-/// bounds relative to the zero point, as `requant8_high`): the high-dword path where every
-/// shift is >= 32 (`high`), else 64-bit products with `round_shift_clamp`.
-#[target_feature(enable = "avx2")]
-#[inline]
-fn requant8(a: __m256i, m: __m256i, sh: __m256i, high: bool, out: I8Output) -> __m256i {
-    if high {
-        let lo = _mm256_set1_epi32(out.min as i32 - out.zero_point);
-        let hi = _mm256_set1_epi32(out.max as i32 - out.zero_point);
-        return requant8_high(a, m, sh, lo, hi);
-    }
-    let (lo, hi) = bounds(out);
-    let p_e = _mm256_mul_epi32(a, m);
-    let p_o = _mm256_mul_epi32(_mm256_srli_epi64::<32>(a), _mm256_srli_epi64::<32>(m));
-    let r_e = round_shift_clamp(
-        p_e,
-        _mm256_and_si256(sh, _mm256_set1_epi64x(0xffff_ffff)),
-        lo,
-        hi,
-    );
-    let r_o = round_shift_clamp(p_o, _mm256_srli_epi64::<32>(sh), lo, hi);
-    _mm256_blend_epi32::<0b1010_1010>(r_e, _mm256_slli_epi64::<32>(r_o))
-}
-
-/// Whether every lane's shift is >= 32 (`requant8`'s fast path).
-#[target_feature(enable = "avx2")]
-#[inline]
-fn all_high(sh: __m256i) -> bool {
-    _mm256_movemask_epi8(_mm256_cmpgt_epi32(_mm256_set1_epi32(32), sh)) == 0
-}
-
-#[target_feature(enable = "avx2")]
-pub(super) fn requant_avx2(
-    acc: &[i32],
-    mult: &[i32],
-    shift: &[i32],
-    out: I8Output,
-    dst: &mut [i8],
-) {
+pub(super) fn requant_avx2(acc: &[i32], scale: &[f32], out: I8Output, dst: &mut [i8]) {
     let n = acc.len();
-    assert!(mult.len() >= n && shift.len() >= n && dst.len() >= n);
-    let (lo, hi) = bounds(out);
-    let (lo32, hi32) = (
-        _mm256_set1_epi32(out.min as i32 - out.zero_point),
-        _mm256_set1_epi32(out.max as i32 - out.zero_point),
-    );
-    let zp = _mm256_set1_epi32(out.zero_point);
-    let low32 = _mm256_set1_epi64x(0xffff_ffff);
-    let below32 = _mm256_set1_epi32(32);
+    assert!(scale.len() >= n && dst.len() >= n);
+    let b = bounds8(out);
     let mut i = 0;
     while i + 8 <= n {
         // SAFETY: i + 8 <= n and the assert above.
-        let (a, m, sh) = unsafe {
+        let (a, sc) = unsafe {
             (
-                _mm256_loadu_si256(acc.as_ptr().add(i) as *const __m256i),
-                _mm256_loadu_si256(mult.as_ptr().add(i) as *const __m256i),
-                _mm256_loadu_si256(shift.as_ptr().add(i) as *const __m256i),
+                _mm256_loadu_si256(acc.as_ptr().add(i).cast()),
+                _mm256_loadu_ps(scale.as_ptr().add(i)),
             )
         };
-        let dst8 = &mut dst[i..i + 8];
-        if _mm256_movemask_epi8(_mm256_cmpgt_epi32(below32, sh)) == 0 {
-            let v = _mm256_add_epi32(requant8_high(a, m, sh, lo32, hi32), zp);
-            let p16 = _mm256_packs_epi32(v, v);
-            let p8 = _mm256_packs_epi16(p16, p16);
-            let d = _mm256_permutevar8x32_epi32(p8, _mm256_setr_epi32(0, 4, 0, 0, 0, 0, 0, 0));
-            // SAFETY: dst8 holds 8 bytes.
-            unsafe { _mm_storel_epi64(dst8.as_mut_ptr().cast(), _mm256_castsi256_si128(d)) };
-        } else {
-            let p_e = _mm256_mul_epi32(a, m);
-            let p_o = _mm256_mul_epi32(_mm256_srli_epi64::<32>(a), _mm256_srli_epi64::<32>(m));
-            let r_e = round_shift_clamp(p_e, _mm256_and_si256(sh, low32), lo, hi);
-            let r_o = round_shift_clamp(p_o, _mm256_srli_epi64::<32>(sh), lo, hi);
-            finish8(r_e, r_o, zp, dst8);
-        }
+        let v = requant8(a, sc, b);
+        let p16 = _mm256_packs_epi32(v, v);
+        let p8 = _mm256_packs_epi16(p16, p16);
+        let d = _mm256_permutevar8x32_epi32(p8, _mm256_setr_epi32(0, 4, 0, 0, 0, 0, 0, 0));
+        // SAFETY: i + 8 <= n <= dst.len(): 8 bytes.
+        unsafe { _mm_storel_epi64(dst.as_mut_ptr().add(i).cast(), _mm256_castsi256_si128(d)) };
         i += 8;
     }
     for j in i..n {
-        dst[j] = requant_one(acc[j], mult[j], shift[j], out);
+        dst[j] = requant_one(acc[j], scale[j], out);
     }
 }
 
@@ -420,21 +362,22 @@ pub(super) fn dw_run_requant_avx2(
     let n = e.pixels;
     e.check_run(c, input, taps, wt, step, dst);
     let zp16 = _mm256_set1_epi16(zp as i16);
-    let zp32 = _mm256_set1_epi32(e.out.zero_point);
+    let b = bounds8(e.out);
     let (ip, wp) = (input.as_ptr(), wt.as_ptr());
     let mut ch = 0;
     while ch + 16 <= c {
-        // SAFETY: ch + 16 <= c: 32-byte loads inside the c-long parameter slices.
-        let [off, mult, sh] = [e.off.as_ptr(), e.mult.as_ptr(), e.shift.as_ptr()].map(|p| unsafe {
+        // SAFETY: ch + 16 <= c: 32-byte loads inside the c-long parameter slices (the
+        // scales loaded as their bits).
+        let [off, sc] = [e.off.as_ptr(), e.scale.as_ptr().cast::<i32>()].map(|p| unsafe {
             even_odd(
                 _mm256_loadu_si256(p.add(ch).cast()),
                 _mm256_loadu_si256(p.add(ch + 8).cast()),
             )
         });
-        let (high_e, high_o) = (all_high(sh.0), all_high(sh.1));
+        let sc = (_mm256_castsi256_ps(sc.0), _mm256_castsi256_ps(sc.1));
         let store = |j: usize, (a_e, a_o): (__m256i, __m256i), dst: &mut [i8]| {
-            let v_e = _mm256_add_epi32(requant8(a_e, mult.0, sh.0, high_e, e.out), zp32);
-            let v_o = _mm256_add_epi32(requant8(a_o, mult.1, sh.1, high_o, e.out), zp32);
+            let v_e = requant8(a_e, sc.0, b);
+            let v_o = requant8(a_o, sc.1, b);
             // Per 128-bit lane: channels 0..4 | 8..12 and 4..8 | 12..16, so packing the two
             // gives channels 0..8 | 8..16 (values are inside the int8 bounds already).
             let p = _mm256_packs_epi32(
@@ -594,9 +537,9 @@ unsafe impl Micro for Avx2 {
         // SAFETY: the caller guarantees AVX2.
         unsafe { dw_pixel_avx2(c, zp, input, taps, wt, acc) }
     }
-    unsafe fn requant(acc: &[i32], mult: &[i32], shift: &[i32], out: I8Output, dst: &mut [i8]) {
+    unsafe fn requant(acc: &[i32], scale: &[f32], out: I8Output, dst: &mut [i8]) {
         // SAFETY: the caller guarantees AVX2.
-        unsafe { requant_avx2(acc, mult, shift, out, dst) }
+        unsafe { requant_avx2(acc, scale, out, dst) }
     }
     unsafe fn dot(a: &[i8], b: &[i8]) -> i32 {
         // SAFETY: the caller guarantees AVX2.

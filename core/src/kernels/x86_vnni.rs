@@ -8,10 +8,10 @@
 //! wrapping i32: `vpdpbusd` does not saturate (unlike `vpdpbusds`) and each 4-product group
 //! is at most 4 · 255 · 128 < 2^31.
 //!
-//! Depthwise and the residual add reuse the AVX2 micro-kernels; requantization too on
-//! AVX-VNNI, while AVX-512 has its own (native 64-bit arithmetic shifts and min/max).
+//! AVX-VNNI reuses the AVX2 depthwise, requantization and add; AVX-512 has its own depthwise
+//! and requantization (16 lanes, masked tails) and reuses the AVX2 add.
 
-use super::simd::{requant_one, Epilogue, Micro, OCB, PXB};
+use super::simd::{Epilogue, Micro, OCB, PXB};
 use super::x86::{
     add_avx2, dw_pixel_avx2, dw_run_requant_avx2, hsum, requant_avx2, store_tile, tile_epilogue,
 };
@@ -147,19 +147,18 @@ fn tile_requant_avx512vnni(
     stride: usize,
 ) {
     let (m, n) = (e.off.len(), e.pixels);
-    assert!((1..=OCB).contains(&m) && e.mult.len() >= m && e.shift.len() >= m);
+    assert!((1..=OCB).contains(&m) && e.scale.len() >= m);
     assert!((1..=PXB).contains(&n) && dst.len() >= (n - 1) * stride + m);
     let acc = tile_avx512vnni_regs(cols, kpad, w);
     let k: __mmask16 = if m == OCB { !0 } else { (1 << m) - 1 };
     // SAFETY: masked loads read only the first m elements of each slice (m asserted above).
-    let (off, mult, sh) = unsafe {
+    let (off, scale) = unsafe {
         (
             _mm512_maskz_loadu_epi32(k, e.off.as_ptr()),
-            _mm512_maskz_loadu_epi32(k, e.mult.as_ptr()),
-            _mm512_maskz_loadu_epi32(k, e.shift.as_ptr()),
+            _mm512_maskz_loadu_ps(k, e.scale.as_ptr()),
         )
     };
-    let rq = Rq16::new(mult, sh, e.out, k);
+    let rq = Rq16::new(scale, e.out);
     for (p, v) in acc.into_iter().enumerate().take(n) {
         let bytes = rq.apply(_mm512_add_epi32(v, off));
         // SAFETY: the mask covers m bytes from p·stride, inside dst (asserted above).
@@ -167,89 +166,35 @@ fn tile_requant_avx512vnni(
     }
 }
 
-/// Requantization of 16 lanes with the per-channel parts computed once: exactly
-/// [`crate::quant::Requant::apply`] + saturation for every shift in 1..=62. Where every
-/// lane's shift is >= 32 (the usual case) it uses `x >> shift = (x >> 32) >> (shift − 32)` on
-/// the high dwords of `x = acc·mult + 2^(shift−1)`, as `requant_avx512` does; otherwise 64-bit
-/// arithmetic shifts and a 64-bit clamp.
+/// [`crate::quant::Requant::requantize`] of 16 lanes with the per-channel factors loaded
+/// once: `vcvtdq2ps`, `vmulps`, the clamp on the float, `vcvtps2dq` (round to nearest even),
+/// + zero point, narrowed to bytes (`vpmovdb`: the values are inside int8 already).
 #[derive(Clone, Copy)]
 struct Rq16 {
-    mult: __m512i,
-    mult_o: __m512i,
-    round_e: __m512i,
-    round_o: __m512i,
-    /// All shifts >= 32: the high-dword path.
-    high32: bool,
-    sh32: __m512i,
-    /// 64-bit shift counts of the even and odd lanes (general path).
-    sh_e: __m512i,
-    sh_o: __m512i,
-    lo: __m512i,
-    hi: __m512i,
-    lo64: __m512i,
-    hi64: __m512i,
+    scale: __m512,
+    lo: __m512,
+    hi: __m512,
     zp: __m512i,
 }
 
 impl Rq16 {
-    /// Lanes outside `k` are ignored (their bytes are garbage, for masked stores).
-    #[target_feature(enable = "avx512f,avx512bw")]
+    #[target_feature(enable = "avx512f")]
     #[inline]
-    fn new(mult: __m512i, sh: __m512i, out: I8Output, k: __mmask16) -> Rq16 {
-        let one = _mm512_set1_epi64(1);
-        let round = |s: __m512i| _mm512_sllv_epi64(one, _mm512_sub_epi64(s, one));
-        let (sh_e, sh_o) = (
-            _mm512_and_si512(sh, _mm512_set1_epi64(0xffff_ffff)),
-            _mm512_srli_epi64::<32>(sh),
-        );
-        let (lo, hi) = (
-            out.min as i32 - out.zero_point,
-            out.max as i32 - out.zero_point,
-        );
+    fn new(scale: __m512, out: I8Output) -> Rq16 {
         Rq16 {
-            mult,
-            mult_o: _mm512_srli_epi64::<32>(mult),
-            round_e: round(sh_e),
-            round_o: round(sh_o),
-            high32: _mm512_mask_cmplt_epi32_mask(k, sh, _mm512_set1_epi32(32)) == 0,
-            sh32: _mm512_sub_epi32(sh, _mm512_set1_epi32(32)),
-            sh_e,
-            sh_o,
-            lo: _mm512_set1_epi32(lo),
-            hi: _mm512_set1_epi32(hi),
-            lo64: _mm512_set1_epi64(lo as i64),
-            hi64: _mm512_set1_epi64(hi as i64),
+            scale,
+            lo: _mm512_set1_ps((out.min as i32 - out.zero_point) as f32),
+            hi: _mm512_set1_ps((out.max as i32 - out.zero_point) as f32),
             zp: _mm512_set1_epi32(out.zero_point),
         }
     }
     /// The 16 output bytes of accumulators `a`.
-    #[target_feature(enable = "avx512f,avx512bw")]
+    #[target_feature(enable = "avx512f")]
     #[inline]
     fn apply(&self, a: __m512i) -> __m128i {
-        // |acc · mult| < 2^62 and 2^(shift − 1) <= 2^61: the rounding adds cannot overflow.
-        let x_e = _mm512_add_epi64(_mm512_mul_epi32(a, self.mult), self.round_e);
-        let x_o = _mm512_add_epi64(
-            _mm512_mul_epi32(_mm512_srli_epi64::<32>(a), self.mult_o),
-            self.round_o,
-        );
-        let r = if self.high32 {
-            // Lane 2i: high dword of the even product i; lane 2i + 1: of the odd one.
-            let high = _mm512_mask_blend_epi32(0xaaaa, _mm512_srli_epi64::<32>(x_e), x_o);
-            let r = _mm512_srav_epi32(high, self.sh32);
-            _mm512_min_epi32(_mm512_max_epi32(r, self.lo), self.hi)
-        } else {
-            // clamp(r + zp, min, max) − zp = clamp(r, min − zp, max − zp), in 64 bits, so
-            // the low dwords hold the results.
-            let clamp = |x: __m512i, s: __m512i| {
-                _mm512_min_epi64(
-                    _mm512_max_epi64(_mm512_srav_epi64(x, s), self.lo64),
-                    self.hi64,
-                )
-            };
-            let (r_e, r_o) = (clamp(x_e, self.sh_e), clamp(x_o, self.sh_o));
-            _mm512_mask_blend_epi32(0xaaaa, r_e, _mm512_slli_epi64::<32>(r_o))
-        };
-        _mm512_cvtepi32_epi8(_mm512_add_epi32(r, self.zp))
+        let v = _mm512_mul_ps(_mm512_cvtepi32_ps(a), self.scale);
+        let v = _mm512_min_ps(_mm512_max_ps(v, self.lo), self.hi);
+        _mm512_cvtepi32_epi8(_mm512_add_epi32(_mm512_cvtps_epi32(v), self.zp))
     }
 }
 
@@ -393,7 +338,7 @@ fn dw_run_requant_avx512(
         let k32: __mmask32 = if m == 32 { !0 } else { (1u32 << m) - 1 };
         let (k_lo, k_hi) = (k32 as __mmask16, (k32 >> 16) as __mmask16);
         // SAFETY: masked loads of channels ch..ch + m of the c-long parameter slices.
-        let [off, mult, sh] = [e.off.as_ptr(), e.mult.as_ptr(), e.shift.as_ptr()].map(|p| unsafe {
+        let [off, scale] = [e.off.as_ptr(), e.scale.as_ptr().cast::<i32>()].map(|p| unsafe {
             let lo = _mm512_maskz_loadu_epi32(k_lo, p.add(ch));
             let hi = _mm512_maskz_loadu_epi32(k_hi, p.add(ch + 16));
             (
@@ -415,9 +360,11 @@ fn dw_run_requant_avx512(
         } else {
             off
         };
+        // Lanes past the run's channels hold factor 0 (masked loads): their bytes are not
+        // stored.
         let (rq_even, rq_odd) = (
-            Rq16::new(mult.0, sh.0, e.out, low_lanes(m.div_ceil(2))),
-            Rq16::new(mult.1, sh.1, e.out, low_lanes(m / 2)),
+            Rq16::new(_mm512_castsi512_ps(scale.0), e.out),
+            Rq16::new(_mm512_castsi512_ps(scale.1), e.out),
         );
         let store = |j: usize, (even, odd): (__m512i, __m512i), dst: &mut [i8]| {
             let (be, bo) = (rq_even.apply(even), rq_odd.apply(odd));
@@ -513,103 +460,21 @@ fn dot_avx512vnni(a: &[i8], b: &[i8]) -> i32 {
     _mm512_reduce_add_epi32(_mm512_sub_epi32(s, _mm512_slli_epi32::<7>(t)))
 }
 
-/// Requantizes 8 lanes with 64-bit arithmetic (any shift in 1..=62).
-///
-/// # Safety
-/// `i + 8` elements of `acc`, `mult`, `shift` and `dst`.
-#[target_feature(enable = "avx512f,avx512bw")]
-unsafe fn requant8_i64(
-    acc: &[i32],
-    mult: &[i32],
-    shift: &[i32],
-    i: usize,
-    out: I8Output,
-    dst: &mut [i8],
-) {
-    let lo = _mm512_set1_epi64(out.min as i64 - out.zero_point as i64);
-    let hi = _mm512_set1_epi64(out.max as i64 - out.zero_point as i64);
-    let one = _mm512_set1_epi64(1);
-    // SAFETY: guaranteed by the caller: 32-byte loads inside the three slices.
-    let (a, m, sh) = unsafe {
-        (
-            _mm512_cvtepi32_epi64(_mm256_loadu_si256(acc.as_ptr().add(i).cast())),
-            _mm512_cvtepi32_epi64(_mm256_loadu_si256(mult.as_ptr().add(i).cast())),
-            _mm512_cvtepi32_epi64(_mm256_loadu_si256(shift.as_ptr().add(i).cast())),
-        )
-    };
-    // |acc · mult| < 2^62 and 2^(shift − 1) <= 2^61: the rounding add cannot overflow.
-    let x = _mm512_add_epi64(
-        _mm512_mul_epi32(a, m),
-        _mm512_sllv_epi64(one, _mm512_sub_epi64(sh, one)),
-    );
-    let r = _mm512_min_epi64(_mm512_max_epi64(_mm512_srav_epi64(x, sh), lo), hi);
-    let bytes = _mm512_cvtepi64_epi8(_mm512_add_epi64(
-        r,
-        _mm512_set1_epi64(out.zero_point as i64),
-    ));
-    // SAFETY: guaranteed by the caller: an 8-byte store inside dst.
-    unsafe { _mm_storel_epi64(dst.as_mut_ptr().add(i).cast(), bytes) };
-}
-
-/// Per-channel requantization, 16 lanes at a time where every shift is >= 32 (the usual
-/// case), as in the AVX2 kernel: `x >> shift = (x >> 32) >> (shift − 32)` on the high dwords
-/// of `x = acc·mult + 2^(shift−1)`; other lanes use AVX-512's native 64-bit arithmetic shift
-/// and min/max. Exactly [`crate::quant::Requant::apply`] + saturation.
-#[target_feature(enable = "avx512f,avx512bw")]
-fn requant_avx512(acc: &[i32], mult: &[i32], shift: &[i32], out: I8Output, dst: &mut [i8]) {
+/// Per-channel requantization, 16 lanes at a time, the tail masked.
+#[target_feature(enable = "avx512f,avx512bw,avx512vl")]
+fn requant_avx512(acc: &[i32], scale: &[f32], out: I8Output, dst: &mut [i8]) {
     let n = acc.len();
-    assert!(mult.len() >= n && shift.len() >= n && dst.len() >= n);
-    // clamp(r + zp, min, max) − zp = clamp(r, min − zp, max − zp).
-    let (lo, hi) = (
-        out.min as i32 - out.zero_point,
-        out.max as i32 - out.zero_point,
-    );
-    let one = _mm512_set1_epi64(1);
-    let round = |s: __m512i| _mm512_sllv_epi64(one, _mm512_sub_epi64(s, one));
+    assert!(scale.len() >= n && dst.len() >= n);
     let mut i = 0;
-    while i + 16 <= n {
-        // SAFETY: i + 16 <= n and the assert above: 64-byte loads inside the three slices.
-        let (a, m, sh) = unsafe {
-            (
-                _mm512_loadu_si512(acc.as_ptr().add(i).cast()),
-                _mm512_loadu_si512(mult.as_ptr().add(i).cast()),
-                _mm512_loadu_si512(shift.as_ptr().add(i).cast()),
-            )
-        };
-        if _mm512_cmplt_epi32_mask(sh, _mm512_set1_epi32(32)) != 0 {
-            // SAFETY: i + 16 <= n and the assert above.
-            unsafe {
-                requant8_i64(acc, mult, shift, i, out, dst);
-                requant8_i64(acc, mult, shift, i + 8, out, dst);
-            }
-            i += 16;
-            continue;
+    while i < n {
+        let k = low_lanes((n - i).min(16));
+        // SAFETY: the mask covers elements i..min(i + 16, n), inside the three slices.
+        unsafe {
+            let a = _mm512_maskz_loadu_epi32(k, acc.as_ptr().add(i));
+            let rq = Rq16::new(_mm512_maskz_loadu_ps(k, scale.as_ptr().add(i)), out);
+            _mm_mask_storeu_epi8(dst.as_mut_ptr().add(i), k, rq.apply(a));
         }
-        let low32 = _mm512_set1_epi64(0xffff_ffff);
-        let x_e = _mm512_add_epi64(_mm512_mul_epi32(a, m), round(_mm512_and_si512(sh, low32)));
-        let x_o = _mm512_add_epi64(
-            _mm512_mul_epi32(_mm512_srli_epi64::<32>(a), _mm512_srli_epi64::<32>(m)),
-            round(_mm512_srli_epi64::<32>(sh)),
-        );
-        // Lane 2i: high dword of the even product i; lane 2i + 1: of the odd one.
-        let high = _mm512_mask_blend_epi32(0xaaaa, _mm512_srli_epi64::<32>(x_e), x_o);
-        let r = _mm512_srav_epi32(high, _mm512_sub_epi32(sh, _mm512_set1_epi32(32)));
-        let r = _mm512_min_epi32(
-            _mm512_max_epi32(r, _mm512_set1_epi32(lo)),
-            _mm512_set1_epi32(hi),
-        );
-        let bytes = _mm512_cvtepi32_epi8(_mm512_add_epi32(r, _mm512_set1_epi32(out.zero_point)));
-        // SAFETY: i + 16 <= n <= dst.len(): a 16-byte store.
-        unsafe { _mm_storeu_si128(dst.as_mut_ptr().add(i).cast(), bytes) };
         i += 16;
-    }
-    if i + 8 <= n {
-        // SAFETY: i + 8 <= n and the assert above.
-        unsafe { requant8_i64(acc, mult, shift, i, out, dst) };
-        i += 8;
-    }
-    for j in i..n {
-        dst[j] = requant_one(acc[j], mult[j], shift[j], out);
     }
 }
 
@@ -675,15 +540,9 @@ macro_rules! vnni_micro {
                 // SAFETY: the caller guarantees the level's features, a superset of AVX2.
                 unsafe { dw_pixel_avx2(c, zp, input, taps, wt, acc) }
             }
-            unsafe fn requant(
-                acc: &[i32],
-                mult: &[i32],
-                shift: &[i32],
-                out: I8Output,
-                dst: &mut [i8],
-            ) {
+            unsafe fn requant(acc: &[i32], scale: &[f32], out: I8Output, dst: &mut [i8]) {
                 // SAFETY: the caller guarantees the level's features.
-                unsafe { $requant(acc, mult, shift, out, dst) }
+                unsafe { $requant(acc, scale, out, dst) }
             }
             unsafe fn dot(a: &[i8], b: &[i8]) -> i32 {
                 // SAFETY: the caller guarantees the level's features.
