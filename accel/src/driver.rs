@@ -800,6 +800,33 @@ mod tests {
                 Descriptor { opcode: 0, ..good }.encode(),
             ),
             (ErrorCode::BadShape, Descriptor { p0: 7, ..good }.encode()),
+            // Interface 1.0's fixed-point rescale (M = 2^30, n = 30), and factors that are not
+            // finite binary32 in [0, 2^30): refused, never computed.
+            (
+                ErrorCode::BadShape,
+                Descriptor {
+                    mult0: 1 << 30,
+                    shift0: 30,
+                    ..good
+                }
+                .encode(),
+            ),
+            (
+                ErrorCode::BadShape,
+                Descriptor {
+                    mult0: f32::NAN.to_bits() as i32,
+                    ..good
+                }
+                .encode(),
+            ),
+            (
+                ErrorCode::BadShape,
+                Descriptor {
+                    mult0: (-1.0f32).to_bits() as i32,
+                    ..good
+                }
+                .encode(),
+            ),
         ];
         for (want, raw) in cases {
             match dev.raw_doorbell(&raw) {
