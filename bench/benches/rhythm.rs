@@ -121,6 +121,12 @@ fn layers(c: &mut Criterion) {
         let macs = m.op_macs(i).max(outs.len());
         let mut grp = c.benchmark_group(name);
         grp.throughput(Throughput::Elements(macs as u64));
+        if kind == "pointwise" {
+            // The same 1×1 conv as a GEMM (m = out channels, k = in channels, n = pixels):
+            // rhythm's f32 kernel, and tract-linalg's f32 and i8 kernels as peers.
+            pointwise_f32(&mut grp, &g_, &mut rng);
+            tract_linalg_peer(&mut grp, (outs.c, ins.c, outs.h * outs.w), &mut rng);
+        }
         for level in KernelLevel::available() {
             let k = level.kernels().unwrap();
             let za = q.input_zero_points[0];
@@ -280,6 +286,121 @@ fn whole_record(c: &mut Criterion) {
         }
     }
     g.finish();
+}
+
+/// rhythm's f32 kernel (the f32 model's path) on a 1×1 conv, at the fastest level with float
+/// kernels.
+fn pointwise_f32(
+    grp: &mut criterion::BenchmarkGroup<'_, criterion::measurement::WallTime>,
+    g: &ConvGeometry,
+    rng: &mut SplitMix64,
+) {
+    use rhythm::kernels::float::{has_float_kernels, FloatConv};
+    let Some(level) = KernelLevel::available()
+        .into_iter()
+        .rev()
+        .find(|&l| has_float_kernels(l))
+    else {
+        return;
+    };
+    let weights: Vec<f32> = (0..g.output.c * g.input.c)
+        .map(|_| rng.uniform() as f32 - 0.5)
+        .collect();
+    let bias = vec![0.1f32; g.output.c];
+    let Some(conv) = FloatConv::new(level, g, &weights, &bias, rhythm::graph::Activation::None)
+    else {
+        return;
+    };
+    let input: Vec<f32> = (0..g.input.len()).map(|_| rng.uniform() as f32).collect();
+    let mut output = vec![0f32; g.output.len()];
+    let mut scratch = KernelScratch::new();
+    grp.bench_function(format!("rhythm-f32-{level}"), |b| {
+        b.iter(|| conv.run(&mut scratch, black_box(&input), &mut output))
+    });
+}
+
+/// tract-linalg (0.23, the kernels under tract's graph) on the GEMM `m × k · k × n`: f32, and
+/// i8 × i8 → i32 (no requantization: rhythm's int8 layer benchmarks include theirs). The
+/// weights (A) are packed once, the activations (B) in every iteration, as a layer would.
+#[cfg(feature = "tract")]
+fn tract_linalg_peer(
+    grp: &mut criterion::BenchmarkGroup<'_, criterion::measurement::WallTime>,
+    (m, k, n): (usize, usize, usize),
+    rng: &mut SplitMix64,
+) {
+    use tract_data::internal::*;
+    use tract_linalg::mmm::{AsInputValue, FusedSpec};
+    use tract_linalg::WeightType;
+    for (acc, input, name) in [
+        (DatumType::F32, DatumType::F32, "tract-linalg-f32"),
+        (DatumType::I32, DatumType::I8, "tract-linalg-i8"),
+    ] {
+        let Some(mmm) =
+            tract_linalg::MmmDispatch::native().preferred_kernel(acc, Some(m), Some(k), Some(n))
+        else {
+            eprintln!("tract-linalg has no {acc:?} kernel for {m}x{k}x{n}");
+            continue;
+        };
+        let plain = WeightType::Plain(input);
+        let Some(packing) = mmm
+            .packings()
+            .iter()
+            .position(|(a, b)| a.precursor() == plain && b.precursor() == plain)
+        else {
+            eprintln!(
+                "tract-linalg kernel {} has no {input:?} packing",
+                mmm.name()
+            );
+            continue;
+        };
+        let (pack_a, pack_b) = &mmm.packings()[packing];
+        let tensor = |rows: usize, cols: usize, rng: &mut SplitMix64| match input {
+            DatumType::F32 => {
+                let v: Vec<f32> = (0..rows * cols)
+                    .map(|_| rng.uniform() as f32 - 0.5)
+                    .collect();
+                Tensor::from_shape(&[rows, cols], &v).unwrap()
+            }
+            _ => {
+                let v: Vec<i8> = (0..rows * cols)
+                    .map(|_| rng.below(256) as u8 as i8)
+                    .collect();
+                Tensor::from_shape(&[rows, cols], &v).unwrap()
+            }
+        };
+        let (a, b) = (tensor(m, k, rng), tensor(k, n, rng));
+        let pa = pack_a.prepare_one(&a, 1, 0).unwrap();
+        let mut c = Tensor::zero_dt(acc, &[m, n]).unwrap();
+        grp.bench_function(name, |bench| {
+            bench.iter(|| {
+                let pb = pack_b.prepare_one(black_box(&b), 0, 1).unwrap();
+                // SAFETY: the store spans c, an m × n tensor of the accumulator type.
+                unsafe {
+                    mmm.run(
+                        m,
+                        n,
+                        &[
+                            FusedSpec::AddMatMul {
+                                a: AsInputValue::Borrowed(&*pa),
+                                b: AsInputValue::Borrowed(&*pb),
+                                packing,
+                            },
+                            FusedSpec::Store(mmm.c_view(Some(0), Some(1)).wrap(&c.view_mut())),
+                        ],
+                    )
+                    .unwrap()
+                };
+                black_box(&c);
+            })
+        });
+    }
+}
+#[cfg(not(feature = "tract"))]
+fn tract_linalg_peer(
+    _: &mut criterion::BenchmarkGroup<'_, criterion::measurement::WallTime>,
+    _: (usize, usize, usize),
+    _: &mut SplitMix64,
+) {
 }
 
 /// tract-onnx (0.23) running the exported f32 ONNX of the same network, one thread.
