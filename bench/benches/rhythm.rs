@@ -304,14 +304,14 @@ fn pointwise_f32(
         return;
     };
     let weights: Vec<f32> = (0..g.output.c * g.input.c)
-        .map(|_| rng.uniform() as f32 - 0.5)
+        .map(|_| rng.uniform() - 0.5)
         .collect();
     let bias = vec![0.1f32; g.output.c];
     let Some(conv) = FloatConv::new(level, g, &weights, &bias, rhythm::graph::Activation::None)
     else {
         return;
     };
-    let input: Vec<f32> = (0..g.input.len()).map(|_| rng.uniform() as f32).collect();
+    let input: Vec<f32> = (0..g.input.len()).map(|_| rng.uniform()).collect();
     let mut output = vec![0f32; g.output.len()];
     let mut scratch = KernelScratch::new();
     grp.bench_function(format!("rhythm-f32-{level}"), |b| {
@@ -356,9 +356,7 @@ fn tract_linalg_peer(
         let (pack_a, pack_b) = &mmm.packings()[packing];
         let tensor = |rows: usize, cols: usize, rng: &mut SplitMix64| match input {
             DatumType::F32 => {
-                let v: Vec<f32> = (0..rows * cols)
-                    .map(|_| rng.uniform() as f32 - 0.5)
-                    .collect();
+                let v: Vec<f32> = (0..rows * cols).map(|_| rng.uniform() - 0.5).collect();
                 Tensor::from_shape(&[rows, cols], &v).unwrap()
             }
             _ => {
