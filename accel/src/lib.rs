@@ -8,7 +8,8 @@
 //! * [`backend`]: [`AccelBackend`], a [`rhythm::engine::Backend`] that compiles a model into
 //!   descriptors once and recomputes any faulty beat on the CPU;
 //! * [`gemm`]: the int8 STFT as one GEMM descriptor;
-//! * [`open`]: an engine on the backend a user names (`auto`, `cpu`, `accel`, the simulator).
+//! * [`open`]: [`AccelProvider`], this crate's accelerator for core's one backend chooser
+//!   ([`rhythm::open`]), and [`open_engine`], that chooser with it.
 
 pub mod backend;
 pub mod cycle;
@@ -23,7 +24,7 @@ pub mod uio;
 pub use backend::{AccelBackend, AccelConfig, DeviceState, FaultStats};
 pub use cycle::CycleModel;
 pub use driver::{Device, DeviceConfig, DriverError};
-pub use open::{open_engine, BackendRequest, DeviceRequest, OpenedEngine};
+pub use open::{open_engine, AccelProvider};
 pub use sim::{Fault, Sim, SimConfig};
 
 /// Name of the backend whose int8 results the accelerator must reproduce bit for bit.

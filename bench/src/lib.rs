@@ -4,7 +4,7 @@
 use rhythm::featurize::{Featurizer, Signal, SpectrogramImpl};
 use rhythm::kernels::KernelLevel;
 use rhythm::model::Model;
-use rhythm::pipeline::Record as RecordFile;
+use rhythm::record::Record as RecordFile;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 

@@ -180,10 +180,9 @@ pub struct RhythmModelInfo {
 /// A loaded model bound to a backend. Opaque.
 pub struct RhythmEngine {
     pub(crate) engine: core::engine::Engine,
-    /// The simulator the engine's backend uses (RHYTHM_BACKEND_ACCEL_SIM); declared after
-    /// `engine` so that the engine is dropped first.
-    #[cfg(all(feature = "accel", target_os = "linux"))]
-    _simulator: Option<rhythm_accel::Sim>,
+    /// What the engine's backend uses (the simulator of RHYTHM_BACKEND_ACCEL_SIM); declared
+    /// after `engine` so that the engine is dropped first.
+    _keep_alive: core::open::KeepAlive,
     backend_name: CString,
     /// Why the CPU runs although an accelerator was asked for or present.
     fallback: Option<String>,
@@ -250,6 +249,7 @@ pub(crate) fn engine_error(e: core::Error) -> Fail {
         | E::InputShape { .. }
         | E::InvalidArgument { .. }
         | E::NoSuchLead(_)
+        | E::NoReference(_)
         | E::ModelMismatch => RhythmStatus::InvalidArgument,
         E::SampleRate { .. } | E::Detect(_) => RhythmStatus::SampleRate,
         E::KernelSelection(_)
@@ -395,97 +395,20 @@ pub extern "C" fn rhythm_status_name(status: i32) -> *const c_char {
 
 /// Which accelerator device an open call names (RhythmEngineOptions.accel_uio/accel_dma).
 #[derive(Debug, Clone, Default)]
-#[cfg_attr(not(all(feature = "accel", target_os = "linux")), allow(dead_code))]
 struct DeviceChoice {
     uio: Option<String>,
     dma: Option<String>,
 }
 
-/// What opening on `backend` gives: the engine, the simulator it runs on, and why the CPU
-/// runs if an accelerator was asked for or present.
-struct Opened {
-    engine: core::engine::Engine,
-    #[cfg(all(feature = "accel", target_os = "linux"))]
-    simulator: Option<rhythm_accel::Sim>,
-    fallback: Option<String>,
-}
-
+/// The accelerator this build drives, for core's one backend chooser.
 #[cfg(all(feature = "accel", target_os = "linux"))]
-fn open_backend(
-    model: Arc<core::model::Model>,
-    backend: RhythmBackend,
-    allow_fallback: bool,
-    device: DeviceChoice,
-) -> Result<Opened, Fail> {
-    use rhythm_accel::{BackendRequest, DeviceRequest};
-    let device = DeviceRequest {
-        uio: device.uio.map(Into::into),
-        dma: device.dma,
-    };
-    let request = match backend {
-        RhythmBackend::Auto => BackendRequest::Auto(device),
-        RhythmBackend::Cpu => BackendRequest::Cpu,
-        RhythmBackend::CpuScalar => BackendRequest::CpuScalar,
-        RhythmBackend::Accel => BackendRequest::Accel {
-            device,
-            allow_fallback,
-        },
-        RhythmBackend::AccelSim => BackendRequest::AccelSim,
-    };
-    let accel = matches!(backend, RhythmBackend::Accel | RhythmBackend::AccelSim);
-    match rhythm_accel::open_engine(Arc::clone(&model), &request) {
-        Ok(o) => Ok(Opened {
-            engine: o.engine,
-            simulator: o.simulator,
-            fallback: o.fallback,
-        }),
-        Err(e) if accel && !allow_fallback => fail(
-            RhythmStatus::BackendUnavailable,
-            format!("accelerator backend not available: {e}"),
-        ),
-        Err(e) if accel => cpu_fallback(model, format!("accelerator not usable: {e}")),
-        Err(e) => Err(engine_error(e)),
-    }
+fn accelerator() -> Option<&'static dyn core::open::AcceleratorProvider> {
+    Some(&rhythm_accel::AccelProvider)
 }
 
 #[cfg(not(all(feature = "accel", target_os = "linux")))]
-fn open_backend(
-    model: Arc<core::model::Model>,
-    backend: RhythmBackend,
-    allow_fallback: bool,
-    _device: DeviceChoice,
-) -> Result<Opened, Fail> {
-    use core::engine::{BackendChoice, Engine};
-    const NO_ACCEL: &str =
-        "this build of the library has no accelerator support (the `accel` feature, Linux)";
-    let choice = match backend {
-        RhythmBackend::Accel | RhythmBackend::AccelSim if !allow_fallback => {
-            return fail(
-                RhythmStatus::BackendUnavailable,
-                format!("accelerator backend not available: {NO_ACCEL}; open with RHYTHM_BACKEND_CPU or allow fallback"),
-            );
-        }
-        RhythmBackend::Accel | RhythmBackend::AccelSim => {
-            return cpu_fallback(model, NO_ACCEL.into())
-        }
-        RhythmBackend::Auto | RhythmBackend::Cpu => BackendChoice::CpuAuto,
-        RhythmBackend::CpuScalar => BackendChoice::CpuScalar,
-    };
-    Ok(Opened {
-        engine: Engine::new(model, choice).map_err(engine_error)?,
-        fallback: None,
-    })
-}
-
-/// The CPU (fastest kernels) in place of an accelerator that cannot be used.
-fn cpu_fallback(model: Arc<core::model::Model>, why: String) -> Result<Opened, Fail> {
-    use core::engine::{BackendChoice, Engine};
-    Ok(Opened {
-        engine: Engine::new(model, BackendChoice::CpuAuto).map_err(engine_error)?,
-        #[cfg(all(feature = "accel", target_os = "linux"))]
-        simulator: None,
-        fallback: Some(why),
-    })
+fn accelerator() -> Option<&'static dyn core::open::AcceleratorProvider> {
+    None
 }
 
 fn open_model(
@@ -495,35 +418,40 @@ fn open_model(
     device: DeviceChoice,
     out: *mut *mut RhythmEngine,
 ) -> Res {
-    use core::engine::{BackendChoice, Engine};
-    let opened = match open_backend(Arc::clone(&model), backend, allow_fallback, device) {
+    use core::open::{BackendName, BackendRequest, DeviceRequest};
+    let request = BackendRequest {
+        backend: match backend {
+            RhythmBackend::Auto => BackendName::Auto,
+            RhythmBackend::Cpu => BackendName::Cpu,
+            RhythmBackend::CpuScalar => BackendName::CpuScalar,
+            RhythmBackend::Accel => BackendName::Accel,
+            RhythmBackend::AccelSim => BackendName::AccelSim,
+        },
+        device: DeviceRequest {
+            uio: device.uio.map(Into::into),
+            dma: device.dma,
+        },
+        allow_fallback,
+    };
+    let accel = matches!(backend, RhythmBackend::Accel | RhythmBackend::AccelSim);
+    let opened = match core::open::open_engine(model, &request, accelerator()) {
         Ok(o) => o,
-        // The fastest kernels could not be set up (e.g. a bad RHYTHM_KERNELS): fall back to
-        // the scalar reference when allowed.
-        Err(Fail(RhythmStatus::Engine, why))
-            if allow_fallback && backend != RhythmBackend::CpuScalar =>
-        {
-            Opened {
-                engine: Engine::new(model, BackendChoice::CpuScalar).map_err(engine_error)?,
-                #[cfg(all(feature = "accel", target_os = "linux"))]
-                simulator: None,
-                fallback: Some(why),
-            }
+        Err(e) if accel => {
+            return fail(
+                RhythmStatus::BackendUnavailable,
+                format!("accelerator backend not available: {e}"),
+            )
         }
-        Err(e) => return Err(e),
+        Err(e) => return Err(engine_error(e)),
     };
-    let name = opened.engine.backend_name();
-    #[cfg(all(feature = "accel", target_os = "linux"))]
-    let name = match opened.simulator {
-        Some(_) => format!("{name} (simulator)"),
-        None => name,
-    };
+    let backend_name = CString::new(opened.backend_name()).unwrap_or_default();
+    let fallback = opened.fallback.clone();
+    let (engine, keep_alive) = opened.into_parts();
     let handle = Box::new(RhythmEngine {
-        engine: opened.engine,
-        #[cfg(all(feature = "accel", target_os = "linux"))]
-        _simulator: opened.simulator,
-        backend_name: CString::new(name).unwrap_or_default(),
-        fallback: opened.fallback,
+        engine,
+        _keep_alive: keep_alive,
+        backend_name,
+        fallback,
         report: CString::default(),
     });
     // SAFETY: `out` was checked non-NULL by the callers; it points to writable storage for

@@ -5,7 +5,7 @@ use super::*;
 use rhythm_core::detect;
 use rhythm_core::engine::{BackendChoice, Engine};
 use rhythm_core::model::Model;
-use rhythm_core::pipeline::Record;
+use rhythm_core::record::Record;
 use std::ffi::{c_void, CStr, CString};
 use std::path::{Path, PathBuf};
 use std::ptr;

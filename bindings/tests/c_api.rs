@@ -6,7 +6,7 @@
 use rhythm_core::detect;
 use rhythm_core::engine::{BackendChoice, Engine};
 use rhythm_core::model::Model;
-use rhythm_core::pipeline::Record;
+use rhythm_core::record::Record;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 

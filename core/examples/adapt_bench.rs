@@ -10,7 +10,7 @@
 use rhythm::adapt::AdaptConfig;
 use rhythm::engine::{AdaptInput, BackendChoice, Engine, LabelledBeat};
 use rhythm::model::Model;
-use rhythm::pipeline::Record;
+use rhythm::record::Record;
 use rhythm::spectrogram::{self, RrFeatures};
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};

@@ -20,7 +20,7 @@
 use plotters::prelude::*;
 use plotters::style::{register_font, FontStyle};
 use rhythm::evaluate::{Confusion, DS2};
-use rhythm::pipeline::ReferenceBeat;
+use rhythm::record::ReferenceBeat;
 use rhythm::{detect, AamiClass, BackendChoice, Engine, Model, Record};
 use std::fmt::Write as _;
 use std::path::Path;

@@ -72,6 +72,10 @@ pub enum Error {
         #[source]
         source: Box<dyn std::error::Error + Send + Sync>,
     },
+    /// A record without reference annotations (`.atr`) where they are needed (scoring at
+    /// reference beats, adapting on their labels).
+    #[error("record {0} has no reference annotations (.atr)")]
+    NoReference(String),
     /// The requested lead does not exist in the record.
     #[error("record has no lead named {0}")]
     NoSuchLead(String),

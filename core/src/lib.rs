@@ -35,7 +35,7 @@
 //! use rhythm::engine::{BackendChoice, Engine};
 //! use rhythm::model::Model;
 //! use rhythm::featurize::Signal;
-//! use rhythm::pipeline::Record;
+//! use rhythm::record::Record;
 //!
 //! let root = concat!(env!("CARGO_MANIFEST_DIR"), "/../fixtures");
 //! let mut engine = Engine::new(
@@ -61,7 +61,7 @@
 //! use rhythm::adapt::AdaptConfig;
 //! use rhythm::engine::{AdaptInput, BackendChoice, Engine, LabelledBeat};
 //! use rhythm::model::Model;
-//! use rhythm::pipeline::Record;
+//! use rhythm::record::Record;
 //! use rhythm::spectrogram::{extract_window, rr_features};
 //!
 //! let root = concat!(env!("CARGO_MANIFEST_DIR"), "/../fixtures");
@@ -99,14 +99,16 @@ pub mod adapt;
 pub mod build;
 pub mod detect;
 pub mod engine;
-pub mod error;
+mod error;
 pub mod evaluate;
 pub mod featurize;
 pub mod graph;
 pub mod kernels;
 pub mod model;
-pub mod pipeline;
+pub mod open;
+pub mod output;
 pub mod quant;
+pub mod record;
 pub mod record_file;
 pub mod rng;
 pub mod spectrogram;
@@ -119,6 +121,6 @@ pub use engine::{BackendChoice, Beat, Classification, Engine, SpectrogramImpl};
 pub use error::{Error, Result};
 pub use featurize::Signal;
 pub use model::Model;
-pub use pipeline::Record;
+pub use record::Record;
 pub use record_file::{classify_record_file, RecordFileOptions};
 pub use stream::{Stream, StreamConfig};

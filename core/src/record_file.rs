@@ -34,10 +34,10 @@ use std::sync::{Arc, Mutex};
 use crate::engine::{Beat, Engine};
 use crate::error::Error;
 use crate::featurize::{BeatHistory, HISTORY_BEATS};
-use crate::pipeline::choose_lead;
+use crate::record::choose_lead;
 use crate::spectrogram::{RrFeatures, WindowEdge};
 use crate::stream::{classify_cut, BeatWindows, Stream, StreamConfig, StreamStats};
-use crate::wfdb::{self, SignalReader};
+use crate::wfdb::SignalReader;
 
 /// How [`classify_record_file`] runs.
 #[derive(Debug, Clone, PartialEq)]
@@ -284,14 +284,17 @@ pub fn classify_record_file(
         });
     }
     let model_fs = engine.sample_rate_hz();
-    let mut hea = path.as_os_str().to_owned();
-    hea.push(".hea");
-    let header = wfdb::Header::read(Path::new(&hea))?;
-    let (signal, lead) = choose_lead(&header, model_fs, options.lead.as_deref())?;
-    let reader = SignalReader::open(path, signal)?;
+    let mut lead = String::new();
+    let reader = SignalReader::open_chosen(path, |header| {
+        let (signal, name) = choose_lead(header, model_fs, options.lead.as_deref())?;
+        lead = name;
+        Ok::<_, Error>(signal)
+    })?;
+    let signal = reader.signal();
+    let header_fs = reader.header().fs;
     let stream = Stream::new(
         engine,
-        header.fs,
+        header_fs,
         StreamConfig {
             max_post_rr_s: options.max_post_rr_s,
         },
@@ -308,7 +311,7 @@ pub fn classify_record_file(
     let mut summary = RecordFileSummary {
         lead,
         signal,
-        original_fs: header.fs,
+        original_fs: header_fs,
         samples: 0,
         model_samples: 0,
         beats: 0,

@@ -21,11 +21,11 @@
 //! At a rate other than the model's ([`SpectrogramConfig::sample_rate_hz`], 360 Hz for the
 //! shipped models) the stream resamples internally with a [`StreamResampler`]: the same
 //! windowed-sinc kernel, and bit for bit the same samples, as the offline path
-//! ([`crate::pipeline::Record::load`] → [`crate::wfdb::resample`]), so a stream at 128 Hz
+//! ([`crate::record::Record::load`] → [`crate::wfdb::resample`]), so a stream at 128 Hz
 //! gives the beats the offline path gives on the same 128 Hz record. Beat positions
 //! ([`Beat::sample`] of a [`StreamBeat`]), [`Stream::position`], latencies and
 //! [`StreamStats::samples`] are in the **device's samples**, mapped from the model's as
-//! [`crate::pipeline::Record::record_sample`] maps them. The resampler adds at most
+//! [`crate::record::Record::record_sample`] maps them. The resampler adds at most
 //! [`StreamResampler::delay_input_samples`] device samples of latency (18, 0.14 s at 128 Hz; 48,
 //! 0.05 s at 1000 Hz), included in [`Stream::max_latency_samples`], and allocates nothing
 //! after [`Stream::new`].
@@ -74,7 +74,7 @@
 //! ```
 //! use rhythm::engine::{BackendChoice, Engine};
 //! use rhythm::model::Model;
-//! use rhythm::pipeline::Record;
+//! use rhythm::record::Record;
 //! use rhythm::stream::{Stream, StreamConfig};
 //!
 //! let root = concat!(env!("CARGO_MANIFEST_DIR"), "/../fixtures");

@@ -6,14 +6,10 @@ use rhythm::aami::AamiClass;
 use rhythm::adapt::{AdaptConfig, LinearHead};
 use rhythm::engine::{AdaptInput, BackendChoice, CpuBackend, Engine, LabelledBeat};
 use rhythm::model::{Model, OpKind};
-use rhythm::pipeline::Record;
+use rhythm::record::Record;
 use rhythm::spectrogram::{self, RrFeatures, StftF32};
-use std::path::{Path, PathBuf};
+use rhythm_testkit::fixtures;
 use std::sync::Arc;
-
-fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
-}
 
 struct Beats {
     windows: Vec<Vec<f32>>,
@@ -24,7 +20,7 @@ struct Beats {
 /// Reference beats of record 119 (N and V): `n` per class, from the first minutes.
 fn labelled_beats(model: &Model, n: usize, skip: usize) -> Beats {
     let sc = *model.spectrogram();
-    let rec = Record::load(root().join("fixtures/records/119"), 360.0, None).unwrap();
+    let rec = Record::load(fixtures().join("records/119"), 360.0, None).unwrap();
     let cond = rhythm::detect::condition(&rec.signal_mv, 360.0);
     let pos = rec.reference_positions();
     let mut b = Beats {
@@ -127,7 +123,7 @@ fn cfg(feats: &[f32], dim: usize) -> AdaptConfig {
 
 #[test]
 fn adapt_reproduces_linear_head_adapt_f32_model() {
-    let model = Model::open(root().join("fixtures/models/rhythm-f32.rhm")).unwrap();
+    let model = Model::open(fixtures().join("models/rhythm-f32.rhm")).unwrap();
     let beats = labelled_beats(&model, 8, 0);
     // The reference: LinearHead::adapt from the model's own FC weights on independently
     // computed features.
@@ -186,7 +182,7 @@ fn adapt_reproduces_linear_head_adapt_f32_model() {
 
 #[test]
 fn adapt_int8_model_starts_from_dequantized_classifier() {
-    let model = Model::open(root().join("fixtures/models/rhythm-int8.rhm")).unwrap();
+    let model = Model::open(fixtures().join("models/rhythm-int8.rhm")).unwrap();
     let beats = labelled_beats(&model, 6, 0);
     let mut e = Engine::new(Arc::clone(&model), BackendChoice::CpuAuto).unwrap();
     let dim = e.feature_dim();

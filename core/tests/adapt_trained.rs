@@ -15,12 +15,8 @@ use rhythm::aami::AamiClass;
 use rhythm::adapt::AdaptConfig;
 use rhythm::engine::{dequantized_classifier, AdaptInput, BackendChoice, Engine, LabelledBeat};
 use rhythm::model::Model;
-use rhythm::pipeline::Record;
-use std::path::{Path, PathBuf};
-
-fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
-}
+use rhythm::record::Record;
+use rhythm_testkit::fixtures;
 
 struct Golden {
     record: String,
@@ -34,7 +30,7 @@ struct Golden {
 }
 
 fn golden(record: &str) -> Golden {
-    let path = root().join(format!("fixtures/golden/adaptation-{record}.json"));
+    let path = fixtures().join(format!("golden/adaptation-{record}.json"));
     let doc: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
     let floats = |v: &serde_json::Value| -> Vec<f32> {
@@ -75,8 +71,8 @@ fn golden(record: &str) -> Golden {
 /// beat through the device path (`classify_beat`). Returns the engine and the classes
 /// (255 where a beat was not classified).
 fn adapt_and_classify(model: &str, g: &Golden) -> (Engine, Vec<u8>) {
-    let model = Model::open(root().join("fixtures/models").join(model)).unwrap();
-    let rec = Record::load(root().join("fixtures/records").join(&g.record), 360.0, None).unwrap();
+    let model = Model::open(fixtures().join("models").join(model)).unwrap();
+    let rec = Record::load(fixtures().join("records").join(&g.record), 360.0, None).unwrap();
     let pos = rec.reference_positions();
     let signal = rhythm::featurize::Signal::new(&rec.signal_mv, 360.0);
     let mut e = Engine::new(model, BackendChoice::CpuAuto).unwrap();

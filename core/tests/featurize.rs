@@ -9,13 +9,9 @@ use rhythm::featurize::{
     HISTORY_BEATS, SIDE_FEATURES,
 };
 use rhythm::model::Model;
-use rhythm::pipeline::Record;
+use rhythm::record::Record;
 use rhythm::spectrogram::{self, WindowEdge};
-use std::path::{Path, PathBuf};
-
-fn fixtures() -> PathBuf {
-    Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../fixtures")).to_path_buf()
-}
+use rhythm_testkit::fixtures;
 
 /// The shipped model, and a model taking the current side features (morphology included).
 fn models() -> Vec<std::sync::Arc<Model>> {

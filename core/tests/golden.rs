@@ -3,49 +3,26 @@
 
 use rhythm::engine::{BackendChoice, Engine};
 use rhythm::model::Model;
-use std::path::Path;
-
-fn fixtures() -> &'static Path {
-    Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../fixtures"))
-}
+use rhythm_testkit::{fixtures, golden};
 
 #[test]
 fn scalar_reference_reproduces_golden_int8_logits() {
-    let doc: serde_json::Value = serde_json::from_str(
-        &std::fs::read_to_string(fixtures().join("golden/rhythm-int8-golden.json")).unwrap(),
-    )
-    .unwrap();
+    let golden = golden();
     let model = Model::open(fixtures().join("models/rhythm-int8.rhm")).unwrap();
     assert_eq!(
-        doc["model_crc32"].as_u64().unwrap() as u32,
+        golden.model_crc32,
         model.header().crc32,
         "golden file belongs to another model: regenerate both with gen-model"
     );
     let mut engine = Engine::new(model, BackendChoice::CpuScalar).unwrap();
-    let cases = doc["cases"].as_array().unwrap();
-    assert!(cases.len() >= 10);
-    let floats = |v: &serde_json::Value| -> Vec<f32> {
-        v.as_array()
-            .unwrap()
-            .iter()
-            .map(|x| x.as_f64().unwrap() as f32)
-            .collect()
-    };
+    assert!(golden.cases.len() >= 10);
     let mut distinct = std::collections::HashSet::new();
-    for (i, case) in cases.iter().enumerate() {
-        let image = floats(&case["image"]);
-        let side = floats(&case["side"]);
-        let want: Vec<i8> = case["int8_logits"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|x| x.as_i64().unwrap() as i8)
-            .collect();
-        let c = engine.classify_image(&image, &side).unwrap();
+    for (i, case) in golden.cases.iter().enumerate() {
+        let c = engine.classify_image(&case.image, &case.side).unwrap();
         let got = engine.last_int8_logits().unwrap();
-        assert_eq!(got, &want[..], "case {i}");
-        assert_eq!(c.class.to_string(), case["class"].as_str().unwrap());
-        distinct.insert(want);
+        assert_eq!(got, &case.int8_logits[..], "case {i}");
+        assert_eq!(c.class.to_string(), case.class);
+        distinct.insert(case.int8_logits.clone());
     }
     // Real beats give different logits: the vectors exercise the network, not a constant.
     assert!(distinct.len() > 1);
@@ -53,10 +30,7 @@ fn scalar_reference_reproduces_golden_int8_logits() {
 
 #[test]
 fn shipped_precisions_agree_on_golden_inputs() {
-    let doc: serde_json::Value = serde_json::from_str(
-        &std::fs::read_to_string(fixtures().join("golden/rhythm-int8-golden.json")).unwrap(),
-    )
-    .unwrap();
+    let golden = golden();
     let mut engines: Vec<Engine> = ["rhythm-f32.rhm", "rhythm-fp16.rhm", "rhythm-int8.rhm"]
         .iter()
         .map(|f| {
@@ -67,18 +41,10 @@ fn shipped_precisions_agree_on_golden_inputs() {
             .unwrap()
         })
         .collect();
-    let floats = |v: &serde_json::Value| -> Vec<f32> {
-        v.as_array()
-            .unwrap()
-            .iter()
-            .map(|x| x.as_f64().unwrap() as f32)
-            .collect()
-    };
-    for case in doc["cases"].as_array().unwrap() {
-        let (image, side) = (floats(&case["image"]), floats(&case["side"]));
+    for case in &golden.cases {
         let mut logits = Vec::new();
         for e in engines.iter_mut() {
-            e.classify_image(&image, &side).unwrap();
+            e.classify_image(&case.image, &case.side).unwrap();
             logits.push(*e.last_logits());
         }
         let range = logits[0]

@@ -155,18 +155,8 @@ fn float_kernels_exist_on_simd_cpus() {
 fn shipped_float_models_match_the_scalar_engine() {
     use rhythm::engine::{BackendChoice, Engine};
     use rhythm::model::Model;
-    let fixtures = std::path::Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../fixtures"));
-    let doc: serde_json::Value = serde_json::from_str(
-        &std::fs::read_to_string(fixtures.join("golden/rhythm-int8-golden.json")).unwrap(),
-    )
-    .unwrap();
-    let floats = |v: &serde_json::Value| -> Vec<f32> {
-        v.as_array()
-            .unwrap()
-            .iter()
-            .map(|x| x.as_f64().unwrap() as f32)
-            .collect()
-    };
+    let fixtures = rhythm_testkit::fixtures();
+    let golden = rhythm_testkit::golden();
     for file in ["rhythm-fp16.rhm", "rhythm-f32.rhm"] {
         let model = Model::open(fixtures.join("models").join(file)).unwrap();
         let mut reference = Engine::new(model.clone(), BackendChoice::CpuScalar).unwrap();
@@ -174,10 +164,10 @@ fn shipped_float_models_match_the_scalar_engine() {
         for level in float_levels() {
             let mut engine = Engine::new(model.clone(), BackendChoice::Cpu(level)).unwrap();
             assert_eq!(engine.backend_name(), format!("cpu-{level}"), "{file}");
-            for (i, case) in doc["cases"].as_array().unwrap().iter().enumerate() {
-                let (image, side) = (floats(&case["image"]), floats(&case["side"]));
-                let want = reference.classify_image(&image, &side).unwrap();
-                let got = engine.classify_image(&image, &side).unwrap();
+            for (i, case) in golden.cases.iter().enumerate() {
+                let (image, side) = (&case.image, &case.side);
+                let want = reference.classify_image(image, side).unwrap();
+                let got = engine.classify_image(image, side).unwrap();
                 assert_eq!(got.class, want.class, "{file} {level} case {i}");
                 let (a, b) = (*engine.last_logits(), *reference.last_logits());
                 let scale = b.iter().fold(1f32, |m, x| m.max(x.abs()));

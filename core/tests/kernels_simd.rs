@@ -16,7 +16,6 @@ use rhythm::kernels::{
 use rhythm::model::{Model, Shape};
 use rhythm::quant::{AddRequant, Requant};
 use rhythm::rng::SplitMix64;
-use std::path::Path;
 
 /// The SIMD levels this CPU runs (the scalar reference excluded).
 fn simd_levels() -> Vec<(KernelLevel, &'static dyn Int8Kernels)> {
@@ -266,39 +265,18 @@ fn extremes_are_bit_exact() {
     }
 }
 
-fn fixtures() -> &'static Path {
-    Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../fixtures"))
-}
-
 /// The shipped model's int8 logits at every level equal the golden file (which the scalar
 /// reference reproduces, see golden.rs).
 #[test]
 fn every_level_reproduces_golden_int8_logits() {
-    let doc: serde_json::Value = serde_json::from_str(
-        &std::fs::read_to_string(fixtures().join("golden/rhythm-int8-golden.json")).unwrap(),
-    )
-    .unwrap();
-    let model = Model::open(fixtures().join("models/rhythm-int8.rhm")).unwrap();
-    let floats = |v: &serde_json::Value| -> Vec<f32> {
-        v.as_array()
-            .unwrap()
-            .iter()
-            .map(|x| x.as_f64().unwrap() as f32)
-            .collect()
-    };
+    let golden = rhythm_testkit::golden();
+    let model = Model::open(rhythm_testkit::fixtures().join("models/rhythm-int8.rhm")).unwrap();
     for level in KernelLevel::available() {
         let mut engine = Engine::new(model.clone(), BackendChoice::Cpu(level)).unwrap();
         assert_eq!(engine.backend_name(), format!("cpu-{level}"));
-        for (i, case) in doc["cases"].as_array().unwrap().iter().enumerate() {
-            engine
-                .classify_image(&floats(&case["image"]), &floats(&case["side"]))
-                .unwrap();
-            let want: Vec<i8> = case["int8_logits"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .map(|x| x.as_i64().unwrap() as i8)
-                .collect();
+        for (i, case) in golden.cases.iter().enumerate() {
+            engine.classify_image(&case.image, &case.side).unwrap();
+            let want = &case.int8_logits;
             assert_eq!(
                 engine.last_int8_logits().unwrap(),
                 &want[..],
@@ -316,7 +294,7 @@ fn every_level_reproduces_golden_int8_logits() {
 
 #[test]
 fn unsupported_levels_are_refused() {
-    let model = Model::open(fixtures().join("models/rhythm-int8.rhm")).unwrap();
+    let model = Model::open(rhythm_testkit::fixtures().join("models/rhythm-int8.rhm")).unwrap();
     for level in KernelLevel::ALL {
         let r = Engine::new(model.clone(), BackendChoice::Cpu(level));
         assert_eq!(r.is_ok(), level.is_supported(), "{level}");

@@ -295,10 +295,7 @@ fn resource_limits_are_named_errors() {
     }
     // The shipped models are far inside every limit.
     for p in ["rhythm-int8.rhm", "rhythm-fp16.rhm", "rhythm-f32.rhm"] {
-        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("../fixtures/models")
-            .join(p);
-        let m = Model::open(path).unwrap();
+        let m = Model::open(rhythm_testkit::fixtures().join("models").join(p)).unwrap();
         let work: usize = (0..m.ops().len()).map(|i| m.op_macs(i)).sum();
         assert!(
             work < rhythm::model::format::MAX_WORK_PER_BEAT / 16,

@@ -2,7 +2,8 @@
 
 use rhythm::engine::{BackendChoice, Engine, SpectrogramImpl};
 use rhythm::model::Model;
-use rhythm::pipeline::Record;
+use rhythm::record::Record;
+use rhythm_testkit::fixtures;
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
 
@@ -45,8 +46,8 @@ static GLOBAL: Counting = Counting;
 
 #[test]
 fn classifying_beats_allocates_nothing() {
-    let root = concat!(env!("CARGO_MANIFEST_DIR"), "/../fixtures");
-    let rec = Record::load(format!("{root}/records/119"), 360.0, None).unwrap();
+    let root = fixtures();
+    let rec = Record::load(root.join("records/119"), 360.0, None).unwrap();
     let signal = rhythm::featurize::Signal::new(&rec.signal_mv, 360.0);
     let beats = rec.reference_positions();
     for (file, stft, auto) in [
@@ -56,7 +57,7 @@ fn classifying_beats_allocates_nothing() {
         ("rhythm-fp16.rhm", SpectrogramImpl::F16, true),
         ("rhythm-f32.rhm", SpectrogramImpl::F32, true),
     ] {
-        let model = Model::open(format!("{root}/models/{file}")).unwrap();
+        let model = Model::open(root.join("models").join(file)).unwrap();
         // CpuAuto: the SIMD level of this CPU (its scratch buffers are grown by the warm-up).
         let choice = if auto {
             BackendChoice::CpuAuto
@@ -92,9 +93,9 @@ fn classifying_beats_allocates_nothing() {
 fn streaming_and_adapted_classification_allocate_nothing() {
     use rhythm::engine::{AdaptInput, LabelledBeat};
     use rhythm::stream::{Stream, StreamConfig};
-    let root = concat!(env!("CARGO_MANIFEST_DIR"), "/../fixtures");
-    let rec = Record::load(format!("{root}/records/208"), 360.0, None).unwrap();
-    let model = Model::open(format!("{root}/models/rhythm-int8.rhm")).unwrap();
+    let root = fixtures();
+    let rec = Record::load(root.join("records/208"), 360.0, None).unwrap();
+    let model = Model::open(root.join("models/rhythm-int8.rhm")).unwrap();
     let mut engine = Engine::new(model, BackendChoice::CpuAuto).unwrap();
     // Adapt first: classification with the adapted head must not allocate either.
     let dim = engine.feature_dim();

@@ -12,7 +12,7 @@ use rhythm::engine::{Backend, CpuBackend};
 use rhythm::kernels::scalar::softmax;
 use rhythm::model::{Model, Precision};
 use rhythm::spectrogram::SpectrogramConfig;
-use rhythm_testkit::{random_inputs, SplitMix64};
+use rhythm_testkit::{fixtures, random_inputs, SplitMix64};
 use std::sync::Arc;
 use tract_onnx::prelude::*;
 
@@ -82,12 +82,12 @@ fn check(model: &Arc<Model>, reference: Arc<Model>, seed: u64) {
 
 #[test]
 fn shipped_models_export_to_equivalent_onnx() {
-    let root = concat!(env!("CARGO_MANIFEST_DIR"), "/../fixtures/models");
-    let f32m = Model::open(format!("{root}/rhythm-f32.rhm")).unwrap();
+    let root = fixtures().join("models");
+    let f32m = Model::open(root.join("rhythm-f32.rhm")).unwrap();
     check(&f32m, f32m.clone(), 1);
     // The int8 model exports its dequantized weights: the reference is rhythm's f32 run of
     // those same weights.
-    let int8 = Model::open(format!("{root}/rhythm-int8.rhm")).unwrap();
+    let int8 = Model::open(root.join("rhythm-int8.rhm")).unwrap();
     let deq = Model::from_bytes(&dequantized_spec(&int8).unwrap().to_bytes().unwrap()).unwrap();
     check(&int8, deq, 2);
 }
@@ -112,15 +112,15 @@ fn varied_networks_export_to_equivalent_onnx() {
 /// even in ONNX and half away from zero in rhythm; float sums differ in order).
 #[test]
 fn int8_models_export_to_equivalent_qdq_onnx() {
-    let root = concat!(env!("CARGO_MANIFEST_DIR"), "/../fixtures/models");
-    let shipped = Model::open(format!("{root}/rhythm-int8.rhm")).unwrap();
+    let root = fixtures().join("models");
+    let shipped = Model::open(root.join("rhythm-int8.rhm")).unwrap();
     let net =
         NetworkBuilder::random_efficientnet_like(9, SpectrogramConfig::default_360hz(), 4, 5, 1);
     let mut rng = SplitMix64(11);
     let sc = SpectrogramConfig::default_360hz();
     let cal = net.calibrate(&random_inputs(&mut rng, &sc, 4, 16)).unwrap();
     let random = Model::from_bytes(&net.int8_spec(&cal).to_bytes().unwrap()).unwrap();
-    assert!(to_onnx_qdq(&Model::open(format!("{root}/rhythm-f32.rhm")).unwrap()).is_err());
+    assert!(to_onnx_qdq(&Model::open(root.join("rhythm-f32.rhm")).unwrap()).is_err());
     for (which, model) in [("shipped", shipped), ("random", random)] {
         let plan = tract_plan(&to_onnx_qdq(&model).unwrap());
         let mut fq = FakeQuant::new(&model).unwrap();

@@ -5,28 +5,24 @@ use rhythm::detect;
 use rhythm::engine::Beat;
 use rhythm::engine::{BackendChoice, Engine};
 use rhythm::model::Model;
-use rhythm::pipeline::Record;
+use rhythm::record::Record;
 use rhythm::stream::{AdcScale, Stream, StreamBeat, StreamConfig};
 use rhythm::wfdb;
 use rhythm::Error;
-use std::path::{Path, PathBuf};
-
-fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
-}
+use rhythm_testkit::fixtures;
 
 /// A shipped model, or `"side-branch"`: a random model taking the current side features
 /// (the morphology template included).
 fn engine(model: &str) -> Engine {
     let model = if model == "side-branch" {
-        let sc = *Model::open(root().join("fixtures/models/rhythm-int8.rhm"))
+        let sc = *Model::open(fixtures().join("models/rhythm-int8.rhm"))
             .unwrap()
             .spectrogram();
         let spec = rhythm_testkit::side_branch_network(3, sc, 16)
             .float_spec(rhythm::graph::Precision::F32);
         Model::from_bytes(&spec.to_bytes().unwrap()).unwrap()
     } else {
-        Model::open(root().join("fixtures/models").join(model)).unwrap()
+        Model::open(fixtures().join("models").join(model)).unwrap()
     };
     Engine::new(model, BackendChoice::CpuAuto).unwrap()
 }
@@ -82,7 +78,7 @@ fn assert_same(stream: &[StreamBeat], offline: &[Beat], what: &str) {
 /// `minutes` of the record (None: all 30 min).
 fn check_record(name: &str, model: &str, minutes: Option<usize>, seeds: &[u64]) {
     let mut e = engine(model);
-    let rec = Record::load(root().join("fixtures/records").join(name), 360.0, None).unwrap();
+    let rec = Record::load(fixtures().join("records").join(name), 360.0, None).unwrap();
     let len = minutes.map_or(rec.signal_mv.len(), |m| m * 60 * 360);
     let sig = &rec.signal_mv[..len];
     let want = offline(&mut e, sig);
@@ -124,7 +120,7 @@ fn stream_equals_offline_with_rhythm_and_morphology_features() {
 #[test]
 fn stream_adc_input_equals_mv_input() {
     let mut e = engine("rhythm-int8.rhm");
-    let rec = wfdb::Record::read(root().join("fixtures/records/119")).unwrap();
+    let rec = wfdb::Record::read(fixtures().join("records/119")).unwrap();
     let idx = rec.signal_index("MLII").unwrap();
     let spec = &rec.header.signals[idx];
     let n = 360 * 120;
@@ -158,7 +154,7 @@ fn stream_adc_input_equals_mv_input() {
 #[test]
 fn stream_flags_bad_samples_like_offline() {
     let mut e = engine("rhythm-int8.rhm");
-    let rec = Record::load(root().join("fixtures/records/100"), 360.0, None).unwrap();
+    let rec = Record::load(fixtures().join("records/100"), 360.0, None).unwrap();
     let mut sig = rec.signal_mv[..360 * 90].to_vec();
     for x in &mut sig[3600..3700] {
         *x = f32::NAN;
@@ -178,7 +174,7 @@ fn stream_flags_bad_samples_like_offline() {
 #[test]
 fn short_and_empty_streams_equal_offline() {
     let mut e = engine("rhythm-int8.rhm");
-    let rec = Record::load(root().join("fixtures/records/208"), 360.0, None).unwrap();
+    let rec = Record::load(fixtures().join("records/208"), 360.0, None).unwrap();
     for len in [0usize, 1, 50, 200, 500, 1000, 1500] {
         let sig = &rec.signal_mv[..len];
         let want = offline(&mut e, sig);
@@ -190,7 +186,7 @@ fn short_and_empty_streams_equal_offline() {
 #[test]
 fn long_pause_reports_beat_within_bounded_latency() {
     let mut e = engine("rhythm-int8.rhm");
-    let rec = Record::load(root().join("fixtures/records/100"), 360.0, None).unwrap();
+    let rec = Record::load(fixtures().join("records/100"), 360.0, None).unwrap();
     // 20 s of ECG, then 15 s of flat line (asystole), then 20 s of ECG.
     let mut sig = rec.signal_mv[..360 * 20].to_vec();
     let flat = *sig.last().unwrap();
@@ -311,7 +307,7 @@ fn stream_at_device_rates_equals_offline_on_the_same_record() {
 #[test]
 fn stream_with_a_huge_offset_reports_every_beat_flagged() {
     let mut e = engine("rhythm-int8.rhm");
-    let rec = Record::load(root().join("fixtures/records/100"), 360.0, None).unwrap();
+    let rec = Record::load(fixtures().join("records/100"), 360.0, None).unwrap();
     let clean = &rec.signal_mv[..360 * 60];
     let n_clean = offline(&mut e, clean).len();
     for offset in [1500.0f32, -3000.0, 1.0e5] {

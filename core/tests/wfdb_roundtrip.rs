@@ -377,7 +377,7 @@ fn wfdb_units_and_absurd_scales() {
             "{what}"
         );
         assert!(
-            rhythm::pipeline::Record::load(dir.join("s"), 360.0, Some("MLII")).is_err(),
+            rhythm::record::Record::load(dir.join("s"), 360.0, Some("MLII")).is_err(),
             "{what}"
         );
         // The other signal is still readable.

@@ -6,7 +6,7 @@
 //! noise stress test of the hardening work, so no noise the model trained on is tested on.
 
 use anyhow::{Context, Result};
-use rhythm::pipeline::Record;
+use rhythm::record::Record;
 use rhythm::rng::SplitMix64;
 use std::path::Path;
 

@@ -5,7 +5,7 @@
 use crate::config::Config;
 use crate::data::load_beats;
 use crate::eval::{confusion, headline, num};
-use crate::export::int8_file;
+use crate::export::{calibration_indices, int8_file};
 use crate::pipeline::{bar, core_predictions_on};
 use anyhow::{Context, Result};
 use indicatif::MultiProgress;
@@ -13,12 +13,6 @@ use rhythm::build::{ModelInput, NetworkBuilder, RangeMethod};
 use rhythm::model::Model;
 use std::fmt::Write;
 use std::path::Path;
-
-/// Calibration inputs taken from the training beats (every k-th, about `count`): the same
-/// choice the export makes.
-pub fn calibration_indices(n: usize, count: usize) -> Vec<usize> {
-    (0..n).step_by((n / count.max(1)).max(1)).collect()
-}
 
 /// Markdown table: per method, without and with bias correction (only with, if
 /// `bias_correction_only`), int8 agreement with the f32 file and accuracies, on about

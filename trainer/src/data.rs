@@ -5,7 +5,7 @@ use crate::augment::Augment;
 use anyhow::{Context, Result};
 use rhythm::aami::AamiClass;
 use rhythm::featurize::{Featurizer, Signal, SpectrogramImpl, SIDE_FEATURES};
-use rhythm::pipeline::Record;
+use rhythm::record::Record;
 use rhythm::spectrogram::SpectrogramConfig;
 use std::path::Path;
 

@@ -9,6 +9,12 @@ use rhythm::model::writer::ModelSpec;
 use rhythm::model::{Activation, Precision};
 use rhythm::spectrogram::SpectrogramConfig;
 
+/// Calibration inputs taken from the training beats (every k-th, about `count`): the
+/// export's choice, which the calibration study repeats.
+pub fn calibration_indices(n: usize, count: usize) -> Vec<usize> {
+    (0..n).step_by((n / count.max(1)).max(1)).collect()
+}
+
 /// PyTorch `[out][in/g][k][k]` → core `[out][k][k][in/g]`.
 fn to_nhwc(w: &ConvWeights) -> Vec<f32> {
     let ig = w.in_c / w.groups;

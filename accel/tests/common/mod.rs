@@ -32,35 +32,12 @@ pub fn accel(model: Arc<Model>, cfg: SimConfig, policy: AccelConfig) -> (Sim, Ac
     (sim, b)
 }
 
-/// Golden cases: (image, side, int8 logits).
+/// Golden cases: (image, side, int8 logits), from the one loader in rhythm-testkit.
 pub fn golden() -> Vec<(Vec<f32>, Vec<f32>, Vec<i8>)> {
-    let doc: serde_json::Value = serde_json::from_str(
-        &std::fs::read_to_string(fixtures().join("golden/rhythm-int8-golden.json")).unwrap(),
-    )
-    .unwrap();
-    let floats = |v: &serde_json::Value| -> Vec<f32> {
-        v.as_array()
-            .unwrap()
-            .iter()
-            .map(|x| x.as_f64().unwrap() as f32)
-            .collect()
-    };
-    doc["cases"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|c| {
-            (
-                floats(&c["image"]),
-                floats(&c["side"]),
-                c["int8_logits"]
-                    .as_array()
-                    .unwrap()
-                    .iter()
-                    .map(|x| x.as_i64().unwrap() as i8)
-                    .collect(),
-            )
-        })
+    rhythm_testkit::golden()
+        .cases
+        .into_iter()
+        .map(|c| (c.image, c.side, c.int8_logits))
         .collect()
 }
 

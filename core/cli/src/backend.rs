@@ -2,7 +2,7 @@
 
 use clap::{Args, ValueEnum};
 use rhythm::model::Model;
-use rhythm_accel::{open_engine, BackendRequest, DeviceRequest, OpenedEngine};
+use rhythm::open::{BackendName as Backend, BackendRequest, DeviceRequest, OpenedEngine};
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -47,21 +47,23 @@ impl BackendArgs {
             uio: self.accel_uio.clone(),
             dma: self.accel_dma.clone(),
         };
-        Ok(match (self.backend, self.accel_sim) {
-            (BackendName::Auto | BackendName::Accel, true) => BackendRequest::AccelSim,
+        let backend = match (self.backend, self.accel_sim) {
+            (BackendName::Auto | BackendName::Accel, true) => Backend::AccelSim,
             (_, true) => return Err("--accel-sim needs --backend accel or auto".into()),
-            (BackendName::Auto, false) => BackendRequest::Auto(device),
-            (BackendName::Accel, false) => BackendRequest::Accel {
-                device,
-                allow_fallback: false,
-            },
             (BackendName::Cpu | BackendName::CpuScalar, false)
                 if self.accel_uio.is_some() || self.accel_dma.is_some() =>
             {
                 return Err("--accel-uio and --accel-dma need --backend accel or auto".into())
             }
-            (BackendName::Cpu, false) => BackendRequest::Cpu,
-            (BackendName::CpuScalar, false) => BackendRequest::CpuScalar,
+            (BackendName::Auto, false) => Backend::Auto,
+            (BackendName::Accel, false) => Backend::Accel,
+            (BackendName::Cpu, false) => Backend::Cpu,
+            (BackendName::CpuScalar, false) => Backend::CpuScalar,
+        };
+        Ok(BackendRequest {
+            backend,
+            device,
+            allow_fallback: false,
         })
     }
 
@@ -73,9 +75,10 @@ impl BackendArgs {
         )
     }
 
-    /// An engine for `model` on the chosen backend.
+    /// An engine for `model` on the chosen backend (core's one chooser, with the
+    /// accelerator crate as its provider).
     pub fn open(&self, model: &Arc<Model>) -> Result<OpenedEngine, String> {
         let request = self.request()?;
-        open_engine(Arc::clone(model), &request).map_err(|e| e.to_string())
+        rhythm_accel::open_engine(Arc::clone(model), &request).map_err(|e| e.to_string())
     }
 }

@@ -1,15 +1,12 @@
 //! Pictures: `rhythm plot` (an ECG strip with its classified beats and the reference labels)
 //! and `rhythm eval --plots` (the confusion matrix and per-record Se / +P bars).
 
-use crate::{Failure, RecordRun};
+use crate::output::Failure;
 use rhythm::detect::QualityFlag;
 use rhythm::evaluate::Confusion;
+use rhythm::evaluate::RecordRun;
 use rhythm_plot::{BarPanel, Strip, StripBeat, StripLabel};
 use std::path::{Path, PathBuf};
-
-fn plot_failure(e: rhythm_plot::PlotError) -> Failure {
-    Failure::Message(e.to_string())
-}
 
 /// What `plot_strip` drew.
 pub(crate) struct StripSummary {
@@ -25,6 +22,7 @@ pub(crate) fn plot_strip(
     seconds: f64,
     path: &Path,
     title: String,
+    force: bool,
 ) -> Result<StripSummary, Failure> {
     let rec = &run.rec;
     let duration = rec.signal_mv.len() as f64 / rec.fs;
@@ -71,7 +69,7 @@ pub(crate) fn plot_strip(
         beats: &beats,
         reference: &reference,
     };
-    rhythm_plot::strip_png(path, &strip).map_err(plot_failure)?;
+    rhythm::output::write_with(path, force, |tmp| rhythm_plot::strip_png(tmp, &strip))?;
     Ok(StripSummary {
         beats: beats.len(),
         reference: reference.len(),
@@ -85,11 +83,17 @@ pub(crate) fn eval_plots(
     per_record: &[(String, Confusion)],
     gross: &Confusion,
     title: &str,
+    force: bool,
 ) -> Result<Vec<PathBuf>, Failure> {
-    std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    rhythm::output::create_folder(dir)?;
     let confusion = dir.join("confusion.png");
-    rhythm_plot::confusion_png(&confusion, gross, &format!("{title}: gross"))
-        .map_err(plot_failure)?;
+    let bars = dir.join("records-se-ppv.png");
+    // Both checked before either is drawn: all or nothing.
+    rhythm::output::check_writable(&confusion, force)?;
+    rhythm::output::check_writable(&bars, force)?;
+    rhythm::output::write_with(&confusion, force, |tmp| {
+        rhythm_plot::confusion_png(tmp, gross, &format!("{title}: gross"))
+    })?;
     let mut names: Vec<String> = per_record.iter().map(|(n, _)| n.clone()).collect();
     names.push("gross".into());
     let all: Vec<&Confusion> = per_record.iter().map(|(_, c)| c).chain([gross]).collect();
@@ -104,7 +108,8 @@ pub(crate) fn eval_plots(
         panel("VEB (EC57)", |c| c.ec57().veb_se, |c| c.ec57().veb_ppv),
         panel("SVEB (EC57)", |c| c.ec57().sveb_se, |c| c.ec57().sveb_ppv),
     ];
-    let bars = dir.join("records-se-ppv.png");
-    rhythm_plot::record_bars_png(&bars, title, &names, &panels).map_err(plot_failure)?;
+    rhythm::output::write_with(&bars, force, |tmp| {
+        rhythm_plot::record_bars_png(tmp, title, &names, &panels)
+    })?;
     Ok(vec![confusion, bars])
 }

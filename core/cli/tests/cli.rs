@@ -689,3 +689,137 @@ fn cli_cpu_prints_the_features_and_the_kernel_level_it_chooses() {
     assert!(!bad.status.success());
     assert!(String::from_utf8_lossy(&bad.stderr).contains("bogus"));
 }
+
+/// A copy of fixture record 100 (header, signal, reference annotations) in a fresh folder.
+fn record_copy(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("rhythm-cli-{name}-{}", std::process::id()));
+    std::fs::remove_dir_all(&dir).ok();
+    std::fs::create_dir_all(&dir).unwrap();
+    for ext in ["hea", "dat", "atr"] {
+        std::fs::copy(
+            root().join(format!("fixtures/records/100.{ext}")),
+            dir.join(format!("100.{ext}")),
+        )
+        .unwrap();
+    }
+    dir
+}
+
+fn bytes_of(dir: &Path) -> Vec<(String, Vec<u8>)> {
+    let mut files: Vec<_> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| {
+            let p = e.unwrap().path();
+            let bytes = std::fs::read(&p).unwrap_or_default();
+            (p.file_name().unwrap().to_string_lossy().into_owned(), bytes)
+        })
+        .collect();
+    files.sort();
+    files
+}
+
+/// Hardening v2, rows N2, N3: `--annotate` never writes a record's own files (header,
+/// signal, reference annotations), with or without `--force`, whether or not they exist.
+#[test]
+fn cli_annotate_never_writes_a_records_own_files() {
+    let dir = record_copy("own-files");
+    let rec = dir.join("100");
+    let rec = rec.to_str().unwrap();
+    let before = bytes_of(&dir);
+    for ext in ["dat", "hea", "atr"] {
+        for force in [false, true] {
+            let mut args = vec!["classify", rec, "--summary-only", "--annotate", ext];
+            if force {
+                args.push("--force");
+            }
+            let o = rhythm(&args);
+            assert!(!o.status.success(), "--annotate {ext} force={force}");
+            let err = String::from_utf8_lossy(&o.stderr);
+            assert!(
+                (err.contains("record's own files") || err.contains("reference annotations"))
+                    && !err.contains("panicked"),
+                "{ext}: {err}"
+            );
+        }
+    }
+    assert_eq!(bytes_of(&dir), before, "a record file changed");
+    // N3: a record without reference annotations gets none written as `.atr`.
+    std::fs::remove_file(dir.join("100.atr")).unwrap();
+    let o = rhythm(&["classify", rec, "--summary-only", "--annotate", "atr"]);
+    assert!(!o.status.success());
+    assert!(!dir.join("100.atr").exists());
+    std::fs::remove_dir_all(dir).ok();
+}
+
+/// Hardening v2, row N7: `--annotate` never follows a symbolic link, dangling or live.
+#[cfg(unix)]
+#[test]
+fn cli_annotate_never_writes_through_a_symbolic_link() {
+    let dir = record_copy("symlink");
+    let rec = dir.join("100");
+    let rec = rec.to_str().unwrap();
+    let elsewhere = dir.join("elsewhere");
+    std::os::unix::fs::symlink(&elsewhere, dir.join("100.rhy")).unwrap();
+    let o = rhythm(&["classify", rec, "--summary-only", "--annotate", "rhy"]);
+    assert!(!o.status.success());
+    assert!(String::from_utf8_lossy(&o.stderr).contains("symbolic link"));
+    assert!(
+        !elsewhere.exists(),
+        "the dangling link's target was created"
+    );
+    std::fs::write(&elsewhere, b"keep").unwrap();
+    let o = rhythm(&[
+        "classify",
+        rec,
+        "--summary-only",
+        "--annotate",
+        "rhy",
+        "--force",
+    ]);
+    assert!(!o.status.success());
+    assert_eq!(std::fs::read(&elsewhere).unwrap(), b"keep");
+    std::fs::remove_dir_all(dir).ok();
+}
+
+/// Hardening v2, row N1: `rhythm golden` replaces no file without `--force` (its default
+/// output is the shipped golden file) and never a record's own file.
+#[test]
+fn cli_golden_needs_force_and_never_writes_a_record_file() {
+    let dir = record_copy("golden");
+    let before = bytes_of(&dir);
+    let rec = dir.join("100");
+    let o = rhythm(&[
+        "golden",
+        "--out",
+        dir.join("100.hea").to_str().unwrap(),
+        "--record",
+        rec.to_str().unwrap(),
+        "--force",
+    ]);
+    assert!(!o.status.success());
+    assert_eq!(bytes_of(&dir), before);
+    // The default output is the shipped file: refused without --force.
+    let shipped = root().join("fixtures/golden/rhythm-int8-golden.json");
+    let shipped_bytes = std::fs::read(&shipped).unwrap();
+    let o = rhythm(&["golden"]);
+    assert!(!o.status.success());
+    assert!(String::from_utf8_lossy(&o.stderr).contains("--force"));
+    assert_eq!(std::fs::read(&shipped).unwrap(), shipped_bytes);
+    // A new file is written; a second run needs --force and then gives the same bytes.
+    let out = dir.join("golden.json");
+    let args = [
+        "golden",
+        "--out",
+        out.to_str().unwrap(),
+        "--record",
+        rec.to_str().unwrap(),
+    ];
+    assert!(rhythm(&args).status.success());
+    let first = std::fs::read(&out).unwrap();
+    assert!(!rhythm(&args).status.success());
+    let mut forced = args.to_vec();
+    forced.push("--force");
+    assert!(rhythm(&forced).status.success());
+    assert_eq!(std::fs::read(&out).unwrap(), first);
+    std::fs::remove_dir_all(dir).ok();
+}

@@ -6,7 +6,7 @@ use super::ModelInput;
 use crate::engine::{BackendChoice, Engine};
 use crate::featurize::{Featurizer, Signal, SpectrogramImpl};
 use crate::model::{format, Model};
-use crate::pipeline::Record;
+use crate::record::Record;
 use crate::spectrogram::SpectrogramConfig;
 use std::path::Path;
 

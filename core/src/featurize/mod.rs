@@ -23,8 +23,12 @@
 //!    this patient's dominant beat ([`template`]), both computed without labels from the
 //!    beats before it (and the next R peak). Models made before these features take the first
 //!    4 values, which are unchanged.
+//!
+//! Its files import one way: `stats.rs` (statistics of one window) is a leaf, [`template`]
+//! uses it, [`noise`] uses both, and this file uses [`noise`] and [`template`].
 
 pub mod noise;
+mod stats;
 pub mod template;
 
 use crate::detect::{self, QualityFlag};

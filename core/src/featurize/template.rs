@@ -14,6 +14,7 @@
 //! neutral values of [`Morphology::NEUTRAL`] (as if identical to the template) with
 //! `template_fill` 0, which tells the network how many beats the template holds.
 
+use super::stats::{kurtosis, roughness};
 use crate::spectrogram::{RrFeatures, SpectrogramConfig};
 
 /// Beats looked back at for the template (a stream keeps this many windows).
@@ -91,8 +92,8 @@ impl BeatHistory {
         let at = self.next * self.window_len;
         self.windows[at..at + self.window_len].copy_from_slice(window);
         self.regular[self.next] = regular;
-        self.kurtosis[self.next] = super::noise::kurtosis(window);
-        self.roughness[self.next] = super::noise::roughness(window);
+        self.kurtosis[self.next] = kurtosis(window);
+        self.roughness[self.next] = roughness(window);
         self.next = (self.next + 1) % HISTORY_BEATS;
         self.len = (self.len + 1).min(HISTORY_BEATS);
     }
@@ -124,7 +125,7 @@ pub(crate) struct HeldWindow<'a> {
     pub window: &'a [f32],
     pub regular: bool,
     pub kurtosis: f32,
-    /// [`super::noise::roughness`], per sample.
+    /// [`roughness`], per sample.
     pub roughness: f32,
 }
 

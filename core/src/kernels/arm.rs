@@ -1,8 +1,8 @@
 //! aarch64 micro-kernels: Advanced SIMD (`smlal` on i16 lanes) and the dot-product extension
 //! (`sdot`, through inline assembly because `vdotq_s32` is not stable).
 
-use super::simd::{requant_one, Micro, OCB, PXB};
-use super::{I8Output, KernelLevel};
+use super::frame::{I8Output, KernelLevel};
+use super::simd::{forward_micro, requant_one, Micro, OCB, PXB};
 use crate::quant::{saturate, AddRequant};
 use std::arch::aarch64::*;
 use std::arch::asm;
@@ -308,8 +308,8 @@ fn add_neon(a: &[i8], za: i32, b: &[i8], zb: i32, r: AddRequant, out: I8Output, 
     }
 }
 
-// SAFETY: every method only runs Advanced SIMD code, and `SimdKernels<Neon>` is only created
-// after `is_aarch64_feature_detected!("neon")`.
+// SAFETY: every function named below needs only Advanced SIMD, and `SimdKernels<Neon>` is only
+// handed out where NEON was detected (`KernelLevel::kernels`).
 unsafe impl Micro for Neon {
     const LEVEL: KernelLevel = KernelLevel::Neon;
     type E = i16;
@@ -319,45 +319,17 @@ unsafe impl Micro for Neon {
     fn w_index(k: usize, o: usize) -> usize {
         k * OCB + o
     }
-    unsafe fn tile(cols: &[i16], kpad: usize, w: &[i16], acc: &mut [i32; PXB * OCB]) {
-        // SAFETY: the caller guarantees NEON.
-        unsafe { tile_neon(cols, kpad, w, acc) }
-    }
-    unsafe fn dw_pixel(
-        c: usize,
-        zp: i32,
-        input: &[i8],
-        taps: &[(usize, usize)],
-        wt: &[i16],
-        acc: &mut [i32],
-    ) {
-        // SAFETY: the caller guarantees NEON.
-        unsafe { dw_pixel_neon(c, zp, input, taps, wt, acc) }
-    }
-    unsafe fn requant(acc: &[i32], scale: &[f32], out: I8Output, dst: &mut [i8]) {
-        // SAFETY: the caller guarantees NEON.
-        unsafe { requant_neon(acc, scale, out, dst) }
-    }
-    unsafe fn dot(a: &[i8], b: &[i8]) -> i32 {
-        // SAFETY: the caller guarantees NEON.
-        unsafe { dot_neon(a, b) }
-    }
-    unsafe fn add(
-        a: &[i8],
-        a_zp: i32,
-        b: &[i8],
-        b_zp: i32,
-        r: AddRequant,
-        out: I8Output,
-        output: &mut [i8],
-    ) {
-        // SAFETY: the caller guarantees NEON.
-        unsafe { add_neon(a, a_zp, b, b_zp, r, out, output) }
+    forward_micro! {
+        tile: tile_neon,
+        dw_pixel: dw_pixel_neon,
+        requant: requant_neon,
+        dot: dot_neon,
+        add: add_neon,
     }
 }
 
-// SAFETY: as for `Neon`, plus `SimdKernels<Dotprod>` is only created after
-// `is_aarch64_feature_detected!("dotprod")`.
+// SAFETY: every function named below needs only Advanced SIMD and dotprod, and
+// `SimdKernels<Dotprod>` is only handed out where both were detected (`KernelLevel::kernels`).
 unsafe impl Micro for Dotprod {
     const LEVEL: KernelLevel = KernelLevel::Dotprod;
     type E = i8;
@@ -369,39 +341,11 @@ unsafe impl Micro for Dotprod {
         // [k / 4][o][k % 4]: one sdot covers 4 k of 4 channels.
         (k / 4) * 4 * OCB + o * 4 + k % 4
     }
-    unsafe fn tile(cols: &[i8], kpad: usize, w: &[i8], acc: &mut [i32; PXB * OCB]) {
-        // SAFETY: the caller guarantees NEON + dotprod.
-        unsafe { tile_dotprod(cols, kpad, w, acc) }
-    }
-    unsafe fn dw_pixel(
-        c: usize,
-        zp: i32,
-        input: &[i8],
-        taps: &[(usize, usize)],
-        wt: &[i16],
-        acc: &mut [i32],
-    ) {
-        // SAFETY: the caller guarantees NEON.
-        unsafe { dw_pixel_neon(c, zp, input, taps, wt, acc) }
-    }
-    unsafe fn requant(acc: &[i32], scale: &[f32], out: I8Output, dst: &mut [i8]) {
-        // SAFETY: the caller guarantees NEON.
-        unsafe { requant_neon(acc, scale, out, dst) }
-    }
-    unsafe fn dot(a: &[i8], b: &[i8]) -> i32 {
-        // SAFETY: the caller guarantees NEON + dotprod.
-        unsafe { dot_dotprod(a, b) }
-    }
-    unsafe fn add(
-        a: &[i8],
-        a_zp: i32,
-        b: &[i8],
-        b_zp: i32,
-        r: AddRequant,
-        out: I8Output,
-        output: &mut [i8],
-    ) {
-        // SAFETY: the caller guarantees NEON.
-        unsafe { add_neon(a, a_zp, b, b_zp, r, out, output) }
+    forward_micro! {
+        tile: tile_dotprod,
+        dw_pixel: dw_pixel_neon,
+        requant: requant_neon,
+        dot: dot_dotprod,
+        add: add_neon,
     }
 }

@@ -10,9 +10,12 @@
 //! sum in another order. Tolerance (tested in `core/tests/kernels_float.rs`): per output,
 //! `|simd − scalar| <= 1e-5 · (|b| + Σ|w·x|)` plus, for fp16 storage, one fp16 rounding step
 //! of the result (`2^-10 · |scalar|`, or 2^-24 near zero).
+//!
+//! This file is the frame of those kernels: each per-ISA file implements `FloatKernels` on
+//! a [`FloatConv`] packed here, and `dispatch.rs` picks one by the convolution's level.
 
+use super::frame::{ConvGeometry, FloatScratch, KernelLevel};
 use super::scalar::{for_each_tap, FloatElem};
-use super::{ConvGeometry, KernelLevel};
 use crate::graph::Activation;
 
 /// Whether `level` comes with float kernels on this CPU: the x86_64 SIMD levels, when the CPU
@@ -39,11 +42,12 @@ pub fn has_float_kernels(level: KernelLevel) -> bool {
 }
 
 /// Whether fp16 convolutions packed here multiply fp16 operands directly (aarch64 with
-/// FEAT_FHM) instead of widening them to f32 first.
+/// FEAT_FHM, which implies FEAT_FP16) instead of widening them to f32 first.
 pub fn has_fp16_arithmetic() -> bool {
     #[cfg(target_arch = "aarch64")]
     {
-        super::float_arm::has_fp16_arithmetic()
+        std::arch::is_aarch64_feature_detected!("fp16")
+            && std::arch::is_aarch64_feature_detected!("fhm")
     }
     #[cfg(not(target_arch = "aarch64"))]
     {
@@ -59,6 +63,8 @@ pub(crate) const FPX: usize = 4;
 /// A float convolution (dense, grouped, depthwise, pointwise) packed for the SIMD kernel.
 #[derive(Debug, Clone)]
 pub struct FloatConv<E> {
+    /// The level it was packed for (which kernels run it).
+    pub(crate) level: KernelLevel,
     pub(crate) g: ConvGeometry,
     pub(crate) act: Activation,
     /// Output channels per group, padded: to [`FOC`] (dense/grouped) or 8 (depthwise).
@@ -70,25 +76,6 @@ pub struct FloatConv<E> {
     pub(crate) bias: Vec<f32>,
     /// fp16 storage multiplied as fp16 (`fmlal`, aarch64 FEAT_FHM), not widened first.
     pub(crate) fp16_arith: bool,
-}
-
-/// Working memory of the float convolutions: im2col rows (f32, and fp16 bits for the aarch64
-/// fp16 path) and a pixel's taps. Part of [`super::KernelScratch`].
-#[derive(Debug, Default, Clone)]
-pub(crate) struct FloatScratch {
-    pub(crate) cols: Vec<f32>,
-    #[cfg_attr(not(target_arch = "aarch64"), allow(dead_code))]
-    pub(crate) cols16: Vec<u16>,
-    pub(crate) taps: Vec<(usize, usize)>,
-}
-
-impl FloatScratch {
-    /// Bytes reserved by the buffers.
-    pub(crate) fn bytes(&self) -> usize {
-        self.cols.capacity() * 4
-            + self.cols16.capacity() * 2
-            + self.taps.capacity() * std::mem::size_of::<(usize, usize)>()
-    }
 }
 
 impl<E: FloatElem> FloatConv<E> {
@@ -140,6 +127,7 @@ impl<E: FloatElem> FloatConv<E> {
             (cpad, w, b)
         };
         Some(FloatConv {
+            level,
             g: *g,
             act,
             cpad,
@@ -165,25 +153,54 @@ impl<E: FloatElem> FloatConv<E> {
     pub fn is_depthwise(&self) -> bool {
         self.g.input.c == self.g.groups && self.g.output.c == self.g.groups
     }
+}
 
-    /// Runs the convolution; `input` and `output` hold at least the geometry's lengths.
-    /// Allocates nothing once the thread's scratch has grown.
-    pub fn run(&self, scratch: &mut super::KernelScratch, input: &[E], output: &mut [E]) {
-        assert!(input.len() >= self.g.input.len() && output.len() >= self.g.output.len());
-        let s = &mut scratch.float;
-        #[cfg(target_arch = "x86_64")]
-        {
-            // SAFETY: a FloatConv only exists where `has_float_kernels` held (AVX2, FMA, F16C).
-            unsafe { super::float_x86::run(self, s, input, output) }
-        }
-        #[cfg(target_arch = "aarch64")]
-        {
-            // SAFETY: `fp16_arith` is only set for f16 where `has_fp16_arithmetic` held.
-            unsafe { super::float_arm::run(self, s, input, output) }
-        }
-        #[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
-        {
-            unreachable!("FloatConv::new returns None without float kernels")
+/// The float convolutions of one instruction set, on a [`FloatConv`] packed for a level of it.
+/// The per-ISA files implement it; `dispatch.rs` maps levels to implementations.
+#[cfg_attr(
+    not(any(target_arch = "x86_64", target_arch = "aarch64")),
+    allow(dead_code)
+)]
+pub(crate) trait FloatKernels {
+    /// Dense and grouped convolutions.
+    ///
+    /// # Safety
+    /// The CPU has the instruction set's features (a `FloatConv` only exists where
+    /// [`has_float_kernels`] held); `c.fp16_arith` only where [`has_fp16_arithmetic`] held
+    /// and E is f16; `input`/`output` hold the geometry's lengths.
+    unsafe fn conv<E: FloatElem>(
+        c: &FloatConv<E>,
+        s: &mut FloatScratch,
+        input: &[E],
+        output: &mut [E],
+    );
+    /// Depthwise convolutions.
+    ///
+    /// # Safety
+    /// As [`FloatKernels::conv`].
+    unsafe fn depthwise<E: FloatElem>(
+        c: &FloatConv<E>,
+        s: &mut FloatScratch,
+        input: &[E],
+        output: &mut [E],
+    );
+    /// Either, by the convolution's kind.
+    ///
+    /// # Safety
+    /// As [`FloatKernels::conv`].
+    unsafe fn run<E: FloatElem>(
+        c: &FloatConv<E>,
+        s: &mut FloatScratch,
+        input: &[E],
+        output: &mut [E],
+    ) {
+        // SAFETY: forwarded from the caller.
+        unsafe {
+            if c.is_depthwise() {
+                Self::depthwise(c, s, input, output)
+            } else {
+                Self::conv(c, s, input, output)
+            }
         }
     }
 }

@@ -12,18 +12,16 @@
 //! Why not accumulate in fp16 (`fmla v.8h`, twice the lanes): sums of hundreds of products in
 //! an 11-bit mantissa drift far from the f32 reference the model was validated with.
 
-use super::float::{depthwise_pixels, FloatConv, FloatScratch, FOC, FPX};
+use super::float::{depthwise_pixels, FloatConv, FloatKernels, FOC, FPX};
+use super::frame::{ConvGeometry, FloatScratch};
 use super::scalar::FloatElem;
-use super::ConvGeometry;
 use crate::graph::Activation;
 use std::arch::aarch64::*;
 use std::arch::asm;
 
-/// Whether this CPU multiplies fp16 operands directly (FEAT_FHM, which implies FEAT_FP16).
-pub(crate) fn has_fp16_arithmetic() -> bool {
-    std::arch::is_aarch64_feature_detected!("fp16")
-        && std::arch::is_aarch64_feature_detected!("fhm")
-}
+/// The float kernels of the aarch64 levels: Advanced SIMD, plus FEAT_FHM where
+/// `has_fp16_arithmetic` held when packing (`FloatConv::fp16_arith`).
+pub(crate) struct Neon;
 
 /// Eight f32 lanes.
 type F32x8 = (float32x4_t, float32x4_t);
@@ -143,33 +141,44 @@ fn activate(act: Activation, v: F32x8) -> F32x8 {
     }
 }
 
-/// Runs a packed float convolution.
+/// The fp16 values of `v` as their bits.
 ///
 /// # Safety
-/// `c.fp16_arith` only where [`has_fp16_arithmetic`] held and E is f16; `input`/`output` hold
-/// the geometry's lengths.
-pub(crate) unsafe fn run<E: FloatElem>(
-    c: &FloatConv<E>,
-    s: &mut FloatScratch,
-    input: &[E],
-    output: &mut [E],
-) {
-    // SAFETY: forwarded from the caller (Advanced SIMD is part of every aarch64 CPU).
-    unsafe {
-        match (c.fp16_arith, c.is_depthwise()) {
-            (false, true) => depthwise(c, input, output, &mut s.taps),
-            (false, false) => conv(c, input, output, &mut s.cols),
-            (true, dw) => {
-                assert!(E::IS_F16);
-                // E is f16 here, a `repr(transparent)` u16: the same memory as fp16 bits.
-                let input16 = std::slice::from_raw_parts(input.as_ptr().cast(), input.len());
-                let w16 = std::slice::from_raw_parts(c.w.as_ptr().cast(), c.w.len());
-                if dw {
-                    depthwise_fhm(c, w16, input16, output, &mut s.taps)
-                } else {
-                    conv_fhm(c, w16, input16, output, &mut s.cols16)
-                }
-            }
+/// E is f16 (a `repr(transparent)` u16: the same memory as fp16 bits).
+unsafe fn f16_bits<E: FloatElem>(v: &[E]) -> &[u16] {
+    // SAFETY: guaranteed by the caller.
+    unsafe { std::slice::from_raw_parts(v.as_ptr().cast(), v.len()) }
+}
+
+impl FloatKernels for Neon {
+    unsafe fn conv<E: FloatElem>(
+        c: &FloatConv<E>,
+        s: &mut FloatScratch,
+        input: &[E],
+        output: &mut [E],
+    ) {
+        if c.fp16_arith {
+            assert!(E::IS_F16);
+            // SAFETY: E is f16 (asserted); the caller guarantees FEAT_FHM with `fp16_arith`.
+            unsafe { conv_fhm(c, f16_bits(&c.w), f16_bits(input), output, &mut s.cols16) }
+        } else {
+            // SAFETY: Advanced SIMD is part of every aarch64 CPU.
+            unsafe { self::conv(c, input, output, &mut s.cols) }
+        }
+    }
+    unsafe fn depthwise<E: FloatElem>(
+        c: &FloatConv<E>,
+        s: &mut FloatScratch,
+        input: &[E],
+        output: &mut [E],
+    ) {
+        if c.fp16_arith {
+            assert!(E::IS_F16);
+            // SAFETY: as in `conv`.
+            unsafe { depthwise_fhm(c, f16_bits(&c.w), f16_bits(input), output, &mut s.taps) }
+        } else {
+            // SAFETY: Advanced SIMD is part of every aarch64 CPU.
+            unsafe { self::depthwise(c, input, output, &mut s.taps) }
         }
     }
 }

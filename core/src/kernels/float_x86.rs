@@ -2,11 +2,14 @@
 //! convs as tiles of 4 output pixels × 16 output channels over an f32 im2col row, depthwise
 //! convs 8 channels at a time.
 
-use super::float::{depthwise_pixels, FloatConv, FloatScratch, FOC, FPX};
+use super::float::{depthwise_pixels, FloatConv, FloatKernels, FOC, FPX};
+use super::frame::{ConvGeometry, FloatScratch};
 use super::scalar::FloatElem;
-use super::ConvGeometry;
 use crate::graph::Activation;
 use std::arch::x86_64::*;
+
+/// The float kernels of the x86_64 SIMD levels: AVX2 + FMA + F16C.
+pub(crate) struct Avx2Fma;
 
 /// 8 values at `p`, widened to f32.
 ///
@@ -53,23 +56,24 @@ fn activate(act: Activation, v: __m256) -> __m256 {
     }
 }
 
-/// Runs a packed float convolution.
-///
-/// # Safety
-/// The CPU has AVX2, FMA and F16C; `input`/`output` hold the geometry's lengths.
-pub(crate) unsafe fn run<E: FloatElem>(
-    c: &FloatConv<E>,
-    s: &mut FloatScratch,
-    input: &[E],
-    output: &mut [E],
-) {
-    // SAFETY: forwarded from the caller.
-    unsafe {
-        if c.is_depthwise() {
-            depthwise(c, input, output, &mut s.taps)
-        } else {
-            conv(c, input, output, &mut s.cols)
-        }
+impl FloatKernels for Avx2Fma {
+    unsafe fn conv<E: FloatElem>(
+        c: &FloatConv<E>,
+        s: &mut FloatScratch,
+        input: &[E],
+        output: &mut [E],
+    ) {
+        // SAFETY: the caller guarantees AVX2, FMA and F16C.
+        unsafe { self::conv(c, input, output, &mut s.cols) }
+    }
+    unsafe fn depthwise<E: FloatElem>(
+        c: &FloatConv<E>,
+        s: &mut FloatScratch,
+        input: &[E],
+        output: &mut [E],
+    ) {
+        // SAFETY: the caller guarantees AVX2, FMA and F16C.
+        unsafe { self::depthwise(c, input, output, &mut s.taps) }
     }
 }
 

@@ -1,7 +1,7 @@
 //! Scalar reference kernels: plain loops, written for clarity. They define the results that
 //! every other backend (SIMD, accelerator) must reproduce.
 
-use super::{ConvGeometry, I8Output, Int8Kernels, KernelLevel};
+use super::frame::{ConvGeometry, I8Output, Int8Kernels, KernelLevel};
 use crate::graph::Activation;
 use crate::quant::{saturate, AddRequant, Requant};
 use half::f16;

@@ -11,10 +11,11 @@
 //! conversion, multiply, clamp and round-to-nearest-even are the same IEEE operations in a
 //! lane as in scalar code).
 
-use super::scalar::{self, for_each_tap, ScalarKernels};
-use super::{
-    ConvGeometry, ConvOperands, I8Output, Int8Kernels, KernelLevel, KernelScratch, PackedConv,
+use super::frame::{
+    ConvGeometry, ConvOperands, I8Output, Int8Kernels, Int8Scratch, Ints, KernelLevel,
+    KernelScratch, PackedConv, SimdPack,
 };
+use super::scalar::{self, for_each_tap, ScalarKernels};
 use crate::graph::Shape;
 use crate::quant::{AddRequant, Requant};
 use std::marker::PhantomData;
@@ -24,54 +25,12 @@ pub(crate) const OCB: usize = 16;
 /// Output pixels per micro-kernel tile.
 pub(crate) const PXB: usize = 4;
 
-/// Integer scratch buffers of one call.
-#[derive(Debug, Default, Clone)]
-pub(crate) struct Ints {
-    acc: Vec<i32>,
-    taps: Vec<(usize, usize)>,
-}
-
-/// A level's packed convolution ([`super::PackedConv`]): weights in its tile layout (dense and
-/// grouped convs: `[group][oc block][Micro::w_index(k, o)]`, zero-padded in k and o; depthwise:
-/// i16 `[tap][channel]`), per-channel start values of the accumulators and requantization.
-#[derive(Debug, Clone, Default)]
-pub(crate) struct SimdPack {
-    w16: Vec<i16>,
-    w8: Vec<i8>,
-    /// `bias`, minus `(zp + COL_BIAS) · Σw` for raw levels.
-    off: Vec<i32>,
-    /// Per-channel requantization factors ([`Requant::scale`]).
-    scale: Vec<f32>,
-}
-
-/// Working memory of the int8 SIMD convolutions (part of [`super::KernelScratch`]), grown on
-/// first use and then reused.
-#[derive(Debug, Default, Clone)]
-pub(crate) struct Scratch {
-    c16: Vec<i16>,
-    c8: Vec<i8>,
-    ints: Ints,
-    /// The input with a border of its zero point ([`pad_input`]).
-    padded: Vec<i8>,
-}
-
-impl Scratch {
-    /// Bytes reserved by the buffers.
-    pub(crate) fn bytes(&self) -> usize {
-        self.c16.capacity() * 2
-            + self.c8.capacity()
-            + self.ints.acc.capacity() * 4
-            + self.ints.taps.capacity() * std::mem::size_of::<(usize, usize)>()
-            + self.padded.capacity()
-    }
-}
-
 /// Element of an im2col row and of packed weights: i16 (`x − zp`) or i8 (raw `x`).
 pub(crate) trait ColElem: Copy + Default + 'static {
     /// Narrowing conversion; callers only pass values that fit.
     fn from_i32(v: i32) -> Self;
     /// (im2col rows, integer buffers) of the scratch.
-    fn bufs(s: &mut Scratch) -> (&mut Vec<Self>, &mut Ints);
+    fn bufs(s: &mut Int8Scratch) -> (&mut Vec<Self>, &mut Ints);
     /// The packed weights of this element type.
     fn weights(p: &SimdPack) -> &[Self];
     /// The packed weights of this element type, to fill.
@@ -85,7 +44,7 @@ impl ColElem for i16 {
     fn from_i32(v: i32) -> Self {
         v as i16
     }
-    fn bufs(s: &mut Scratch) -> (&mut Vec<i16>, &mut Ints) {
+    fn bufs(s: &mut Int8Scratch) -> (&mut Vec<i16>, &mut Ints) {
         (&mut s.c16, &mut s.ints)
     }
     fn weights(p: &SimdPack) -> &[i16] {
@@ -104,7 +63,7 @@ impl ColElem for i8 {
     fn from_i32(v: i32) -> Self {
         v as i8
     }
-    fn bufs(s: &mut Scratch) -> (&mut Vec<i8>, &mut Ints) {
+    fn bufs(s: &mut Int8Scratch) -> (&mut Vec<i8>, &mut Ints) {
         (&mut s.c8, &mut s.ints)
     }
     fn weights(p: &SimdPack) -> &[i8] {
@@ -123,7 +82,7 @@ impl ColElem for i8 {
 /// # Safety
 /// Implementors' `unsafe fn`s may only be called on a CPU that has the level's features;
 /// [`SimdKernels`] values are only handed out after runtime detection (see
-/// [`super::KernelLevel::kernels`]). Slices passed in must have the documented lengths.
+/// [`KernelLevel::kernels`]). Slices passed in must have the documented lengths.
 pub(crate) unsafe trait Micro: Send + Sync + 'static {
     /// Level name.
     /// The level these micro-kernels implement.
@@ -260,6 +219,107 @@ pub(crate) unsafe trait Micro: Send + Sync + 'static {
         output: &mut [i8],
     );
 }
+
+/// A level's [`Micro`] kernels as calls of its `#[target_feature]` functions (same
+/// arguments), written once for every level: goes inside the level's `unsafe impl Micro`,
+/// whose SAFETY comment says why the level's features cover every function named. Naming
+/// `tile_requant` sets [`Micro::FUSED`], `dw_run_requant` [`Micro::DW_RUN`]; else the trait's
+/// defaults run.
+macro_rules! forward_micro {
+    (
+        tile: $tile:ident,
+        $(tile_requant: $tile_requant:ident,)?
+        $(dw_run_requant: $dw_run_requant:ident,)?
+        dw_pixel: $dw_pixel:ident,
+        requant: $requant:ident,
+        dot: $dot:ident,
+        add: $add:ident $(,)?
+    ) => {
+        unsafe fn tile(
+            cols: &[Self::E],
+            kpad: usize,
+            w: &[Self::E],
+            acc: &mut [i32; $crate::kernels::simd::PXB * $crate::kernels::simd::OCB],
+        ) {
+            // SAFETY: the caller guarantees the level's features, which cover the function's.
+            unsafe { $tile(cols, kpad, w, acc) }
+        }
+        $(
+            const FUSED: bool = true;
+            unsafe fn tile_requant(
+                cols: &[Self::E],
+                kpad: usize,
+                w: &[Self::E],
+                e: &$crate::kernels::simd::Epilogue,
+                dst: &mut [i8],
+                stride: usize,
+            ) {
+                // SAFETY: the caller guarantees the level's features, which cover the
+                // function's.
+                unsafe { $tile_requant(cols, kpad, w, e, dst, stride) }
+            }
+        )?
+        $(
+            const DW_RUN: bool = true;
+            #[allow(clippy::too_many_arguments)]
+            unsafe fn dw_run_requant(
+                c: usize,
+                zp: i32,
+                input: &[i8],
+                taps: &[(usize, usize)],
+                wt: &[i16],
+                e: &$crate::kernels::simd::Epilogue,
+                step: usize,
+                dst: &mut [i8],
+            ) {
+                // SAFETY: the caller guarantees the level's features, which cover the
+                // function's.
+                unsafe { $dw_run_requant(c, zp, input, taps, wt, e, step, dst) }
+            }
+        )?
+        unsafe fn dw_pixel(
+            c: usize,
+            zp: i32,
+            input: &[i8],
+            taps: &[(usize, usize)],
+            wt: &[i16],
+            acc: &mut [i32],
+        ) {
+            // SAFETY: the caller guarantees the level's features, which cover the function's.
+            unsafe { $dw_pixel(c, zp, input, taps, wt, acc) }
+        }
+        unsafe fn requant(
+            acc: &[i32],
+            scale: &[f32],
+            out: $crate::kernels::frame::I8Output,
+            dst: &mut [i8],
+        ) {
+            // SAFETY: the caller guarantees the level's features, which cover the function's.
+            unsafe { $requant(acc, scale, out, dst) }
+        }
+        unsafe fn dot(a: &[i8], b: &[i8]) -> i32 {
+            // SAFETY: the caller guarantees the level's features, which cover the function's.
+            unsafe { $dot(a, b) }
+        }
+        unsafe fn add(
+            a: &[i8],
+            a_zp: i32,
+            b: &[i8],
+            b_zp: i32,
+            r: $crate::quant::AddRequant,
+            out: $crate::kernels::frame::I8Output,
+            output: &mut [i8],
+        ) {
+            // SAFETY: the caller guarantees the level's features, which cover the function's.
+            unsafe { $add(a, a_zp, b, b_zp, r, out, output) }
+        }
+    };
+}
+#[cfg_attr(
+    not(any(target_arch = "x86_64", target_arch = "aarch64")),
+    allow(unused_imports)
+)]
+pub(crate) use forward_micro;
 
 /// The epilogue of one tile: per-channel start values and requantization of its `m` channels
 /// (`off.len()`), and how many of its pixels are real.
@@ -430,7 +490,7 @@ fn pack<M: Micro>(
 
 /// Dense and grouped convolution on packed operands.
 fn conv<M: Micro>(
-    scratch: &mut Scratch,
+    scratch: &mut Int8Scratch,
     g: &ConvGeometry,
     pk: &SimdPack,
     input: &[i8],
@@ -562,7 +622,7 @@ const DW_PAD_MAX_WASTE: f32 = 1.5;
 /// adds), so every pixel has all its taps and the run's per-channel setup is shared by the
 /// whole row. Other levels go pixel by pixel, skipping padded taps.
 fn depthwise<M: Micro>(
-    scratch: &mut Scratch,
+    scratch: &mut Int8Scratch,
     g: &ConvGeometry,
     pk: &SimdPack,
     input: &[i8],

@@ -1,8 +1,8 @@
 //! x86_64 AVX2 micro-kernels. int8 products are formed as i16 × i16 → i32 pairs
 //! (`vpmaddwd`): exact for every int8 weight and every `x − zp ∈ [−255, 255]`.
 
-use super::simd::{dw_run_reference, requant_one, Epilogue, Micro, OCB, PXB};
-use super::{I8Output, KernelLevel};
+use super::frame::{I8Output, KernelLevel};
+use super::simd::{dw_run_reference, forward_micro, requant_one, Epilogue, Micro, OCB, PXB};
 use crate::quant::{saturate, AddRequant};
 use std::arch::x86_64::*;
 
@@ -483,8 +483,8 @@ pub(super) fn add_avx2(
     }
 }
 
-// SAFETY: every method only runs AVX2 code, and `SimdKernels<Avx2>` is only created after
-// `is_x86_feature_detected!("avx2")`.
+// SAFETY: every function named below needs only AVX2, and `SimdKernels<Avx2>` is only handed
+// out where AVX2 was detected (`KernelLevel::kernels`).
 unsafe impl Micro for Avx2 {
     const LEVEL: KernelLevel = KernelLevel::Avx2;
     type E = i16;
@@ -495,66 +495,13 @@ unsafe impl Micro for Avx2 {
         // [k / 2][o][k % 2]: one vpmaddwd pairs two k of 8 channels.
         (k / 2) * 2 * OCB + o * 2 + k % 2
     }
-    unsafe fn tile(cols: &[i16], kpad: usize, w: &[i16], acc: &mut [i32; PXB * OCB]) {
-        // SAFETY: the caller guarantees AVX2.
-        unsafe { tile_avx2(cols, kpad, w, acc) }
-    }
-    const FUSED: bool = true;
-    unsafe fn tile_requant(
-        cols: &[i16],
-        kpad: usize,
-        w: &[i16],
-        e: &Epilogue,
-        dst: &mut [i8],
-        stride: usize,
-    ) {
-        // SAFETY: the caller guarantees AVX2.
-        unsafe { tile_requant_avx2(cols, kpad, w, e, dst, stride) }
-    }
-    const DW_RUN: bool = true;
-    #[allow(clippy::too_many_arguments)]
-    unsafe fn dw_run_requant(
-        c: usize,
-        zp: i32,
-        input: &[i8],
-        taps: &[(usize, usize)],
-        wt: &[i16],
-        e: &Epilogue,
-        step: usize,
-        dst: &mut [i8],
-    ) {
-        // SAFETY: the caller guarantees AVX2.
-        unsafe { dw_run_requant_avx2(c, zp, input, taps, wt, e, step, dst) }
-    }
-    unsafe fn dw_pixel(
-        c: usize,
-        zp: i32,
-        input: &[i8],
-        taps: &[(usize, usize)],
-        wt: &[i16],
-        acc: &mut [i32],
-    ) {
-        // SAFETY: the caller guarantees AVX2.
-        unsafe { dw_pixel_avx2(c, zp, input, taps, wt, acc) }
-    }
-    unsafe fn requant(acc: &[i32], scale: &[f32], out: I8Output, dst: &mut [i8]) {
-        // SAFETY: the caller guarantees AVX2.
-        unsafe { requant_avx2(acc, scale, out, dst) }
-    }
-    unsafe fn dot(a: &[i8], b: &[i8]) -> i32 {
-        // SAFETY: the caller guarantees AVX2.
-        unsafe { dot_avx2(a, b) }
-    }
-    unsafe fn add(
-        a: &[i8],
-        a_zp: i32,
-        b: &[i8],
-        b_zp: i32,
-        r: AddRequant,
-        out: I8Output,
-        output: &mut [i8],
-    ) {
-        // SAFETY: the caller guarantees AVX2.
-        unsafe { add_avx2(a, a_zp, b, b_zp, r, out, output) }
+    forward_micro! {
+        tile: tile_avx2,
+        tile_requant: tile_requant_avx2,
+        dw_run_requant: dw_run_requant_avx2,
+        dw_pixel: dw_pixel_avx2,
+        requant: requant_avx2,
+        dot: dot_avx2,
+        add: add_avx2,
     }
 }

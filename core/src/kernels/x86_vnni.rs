@@ -11,12 +11,11 @@
 //! AVX-VNNI reuses the AVX2 depthwise, requantization and add; AVX-512 has its own depthwise
 //! and requantization (16 lanes, masked tails) and reuses the AVX2 add.
 
-use super::simd::{Epilogue, Micro, OCB, PXB};
+use super::frame::{I8Output, KernelLevel};
+use super::simd::{forward_micro, Epilogue, Micro, OCB, PXB};
 use super::x86::{
     add_avx2, dw_pixel_avx2, dw_run_requant_avx2, hsum, requant_avx2, store_tile, tile_epilogue,
 };
-use super::{I8Output, KernelLevel};
-use crate::quant::AddRequant;
 use std::arch::x86_64::*;
 
 /// AVX2 + AVX-VNNI (`vpdpbusd` on ymm registers, VEX encoded).
@@ -478,107 +477,50 @@ fn requant_avx512(acc: &[i32], scale: &[f32], out: I8Output, dst: &mut [i8]) {
     }
 }
 
-/// The parts both VNNI levels share: raw int8 columns in `[k / 4][o][k % 4]` blocks, and the
-/// AVX2 depthwise, requantization and add.
-macro_rules! vnni_micro {
-    ($level:ty, $name:expr, $tile:ident, $dot:ident, $requant:ident, dw: $dw:ident $(, fused: $fused:ident)?) => {
-        // SAFETY: every method only runs code of the level's features (which include AVX2),
-        // and `SimdKernels<$level>` is only created after detecting them
-        // (`KernelLevel::kernels`).
-        unsafe impl Micro for $level {
-            const LEVEL: KernelLevel = $name;
-            type E = i8;
-            const KSTEP: usize = 4;
-            const RAW: bool = true;
-            const COL_BIAS: i32 = 128;
-            #[inline(always)]
-            fn w_index(k: usize, o: usize) -> usize {
-                // [k / 4][o][k % 4]: one vpdpbusd lane covers 4 k of one channel.
-                (k / 4) * 4 * OCB + o * 4 + k % 4
-            }
-            unsafe fn tile(cols: &[i8], kpad: usize, w: &[i8], acc: &mut [i32; PXB * OCB]) {
-                // SAFETY: the caller guarantees the level's features.
-                unsafe { $tile(cols, kpad, w, acc) }
-            }
-            const DW_RUN: bool = true;
-            #[allow(clippy::too_many_arguments)]
-            unsafe fn dw_run_requant(
-                c: usize,
-                zp: i32,
-                input: &[i8],
-                taps: &[(usize, usize)],
-                wt: &[i16],
-                e: &Epilogue,
-                step: usize,
-                dst: &mut [i8],
-            ) {
-                // SAFETY: the caller guarantees the level's features.
-                unsafe { $dw(c, zp, input, taps, wt, e, step, dst) }
-            }
-            $(
-                const FUSED: bool = true;
-                unsafe fn tile_requant(
-                    cols: &[i8],
-                    kpad: usize,
-                    w: &[i8],
-                    e: &Epilogue,
-                    dst: &mut [i8],
-                    stride: usize,
-                ) {
-                    // SAFETY: the caller guarantees the level's features.
-                    unsafe { $fused(cols, kpad, w, e, dst, stride) }
-                }
-            )?
-            unsafe fn dw_pixel(
-                c: usize,
-                zp: i32,
-                input: &[i8],
-                taps: &[(usize, usize)],
-                wt: &[i16],
-                acc: &mut [i32],
-            ) {
-                // SAFETY: the caller guarantees the level's features, a superset of AVX2.
-                unsafe { dw_pixel_avx2(c, zp, input, taps, wt, acc) }
-            }
-            unsafe fn requant(acc: &[i32], scale: &[f32], out: I8Output, dst: &mut [i8]) {
-                // SAFETY: the caller guarantees the level's features.
-                unsafe { $requant(acc, scale, out, dst) }
-            }
-            unsafe fn dot(a: &[i8], b: &[i8]) -> i32 {
-                // SAFETY: the caller guarantees the level's features.
-                unsafe { $dot(a, b) }
-            }
-            unsafe fn add(
-                a: &[i8],
-                a_zp: i32,
-                b: &[i8],
-                b_zp: i32,
-                r: AddRequant,
-                out: I8Output,
-                output: &mut [i8],
-            ) {
-                // SAFETY: as for `dw_pixel`.
-                unsafe { add_avx2(a, a_zp, b, b_zp, r, out, output) }
-            }
-        }
-    };
+// SAFETY: every function named below needs only AVX2 and AVX-VNNI, and `SimdKernels<AvxVnni>`
+// is only handed out where both were detected (`KernelLevel::kernels`).
+unsafe impl Micro for AvxVnni {
+    const LEVEL: KernelLevel = KernelLevel::AvxVnni;
+    type E = i8;
+    const KSTEP: usize = 4;
+    const RAW: bool = true;
+    const COL_BIAS: i32 = 128;
+    #[inline(always)]
+    fn w_index(k: usize, o: usize) -> usize {
+        // [k / 4][o][k % 4]: one vpdpbusd lane covers 4 k of one channel.
+        (k / 4) * 4 * OCB + o * 4 + k % 4
+    }
+    forward_micro! {
+        tile: tile_avxvnni,
+        tile_requant: tile_requant_avxvnni,
+        dw_run_requant: dw_run_requant_avx2,
+        dw_pixel: dw_pixel_avx2,
+        requant: requant_avx2,
+        dot: dot_avxvnni,
+        add: add_avx2,
+    }
 }
 
-vnni_micro!(
-    AvxVnni,
-    KernelLevel::AvxVnni,
-    tile_avxvnni,
-    dot_avxvnni,
-    requant_avx2,
-    dw: dw_run_requant_avx2,
-    fused: tile_requant_avxvnni
-);
-vnni_micro!(
-    Avx512Vnni,
-    KernelLevel::Avx512Vnni,
-    tile_avx512vnni,
-    dot_avx512vnni,
-    requant_avx512,
-    dw: dw_run_requant_avx512,
-    fused: tile_requant_avx512vnni
-);
+// SAFETY: every function named below needs only AVX2 and AVX-512 F/BW/VL/VNNI, and
+// `SimdKernels<Avx512Vnni>` is only handed out where all were detected (`KernelLevel::kernels`).
+unsafe impl Micro for Avx512Vnni {
+    const LEVEL: KernelLevel = KernelLevel::Avx512Vnni;
+    // Raw int8 columns with the sign flip, in AVX-VNNI's `[k / 4][o][k % 4]` blocks.
+    type E = i8;
+    const KSTEP: usize = 4;
+    const RAW: bool = true;
+    const COL_BIAS: i32 = 128;
+    #[inline(always)]
+    fn w_index(k: usize, o: usize) -> usize {
+        AvxVnni::w_index(k, o)
+    }
+    forward_micro! {
+        tile: tile_avx512vnni,
+        tile_requant: tile_requant_avx512vnni,
+        dw_run_requant: dw_run_requant_avx512,
+        dw_pixel: dw_pixel_avx2,
+        requant: requant_avx512,
+        dot: dot_avx512vnni,
+        add: add_avx2,
+    }
+}

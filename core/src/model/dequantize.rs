@@ -1,7 +1,9 @@
 //! The one dequantization of stored weights: int8 `w = q · s_w` (per output channel) and
 //! `b = q_b · s_in · s_w`; fp16 widened; f32 as stored.
 
-use super::{invalid, Model, ModelError, Precision};
+use super::access::Model;
+use super::error::{invalid, ModelError};
+use crate::graph::Precision;
 
 impl Model {
     /// The f32 weights and bias of op `op` (both empty for ops without weights), whatever the

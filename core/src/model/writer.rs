@@ -1,7 +1,14 @@
-//! Writing model files: the inverse of [`super::format`].
+//! Writing model files: the inverse of reading them ([`super::format`]).
 
-use super::format::*;
-use super::*;
+use super::access::Model;
+use super::error::ModelError;
+use super::layout::{
+    ALIGN, BLOB_RECORD_LEN, CRC_START, HEADER_LEN, MAGIC, NONE, OP_RECORD_LEN, VALUE_RECORD_LEN,
+    VERSION_MAJOR, VERSION_MINOR,
+};
+use super::types::{DType, ValueInfo, ValueKind};
+use crate::graph::{OpDesc, Precision};
+use crate::spectrogram::SpectrogramConfig;
 use half::f16;
 
 /// A stored tensor to write.

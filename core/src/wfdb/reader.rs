@@ -42,6 +42,15 @@ pub struct SignalReader {
 impl SignalReader {
     /// Opens `record_path` (without extension) for signal `signal` (header order).
     pub fn open(record_path: impl AsRef<Path>, signal: usize) -> Result<SignalReader, WfdbError> {
+        SignalReader::open_chosen(record_path, |_| Ok::<_, WfdbError>(signal))
+    }
+
+    /// Opens `record_path` for the signal `choose` picks from its header: the header is
+    /// read once, for the choice and the reading.
+    pub fn open_chosen<E: From<WfdbError>>(
+        record_path: impl AsRef<Path>,
+        choose: impl FnOnce(&Header) -> Result<usize, E>,
+    ) -> Result<SignalReader, E> {
         let record_path = record_path.as_ref();
         let hea = with_suffix(record_path, "hea");
         let bytes = read_file(&hea, super::MAX_HEADER_BYTES, false)?;
@@ -50,6 +59,21 @@ impl SignalReader {
             msg: format!("not UTF-8: {e}"),
         })?;
         let (header, offsets) = parse_with_offsets(text)?;
+        let signal = choose(&header)?;
+        Ok(SignalReader::with_header(
+            record_path,
+            header,
+            &offsets,
+            signal,
+        )?)
+    }
+
+    fn with_header(
+        record_path: &Path,
+        header: Header,
+        offsets: &[u64],
+        signal: usize,
+    ) -> Result<SignalReader, WfdbError> {
         let count = header.n_signals;
         let spec = header.signals.get(signal).ok_or(WfdbError::NoSuchSignal {
             index: signal,

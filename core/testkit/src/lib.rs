@@ -1,5 +1,6 @@
 //! Test support shared by rhythm's crates (never a dependency of a library): random networks
-//! and model inputs, the repository's fixtures and the PhysioNet data folder.
+//! and model inputs, the repository's fixtures, its golden vectors and the PhysioNet data
+//! folder.
 
 use rhythm::build::{ModelInput, NetworkBuilder};
 use rhythm::graph::Activation;
@@ -10,6 +11,71 @@ use std::path::{Path, PathBuf};
 /// The repository's `fixtures/` folder (records, shipped models, golden vectors).
 pub fn fixtures() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fixtures")
+}
+
+/// One golden vector: a real beat's model inputs and what the scalar reference computes for
+/// it with the shipped int8 model.
+#[derive(Debug, Clone, PartialEq)]
+pub struct GoldenCase {
+    /// Normalised spectrogram image, bins × frames row-major.
+    pub image: Vec<f32>,
+    /// Side features.
+    pub side: Vec<f32>,
+    /// The exact int8 logits every backend must reproduce.
+    pub int8_logits: Vec<i8>,
+    /// The class, as its AAMI symbol (`N`, `S`, `V`, `F`, `Q`).
+    pub class: String,
+}
+
+/// The golden vectors of the shipped int8 model (`fixtures/golden/rhythm-int8-golden.json`,
+/// written by `rhythm golden`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Golden {
+    /// CRC-32 of the model file the vectors belong to (its header's `crc32`).
+    pub model_crc32: u32,
+    /// The beats.
+    pub cases: Vec<GoldenCase>,
+}
+
+/// Reads the repository's golden vectors, `fixtures/golden/rhythm-int8-golden.json`.
+pub fn golden() -> Golden {
+    read_golden(&fixtures().join("golden/rhythm-int8-golden.json"))
+}
+
+/// Reads a golden vectors document (the format of `rhythm::build::golden::int8_golden`).
+/// Panics if it cannot be read or is malformed: it is test support.
+pub fn read_golden(path: &Path) -> Golden {
+    let text = std::fs::read_to_string(path)
+        .unwrap_or_else(|e| panic!("cannot read golden file {}: {e}", path.display()));
+    let doc: serde_json::Value = serde_json::from_str(&text)
+        .unwrap_or_else(|e| panic!("golden file {} is not JSON: {e}", path.display()));
+    let floats = |v: &serde_json::Value| -> Vec<f32> {
+        v.as_array()
+            .unwrap()
+            .iter()
+            .map(|x| x.as_f64().unwrap() as f32)
+            .collect()
+    };
+    let cases = doc["cases"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|case| GoldenCase {
+            image: floats(&case["image"]),
+            side: floats(&case["side"]),
+            int8_logits: case["int8_logits"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|x| x.as_i64().unwrap() as i8)
+                .collect(),
+            class: case["class"].as_str().unwrap().to_string(),
+        })
+        .collect();
+    Golden {
+        model_crc32: doc["model_crc32"].as_u64().unwrap() as u32,
+        cases,
+    }
 }
 
 /// Directory that holds the `mitdb/`, `nstdb/` and `nsrdb/` folders.

@@ -7,7 +7,7 @@
 use std::ops::Range;
 use std::path::PathBuf;
 
-use rhythm::pipeline::Record;
+use rhythm::record::Record;
 use rhythm::spectrogram::{
     extract_window, image_snr_db, SpectrogramConfig, StftF16, StftF32, StftInt8, WindowEdge,
 };

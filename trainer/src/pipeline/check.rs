@@ -16,7 +16,7 @@ use indicatif::{MultiProgress, ProgressBar};
 use rhythm::adapt::{AdaptConfig, LinearHead};
 use rhythm::build::{FakeQuant, ModelInput};
 use rhythm::engine::{BackendChoice, Engine};
-use rhythm::evaluate::Confusion;
+use rhythm::evaluate::{run_record, Confusion, RunOptions};
 use rhythm::model::{Model, Precision};
 use std::path::Path;
 
@@ -73,7 +73,7 @@ pub(crate) fn export_and_check(
     );
     let net = export::network(front, head, sc, train.n_side, metadata);
     let calibration: Vec<ModelInput> =
-        crate::calibration::calibration_indices(clean.len(), cfg.calibration_beats)
+        crate::export::calibration_indices(clean.len(), cfg.calibration_beats)
             .into_iter()
             .map(|k| {
                 (
@@ -207,7 +207,7 @@ pub(crate) fn core_predictions_on(
 }
 
 /// The int8 model on detected beats of each record, matched to the reference (150 ms):
-/// the product's own path (`rhythm eval` gives the same confusion; tested).
+/// the product's own path, [`rhythm::evaluate::run_record`] as `rhythm eval` runs it.
 pub fn end_to_end(
     bytes: &[u8],
     dir: &Path,
@@ -216,18 +216,17 @@ pub fn end_to_end(
     progress: &ProgressBar,
 ) -> Result<Confusion> {
     let model = Model::from_bytes(bytes)?;
+    let options = RunOptions {
+        from_file_threads: Some(1),
+        ..RunOptions::default()
+    };
     let parts = map_parallel(names, threads, |name| -> Result<Confusion> {
         let mut e = Engine::new(model.clone(), BackendChoice::CpuAuto)?;
-        let fs = e.sample_rate_hz();
-        let rec = rhythm::pipeline::Record::load(dir.join(name), fs, None)
+        let run = run_record(&mut e, &dir.join(name), &options)
             .with_context(|| format!("record {name}"))?;
-        let results = e.classify_signal(&rec.signal_mv)?;
         progress.inc(1);
-        Ok(Confusion::from_beats(
-            &rec.reference,
-            &results,
-            rhythm::detect::match_tolerance(fs),
-        ))
+        run.confusion
+            .with_context(|| format!("record {name} has no reference annotations"))
     })?;
     let mut total = Confusion::default();
     for p in &parts {

@@ -103,7 +103,7 @@ pub(crate) fn report(
     } else {
         ""
     };
-    let n_cal = crate::calibration::calibration_indices(train.len(), cfg.calibration_beats).len();
+    let n_cal = crate::export::calibration_indices(train.len(), cfg.calibration_beats).len();
     let _ = writeln!(
         s,
         "\n## Exported model in core's runtime (all test beats, reference positions)\n"

@@ -1,22 +1,11 @@
-//! AAMI EC57-style evaluation: beat-by-beat matching of classified beats to reference beats
-//! (150 ms window), a 5×5 confusion matrix, per-class Se, +P, Spe and Acc.
+//! Beat-by-beat matching of classified beats to reference beats (150 ms window), a 5×5
+//! confusion matrix, per-class Se, +P, Spe and Acc, EC57's gross statistics.
 
 use crate::aami::AamiClass;
 use crate::detect::match_beats;
 use crate::engine::Beat;
-use crate::pipeline::ReferenceBeat;
+use crate::record::ReferenceBeat;
 use std::fmt::Write;
-
-/// de Chazal et al. 2004 inter-patient training set of MIT-BIH (paced records excluded).
-pub const DS1: [&str; 22] = [
-    "101", "106", "108", "109", "112", "114", "115", "116", "118", "119", "122", "124", "201",
-    "203", "205", "207", "208", "209", "215", "220", "223", "230",
-];
-/// de Chazal et al. 2004 inter-patient test set of MIT-BIH (paced records excluded).
-pub const DS2: [&str; 22] = [
-    "100", "103", "105", "111", "113", "117", "121", "123", "200", "202", "210", "212", "213",
-    "214", "219", "221", "222", "228", "231", "232", "233", "234",
-];
 
 /// Confusion matrix plus detection errors.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -226,17 +215,25 @@ impl Confusion {
             "xtra", e[0], e[1], e[2], e[3], e[4]
         );
         let _ = writeln!(s, "class  support      Se%     +P%    Spe%    Acc%");
+        // A class without beats has no Se (or no +P): a reader expects `–`, not NaN.
+        let pct = |x: f64| {
+            if x.is_finite() {
+                format!("{x:.2}")
+            } else {
+                "–".into()
+            }
+        };
         for c in AamiClass::ALL {
             let st = self.class_stats(c);
             let _ = writeln!(
                 s,
-                "  {:<4} {:>7} {:>7.2} {:>7.2} {:>7.2} {:>7.2}",
+                "  {:<4} {:>7} {:>7} {:>7} {:>7} {:>7}",
                 c.to_string(),
                 st.support,
-                st.se,
-                st.ppv,
-                st.spe,
-                st.acc
+                pct(st.se),
+                pct(st.ppv),
+                pct(st.spe),
+                pct(st.acc)
             );
         }
         let _ = writeln!(s, "accuracy over matched beats: {:.2}%", self.accuracy());

@@ -1,5 +1,5 @@
-//! From a WFDB record on disk to classified beats: lead choice, physical units, resampling to
-//! the model's rate, conditioning, beat positions (detected or reference), classification.
+//! A WFDB record on disk as the classifier takes it: one lead (the lead choice) in mV at
+//! the model's rate, with its reference beats and ventricular flutter episodes.
 
 use crate::aami::AamiClass;
 use crate::detect;

@@ -4,16 +4,12 @@
 use rhythm::detect::{self, QualityFlag};
 use rhythm::engine::{BackendChoice, Engine};
 use rhythm::model::Model;
-use rhythm::pipeline::Record;
-use std::path::{Path, PathBuf};
-
-fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
-}
+use rhythm::record::Record;
+use rhythm_testkit::fixtures;
 
 fn engine() -> Engine {
     Engine::new(
-        Model::open(root().join("fixtures/models/rhythm-int8.rhm")).unwrap(),
+        Model::open(fixtures().join("models/rhythm-int8.rhm")).unwrap(),
         BackendChoice::CpuScalar,
     )
     .unwrap()
@@ -21,7 +17,7 @@ fn engine() -> Engine {
 
 #[test]
 fn every_reference_beat_gets_a_result() {
-    let rec = Record::load(root().join("fixtures/records/208"), 360.0, None).unwrap();
+    let rec = Record::load(fixtures().join("records/208"), 360.0, None).unwrap();
     assert_eq!(rec.lead, "MLII");
     assert_eq!(rec.reference.len(), 2955);
     let beats = rec.reference_positions();
@@ -46,7 +42,7 @@ fn every_reference_beat_gets_a_result() {
 
 #[test]
 fn bad_signal_is_flagged_never_dropped() {
-    let rec = Record::load(root().join("fixtures/records/100"), 360.0, None).unwrap();
+    let rec = Record::load(fixtures().join("records/100"), 360.0, None).unwrap();
     let mut sig = rec.signal_mv[..360 * 60].to_vec();
     let beats: Vec<u64> = rec
         .reference_positions()

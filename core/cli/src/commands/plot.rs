@@ -1,0 +1,66 @@
+//! `rhythm plot`: an ECG strip of a record with its classified beats.
+
+use super::classify::run;
+use super::ModelArgs;
+use crate::output::{outln, Failure, Out};
+use clap::Args;
+use rhythm::evaluate::RunOptions;
+use std::path::PathBuf;
+
+/// Draw an ECG strip of a record as on ECG paper (25 mm/s, 10 mm/mV) with every beat
+/// marked with its class (and its quality when not Ok), the reference labels under it
+/// when the record has an `.atr`.
+#[derive(Args, Debug)]
+pub struct PlotArgs {
+    /// Record path without extension.
+    record: PathBuf,
+    /// Start of the strip, seconds from the record's start.
+    #[arg(long, default_value_t = 0.0)]
+    start: f64,
+    /// Length of the strip, seconds (at most 60).
+    #[arg(long, default_value_t = 10.0)]
+    seconds: f64,
+    /// Output PNG.
+    #[arg(short, long, default_value = "strip.png")]
+    out: PathBuf,
+    /// Replace the output PNG if it exists.
+    #[arg(long)]
+    force: bool,
+    #[command(flatten)]
+    model: ModelArgs,
+    /// Lead to use (default: MLII if present, else the first signal).
+    #[arg(long)]
+    lead: Option<String>,
+}
+
+/// Classifies the whole record (so that every beat has its RR context), then draws the
+/// strip asked for.
+pub fn plot(args: PlotArgs, out: &mut Out) -> Result<(), Failure> {
+    let mut loaded = args.model.load()?;
+    let options = RunOptions {
+        lead: args.lead.clone(),
+        ..RunOptions::default()
+    };
+    let run = run(&mut loaded, &args.record, &options)?;
+    let (start, seconds) = (args.start, args.seconds);
+    let title = format!(
+        "{} ({}), {start:.1}–{:.1} s; classes by {} ({}); reference labels below",
+        run.rec.name,
+        run.rec.lead,
+        start + seconds,
+        loaded
+            .path
+            .file_name()
+            .map_or(String::new(), |n| n.to_string_lossy().into_owned()),
+        loaded.opened.backend_name()
+    );
+    let drawn = crate::plot::plot_strip(&run, start, seconds, &args.out, title, args.force)?;
+    outln!(
+        out,
+        "wrote {} ({} beats, {} reference labels)",
+        args.out.display(),
+        drawn.beats,
+        drawn.reference
+    );
+    Ok(())
+}

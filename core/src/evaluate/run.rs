@@ -1,0 +1,274 @@
+//! One record through an engine: read it, adapt on its first seconds if asked, find or take
+//! its beats, classify them, score them against its reference annotations.
+
+use super::confusion::Confusion;
+use crate::adapt::AdaptConfig;
+use crate::detect::{self, MatchResult};
+use crate::engine::{AdaptInput, AdaptReport, Beat, Engine, LabelledBeat};
+use crate::error::Error;
+use crate::featurize::Signal;
+use crate::record::Record;
+use crate::record_file::{classify_record_file, RecordFileOptions};
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+/// Where a record's beats come from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BeatSource {
+    /// Beats found by rhythm's QRS detector.
+    Detected,
+    /// Beat positions of the record's reference annotations (`.atr`): the classifier
+    /// measured apart from the detector.
+    Reference,
+}
+
+/// The patient-specific protocol: adapt the classifier on the reference labels of the
+/// beats in the first `seconds`, classify the whole record, score only the beats after.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct AdaptOnFirst {
+    /// Labelled span, seconds from the record's start.
+    pub seconds: f64,
+    /// Step size (default: the model's metadata, the step the trainer evaluated).
+    pub step: Option<f32>,
+}
+
+/// What adaptation did.
+#[derive(Debug, Clone)]
+pub struct Adapted {
+    /// First sample after the labelled span (model rate).
+    pub cut: u64,
+    /// Labelled beats adapted on.
+    pub labelled: usize,
+    /// The gradient steps' account.
+    pub report: AdaptReport,
+    /// The settings used.
+    pub config: AdaptConfig,
+}
+
+/// How [`run_record`] reads and classifies a record.
+#[derive(Debug, Clone, Default)]
+pub struct RunOptions {
+    /// The lead (default: MLII if present, else the first signal).
+    pub lead: Option<String>,
+    /// Where the beats come from.
+    pub beats: Option<BeatSource>,
+    /// Adapt on the first seconds first.
+    pub adapt: Option<AdaptOnFirst>,
+    /// Stream detected beats without adaptation from the file on up to this many threads
+    /// ([`crate::record_file`]: bounded memory, the same beats); `None` holds the whole
+    /// lead in memory ([`RecordRun::rec`]'s `signal_mv`, e.g. to draw it).
+    pub from_file_threads: Option<usize>,
+}
+
+/// One record through an engine: its beats and, with reference annotations, their score.
+#[derive(Debug)]
+pub struct RecordRun {
+    /// The record (its signal only when run in memory).
+    pub rec: Record,
+    /// The beats, in order.
+    pub results: Vec<Beat>,
+    /// Time spent classifying.
+    pub elapsed: Duration,
+    /// Scored beats (after the adaptation span), when the record has reference beats.
+    pub confusion: Option<Confusion>,
+    /// The detector against the reference beats (detected beats only).
+    pub detection: Option<MatchResult>,
+    /// What adaptation did.
+    pub adapted: Option<Adapted>,
+    /// First scored sample (0 without adaptation).
+    pub cut: u64,
+    /// Samples of the lead at the model's rate.
+    pub model_samples: u64,
+    /// Threads that classified.
+    pub threads: usize,
+}
+
+/// Loads `record`, adapts `engine` if asked (else it runs the model's own head), finds or
+/// takes the beats, classifies and scores them (EC57: 150 ms matching window).
+pub fn run_record(
+    engine: &mut Engine,
+    record: &Path,
+    options: &RunOptions,
+) -> Result<RecordRun, Error> {
+    let source = options.beats.unwrap_or(BeatSource::Detected);
+    if let (Some(threads), BeatSource::Detected, None) =
+        (options.from_file_threads, source, options.adapt)
+    {
+        return run_from_file(engine, record, options.lead.as_deref(), threads);
+    }
+    let fs = engine.sample_rate_hz();
+    let rec = Record::load(record, fs, options.lead.as_deref())?;
+    engine.reset_adaptation();
+    let adapted = options
+        .adapt
+        .map(|a| adapt_on_first_seconds(engine, &rec, &a))
+        .transpose()?;
+    let cut = adapted.as_ref().map_or(0, |a| a.cut);
+    let positions = match source {
+        BeatSource::Detected => detect::detect_qrs(&rec.signal_mv, fs),
+        BeatSource::Reference => {
+            if rec.reference.is_empty() {
+                return Err(Error::NoReference(rec.name));
+            }
+            rec.reference_positions()
+        }
+    };
+    let start = Instant::now();
+    let results = engine.classify_record(&rec.signal_mv, &positions)?;
+    let elapsed = start.elapsed();
+    let tol = detect::match_tolerance(fs);
+    let have_ref = !rec.reference.is_empty();
+    // With adaptation, only the beats after the labelled span are scored.
+    let confusion = have_ref.then(|| {
+        let reference: Vec<_> = rec
+            .reference
+            .iter()
+            .filter(|b| b.sample >= cut)
+            .cloned()
+            .collect();
+        let scored: Vec<Beat> = results
+            .iter()
+            .filter(|b| b.sample >= cut)
+            .copied()
+            .collect();
+        Confusion::from_beats(&reference, &scored, tol)
+    });
+    let detection = (have_ref && source == BeatSource::Detected)
+        .then(|| detect::match_beats(&rec.reference_positions(), &positions, tol));
+    Ok(RecordRun {
+        model_samples: rec.signal_mv.len() as u64,
+        threads: 1,
+        rec,
+        results,
+        elapsed,
+        confusion,
+        detection,
+        adapted,
+        cut,
+    })
+}
+
+/// [`run_record`] for detected beats without adaptation: the record streamed from its file
+/// on `threads` threads, the reference annotations read beside it.
+fn run_from_file(
+    engine: &mut Engine,
+    record: &Path,
+    lead: Option<&str>,
+    threads: usize,
+) -> Result<RecordRun, Error> {
+    let fs = engine.sample_rate_hz();
+    engine.reset_adaptation();
+    let options = RecordFileOptions {
+        lead: lead.map(str::to_string),
+        threads,
+        ..RecordFileOptions::default()
+    };
+    let start = Instant::now();
+    let mut results = Vec::new();
+    let summary = classify_record_file(engine, record, &options, |b| results.push(*b))?;
+    let elapsed = start.elapsed();
+    let rec = Record::reference_only(
+        record,
+        summary.lead.clone(),
+        summary.original_fs,
+        fs,
+        summary.model_samples,
+    )?;
+    let tol = detect::match_tolerance(fs);
+    let have_ref = !rec.reference.is_empty();
+    let confusion = have_ref.then(|| Confusion::from_beats(&rec.reference, &results, tol));
+    let detection = have_ref.then(|| {
+        let positions: Vec<u64> = results.iter().map(|b| b.sample).collect();
+        detect::match_beats(&rec.reference_positions(), &positions, tol)
+    });
+    Ok(RecordRun {
+        rec,
+        results,
+        elapsed,
+        confusion,
+        detection,
+        adapted: None,
+        cut: 0,
+        model_samples: summary.model_samples,
+        threads: summary.threads,
+    })
+}
+
+/// Adapts `engine` on the reference beats of `rec` before `request.seconds`.
+fn adapt_on_first_seconds(
+    engine: &mut Engine,
+    rec: &Record,
+    request: &AdaptOnFirst,
+) -> Result<Adapted, Error> {
+    let invalid = |what, why: String| Error::InvalidArgument { what, why };
+    if !(request.seconds.is_finite() && request.seconds > 0.0) {
+        return Err(invalid(
+            "adaptation span",
+            "must be a positive number of seconds".into(),
+        ));
+    }
+    if rec.reference.is_empty() {
+        return Err(Error::NoReference(rec.name.clone()));
+    }
+    let mut config = AdaptConfig::from_metadata(engine.model().metadata())
+        .or_else(|| request.step.map(|_| AdaptConfig::default()))
+        .ok_or_else(|| {
+            invalid(
+                "adaptation step",
+                "the model's metadata has no adaptation settings (a model trained before 2026-12-02): give a step".into(),
+            )
+        })?;
+    if let Some(step) = request.step {
+        if !(step.is_finite() && step > 0.0) {
+            return Err(invalid(
+                "adaptation step",
+                "must be a positive number".into(),
+            ));
+        }
+        config.learning_rate = step;
+    }
+    let cut = (request.seconds * rec.fs).round() as u64;
+    let positions = rec.reference_positions();
+    let signal = Signal::new(&rec.signal_mv, rec.fs);
+    let dim = engine.feature_dim();
+    let mut features = Vec::new();
+    let mut classes = Vec::new();
+    let mut row = vec![0.0f32; dim];
+    for (i, beat) in rec.reference.iter().enumerate() {
+        if beat.sample >= cut {
+            break;
+        }
+        // A beat the network cannot classify (flagged window) is not a labelled example.
+        if engine
+            .beat_classifier_features(&signal, &positions, i, &mut row)
+            .is_ok()
+        {
+            features.extend_from_slice(&row);
+            classes.push(beat.class);
+        }
+    }
+    if classes.is_empty() {
+        return Err(invalid(
+            "adaptation span",
+            format!(
+                "no classifiable reference beat in the first {} s",
+                request.seconds
+            ),
+        ));
+    }
+    let labelled: Vec<LabelledBeat<'_>> = features
+        .chunks(dim.max(1))
+        .zip(&classes)
+        .map(|(f, &class)| LabelledBeat {
+            input: AdaptInput::Features(f),
+            class,
+        })
+        .collect();
+    let report = engine.adapt(&labelled, &config)?;
+    Ok(Adapted {
+        cut,
+        labelled: classes.len(),
+        report,
+        config,
+    })
+}
