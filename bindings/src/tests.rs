@@ -453,6 +453,19 @@ fn open_options_name_the_backend_and_device_and_the_report_says_where_work_ran()
             report.contains("on the device") && report.contains("beats: 0"),
             "{report}"
         );
+        // Hardening v2, N4: adaptation on the accelerator is refused up front (it cannot
+        // expose the classifier's input), and the engine is left as it was.
+        let dim = (*e).engine().feature_dim();
+        let feats = vec![0.1f32; 2 * dim];
+        let status =
+            rhythm_engine_adapt_features(e, feats.as_ptr(), dim, [0u8, 2].as_ptr(), 2, ptr::null());
+        assert_eq!(status, RhythmStatus::Adaptation);
+        assert!(
+            last_error().contains("intermediate values"),
+            "{}",
+            last_error()
+        );
+        assert_eq!(rhythm_engine_is_adapted(e), 0);
         rhythm_engine_free(e);
     }
 }

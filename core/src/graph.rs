@@ -146,7 +146,7 @@ impl OpKind {
         }
     }
     /// Whether the op carries weights and a bias.
-    pub fn has_weights(self) -> bool {
+    pub(crate) fn has_weights(self) -> bool {
         matches!(self, OpKind::Conv2d | OpKind::FullyConnected)
     }
 }

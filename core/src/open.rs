@@ -115,7 +115,7 @@ impl OpenedEngine {
 }
 
 /// Said when no provider is given.
-pub const NO_ACCELERATOR_SUPPORT: &str =
+pub(crate) const NO_ACCELERATOR_SUPPORT: &str =
     "this build has no accelerator support (rhythm-accel, Linux)";
 
 /// Opens `model` on the backend `request` names; `accelerator` drives the accelerator

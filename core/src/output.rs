@@ -14,7 +14,7 @@ use crate::wfdb::Header;
 use std::path::{Path, PathBuf};
 
 /// The reference annotator of PhysioNet databases (`RECORD.atr`).
-pub const REFERENCE_ANNOTATOR: &str = "atr";
+pub(crate) const REFERENCE_ANNOTATOR: &str = "atr";
 
 /// Folder entries looked at for headers that name a file (a database folder holds a few
 /// hundred; the bound keeps a huge folder from stalling a write).

@@ -153,7 +153,7 @@ impl Requant {
 
 /// `(x + 2^(shift-1)) >> shift` with an arithmetic shift: round half towards +∞.
 #[inline(always)]
-pub fn rounding_shift(x: i64, shift: u8) -> i32 {
+pub(crate) fn rounding_shift(x: i64, shift: u8) -> i32 {
     let r = (x + (1i64 << (shift - 1))) >> shift;
     r.clamp(i32::MIN as i64, i32::MAX as i64) as i32
 }
@@ -192,7 +192,7 @@ fn fixed_point(real: f64) -> Result<(i64, u8), QuantError> {
 
 /// Adds the zero point and saturates to `[act_min, act_max]`.
 #[inline(always)]
-pub fn saturate(v: i32, zero_point: i32, act_min: i8, act_max: i8) -> i8 {
+pub(crate) fn saturate(v: i32, zero_point: i32, act_min: i8, act_max: i8) -> i8 {
     (v.saturating_add(zero_point)).clamp(act_min as i32, act_max as i32) as i8
 }
 
@@ -241,7 +241,7 @@ impl AddRequant {
 }
 
 /// Integer bounds of an activation function on a quantized output.
-pub fn activation_bounds(act: crate::graph::Activation, out: ActQuant) -> (i8, i8) {
+pub(crate) fn activation_bounds(act: crate::graph::Activation, out: ActQuant) -> (i8, i8) {
     use crate::graph::Activation;
     let zero = out.zero_point.clamp(-128, 127);
     match act {

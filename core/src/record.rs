@@ -46,7 +46,7 @@ pub struct Record {
 /// default MLII if present, else the first signal; with its name. Also checks that the
 /// record's rate is one rhythm takes. The one rule for [`Record::load`] and
 /// [`crate::record_file`].
-pub fn choose_lead(
+pub(crate) fn choose_lead(
     header: &wfdb::Header,
     target_fs: f64,
     lead: Option<&str>,
@@ -96,7 +96,7 @@ impl Record {
     /// annotations (`.atr`, if any) for a signal of `model_samples` samples at `target_fs`,
     /// as [`Record::load`] gives them (`signal_mv` stays empty). For the whole-record path
     /// ([`crate::record_file`]), which streams the signal instead of holding it.
-    pub fn reference_only(
+    pub(crate) fn reference_only(
         path: impl AsRef<Path>,
         lead: String,
         original_fs: f64,

@@ -823,3 +823,21 @@ fn cli_golden_needs_force_and_never_writes_a_record_file() {
     assert_eq!(std::fs::read(&out).unwrap(), first);
     std::fs::remove_dir_all(dir).ok();
 }
+
+/// Hardening v2, rows N4, N5: adaptation on the accelerator is refused up front with the
+/// real cause, not "no classifiable reference beat".
+#[test]
+fn cli_adapt_on_the_accelerator_names_the_cause() {
+    let o = rhythm(&[
+        "classify",
+        "fixtures/records/100",
+        "--accel-sim",
+        "--adapt-seconds",
+        "60",
+        "--summary-only",
+    ]);
+    assert!(!o.status.success());
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("intermediate values"), "{err}");
+    assert!(!err.contains("no classifiable"), "{err}");
+}

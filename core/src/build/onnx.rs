@@ -23,7 +23,7 @@ use tract_onnx::pb::{
 };
 
 /// ONNX opset the export targets.
-pub const OPSET: i64 = 13;
+pub(crate) const OPSET: i64 = 13;
 /// ONNX `TensorProto.DataType` of f32.
 const FLOAT: i32 = 1;
 

@@ -309,7 +309,7 @@ impl QrsDetector {
 
     /// [`QrsDetector::finish`] without allocating: calls `on_beat` for every beat not yet
     /// returned, in order. The detector is then reset.
-    pub fn finish_with(&mut self, mut on_beat: impl FnMut(u64)) {
+    pub(crate) fn finish_with(&mut self, mut on_beat: impl FnMut(u64)) {
         let end = self.n;
         if end > 0 {
             // Feed the last value until every peak still inside the pipeline has been judged;

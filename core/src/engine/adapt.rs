@@ -263,7 +263,8 @@ impl Engine {
     /// with non-finite samples, a feature that is not finite or beyond ±[`MAX_ADAPT_FEATURE`],
     /// a step that is not finite and positive, steps outside 1…[`crate::adapt::MAX_STEPS`], an
     /// update that diverges (a head weight beyond ±[`MAX_ADAPTED_WEIGHT`]), a model without an
-    /// adaptable classifier. On error the previous head is kept: the engine never classifies
+    /// adaptable classifier, a backend that cannot expose the classifier's input features
+    /// ([`Error::Unsupported`]: an accelerator; adapt on a CPU engine). On error the previous head is kept: the engine never classifies
     /// with a poisoned head.
     pub fn adapt(
         &mut self,
@@ -271,6 +272,14 @@ impl Engine {
         cfg: &AdaptConfig,
     ) -> Result<AdaptReport, Error> {
         let info = self.classifier.ok_or_else(no_classifier)?;
+        // An adapted head classifies from the classifier's input features: a backend that
+        // cannot expose them (an accelerator) would leave an engine that fails every beat.
+        // Refuse before adapting, whatever the input (hardening v2, N4).
+        let mut probe = vec![0.0f32; info.dim];
+        if let Err(e @ Error::Unsupported { .. }) = self.backend.read_value(info.input, &mut probe)
+        {
+            return Err(e);
+        }
         if !(cfg.learning_rate.is_finite() && cfg.learning_rate > 0.0) {
             return Err(Error::InvalidArgument {
                 what: "adaptation step",

@@ -408,7 +408,7 @@ impl CpuBackend {
 
     /// Runs an f32 model and lets `transform(value, data)` rewrite each op's output before
     /// the next op reads it (fake quantization).
-    pub fn infer_transformed(
+    pub(crate) fn infer_transformed(
         &mut self,
         image: &[f32],
         side: &[f32],

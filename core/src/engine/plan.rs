@@ -5,7 +5,7 @@ use crate::model::{Model, OpKind};
 
 /// Offsets are multiples of this many elements (64 bytes for int8, more for wider types), so
 /// SIMD kernels can use aligned loads relative to the arena start.
-pub const PLAN_ALIGN: usize = 64;
+pub(crate) const PLAN_ALIGN: usize = 64;
 
 /// Arena offsets of every value, in elements.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -238,13 +238,15 @@ fn adapt_on_first_seconds(
         if beat.sample >= cut {
             break;
         }
-        // A beat the network cannot classify (flagged window) is not a labelled example.
-        if engine
-            .beat_classifier_features(&signal, &positions, i, &mut row)
-            .is_ok()
-        {
-            features.extend_from_slice(&row);
-            classes.push(beat.class);
+        // A beat the network cannot classify (flagged window) is not a labelled example; a
+        // backend that cannot give features at all is the real cause, said as such.
+        match engine.beat_classifier_features(&signal, &positions, i, &mut row) {
+            Ok(()) => {
+                features.extend_from_slice(&row);
+                classes.push(beat.class);
+            }
+            Err(e @ Error::Unsupported { .. }) => return Err(e),
+            Err(_) => {}
         }
     }
     if classes.is_empty() {

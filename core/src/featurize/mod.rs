@@ -245,7 +245,7 @@ impl Featurizer {
     }
 
     /// The STFT implementation in use.
-    pub fn spectrogram_impl(&self) -> SpectrogramImpl {
+    pub(crate) fn spectrogram_impl(&self) -> SpectrogramImpl {
         self.kind
     }
 

@@ -9,7 +9,7 @@ use super::template::{self, BeatHistory, HISTORY_BEATS};
 use crate::spectrogram::SpectrogramConfig;
 
 /// Fewer history windows than this: the segment evidence is undefined (NaN, never flags).
-pub const MIN_SEGMENT_BEATS: usize = 8;
+pub(crate) const MIN_SEGMENT_BEATS: usize = 8;
 
 /// Per-beat and per-segment signal-quality candidates. NaN means undefined.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -35,13 +35,13 @@ pub struct NoiseEvidence {
 /// The rule chosen by the third signal-quality study (`docs/RELIABILITY.md`; thresholds
 /// are DS1 ECG percentiles): a beat is noise when the 75th percentile of the history's
 /// template correlations is below this (percentile 3)…
-pub const COHERENCE_P75_BELOW: f32 = 0.9506;
+pub(crate) const COHERENCE_P75_BELOW: f32 = 0.9506;
 /// …and the median kurtosis of the history's windows below this (percentile 8);
-pub const HISTORY_KURTOSIS_BELOW: f32 = 5.246;
+pub(crate) const HISTORY_KURTOSIS_BELOW: f32 = 5.246;
 /// or when that median kurtosis is below this (percentile 6)…
-pub const FLAT_HISTORY_KURTOSIS_BELOW: f32 = 4.366;
+pub(crate) const FLAT_HISTORY_KURTOSIS_BELOW: f32 = 4.366;
 /// …and fewer of the history's beats than this fraction are on time (percentile 10).
-pub const REGULAR_FRACTION_BELOW: f32 = 0.4688;
+pub(crate) const REGULAR_FRACTION_BELOW: f32 = 0.4688;
 
 impl NoiseEvidence {
     /// Whether this evidence marks the beat [`QualityFlag::Noise`](crate::detect::QualityFlag::Noise)

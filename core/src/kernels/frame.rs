@@ -286,7 +286,7 @@ pub struct PackedConv {
 
 impl PackedConv {
     /// No level-specific layout (what the scalar reference runs on).
-    pub fn unpacked(packer: KernelLevel) -> PackedConv {
+    pub(crate) fn unpacked(packer: KernelLevel) -> PackedConv {
         PackedConv {
             packer,
             simd: SimdPack::default(),

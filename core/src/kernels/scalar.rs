@@ -105,7 +105,7 @@ pub(crate) fn for_each_tap(
 
 /// int8 convolution: `acc = bias + Σ w · (x − zp)`, requantized per output channel.
 #[allow(clippy::too_many_arguments)]
-pub fn conv2d_i8(
+pub(crate) fn conv2d_i8(
     g: &ConvGeometry,
     input: &[i8],
     input_zp: i32,
@@ -139,7 +139,7 @@ pub fn conv2d_i8(
 }
 
 /// int8 fully connected layer.
-pub fn fully_connected_i8(
+pub(crate) fn fully_connected_i8(
     input: &[i8],
     input_zp: i32,
     weights: &[i8],
@@ -180,7 +180,7 @@ pub fn add_i8(
 
 /// int8 average pooling: the window sum of `(x − zp)` (padding adds 0) times `requant`,
 /// whose factor already includes `1 / (kh·kw)`.
-pub fn avg_pool_i8(
+pub(crate) fn avg_pool_i8(
     g: &ConvGeometry,
     input: &[i8],
     input_zp: i32,
@@ -213,7 +213,7 @@ pub fn avg_pool_i8(
 
 /// int8 element-wise rescale, optionally into a strided destination (channel concat).
 #[allow(clippy::too_many_arguments)]
-pub fn rescale_i8(
+pub(crate) fn rescale_i8(
     input: &[i8],
     input_zp: i32,
     requant: Requant,
@@ -297,7 +297,7 @@ pub fn conv2d_f<E: FloatElem>(
 }
 
 /// Float fully connected layer with f32 accumulation.
-pub fn fully_connected_f<E: FloatElem>(
+pub(crate) fn fully_connected_f<E: FloatElem>(
     input: &[E],
     weights: &[E],
     bias: &[f32],
@@ -316,14 +316,14 @@ pub fn fully_connected_f<E: FloatElem>(
 }
 
 /// Float residual add.
-pub fn add_f<E: FloatElem>(a: &[E], b: &[E], act: Activation, output: &mut [E]) {
+pub(crate) fn add_f<E: FloatElem>(a: &[E], b: &[E], act: Activation, output: &mut [E]) {
     for ((y, x), z) in output.iter_mut().zip(a).zip(b) {
         *y = E::from_f32(act.apply(x.to_f32() + z.to_f32()));
     }
 }
 
 /// Float average pooling (count includes padding) and global pooling.
-pub fn avg_pool_f<E: FloatElem>(g: &ConvGeometry, input: &[E], output: &mut [E]) {
+pub(crate) fn avg_pool_f<E: FloatElem>(g: &ConvGeometry, input: &[E], output: &mut [E]) {
     let inv = 1.0 / (g.kh * g.kw) as f32;
     for oy in 0..g.output.h {
         for ox in 0..g.output.w {
@@ -339,7 +339,7 @@ pub fn avg_pool_f<E: FloatElem>(g: &ConvGeometry, input: &[E], output: &mut [E])
 }
 
 /// Float activation / copy into a strided destination (channel concat).
-pub fn map_f<E: FloatElem>(
+pub(crate) fn map_f<E: FloatElem>(
     input: &[E],
     act: Activation,
     row: usize,

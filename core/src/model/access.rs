@@ -116,7 +116,7 @@ impl Model {
             .map_or(&[], |b| self.i8_blob(b))
     }
     /// fp16 weights of op `i`.
-    pub fn weights_f16(&self, i: usize) -> &[f16] {
+    pub(crate) fn weights_f16(&self, i: usize) -> &[f16] {
         self.ops[i]
             .weights
             .filter(|b| b.dtype == DType::F16)
@@ -168,7 +168,7 @@ impl Model {
         }
     }
     /// Bytes of weights, biases and scales.
-    pub fn weight_bytes(&self) -> usize {
+    pub(crate) fn weight_bytes(&self) -> usize {
         self.ops
             .iter()
             .flat_map(|o| [o.weights, o.bias, o.weight_scales])

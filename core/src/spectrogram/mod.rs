@@ -56,9 +56,10 @@ pub use crate::kernels::MAX_GEMM_K;
 pub use stft_f16::StftF16;
 pub use stft_f32::StftF32;
 pub use stft_int8::StftInt8;
+pub(crate) use window::is_regular_beat;
 pub use window::{
-    extract_window, is_regular_beat, rr_features, RrFeatures, WindowEdge, DEFAULT_RR_S,
-    LOCAL_RR_BEATS, LONG_RR_BEATS, LONG_RR_SECONDS, RR_FEATURES, RR_RATIO_MAX,
+    extract_window, rr_features, RrFeatures, WindowEdge, DEFAULT_RR_S, LONG_RR_BEATS,
+    LONG_RR_SECONDS, RR_FEATURES, RR_RATIO_MAX,
 };
 
 /// Largest accepted `|sample|` of a beat window (before mean removal).

@@ -56,7 +56,7 @@ pub const RR_FEATURES: usize = 9;
 pub const DEFAULT_RR_S: f32 = 0.8;
 
 /// Most previous RR intervals averaged into [`RrFeatures::local_rr_s`].
-pub const LOCAL_RR_BEATS: usize = 10;
+pub(crate) const LOCAL_RR_BEATS: usize = 10;
 
 /// Most previous RR intervals averaged into [`RrFeatures::long_rr_s`] (with
 /// [`LONG_RR_SECONDS`]: whichever bound is reached first). A stream keeps this many R-peak
@@ -213,7 +213,7 @@ fn short_term(r_peaks: &[u64], i: usize, fs: f64) -> Option<(f64, f64, f64)> {
 }
 
 /// [`RrFeatures::is_regular`] of `rr_features(r_peaks, i, fs)`, without the long-term mean.
-pub fn is_regular_beat(r_peaks: &[u64], i: usize, fs: f64) -> bool {
+pub(crate) fn is_regular_beat(r_peaks: &[u64], i: usize, fs: f64) -> bool {
     let ratio =
         short_term(r_peaks, i, fs).map_or(1.0, |(pre, _, local)| pre_over_local(pre, local));
     regular_ratio(ratio)

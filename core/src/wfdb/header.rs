@@ -21,7 +21,7 @@ pub enum SignalFormat {
 
 impl SignalFormat {
     /// Format for a WFDB format code; other codes give [`WfdbError::UnsupportedFormat`].
-    pub fn from_code(code: u32) -> Result<SignalFormat, WfdbError> {
+    pub(crate) fn from_code(code: u32) -> Result<SignalFormat, WfdbError> {
         match code {
             212 => Ok(SignalFormat::F212),
             16 => Ok(SignalFormat::F16),

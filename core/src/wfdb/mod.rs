@@ -31,7 +31,7 @@ pub const MAX_ABS_BASELINE: i64 = 1 << 24;
 
 /// Millivolts per physical unit of a header's `units` field: mV (the WFDB default), µV
 /// (`uV`, `µV`, `μV`) and V; `None` for units that are not a voltage.
-pub fn millivolts_per_unit(units: &str) -> Option<f64> {
+pub(crate) fn millivolts_per_unit(units: &str) -> Option<f64> {
     match units {
         "mV" => Some(1.0),
         "uV" | "µV" | "μV" => Some(1e-3),
@@ -72,9 +72,9 @@ fn with_suffix(path: &Path, ext: &str) -> PathBuf {
 }
 
 /// Largest header file read (real headers are a few hundred bytes).
-pub const MAX_HEADER_BYTES: u64 = 1 << 20;
+pub(crate) const MAX_HEADER_BYTES: u64 = 1 << 20;
 /// Largest annotation file read (a 24-hour Holter's beats take about 300 KB).
-pub const MAX_ANNOTATION_BYTES: u64 = 1 << 28;
+pub(crate) const MAX_ANNOTATION_BYTES: u64 = 1 << 28;
 /// Most bytes read from one signal file (4 GiB: 24 hours of 12 leads at 1 kHz in format
 /// 212). With a sample count in the header only the bytes it needs are read.
 pub const MAX_SIGNAL_FILE_BYTES: u64 = 1 << 32;

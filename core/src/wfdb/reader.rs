@@ -47,7 +47,7 @@ impl SignalReader {
 
     /// Opens `record_path` for the signal `choose` picks from its header: the header is
     /// read once, for the choice and the reading.
-    pub fn open_chosen<E: From<WfdbError>>(
+    pub(crate) fn open_chosen<E: From<WfdbError>>(
         record_path: impl AsRef<Path>,
         choose: impl FnOnce(&Header) -> Result<usize, E>,
     ) -> Result<SignalReader, E> {
@@ -178,7 +178,7 @@ impl SignalReader {
     /// Replaces `out`'s contents with the next samples in mV (a chunk of up to about 16 000 per
     /// signal in the file); an empty `out` means the end. The checksum is verified by the call
     /// that delivers the last sample.
-    pub fn read_mv(&mut self, out: &mut Vec<f32>) -> Result<(), WfdbError> {
+    pub(crate) fn read_mv(&mut self, out: &mut Vec<f32>) -> Result<(), WfdbError> {
         out.clear();
         if self.remaining == 0 {
             return Ok(());
