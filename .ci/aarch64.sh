@@ -29,9 +29,9 @@ fi
 
 # What runs under qemu: the library's unit tests and every integration test except those whose
 # subject does not depend on the architecture beyond the kernels, which golden, kernels_simd,
-# kernels_float, bit_exact and no_alloc already pin (whole-record pipelines, adaptation, streams,
+# kernels_float, bit_exact and no_alloc already pin (whole records, adaptation, streams,
 # featurize, the record-file path: ~11 min under qemu, and natively tested in .ci/run).
-ARCH_INDEPENDENT=" pipeline adapt_trained stream featurize onnx_export record_file "
+ARCH_INDEPENDENT=" record adapt_trained stream featurize onnx_export record_file "
 tests=(--lib)
 for f in core/tests/*.rs; do
     name="$(basename "$f" .rs)"
