@@ -95,12 +95,14 @@
 
 pub mod aami;
 pub mod adapt;
+pub mod af;
 #[cfg(feature = "build")]
 pub mod build;
 pub mod detect;
 pub mod engine;
 mod error;
 pub mod evaluate;
+pub mod expert;
 pub mod featurize;
 pub mod graph;
 pub mod kernels;

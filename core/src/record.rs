@@ -19,6 +19,18 @@ pub struct ReferenceBeat {
     pub class: AamiClass,
 }
 
+/// A reference rhythm episode `[start, end)` at the model's rate, e.g. `(AFIB`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
+pub struct RhythmSpan {
+    /// First sample.
+    pub start: u64,
+    /// One past the last sample.
+    pub end: u64,
+    /// The annotation's aux text without its trailing NULs, e.g. `(AFIB`.
+    pub rhythm: String,
+}
+
 /// One lead of a record in mV at the model's sampling rate, with its reference beats.
 #[derive(Debug, Clone)]
 pub struct Record {
@@ -37,6 +49,9 @@ pub struct Record {
     /// Ventricular flutter/fibrillation episodes `[start, end)` from the `[` and `]`
     /// annotations, at the model's rate.
     pub flutter: Vec<(u64, u64)>,
+    /// Rhythm episodes from the `+` annotations (aux text such as `(N`, `(AFIB`, `(AFL`):
+    /// each runs to the next rhythm annotation or the signal's end, at the model's rate.
+    pub rhythms: Vec<RhythmSpan>,
     /// Beat annotations that lie outside the signal (not in `reference`): counted so that
     /// none is lost silently.
     pub reference_outside_signal: usize,
@@ -152,6 +167,21 @@ impl Record {
         if let Some(o) = open {
             flutter.push((o, model_samples));
         }
+        let mut rhythms: Vec<RhythmSpan> = Vec::new();
+        for a in annotations.iter().filter(|a| a.symbol() == "+") {
+            let Some(aux) = &a.aux else { continue };
+            let rhythm = String::from_utf8_lossy(aux).trim_end_matches('\0').to_string();
+            let s = (at_model_rate(a.sample).max(0) as u64).min(model_samples);
+            if let Some(last) = rhythms.last_mut() {
+                last.end = s.max(last.start);
+            }
+            rhythms.push(RhythmSpan {
+                start: s,
+                end: model_samples,
+                rhythm,
+            });
+        }
+        rhythms.retain(|r| r.end > r.start);
         let name = path
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
@@ -169,12 +199,22 @@ impl Record {
             signal_mv: Vec::new(),
             reference,
             flutter,
+            rhythms,
         })
     }
 
     /// Whether `sample` lies in a ventricular flutter/fibrillation episode.
     pub fn in_flutter(&self, sample: u64) -> bool {
         self.flutter.iter().any(|&(a, b)| sample >= a && sample < b)
+    }
+
+    /// The reference episodes of one rhythm (`"(AFIB"`, `"(AFL"`, …) as `[start, end)`.
+    pub fn rhythm_episodes(&self, rhythm: &str) -> Vec<(u64, u64)> {
+        self.rhythms
+            .iter()
+            .filter(|r| r.rhythm == rhythm)
+            .map(|r| (r.start, r.end))
+            .collect()
     }
 
     /// Reference beat positions.

@@ -10,6 +10,7 @@ pub mod config;
 pub mod cv;
 pub mod data;
 pub mod eval;
+pub mod expert;
 pub mod export;
 pub mod model;
 pub mod pipeline;

@@ -66,6 +66,32 @@ enum Command {
         #[arg(short, long)]
         out: PathBuf,
     },
+    /// Fit the rhythm expert (S against N, and the atrial-fibrillation threshold) on DS1 and
+    /// svdb, cross-validated grouped by record, and write model files that carry it.
+    RhythmExpert {
+        /// The MIT-BIH Arrhythmia Database (its DS1 records train).
+        #[arg(long, default_value = "../shared/data/mitdb")]
+        mitdb: PathBuf,
+        /// The Supraventricular Arrhythmia Database (every record in its RECORDS trains).
+        #[arg(long, default_value = "../shared/data/svdb")]
+        svdb: PathBuf,
+        /// Model files to give the expert (written under the same names into --out-dir).
+        #[arg(
+            long,
+            value_delimiter = ',',
+            default_value = "fixtures/models/rhythm-int8.rhm,fixtures/models/rhythm-fp16.rhm,fixtures/models/rhythm-f32.rhm"
+        )]
+        models: Vec<PathBuf>,
+        /// Where the model files go.
+        #[arg(long)]
+        out_dir: PathBuf,
+        /// The cross-validation report (Markdown).
+        #[arg(long, default_value = "docs/rhythm-expert-cv.md")]
+        report: PathBuf,
+        /// Overwrite existing output files.
+        #[arg(long)]
+        force: bool,
+    },
     /// Time the same training work on burn's flex and ndarray CPU backends.
     CompareBackends {
         /// TOML file with the model and training settings.
@@ -154,6 +180,15 @@ fn main() -> std::process::ExitCode {
         }
         Command::SideFeatures { config, out } => rhythm_trainer::config::Config::load(&config)
             .and_then(|c| rhythm_trainer::data::write_side_features(&c, &out)),
+        Command::RhythmExpert {
+            mitdb,
+            svdb,
+            models,
+            out_dir,
+            report,
+            force,
+        } => rhythm_trainer::expert::run(&mitdb, &svdb, &models, &out_dir, &report, force)
+            .map(|r| println!("{r}")),
         Command::CompareBackends {
             config,
             records,

@@ -47,6 +47,7 @@ pub fn dequantized_spec(model: &Model) -> Result<ModelSpec, ModelError> {
         values,
         ops,
         metadata: model.metadata().to_string(),
+        rhythm_expert: model.rhythm_expert().copied(),
     })
 }
 

@@ -31,6 +31,8 @@ pub struct NetworkBuilder {
     pub(super) n_classes: usize,
     /// Free text stored in the file (model card summary).
     pub metadata: String,
+    /// The rhythm expert stored beside the network ([`crate::expert`]).
+    pub rhythm_expert: Option<crate::expert::RhythmExpert>,
 }
 
 impl NetworkBuilder {
@@ -45,6 +47,7 @@ impl NetworkBuilder {
             ops: Vec::new(),
             n_classes: 0,
             metadata: String::new(),
+            rhythm_expert: None,
         };
         if n_side > 0 {
             b.values.push(Shape::new(1, 1, n_side));
@@ -246,6 +249,7 @@ impl NetworkBuilder {
             values,
             ops,
             metadata: self.metadata.clone(),
+            rhythm_expert: self.rhythm_expert,
         }
     }
 
@@ -302,6 +306,7 @@ impl NetworkBuilder {
             ops,
             n_classes: model.n_classes(),
             metadata: model.metadata().to_string(),
+            rhythm_expert: model.rhythm_expert().copied(),
         })
     }
 

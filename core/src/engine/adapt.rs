@@ -374,6 +374,7 @@ impl Engine {
     /// Returns to the model's own classifier.
     pub fn reset_adaptation(&mut self) {
         self.head = None;
+        self.expert = self.model.rhythm_expert().copied();
     }
 
     /// The adapted head, if [`Engine::adapt`] succeeded since the last reset.

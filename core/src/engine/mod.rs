@@ -3,11 +3,13 @@
 
 pub mod adapt;
 pub mod cpu;
+mod fusion;
 pub mod plan;
 
 use crate::aami::AamiClass;
 use crate::detect::QualityFlag;
 use crate::error::Error;
+use crate::expert::RhythmExpert;
 use crate::featurize::{BeatFeatures, BeatHistory, Featurizer, Signal};
 use crate::kernels::KernelLevel;
 use crate::model::Model;
@@ -86,6 +88,10 @@ pub struct Beat {
     pub quality: QualityFlag,
     /// The window crossed the start or end of the record (edge samples replicated).
     pub edge_padded: bool,
+    /// The beat lies in atrial fibrillation: the RR irregularity of the last 32 intervals
+    /// ([`crate::spectrogram::RrFeatures::irregularity`]) reached the model's threshold
+    /// (always false for a model without a rhythm expert).
+    pub in_af: bool,
 }
 
 #[cfg(feature = "serde")]
@@ -150,6 +156,8 @@ pub struct Engine {
     classifier: Option<adapt::ClassifierInfo>,
     head: Option<adapt::AdaptedHead>,
     features: Vec<f32>,
+    /// The rhythm expert (the model's, or this patient's after adaptation).
+    expert: Option<RhythmExpert>,
 }
 
 impl Engine {
@@ -180,6 +188,7 @@ impl Engine {
             features: vec![0.0; classifier.map_or(0, |c| c.dim)],
             classifier,
             head: None,
+            expert: model.rhythm_expert().copied(),
             model,
         })
     }
@@ -243,6 +252,7 @@ impl Engine {
             &mut *self.backend,
             &mut self.logits,
             self.head.as_ref().zip(self.classifier),
+            self.expert.as_ref(),
             &mut self.features,
             beats[i],
             &features,
@@ -286,30 +296,37 @@ impl Engine {
             &mut *self.backend,
             &mut self.logits,
             self.head.as_ref().zip(self.classifier),
+            self.expert.as_ref(),
             &mut self.features,
             sample,
             &features,
         )
     }
 
-    /// Runs the network on one beat's features (the adapted head if any).
+    /// Runs the network on one beat's features (the adapted head if any), then the rhythm
+    /// expert's fusion ([`fusion::fuse`]) if there is an expert.
     fn run(
         backend: &mut dyn Backend,
         logits: &mut [f32; 5],
         head: Option<(&adapt::AdaptedHead, adapt::ClassifierInfo)>,
+        expert: Option<&RhythmExpert>,
         head_features: &mut [f32],
         sample: u64,
         features: &BeatFeatures<'_>,
     ) -> Result<Beat, Error> {
         let classification = if features.gets_a_class() {
-            Some(classify(
+            let cnn = classify(
                 backend,
                 logits,
                 head,
                 head_features,
                 features.image,
                 features.side,
-            )?)
+            )?;
+            Some(match expert {
+                Some(e) => fusion::fuse(cnn, e, features),
+                None => cnn,
+            })
         } else {
             None
         };
@@ -318,7 +335,19 @@ impl Engine {
             classification,
             quality: features.quality,
             edge_padded: features.edge == WindowEdge::Padded,
+            in_af: expert.is_some_and(|e| e.in_af(features.rr.irregularity)),
         })
+    }
+
+    /// The rhythm expert in use (the model's, unless replaced for this patient).
+    pub fn rhythm_expert(&self) -> Option<&RhythmExpert> {
+        self.expert.as_ref()
+    }
+
+    /// Replaces the rhythm expert for this engine (this patient; `None`: the CNN alone).
+    /// [`Engine::reset_adaptation`] restores the model's.
+    pub fn set_rhythm_expert(&mut self, expert: Option<RhythmExpert>) {
+        self.expert = expert;
     }
 
     /// A second engine for another thread: the same model, backend kind, STFT and adapted
@@ -334,6 +363,7 @@ impl Engine {
             classifier: self.classifier,
             head: self.head.clone(),
             features: vec![0.0; self.features.len()],
+            expert: self.expert,
         })
     }
 

@@ -258,6 +258,7 @@ mod tests {
             }),
             quality: QualityFlag::Ok,
             edge_padded: false,
+            in_af: false,
         }
     }
 

@@ -32,6 +32,7 @@ mod stats;
 pub mod template;
 
 use crate::detect::{self, QualityFlag};
+use crate::expert::RHYTHM_FEATURES;
 use crate::spectrogram::{
     self, RrFeatures, SpectrogramConfig, SpectrogramError, StftF16, StftF32, WindowEdge,
     RR_FEATURES,
@@ -116,6 +117,43 @@ pub fn side_features(rr: &RrFeatures, morphology: &Morphology, out: &mut [f32]) 
     }
 }
 
+/// The rhythm expert's inputs for a beat ([`crate::expert::RhythmExpert::score`]), in this
+/// order: `[pre, post, local, long, median, pre/local, pre/long, pre/median, post/long,
+/// post/pre, local/long, irregularity]` from `rr` (seconds; ratios capped at
+/// [`spectrogram::RR_RATIO_MAX`], 1 for a zero denominator), then `morphology`'s first six
+/// (`qrs_correlation`, `window_correlation`, `amplitude_log_ratio`, `qrs_distance`,
+/// `p_correlation`, `p_energy_log_ratio`). The single rule for every caller.
+pub fn rhythm_features(rr: &RrFeatures, morphology: &Morphology) -> [f32; RHYTHM_FEATURES] {
+    let ratio = |a: f32, b: f32| {
+        if b > 0.0 {
+            (a / b).min(spectrogram::RR_RATIO_MAX)
+        } else {
+            1.0
+        }
+    };
+    let m = morphology.to_array();
+    [
+        rr.pre_rr_s,
+        rr.post_rr_s,
+        rr.local_rr_s,
+        rr.long_rr_s,
+        rr.median_rr_s,
+        ratio(rr.pre_rr_s, rr.local_rr_s),
+        ratio(rr.pre_rr_s, rr.long_rr_s),
+        ratio(rr.pre_rr_s, rr.median_rr_s),
+        ratio(rr.post_rr_s, rr.long_rr_s),
+        ratio(rr.post_rr_s, rr.pre_rr_s),
+        ratio(rr.local_rr_s, rr.long_rr_s),
+        rr.irregularity,
+        m[0],
+        m[1],
+        m[2],
+        m[3],
+        m[4],
+        m[5],
+    ]
+}
+
 /// One beat's network input, borrowed from the [`Featurizer`]'s buffers.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct BeatFeatures<'a> {
@@ -130,6 +168,10 @@ pub struct BeatFeatures<'a> {
     pub edge: WindowEdge,
     /// Signal-quality evidence ([`NoiseEvidence::UNDEFINED`] for models without morphology).
     pub evidence: NoiseEvidence,
+    /// The beat's RR features (irregularity included: the atrial-fibrillation evidence).
+    pub rr: RrFeatures,
+    /// The rhythm expert's inputs ([`rhythm_features`]).
+    pub rhythm: [f32; RHYTHM_FEATURES],
 }
 
 impl BeatFeatures<'_> {
@@ -190,6 +232,9 @@ pub struct Featurizer {
     template: Vec<f32>,
     /// The last beat's signal-quality evidence.
     evidence: NoiseEvidence,
+    /// The last beat's RR features and rhythm expert inputs.
+    rr: RrFeatures,
+    rhythm: [f32; RHYTHM_FEATURES],
     /// `Some(i)` after [`Featurizer::next_beat`] made beat `i`: `history` holds the beats
     /// before `i` and `window` beat `i`'s conditioned window.
     in_order: Option<usize>,
@@ -224,6 +269,8 @@ impl Featurizer {
             history: BeatHistory::new(wl),
             template: vec![0.0; wl],
             evidence: NoiseEvidence::UNDEFINED,
+            rr: RrFeatures::default(),
+            rhythm: [0.0; RHYTHM_FEATURES],
             in_order: None,
             config,
         })
@@ -332,7 +379,9 @@ impl Featurizer {
             &mut self.image,
             &mut self.side,
             &mut self.evidence,
+            &mut self.rhythm,
         );
+        self.rr = rr;
         if in_order {
             self.in_order = Some(i);
         }
@@ -374,7 +423,9 @@ impl Featurizer {
             &mut self.image,
             &mut self.side,
             &mut self.evidence,
+            &mut self.rhythm,
         );
+        self.rr = *rr;
         Ok(self.features(quality, edge))
     }
 
@@ -385,6 +436,8 @@ impl Featurizer {
             quality,
             edge,
             evidence: self.evidence,
+            rr: self.rr,
+            rhythm: self.rhythm,
         }
     }
 }
@@ -406,6 +459,7 @@ fn fill(
     image: &mut [f32],
     side: &mut [f32],
     evidence: &mut NoiseEvidence,
+    rhythm: &mut [f32; RHYTHM_FEATURES],
 ) -> QualityFlag {
     let Inputs {
         raw_window,
@@ -423,6 +477,7 @@ fn fill(
         Morphology::NEUTRAL
     };
     side_features(rr, &morphology, side);
+    *rhythm = rhythm_features(rr, &morphology);
     let quality = detect::assess_quality(raw_window, f64::from(cfg.sample_rate_hz));
     if !classifiable(quality) {
         return quality;

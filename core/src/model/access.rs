@@ -6,6 +6,7 @@
 use super::layout::Header;
 use super::storage::Storage;
 use super::types::{BlobRef, DType, Op, OpQuant, ValueInfo};
+use crate::expert::RhythmExpert;
 use crate::graph::{OpKind, Precision};
 use crate::spectrogram::SpectrogramConfig;
 use half::f16;
@@ -22,6 +23,7 @@ pub struct Model {
     pub(super) side_input: Option<usize>,
     pub(super) logits: usize,
     pub(super) metadata: Option<BlobRef>,
+    pub(super) rhythm_expert: Option<RhythmExpert>,
 }
 
 impl fmt::Debug for Model {
@@ -83,6 +85,11 @@ impl Model {
         self.metadata.map_or("", |b| {
             std::str::from_utf8(self.blob_bytes(b)).unwrap_or("")
         })
+    }
+    /// The rhythm expert's parameters, if the file has them (files before minor version 1
+    /// do not: the engine then classifies with the CNN alone).
+    pub fn rhythm_expert(&self) -> Option<&RhythmExpert> {
+        self.rhythm_expert.as_ref()
     }
     /// All values (tensors).
     pub fn values(&self) -> &[ValueInfo] {

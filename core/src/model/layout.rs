@@ -9,7 +9,7 @@ pub const MAGIC: [u8; 8] = *b"RHYTHMML";
 /// Major version: readers refuse other majors.
 pub const VERSION_MAJOR: u16 = 1;
 /// Minor version: additions that old readers may ignore.
-pub const VERSION_MINOR: u16 = 0;
+pub const VERSION_MINOR: u16 = 1;
 /// Alignment of every tensor in the file (bytes), enough for any SIMD load.
 pub const ALIGN: usize = 64;
 /// Header size in bytes.
@@ -74,4 +74,7 @@ pub struct Header {
     pub spectrogram: SpectrogramConfig,
     /// Blob index of UTF-8 metadata, or [`NONE`].
     pub metadata_blob: u32,
+    /// Blob index + 1 of the rhythm expert section (minor version 1), 0 for none (files of
+    /// minor version 0 hold zero here).
+    pub rhythm_expert_blob: u32,
 }

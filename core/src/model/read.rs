@@ -11,6 +11,7 @@ use super::layout::{
 use super::storage::Storage;
 use super::types::{BlobRef, DType, Op, ValueInfo, ValueKind};
 use super::validate::{check_spectrogram, limit};
+use crate::expert::RhythmExpert;
 use crate::graph::{Activation, OpDesc, OpKind, Precision, Shape};
 use crate::quant::ActQuant;
 use crate::spectrogram::SpectrogramConfig;
@@ -127,7 +128,6 @@ pub fn read_header(bytes: &[u8]) -> Result<Header, ModelError> {
     f.zero(28..32, "header")?;
     f.zero(44..48, "header")?;
     f.zero(72..80, "header")?;
-    f.zero(124..128, "header")?;
     let spectrogram = SpectrogramConfig {
         sample_rate_hz: f.u32(80),
         window_len: f.u32(84),
@@ -159,6 +159,7 @@ pub fn read_header(bytes: &[u8]) -> Result<Header, ModelError> {
         blobs_offset: to_usize(f.u64(64), "blob table offset")?,
         spectrogram,
         metadata_blob: f.u32(120),
+        rhythm_expert_blob: f.u32(124),
     })
 }
 
@@ -344,6 +345,23 @@ impl Model {
                 return Err(invalid("metadata blob is not UTF-8 text"));
             }
         }
+        let rhythm_expert = match header.rhythm_expert_blob {
+            0 => None,
+            k => {
+                let b = blob_ref(&blobs, k - 1, "rhythm expert")?
+                    .filter(|b| b.dtype == DType::F32)
+                    .ok_or_else(|| invalid("rhythm expert section is not an f32 blob"))?;
+                let at = &bytes[b.offset..b.offset + 4 * b.len];
+                let values: Vec<f32> = at
+                    .chunks_exact(4)
+                    .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+                    .collect();
+                Some(
+                    RhythmExpert::from_section(&values)
+                        .map_err(|e| invalid(e.to_string()))?,
+                )
+            }
+        };
         let mut model = Model {
             storage,
             header,
@@ -354,6 +372,7 @@ impl Model {
             side_input: None,
             logits: 0,
             metadata,
+            rhythm_expert,
         };
         model.validate_graph()?;
         model.validate_tensors()?;

@@ -7,6 +7,7 @@ use super::layout::{
     VERSION_MAJOR, VERSION_MINOR,
 };
 use super::types::{DType, ValueInfo, ValueKind};
+use crate::expert::RhythmExpert;
 use crate::graph::{OpDesc, Precision};
 use crate::spectrogram::SpectrogramConfig;
 use half::f16;
@@ -89,6 +90,8 @@ pub struct ModelSpec {
     pub ops: Vec<OpSpec>,
     /// Free text (model card summary).
     pub metadata: String,
+    /// The rhythm expert's parameters (a section of their own), if any.
+    pub rhythm_expert: Option<RhythmExpert>,
 }
 
 fn pad_to(out: &mut Vec<u8>, align: usize) {
@@ -108,6 +111,39 @@ fn put_u64(out: &mut [u8], at: usize, v: u64) {
 }
 
 impl ModelSpec {
+    /// The spec of a loaded model, tensor for tensor (writing it gives the same network, and
+    /// the same file but for the rhythm expert, which the caller may change first).
+    pub fn from_model(model: &Model) -> ModelSpec {
+        let blob = |b: Option<super::types::BlobRef>| {
+            b.map(|b| match b.dtype {
+                DType::F32 => BlobData::F32(model.f32_blob(b).to_vec()),
+                DType::F16 => BlobData::F16(model.f16_blob(b).to_vec()),
+                DType::I8 => BlobData::I8(model.i8_blob(b).to_vec()),
+                // Text never backs a tensor (the loader checks op blobs' types).
+                DType::I32 | DType::Utf8 => BlobData::I32(model.i32_blob(b).to_vec()),
+            })
+        };
+        ModelSpec {
+            precision: model.precision(),
+            n_classes: model.n_classes(),
+            n_side: model.n_side(),
+            spectrogram: *model.spectrogram(),
+            values: model.values().to_vec(),
+            ops: model
+                .ops()
+                .iter()
+                .map(|op| OpSpec {
+                    desc: op.desc,
+                    weights: blob(op.weights),
+                    bias: blob(op.bias),
+                    weight_scales: op.weight_scales.map(|b| model.f32_blob(b).to_vec()),
+                })
+                .collect(),
+            metadata: model.metadata().to_string(),
+            rhythm_expert: model.rhythm_expert().copied(),
+        }
+    }
+
     /// Serialises the model. The result is validated by reading it back, so a spec that breaks a
     /// rule of the format is refused here rather than at load on the device.
     pub fn to_bytes(&self) -> Result<Vec<u8>, ModelError> {
@@ -150,7 +186,12 @@ impl ModelSpec {
 
         let values_offset = HEADER_LEN;
         let ops_offset = values_offset + self.values.len() * VALUE_RECORD_LEN;
-        let n_blobs = blobs.len() + usize::from(meta_idx != NONE);
+        let expert = self.rhythm_expert.map(|e| e.to_section());
+        let expert_idx = match expert {
+            Some(_) => blobs.len() as u32 + u32::from(meta_idx != NONE) + 1,
+            None => 0,
+        };
+        let n_blobs = blobs.len() + usize::from(meta_idx != NONE) + usize::from(expert.is_some());
         let blobs_offset = ops_offset + self.ops.len() * OP_RECORD_LEN;
         let mut out = vec![0u8; blobs_offset + n_blobs * BLOB_RECORD_LEN];
         pad_to(&mut out, ALIGN);
@@ -166,6 +207,13 @@ impl ModelSpec {
             pad_to(&mut out, ALIGN);
             blob_records.push((out.len(), self.metadata.len(), DType::Utf8));
             out.extend_from_slice(self.metadata.as_bytes());
+        }
+        if let Some(section) = &expert {
+            pad_to(&mut out, ALIGN);
+            blob_records.push((out.len(), section.len(), DType::F32));
+            for v in section {
+                out.extend_from_slice(&v.to_le_bytes());
+            }
         }
         pad_to(&mut out, ALIGN);
 
@@ -254,6 +302,7 @@ impl ModelSpec {
         put_u32(&mut out, 112, sc.norm_mean.to_bits());
         put_u32(&mut out, 116, sc.norm_std.to_bits());
         put_u32(&mut out, 120, meta_idx);
+        put_u32(&mut out, 124, expert_idx);
         reseal(&mut out);
         out
     }

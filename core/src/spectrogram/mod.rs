@@ -59,7 +59,7 @@ pub use stft_int8::StftInt8;
 pub(crate) use window::is_regular_beat;
 pub use window::{
     extract_window, rr_features, RrFeatures, WindowEdge, DEFAULT_RR_S, LONG_RR_BEATS,
-    LONG_RR_SECONDS, RR_FEATURES, RR_RATIO_MAX,
+    LONG_RR_SECONDS, MIN_IRREGULARITY_BEATS, RHYTHM_RR_BEATS, RR_FEATURES, RR_RATIO_MAX,
 };
 
 /// Largest accepted `|sample|` of a beat window (before mean removal).

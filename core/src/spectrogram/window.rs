@@ -67,6 +67,13 @@ pub const LONG_RR_BEATS: usize = 512;
 /// last 5 minutes.
 pub const LONG_RR_SECONDS: f64 = 300.0;
 
+/// RR intervals (ending at this beat) behind [`RrFeatures::median_rr_s`] and
+/// [`RrFeatures::irregularity`]: the rhythm of the last half minute.
+pub const RHYTHM_RR_BEATS: usize = 32;
+
+/// Fewest intervals [`RrFeatures::irregularity`] is measured on; below it, 0 (unknown).
+pub const MIN_IRREGULARITY_BEATS: usize = 8;
+
 /// Ratios between RR intervals are capped at this value (a missed beat doubles an interval;
 /// a long pause must not dominate the input's quantization range).
 pub const RR_RATIO_MAX: f32 = 4.0;
@@ -87,6 +94,15 @@ pub struct RrFeatures {
     /// Mean RR interval over the last [`LONG_RR_SECONDS`] (at most [`LONG_RR_BEATS`]
     /// intervals) ending at this beat: the patient's long-term rhythm.
     pub long_rr_s: f32,
+    /// Median of the last [`RHYTHM_RR_BEATS`] RR intervals ending at this beat (0 = unknown):
+    /// a reference no single ectopic beat moves.
+    pub median_rr_s: f32,
+    /// Atrial-fibrillation evidence: the mean absolute difference between successive RR
+    /// intervals over the last [`RHYTHM_RR_BEATS`], its largest quarter left out (an
+    /// isolated ectopic beat makes two large differences), over `median_rr_s`. Near 0 for
+    /// sinus rhythm, ≳ 0.1 in atrial fibrillation; 0 with fewer than
+    /// [`MIN_IRREGULARITY_BEATS`] intervals (unknown).
+    pub irregularity: f32,
 }
 
 /// `a / b` capped at [`RR_RATIO_MAX`]; 1.0 when `b` is not positive.
@@ -95,6 +111,13 @@ fn ratio(a: f32, b: f32) -> f32 {
         (a / b).min(RR_RATIO_MAX)
     } else {
         1.0
+    }
+}
+
+impl Default for RrFeatures {
+    /// The features of a lone beat: every interval [`DEFAULT_RR_S`], regular.
+    fn default() -> Self {
+        RrFeatures::uniform(DEFAULT_RR_S)
     }
 }
 
@@ -129,6 +152,8 @@ impl RrFeatures {
             local_rr_s: rr,
             pre_over_local: 1.0,
             long_rr_s: rr,
+            median_rr_s: rr,
+            irregularity: 0.0,
         }
     }
 }
@@ -175,13 +200,49 @@ pub fn rr_features(r_peaks: &[u64], i: usize, fs: f64) -> RrFeatures {
     } else {
         pre
     };
+    let (median, irregularity) = rhythm_of(r_peaks, i, fs);
     RrFeatures {
         pre_rr_s: pre as f32,
         post_rr_s: post as f32,
         local_rr_s: local as f32,
         pre_over_local: pre_over_local(pre, local),
         long_rr_s: long as f32,
+        median_rr_s: if median > 0.0 { median } else { pre as f32 },
+        irregularity,
     }
+}
+
+/// `(median_rr_s, irregularity)` of [`rr_features`] from the intervals ending at beats
+/// `i − RHYTHM_RR_BEATS + 1 ..= i` (no allocation: fixed arrays on the stack).
+fn rhythm_of(r_peaks: &[u64], i: usize, fs: f64) -> (f32, f32) {
+    let first = (i + 1).saturating_sub(RHYTHM_RR_BEATS).max(1);
+    if i == 0 || i >= r_peaks.len() {
+        return (0.0, 0.0);
+    }
+    let mut rr = [0f32; RHYTHM_RR_BEATS];
+    let n = i - first + 1;
+    for (k, j) in (first..=i).enumerate() {
+        rr[k] = (r_peaks[j].saturating_sub(r_peaks[j - 1]) as f64 / fs) as f32;
+    }
+    let mut diffs = [0f32; RHYTHM_RR_BEATS];
+    for k in 1..n {
+        diffs[k - 1] = (rr[k] - rr[k - 1]).abs();
+    }
+    let rr = &mut rr[..n];
+    rr.sort_unstable_by(f32::total_cmp);
+    let median = if n % 2 == 1 {
+        rr[n / 2]
+    } else {
+        0.5 * (rr[n / 2 - 1] + rr[n / 2])
+    };
+    if n < MIN_IRREGULARITY_BEATS || median <= 0.0 {
+        return (median, 0.0);
+    }
+    let diffs = &mut diffs[..n - 1];
+    diffs.sort_unstable_by(f32::total_cmp);
+    let kept = &diffs[..diffs.len() - diffs.len() / 4];
+    let mean = kept.iter().sum::<f32>() / kept.len() as f32;
+    (median, (mean / median).min(RR_RATIO_MAX))
 }
 
 fn pre_over_local(pre: f64, local: f64) -> f32 {
