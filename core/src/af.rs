@@ -1,11 +1,145 @@
-//! Atrial fibrillation episodes from the beats' AF flags ([`crate::Beat::in_af`], itself the
-//! RR irregularity of the last 32 intervals against the model's threshold), in order, with
-//! bounded state: a leaf fed by beat times, owned by whoever reports beats in order (the
-//! CLI, [`crate::evaluate`], a device's stream loop).
+//! Atrial fibrillation from beat times: the detector ([`AfDetector`]: RR irregularity of
+//! the last intervals between normal beats) and the episodes built from its per-beat flags
+//! ([`AfTracker`], [`af_episodes`]). A leaf with bounded state, fed beats in order by whoever
+//! reports them in order (the engine's rhythm context in `engine/fusion.rs`, used by the
+//! stream, whole records and the C API; the CLI; [`crate::evaluate`]).
 //!
 //! A beat's flag looks back over [`LOOK_BACK`] beats, so an episode is dated from the middle
 //! of the window that first found it, and ended at the middle of the window that first lost
 //! it; a lull of fewer than [`GAP_BEATS`] unflagged beats does not end it.
+
+/// RR intervals the detector looks at: the last half minute or so.
+pub const AF_WINDOW: usize = 32;
+
+/// Fewest usable intervals in the window for a fresh decision; with fewer, the last one
+/// holds.
+pub const MIN_INTERVALS: usize = 8;
+
+/// What the classifier made of a beat, as the AF detector needs it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Ectopy {
+    /// A normal beat.
+    Normal,
+    /// A supraventricular ectopic beat (premature in any rhythm but AF, where the expert's
+    /// S calls are many and not all are).
+    Supraventricular,
+    /// A ventricular or fusion beat, or one without a class.
+    Other,
+}
+
+/// The atrial fibrillation detector: RR irregularity over the last [`AF_WINDOW`] intervals,
+/// leaving out every interval that begins or ends at an ectopic beat (premature beats and
+/// their pauses are irregular in any rhythm; in atrial fibrillation the beats between them
+/// stay irregular). The irregularity is the median absolute difference of successive kept
+/// intervals over their median. When fewer than [`MIN_INTERVALS`] intervals lie between
+/// beats called normal (in AF the rhythm expert calls many beats S), the intervals next to S
+/// calls are kept too, and with fewer still, the last decision holds. Fixed state, no
+/// allocation.
+#[derive(Debug, Clone)]
+pub struct AfDetector {
+    fs: f64,
+    threshold: f32,
+    rr: [f32; AF_WINDOW],
+    /// Between beats called normal.
+    kept: [bool; AF_WINDOW],
+    /// Between beats that are neither ventricular nor unclassified.
+    supraventricular: [bool; AF_WINDOW],
+    len: usize,
+    next: usize,
+    prev: Option<(u64, Ectopy)>,
+    in_af: bool,
+    irregularity: f32,
+}
+
+impl AfDetector {
+    /// A detector for beats at `fs` Hz that calls AF at `irregularity >= threshold`.
+    pub fn new(fs: f64, threshold: f32) -> AfDetector {
+        AfDetector {
+            fs,
+            threshold,
+            rr: [0.0; AF_WINDOW],
+            kept: [false; AF_WINDOW],
+            supraventricular: [false; AF_WINDOW],
+            len: 0,
+            next: 0,
+            prev: None,
+            in_af: false,
+            irregularity: 0.0,
+        }
+    }
+
+    /// Back to the state before the first beat.
+    pub fn reset(&mut self) {
+        *self = AfDetector::new(self.fs, self.threshold);
+    }
+
+    /// Takes the next beat (R peak `sample`, what the classifier made of it) and says
+    /// whether it lies in atrial fibrillation.
+    pub fn push(&mut self, sample: u64, ectopy: Ectopy) -> bool {
+        if let Some((prev, prev_ectopy)) = self.prev {
+            let rr = (sample.saturating_sub(prev) as f64 / self.fs) as f32;
+            let both = |e: Ectopy| rr > 0.0 && ectopy != e && prev_ectopy != e;
+            self.rr[self.next] = rr;
+            self.supraventricular[self.next] = both(Ectopy::Other);
+            self.kept[self.next] =
+                self.supraventricular[self.next] && both(Ectopy::Supraventricular);
+            self.next = (self.next + 1) % AF_WINDOW;
+            self.len = (self.len + 1).min(AF_WINDOW);
+        }
+        self.prev = Some((sample, ectopy));
+        let measured = self
+            .measure(&self.kept)
+            .or_else(|| self.measure(&self.supraventricular));
+        if let Some(irregularity) = measured {
+            self.irregularity = irregularity;
+            self.in_af = irregularity >= self.threshold;
+        }
+        self.in_af
+    }
+
+    /// The last irregularity measured.
+    pub fn irregularity(&self) -> f32 {
+        self.irregularity
+    }
+
+    /// Whether the last beat was in atrial fibrillation.
+    pub fn in_af(&self) -> bool {
+        self.in_af
+    }
+
+    fn measure(&self, use_it: &[bool; AF_WINDOW]) -> Option<f32> {
+        let mut kept = [0f32; AF_WINDOW];
+        let mut n = 0;
+        let oldest = (self.next + AF_WINDOW - self.len) % AF_WINDOW;
+        for k in 0..self.len {
+            let at = (oldest + k) % AF_WINDOW;
+            if use_it[at] {
+                kept[n] = self.rr[at];
+                n += 1;
+            }
+        }
+        if n < MIN_INTERVALS {
+            return None;
+        }
+        let mut diffs = [0f32; AF_WINDOW];
+        for k in 1..n {
+            diffs[k - 1] = (kept[k] - kept[k - 1]).abs();
+        }
+        let median = median_of(&mut kept[..n]);
+        (median > 0.0).then(|| median_of(&mut diffs[..n - 1]) / median)
+    }
+}
+
+/// The median of a non-empty slice (sorted in place).
+fn median_of(x: &mut [f32]) -> f32 {
+    x.sort_unstable_by(f32::total_cmp);
+    let n = x.len();
+    if n % 2 == 1 {
+        x[n / 2]
+    } else {
+        0.5 * (x[n / 2 - 1] + x[n / 2])
+    }
+}
 
 /// Beats by which a flag lags the rhythm it measures: half the irregularity window.
 pub const LOOK_BACK: usize = 16;
@@ -157,6 +291,52 @@ pub fn burden(episodes: &[AfEpisode], samples: u64) -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn detector_finds_irregular_rhythm_and_ignores_ectopic_beats() {
+        let fs = 360.0;
+        let mut d = AfDetector::new(fs, 0.1);
+        // Sinus rhythm with a premature beat (and its pause) every 4th beat, marked ectopic.
+        let mut t = 0u64;
+        for i in 0..100 {
+            let ectopic = i % 4 == 2;
+            t += if ectopic { 200 } else if i % 4 == 3 { 520 } else { 300 };
+            let e = if ectopic { Ectopy::Supraventricular } else { Ectopy::Normal };
+            assert!(!d.push(t, e), "beat {i}: {}", d.irregularity());
+        }
+        // Irregular intervals, 0.4 … 1.0 s, none ectopic.
+        let mut rng = crate::rng::SplitMix64(7);
+        let mut found = 0;
+        for _ in 0..100 {
+            t += (rng.range(0.4, 1.0) as f64 * fs) as u64;
+            found += usize::from(d.push(t, Ectopy::Normal));
+        }
+        assert!(found > 80, "{found}");
+        // The same premature beats unmarked look irregular: why ectopic beats are left out.
+        let mut plain = AfDetector::new(fs, 0.1);
+        let mut t = 0u64;
+        let mut flagged = 0;
+        for i in 0..100 {
+            t += if i % 4 == 2 { 200 } else if i % 4 == 3 { 520 } else { 300 };
+            flagged += usize::from(plain.push(t, Ectopy::Normal));
+        }
+        assert!(flagged > 50, "{flagged}");
+        // Too few normal intervals: the last decision holds.
+        d.reset();
+        assert!(!d.in_af());
+        for k in 0..20u64 {
+            assert!(!d.push(k * 300, Ectopy::Other));
+        }
+        // Irregular with every third beat called S: the S-adjacent intervals are used.
+        let mut t = 0u64;
+        let mut found = 0;
+        for i in 0..100 {
+            t += (rng.range(0.4, 1.0) as f64 * fs) as u64;
+            let e = if i % 3 == 0 { Ectopy::Supraventricular } else { Ectopy::Normal };
+            found += usize::from(d.push(t, e));
+        }
+        assert!(found > 80, "{found}");
+    }
 
     #[test]
     fn episodes_are_dated_back_and_survive_short_lulls() {

@@ -29,8 +29,8 @@ pub struct RhythmExpert {
     pub weights: [f32; RHYTHM_FEATURES],
     /// Discriminant offset: `score > 0` calls the beat S.
     pub bias: f32,
-    /// A beat whose [`crate::spectrogram::RrFeatures::irregularity`] is at least this lies in
-    /// atrial fibrillation (its S call becomes N, and it counts toward AF episodes).
+    /// The atrial fibrillation detector's threshold ([`crate::af::AfDetector`]): a beat whose
+    /// irregularity reaches it lies in atrial fibrillation (its S call becomes N).
     pub af_threshold: f32,
 }
 
@@ -60,11 +60,6 @@ impl RhythmExpert {
             s += self.weights[k] * (features[k] - self.mean[k]) * self.scale[k];
         }
         s
-    }
-
-    /// Whether a beat with this RR irregularity lies in atrial fibrillation.
-    pub fn in_af(&self, irregularity: f32) -> bool {
-        irregularity >= self.af_threshold
     }
 
     /// The model file section (an f32 blob): `[version, n, mean…, scale…, weights…, bias,
@@ -135,7 +130,6 @@ mod tests {
         assert_eq!(e.score(&x), -0.25);
         x[6] = 0.2; // (0.2 - 0.5) * 2 * -1 = 0.6
         assert!((e.score(&x) - 0.35).abs() < 1e-6);
-        assert!(e.in_af(0.12) && !e.in_af(0.11));
     }
 
     #[test]

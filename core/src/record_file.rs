@@ -178,7 +178,7 @@ fn classify_batch(
             post_rr_estimated: false,
             latency_samples: 0,
         };
-        out.push(classify_cut(engine, &w, history)?);
+        out.push(classify_cut(engine, &w, history, None)?);
     }
     Ok(())
 }
@@ -318,9 +318,15 @@ pub fn classify_record_file(
         threads,
         stream: StreamStats::default(),
     };
+    // The rhythm context sees the beats in order, here where they are reported.
+    let mut rhythm = engine.rhythm_context();
     let mut counted = |b: &Beat| {
         summary.beats += 1;
-        on_beat(b)
+        let mut b = *b;
+        if let Some(r) = rhythm.as_mut() {
+            r.apply(&mut b);
+        }
+        on_beat(&b)
     };
     let produced = if threads == 1 {
         let sink = Sink::Inline {

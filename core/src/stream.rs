@@ -98,7 +98,7 @@
 //! ```
 
 use crate::detect::{self, Conditioner, QrsDetector};
-use crate::engine::{Beat, Engine};
+use crate::engine::{Beat, Engine, RhythmContext};
 use crate::error::Error;
 use crate::featurize::BeatHistory;
 use crate::spectrogram::{self, SpectrogramConfig, WindowEdge, LONG_RR_BEATS};
@@ -292,6 +292,8 @@ pub struct Stream {
     max_post: u64,
     max_delay: u64,
     stats: StreamStats,
+    /// The rhythm around the beats (atrial fibrillation), if the model has a rhythm expert.
+    rhythm: Option<RhythmContext>,
 }
 
 impl Stream {
@@ -362,6 +364,7 @@ impl Stream {
             max_post,
             max_delay,
             stats: StreamStats::default(),
+            rhythm: engine.rhythm_context(),
         })
     }
 
@@ -482,7 +485,9 @@ impl Stream {
         samples: &[f32],
         mut on_window: impl FnMut(&BeatWindows<'_>) -> Result<(), Error>,
     ) -> Result<(), Error> {
-        let mut handle = |w: &BeatWindows<'_>, _: &mut BeatHistory| on_window(w);
+        let mut handle = |w: &BeatWindows<'_>, _: &mut BeatHistory, _: &mut Option<RhythmContext>| {
+            on_window(w)
+        };
         for &x in samples {
             self.push_device(x, &mut handle)?;
         }
@@ -495,7 +500,11 @@ impl Stream {
         &mut self,
         mut on_window: impl FnMut(&BeatWindows<'_>) -> Result<(), Error>,
     ) -> Result<u64, Error> {
-        self.finish_with(&mut |w: &BeatWindows<'_>, _: &mut BeatHistory| on_window(w))
+        self.finish_with(
+            &mut |w: &BeatWindows<'_>, _: &mut BeatHistory, _: &mut Option<RhythmContext>| {
+                on_window(w)
+            },
+        )
     }
 
     /// Ends the record (see [`Stream::finish`]); returns its samples at the model's rate.
@@ -550,6 +559,9 @@ impl Stream {
         self.pending.clear();
         self.history.clear();
         self.beats.clear();
+        if let Some(r) = &mut self.rhythm {
+            r.reset();
+        }
     }
 
     /// One device sample: through the resampler (if any), then every model-rate sample it
@@ -635,7 +647,7 @@ impl Stream {
                 post_rr_estimated: synthetic.is_some(),
                 latency_samples: latency,
             };
-            handle(&windows, &mut self.beats)?;
+            handle(&windows, &mut self.beats, &mut self.rhythm)?;
             self.pending.pop();
             self.history.push_evict(r);
             self.stats.beats += 1;
@@ -710,17 +722,24 @@ pub(crate) struct BeatWindows<'a> {
 
 /// What the stream does with a beat it has cut: classify it now ([`classify_with`]) or pass
 /// its windows on ([`Stream::push_mv_windows`]). Gets the stream's template history.
-trait BeatHandler: FnMut(&BeatWindows<'_>, &mut BeatHistory) -> Result<(), Error> {}
-impl<F: FnMut(&BeatWindows<'_>, &mut BeatHistory) -> Result<(), Error>> BeatHandler for F {}
+trait BeatHandler:
+    FnMut(&BeatWindows<'_>, &mut BeatHistory, &mut Option<RhythmContext>) -> Result<(), Error>
+{
+}
+impl<F> BeatHandler for F where
+    F: FnMut(&BeatWindows<'_>, &mut BeatHistory, &mut Option<RhythmContext>) -> Result<(), Error>
+{
+}
 
 /// Classifies a cut beat on `engine` against the history of the beats before it, adds it to
 /// that history, and reports it.
 fn classify_with<'e>(
     engine: &'e mut Engine,
     on_beat: &'e mut impl FnMut(&StreamBeat),
-) -> impl FnMut(&BeatWindows<'_>, &mut BeatHistory) -> Result<(), Error> + 'e {
-    move |w, history| {
-        let beat = classify_cut(engine, w, history);
+) -> impl FnMut(&BeatWindows<'_>, &mut BeatHistory, &mut Option<RhythmContext>) -> Result<(), Error>
+       + 'e {
+    move |w, history, rhythm| {
+        let beat = classify_cut(engine, w, history, rhythm.as_mut());
         on_beat(&StreamBeat {
             beat: beat?,
             post_rr_estimated: w.post_rr_estimated,
@@ -731,11 +750,14 @@ fn classify_with<'e>(
 }
 
 /// One cut beat through featurize and the network against `history` (the beats before it),
-/// which then gains it. The one step the stream and [`crate::record_file`]'s workers share.
+/// which then gains it, then through the signal's rhythm context if one is given (the
+/// stream's; [`crate::record_file`]'s workers give none: its reporter applies the context in
+/// order). The one step the stream and those workers share.
 pub(crate) fn classify_cut(
     engine: &mut Engine,
     w: &BeatWindows<'_>,
     history: &mut BeatHistory,
+    rhythm: Option<&mut RhythmContext>,
 ) -> Result<Beat, Error> {
     let beat = engine.classify_window(
         w.model_sample,
@@ -746,8 +768,11 @@ pub(crate) fn classify_cut(
         Some(history),
     );
     history.push(w.conditioned, w.rr.is_regular());
-    beat.map(|b| Beat {
-        sample: w.sample,
-        ..b
-    })
+    let mut beat = beat?;
+    // The context counts time at the model's rate, as the beat comes from the engine.
+    if let Some(c) = rhythm {
+        c.apply(&mut beat);
+    }
+    beat.sample = w.sample;
+    Ok(beat)
 }

@@ -50,6 +50,9 @@ pub struct ExpertRecord {
     pub beats: Vec<ExpertBeat>,
     /// Reference `(AFIB` episodes, model-rate samples.
     pub af: Vec<(u64, u64)>,
+    /// Whether the record's rhythm is annotated throughout (mitdb), so that its AF time can
+    /// be scored.
+    pub rhythm_annotated: bool,
     /// Samples at the model's rate.
     pub samples: u64,
     /// The model's rate.
@@ -84,6 +87,9 @@ pub fn load_record(path: &Path, label: &str, sc: &SpectrogramConfig) -> Result<E
         name: label.to_string(),
         beats,
         af,
+        // mitdb's rhythm is annotated throughout; the svdb records here hold 15 minutes of
+        // rhythm annotations in all (none of them AF), so their AF time cannot be scored.
+        rhythm_annotated: label.starts_with("mitdb/"),
         samples: rec.signal_mv.len() as u64,
         fs: rec.fs,
     })
@@ -126,10 +132,14 @@ fn discriminated(b: &ExpertBeat) -> bool {
     matches!(b.class, AamiClass::N | AamiClass::S) && !b.in_af
 }
 
-/// Fits the discriminant on the N and S beats of `records` outside reference AF (equal
-/// priors: the class covariances weigh the same and the boundary is midway), with
-/// `af_threshold` stored beside it.
-pub fn fit(records: &[&ExpertRecord], af_threshold: f32) -> Result<RhythmExpert> {
+/// Fits the discriminant on the rhythm features `inputs` of the N and S beats of
+/// `records` outside reference AF (equal priors: the class covariances weigh the same and
+/// the boundary is midway), with `af_threshold` stored beside it.
+pub fn fit(
+    records: &[&ExpertRecord],
+    inputs: std::ops::Range<usize>,
+    af_threshold: f32,
+) -> Result<RhythmExpert> {
     let n = RHYTHM_FEATURES;
     let beats: Vec<&ExpertBeat> = records
         .iter()
@@ -158,6 +168,9 @@ pub fn fit(records: &[&ExpertRecord], af_threshold: f32) -> Result<RhythmExpert>
     }
     let scale: Vec<f64> = var
         .iter()
+        .enumerate()
+        // An input left out has scale 0: standardized to 0, so its weight is 0.
+        .map(|(k, v)| if inputs.contains(&k) { *v } else { 0.0 })
         .map(|v| {
             let sd = (v / beats.len() as f64).sqrt();
             if sd > 1e-9 {
@@ -215,6 +228,17 @@ pub fn fit(records: &[&ExpertRecord], af_threshold: f32) -> Result<RhythmExpert>
     })
 }
 
+/// `e` with its boundary moved `offset` standardized units toward S (fewer S calls).
+fn shifted(e: RhythmExpert, offset: f32) -> RhythmExpert {
+    RhythmExpert {
+        bias: e.bias - offset,
+        ..e
+    }
+}
+
+/// Boundary offsets cross-validated (rule 8 of docs/rhythm-expert.md).
+pub const OFFSETS: [f32; 9] = [0.0, 0.5, 1.0, 1.5, 2.0, 2.5, 3.0, 3.5, 4.0];
+
 /// Solves `a x = b` for a symmetric positive definite `a` (n × n, row-major) by Cholesky.
 fn solve_spd(a: &[f64], b: &[f64], n: usize) -> Option<Vec<f64>> {
     let mut l = vec![0f64; n * n];
@@ -270,12 +294,34 @@ impl SCounts {
     }
 }
 
+/// The runtime's decisions on a record's beats in order, with the reference V, F and Q
+/// standing in for the CNN's (its V sensitivity on DS1 is near 100 %): per beat, whether it
+/// is called S and whether it lies in AF (`rhythm::af::AfDetector` at the expert's threshold
+/// on the intervals between beats called N).
+pub fn decisions(e: &RhythmExpert, r: &ExpertRecord) -> Vec<(bool, bool)> {
+    let mut d = af::AfDetector::new(r.fs, e.af_threshold);
+    r.beats
+        .iter()
+        .map(|b| {
+            let ns = matches!(b.class, AamiClass::N | AamiClass::S);
+            let s = ns && e.score(&b.x) > 0.0;
+            let ectopy = match (ns, s) {
+                (false, _) => af::Ectopy::Other,
+                (true, true) => af::Ectopy::Supraventricular,
+                (true, false) => af::Ectopy::Normal,
+            };
+            let in_af = d.push(b.sample, ectopy);
+            (s, in_af)
+        })
+        .collect()
+}
+
 /// The expert on a record's N and S beats: with `af_rule`, every N and S beat (reference AF
-/// included), and a beat at or above the AF threshold is N; without, the beats it was
-/// trained on (outside reference AF).
+/// included), and a beat in detected AF is N; without, the beats it was trained on (outside
+/// reference AF).
 pub fn score_record(e: &RhythmExpert, r: &ExpertRecord, af_rule: bool) -> SCounts {
     let mut c = SCounts::default();
-    for b in &r.beats {
+    for (b, (s, in_af)) in r.beats.iter().zip(decisions(e, r)) {
         let counted = if af_rule {
             matches!(b.class, AamiClass::N | AamiClass::S)
         } else {
@@ -284,7 +330,7 @@ pub fn score_record(e: &RhythmExpert, r: &ExpertRecord, af_rule: bool) -> SCount
         if !counted {
             continue;
         }
-        let s = !(af_rule && e.in_af(b.irregularity)) && e.score(&b.x) > 0.0;
+        let s = s && !(af_rule && in_af);
         match (b.class == AamiClass::S, s) {
             (true, true) => c.tp += 1,
             (true, false) => c.fn_ += 1,
@@ -318,11 +364,14 @@ impl AfCounts {
     }
 }
 
-/// AF duration counts of one record's AF flags at `threshold` (episodes as the runtime
-/// builds them, `rhythm::af::af_episodes`).
-pub fn af_counts(r: &ExpertRecord, threshold: f32) -> AfCounts {
+/// AF duration counts of one record under `e` (episodes as the runtime builds them,
+/// `rhythm::af::af_episodes`).
+pub fn af_counts(e: &RhythmExpert, r: &ExpertRecord) -> AfCounts {
     let detected = af::af_episodes(
-        r.beats.iter().map(|b| (b.sample, b.irregularity >= threshold)),
+        r.beats
+            .iter()
+            .zip(decisions(e, r))
+            .map(|(b, (_, in_af))| (b.sample, in_af)),
         r.samples,
     );
     let skip = (SKIP_SECONDS * r.fs) as u64;
@@ -341,11 +390,11 @@ pub fn af_counts(r: &ExpertRecord, threshold: f32) -> AfCounts {
     }
 }
 
-/// Pooled AF counts over records at `threshold`.
-pub fn af_pooled(records: &[&ExpertRecord], threshold: f32) -> AfCounts {
+/// Pooled AF counts over records under `e`.
+pub fn af_pooled(e: &RhythmExpert, records: &[&ExpertRecord]) -> AfCounts {
     let mut t = AfCounts::default();
     for r in records {
-        let c = af_counts(r, threshold);
+        let c = af_counts(e, r);
         t.overlap += c.overlap;
         t.reference += c.reference;
         t.detected += c.detected;
@@ -353,9 +402,15 @@ pub fn af_pooled(records: &[&ExpertRecord], threshold: f32) -> AfCounts {
     t
 }
 
-/// The rule of docs/rhythm-expert.md: the threshold with the largest F1 of the pooled AF
-/// duration Se and +P over the records (ties: the lower threshold).
-pub fn choose_af_threshold(records: &[&ExpertRecord]) -> (f32, AfCounts) {
+/// The rule of docs/rhythm-expert.md: with the discriminant of `e`, the threshold with the
+/// largest F1 of the pooled AF duration Se and +P over the records that have rhythm
+/// annotations (ties: the lower threshold).
+pub fn choose_af_threshold(e: &RhythmExpert, records: &[&ExpertRecord]) -> (f32, AfCounts) {
+    let records: Vec<&ExpertRecord> = records
+        .iter()
+        .copied()
+        .filter(|r| r.rhythm_annotated)
+        .collect();
     let f1 = |c: &AfCounts| {
         let (s, p) = (c.se(), c.ppv());
         if s + p > 0.0 {
@@ -366,7 +421,13 @@ pub fn choose_af_threshold(records: &[&ExpertRecord]) -> (f32, AfCounts) {
     };
     let mut best = (af_thresholds()[0], AfCounts::default(), -1.0);
     for t in af_thresholds() {
-        let c = af_pooled(records, t);
+        let c = af_pooled(
+            &RhythmExpert {
+                af_threshold: t,
+                ..*e
+            },
+            &records,
+        );
         let f = f1(&c);
         if f > best.2 {
             best = (t, c, f);
@@ -379,7 +440,12 @@ pub fn choose_af_threshold(records: &[&ExpertRecord]) -> (f32, AfCounts) {
 /// database, so each fold holds records of both), the AF threshold chosen inside each
 /// fold's training records, scored out of fold, pooled per database; then the expert fitted
 /// on everything. Returns the expert and the report (Markdown).
-pub fn study(records: &[ExpertRecord], folds: usize) -> Result<(RhythmExpert, String)> {
+pub fn study(
+    records: &[ExpertRecord],
+    folds: usize,
+    inputs: std::ops::Range<usize>,
+    offset: f32,
+) -> Result<(RhythmExpert, String, f64)> {
     let db = |r: &ExpertRecord| r.name.split('/').next().unwrap_or("").to_string();
     let mut dbs: Vec<String> = records.iter().map(db).collect();
     dbs.dedup();
@@ -402,12 +468,20 @@ pub fn study(records: &[ExpertRecord], folds: usize) -> Result<(RhythmExpert, St
             .filter(|&i| fold_of[i] != f)
             .map(|i| &records[i])
             .collect();
-        let (t, _) = choose_af_threshold(&train);
-        let e = fit(&train, t)?;
+        let e = shifted(fit(&train, inputs.clone(), 0.0)?, offset);
+        let (t, _) = choose_af_threshold(&e, &train);
+        let e = RhythmExpert {
+            af_threshold: t,
+            ..e
+        };
         for i in (0..records.len()).filter(|&i| fold_of[i] == f) {
             let r = &records[i];
             let d = dbs.iter().position(|x| *x == db(r)).unwrap_or(0);
-            let (p, q, a) = (score_record(&e, r, false), score_record(&e, r, true), af_counts(r, t));
+            let (p, q, a) = (
+                score_record(&e, r, false),
+                score_record(&e, r, true),
+                af_counts(&e, r),
+            );
             plain[d].add(p);
             ruled[d].add(q);
             af_oof[d].overlap += a.overlap;
@@ -451,8 +525,12 @@ pub fn study(records: &[ExpertRecord], folds: usize) -> Result<(RhythmExpert, St
     );
     out.push_str(&per_record);
     let all: Vec<&ExpertRecord> = records.iter().collect();
-    let (t, c) = choose_af_threshold(&all);
-    let e = fit(&all, t)?;
+    let e = shifted(fit(&all, inputs, 0.0)?, offset);
+    let (t, c) = choose_af_threshold(&e, &all);
+    let e = RhythmExpert {
+        af_threshold: t,
+        ..e
+    };
     let _ = writeln!(
         out,
         "\n## Shipped expert (fitted on all {} records)\n\nAF threshold {t:.3} (pooled AF duration Se {:.1} / +P {:.1} on these records).\n\n| feature | mean | 1/sd | weight |\n|---|---|---|---|",
@@ -460,6 +538,22 @@ pub fn study(records: &[ExpertRecord], folds: usize) -> Result<(RhythmExpert, St
         c.se(),
         c.ppv()
     );
+    for (d, name) in dbs.iter().enumerate() {
+        let (mut p, mut q) = (SCounts::default(), SCounts::default());
+        for r in records.iter().filter(|r| db(r) == *name) {
+            p.add(score_record(&e, r, false));
+            q.add(score_record(&e, r, true));
+        }
+        let _ = d;
+        let _ = writeln!(
+            out,
+            "In sample, {name}: S Se / +P {:.1} / {:.1} outside reference AF, {:.1} / {:.1} with the AF rule.\n",
+            p.se(),
+            p.ppv(),
+            q.se(),
+            q.ppv()
+        );
+    }
     for k in 0..RHYTHM_FEATURES {
         let _ = writeln!(
             out,
@@ -468,7 +562,10 @@ pub fn study(records: &[ExpertRecord], folds: usize) -> Result<(RhythmExpert, St
         );
     }
     let _ = writeln!(out, "\nbias {:.4}", e.bias);
-    Ok((e, out))
+    let mut pooled = SCounts::default();
+    ruled.iter().for_each(|c| pooled.add(*c));
+    let f1 = 2.0 * pooled.se() * pooled.ppv() / (pooled.se() + pooled.ppv()).max(1e-9);
+    Ok((e, out, f1))
 }
 
 /// `rhythm-train rhythm-expert`: loads DS1 from `mitdb` and every record of `svdb`, runs
@@ -486,7 +583,41 @@ pub fn run(
     let sc = *rhythm::Model::open(first)?.spectrogram();
     let mut records = load_database(mitdb, "mitdb", &rhythm::evaluate::DS1, &sc)?;
     records.extend(load_database(svdb, "svdb", &[], &sc)?);
-    let (expert, text) = study(&records, 5)?;
+    // The variants of docs/rhythm-expert.md: RR ratios, RR inputs, RR with morphology.
+    let mut text = String::new();
+    let mut best: Option<(RhythmExpert, f64, String)> = None;
+    for (label, inputs) in [
+        ("RR ratios only (inputs 5–11)", 5..12),
+        ("RR only (inputs 0–11)", 0..12),
+        ("RR and morphology (inputs 0–17)", 0..RHYTHM_FEATURES),
+    ] {
+        let mut row = String::new();
+        let mut best_here: Option<(RhythmExpert, f64, String, f32)> = None;
+        for offset in OFFSETS {
+            let (e, t, f1) = study(&records, 5, inputs.clone(), offset)?;
+            let _ = write!(row, " {offset}: {f1:.1} |");
+            // Ties go to the first (fewer inputs, smaller offset).
+            if best_here.as_ref().is_none_or(|b| f1 > b.1) {
+                best_here = Some((e, f1, t, offset));
+            }
+        }
+        let (e, f1, t, offset) = best_here.context("no offset")?;
+        let _ = write!(text, "# Variant: {label}\n\nOut-of-fold S F1 (both databases pooled, AF rule) by boundary offset:{row}\n\nBest offset {offset}; its study:\n\n{t}\n");
+        if best.as_ref().is_none_or(|b| f1 > b.1) {
+            best = Some((e, f1, format!("{label}, boundary offset {offset}")));
+        }
+    }
+    let (expert, _, label) = best.context("no variant")?;
+    let text = format!("Chosen (largest out-of-fold S F1): **{label}**.\n\n{text}");
+    if let Ok(dump) = std::env::var("RHYTHM_EXPERT_DUMP") {
+        let mut csv = String::new();
+        for r in &records {
+            for b in &r.beats {
+                let _ = writeln!(csv, "{},{},{:?},{}", r.name, b.sample, b.class, expert.score(&b.x));
+            }
+        }
+        std::fs::write(dump, csv)?;
+    }
     let text = format!(
         "# Rhythm expert: cross-validation on DS1 and svdb\n\nMade by `rhythm-train rhythm-expert` (the rules: docs/rhythm-expert.md).\n\n{text}"
     );
@@ -535,10 +666,11 @@ mod tests {
             name: "t/1".into(),
             beats,
             af: vec![],
+            rhythm_annotated: true,
             samples: 300 * 800,
             fs: 360.0,
         };
-        let e = fit(&[&r], 0.1).unwrap();
+        let e = fit(&[&r], 0..RHYTHM_FEATURES, 0.1).unwrap();
         let c = score_record(&e, &r, false);
         assert!(c.se() > 99.0 && c.ppv() > 99.0, "{c:?}");
         assert!(e.weights[6].abs() > 10.0 * e.weights[3].abs(), "{:?}", e.weights);

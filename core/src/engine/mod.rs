@@ -20,6 +20,7 @@ pub use crate::featurize::SpectrogramImpl;
 
 pub use adapt::{dequantized_classifier, AdaptInput, AdaptReport, LabelledBeat};
 pub use cpu::CpuBackend;
+pub use fusion::RhythmContext;
 
 /// Something that runs a loaded model: the CPU (scalar reference or a SIMD level) and, later,
 /// the accelerator. Created once per model (all planning and compiling happens then);
@@ -88,9 +89,10 @@ pub struct Beat {
     pub quality: QualityFlag,
     /// The window crossed the start or end of the record (edge samples replicated).
     pub edge_padded: bool,
-    /// The beat lies in atrial fibrillation: the RR irregularity of the last 32 intervals
-    /// ([`crate::spectrogram::RrFeatures::irregularity`]) reached the model's threshold
-    /// (always false for a model without a rhythm expert).
+    /// The beat lies in atrial fibrillation ([`crate::af::AfDetector`] on the beats before
+    /// it), set by the signal's [`RhythmContext`] (beats in order: streams, whole records,
+    /// the C API); false for a lone beat ([`Engine::classify_beat`]) and for a model without
+    /// a rhythm expert.
     pub in_af: bool,
 }
 
@@ -268,8 +270,15 @@ impl Engine {
         beats: &[u64],
     ) -> Result<Vec<Beat>, Error> {
         let signal = Signal::new(signal_mv, self.sample_rate_hz());
+        let mut context = self.rhythm_context();
         (0..beats.len())
-            .map(|i| self.classify_beat_from(&signal, beats, i, true))
+            .map(|i| {
+                let mut beat = self.classify_beat_from(&signal, beats, i, true)?;
+                if let Some(c) = context.as_mut() {
+                    c.apply(&mut beat);
+                }
+                Ok(beat)
+            })
             .collect()
     }
 
@@ -335,8 +344,16 @@ impl Engine {
             classification,
             quality: features.quality,
             edge_padded: features.edge == WindowEdge::Padded,
-            in_af: expert.is_some_and(|e| e.in_af(features.rr.irregularity)),
+            in_af: false,
         })
+    }
+
+    /// A rhythm context for one signal's beats in order at the model's rate (`None` without
+    /// a rhythm expert): what [`Engine::classify_record`] and [`crate::Stream`] apply.
+    pub fn rhythm_context(&self) -> Option<RhythmContext> {
+        self.expert
+            .as_ref()
+            .map(|e| RhythmContext::new(e, self.sample_rate_hz()))
     }
 
     /// The rhythm expert in use (the model's, unless replaced for this patient).

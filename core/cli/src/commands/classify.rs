@@ -173,6 +173,7 @@ fn json(
                 "probabilities": b.classification.map(|c| c.probabilities),
                 "quality": format!("{:?}", b.quality),
                 "edge_padded": b.edge_padded,
+                "in_af": b.in_af,
                 "adaptation_span": b.sample < run.cut,
             })
         })
