@@ -34,8 +34,8 @@
 #include <stdint.h>
 
 // Version of the C ABI described by this header; bumped on incompatible changes
-// (3: quality `RHYTHM_QUALITY_NOISE`, stream counter `clamped_samples`).
-#define RHYTHM_ABI_VERSION 3
+// (3: quality `RHYTHM_QUALITY_NOISE`, stream counter `clamped_samples`; 4: `RhythmBeat::in_af`).
+#define RHYTHM_ABI_VERSION 4
 
 // Result of every rhythm_* call that can fail.
 typedef enum RhythmStatus {
@@ -190,6 +190,10 @@ typedef struct RhythmBeat {
   bool post_rr_estimated;
   // Streams only: samples pushed after the R peak when the beat was reported.
   uint64_t latency_samples;
+  // Streams only: the beat lies in atrial fibrillation (the stream's AF detector on the
+  // beats before it; models with a rhythm expert). Consecutive beats with it set form an
+  // AF episode (rhythm::af::AfTracker dates episodes as the CLI reports them).
+  bool in_af;
 } RhythmBeat;
 
 // How the classifier head adapts (rhythm::adapt::AdaptConfig).

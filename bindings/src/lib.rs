@@ -26,8 +26,8 @@ pub use stream::*;
 pub const GENERATED_HEADER: &str = include_str!(concat!(env!("OUT_DIR"), "/rhythm.h"));
 
 /// Version of the C ABI described by this header; bumped on incompatible changes
-/// (3: quality `RHYTHM_QUALITY_NOISE`, stream counter `clamped_samples`).
-pub const RHYTHM_ABI_VERSION: u32 = 3;
+/// (3: quality `RHYTHM_QUALITY_NOISE`, stream counter `clamped_samples`; 4: `RhythmBeat::in_af`).
+pub const RHYTHM_ABI_VERSION: u32 = 4;
 
 /// Result of every rhythm_* call that can fail.
 #[repr(C)]
@@ -155,6 +155,10 @@ pub struct RhythmBeat {
     pub post_rr_estimated: bool,
     /// Streams only: samples pushed after the R peak when the beat was reported.
     pub latency_samples: u64,
+    /// Streams only: the beat lies in atrial fibrillation (the stream's AF detector on the
+    /// beats before it; models with a rhythm expert). Consecutive beats with it set form an
+    /// AF episode (rhythm::af::AfTracker dates episodes as the CLI reports them).
+    pub in_af: bool,
 }
 
 /// What an engine's model expects.
@@ -332,6 +336,7 @@ pub(crate) fn beat_to_c(b: &core::engine::Beat) -> RhythmBeat {
         edge_padded: b.edge_padded,
         post_rr_estimated: false,
         latency_samples: 0,
+        in_af: b.in_af,
     }
 }
 
@@ -711,6 +716,10 @@ pub(crate) fn rr_from_c(rr: &RhythmRr) -> core::spectrogram::RrFeatures {
         local_rr_s: rr.local_rr_s,
         pre_over_local: rr.pre_over_local,
         long_rr_s: rr.long_rr_s,
+        // Not in the C struct (ABI): the 10-beat mean stands in for the 32-interval median,
+        // and the irregularity is unknown (0). Streams compute both.
+        median_rr_s: rr.local_rr_s,
+        irregularity: 0.0,
     }
 }
 

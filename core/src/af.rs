@@ -31,9 +31,9 @@ pub enum Ectopy {
 /// leaving out every interval that begins or ends at an ectopic beat (premature beats and
 /// their pauses are irregular in any rhythm; in atrial fibrillation the beats between them
 /// stay irregular). The irregularity is the median absolute difference of successive kept
-/// intervals over their median. When fewer than [`MIN_INTERVALS`] intervals lie between
-/// beats called normal (in AF the rhythm expert calls many beats S), the intervals next to S
-/// calls are kept too, and with fewer still, the last decision holds. Fixed state, no
+/// intervals over their median. When fewer than [`MIN_INTERVALS`] intervals of a full window
+/// lie between beats called normal (in AF the rhythm expert calls many beats S), the
+/// intervals next to S calls are kept too, and with fewer still, the last decision holds. Fixed state, no
 /// allocation.
 #[derive(Debug, Clone)]
 pub struct AfDetector {
@@ -87,9 +87,12 @@ impl AfDetector {
             self.len = (self.len + 1).min(AF_WINDOW);
         }
         self.prev = Some((sample, ectopy));
+        // The S-adjacent intervals only once the window is full: at a record's start a few
+        // premature beats would otherwise be all there is to measure.
+        let full = self.len == AF_WINDOW;
         let measured = self
             .measure(&self.kept)
-            .or_else(|| self.measure(&self.supraventricular));
+            .or_else(|| full.then(|| self.measure(&self.supraventricular)).flatten());
         if let Some(irregularity) = measured {
             self.irregularity = irregularity;
             self.in_af = irregularity >= self.threshold;
@@ -300,8 +303,18 @@ mod tests {
         let mut t = 0u64;
         for i in 0..100 {
             let ectopic = i % 4 == 2;
-            t += if ectopic { 200 } else if i % 4 == 3 { 520 } else { 300 };
-            let e = if ectopic { Ectopy::Supraventricular } else { Ectopy::Normal };
+            t += if ectopic {
+                200
+            } else if i % 4 == 3 {
+                520
+            } else {
+                300
+            };
+            let e = if ectopic {
+                Ectopy::Supraventricular
+            } else {
+                Ectopy::Normal
+            };
             assert!(!d.push(t, e), "beat {i}: {}", d.irregularity());
         }
         // Irregular intervals, 0.4 … 1.0 s, none ectopic.
@@ -317,7 +330,13 @@ mod tests {
         let mut t = 0u64;
         let mut flagged = 0;
         for i in 0..100 {
-            t += if i % 4 == 2 { 200 } else if i % 4 == 3 { 520 } else { 300 };
+            t += if i % 4 == 2 {
+                200
+            } else if i % 4 == 3 {
+                520
+            } else {
+                300
+            };
             flagged += usize::from(plain.push(t, Ectopy::Normal));
         }
         assert!(flagged > 50, "{flagged}");
@@ -332,10 +351,33 @@ mod tests {
         let mut found = 0;
         for i in 0..100 {
             t += (rng.range(0.4, 1.0) as f64 * fs) as u64;
-            let e = if i % 3 == 0 { Ectopy::Supraventricular } else { Ectopy::Normal };
+            let e = if i % 3 == 0 {
+                Ectopy::Supraventricular
+            } else {
+                Ectopy::Normal
+            };
             found += usize::from(d.push(t, e));
         }
         assert!(found > 80, "{found}");
+    }
+
+    #[test]
+    fn early_premature_beats_do_not_start_af_before_the_window_fills() {
+        // A record that opens with premature beats every other beat (0.5 s / 1.1 s), the
+        // expert calling them S: no interval lies between two normal beats, and until the
+        // window is full the S-adjacent intervals are not measured either.
+        let mut d = AfDetector::new(1000.0, 0.05);
+        let mut t = 0u64;
+        for i in 0..(AF_WINDOW - 1) {
+            let premature = i % 2 == 1;
+            t += if premature { 500 } else { 1_100 };
+            let e = if premature {
+                Ectopy::Supraventricular
+            } else {
+                Ectopy::Normal
+            };
+            assert!(!d.push(t, e), "beat {i}: {}", d.irregularity());
+        }
     }
 
     #[test]
@@ -361,7 +403,13 @@ mod tests {
     #[test]
     fn open_episode_closes_at_the_end_and_none_without_flags() {
         let e = af_episodes((0..40u64).map(|i| (i * 100, i >= 5)), 4_000);
-        assert_eq!(e, vec![AfEpisode { start: 0, end: 4_000 }]);
+        assert_eq!(
+            e,
+            vec![AfEpisode {
+                start: 0,
+                end: 4_000
+            }]
+        );
         assert!(af_episodes((0..40u64).map(|i| (i * 100, false)), 4_000).is_empty());
         assert_eq!(burden(&[], 0), 0.0);
         let mut t = AfTracker::new();

@@ -55,11 +55,13 @@ impl RhythmExpert {
     /// The discriminant score of a beat's rhythm features: positive means S, its magnitude
     /// how far from the boundary (in standardized units).
     pub fn score(&self, features: &[f32; RHYTHM_FEATURES]) -> f32 {
-        let mut s = self.bias;
-        for k in 0..RHYTHM_FEATURES {
-            s += self.weights[k] * (features[k] - self.mean[k]) * self.scale[k];
-        }
-        s
+        let terms = self
+            .weights
+            .iter()
+            .zip(&self.mean)
+            .zip(&self.scale)
+            .zip(features);
+        terms.fold(self.bias, |s, (((w, m), k), x)| s + w * (x - m) * k)
     }
 
     /// The model file section (an f32 blob): `[version, n, mean…, scale…, weights…, bias,

@@ -182,11 +182,14 @@ pub fn write_with<E: Into<Box<dyn std::error::Error + Send + Sync>>>(
     let suffix = path
         .extension()
         .map_or(String::new(), |e| format!(".{}", e.to_string_lossy()));
-    let tmp = tempfile::Builder::new()
-        .prefix(&format!(".{name}."))
-        .suffix(&suffix)
-        .tempfile_in(dir)
-        .map_err(io)?;
+    let prefix = format!(".{name}.");
+    let mut builder = tempfile::Builder::new();
+    builder.prefix(&prefix).suffix(&suffix);
+    // A result file is the user's, readable as any file they make (0666 less the umask),
+    // not the temporary file's private 0600.
+    #[cfg(unix)]
+    builder.permissions(std::os::unix::fs::PermissionsExt::from_mode(0o666));
+    let tmp = builder.tempfile_in(dir).map_err(io)?;
     fill(tmp.path()).map_err(|e| io(std::io::Error::other(e.into())))?;
     let persisted = if force {
         tmp.persist(path).map(drop)
@@ -260,6 +263,19 @@ mod tests {
         }
         assert_eq!(std::fs::read(d.path().join("100.dat")).unwrap(), [0u8; 15]);
         assert!(!d.path().join("100.atr").exists());
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn result_files_are_readable_by_others_as_the_umask_allows() {
+        use std::os::unix::fs::PermissionsExt;
+        let d = tempfile::tempdir().unwrap();
+        let path = d.path().join("out.rhy");
+        write_file(&path, b"x", false).unwrap();
+        let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+        // The temporary file's 0600 would leave group and others nothing; the harness and
+        // CI run with umask 022 (0644).
+        assert_ne!(mode & 0o044, 0, "mode {mode:o}");
     }
 
     #[test]

@@ -170,7 +170,9 @@ impl Record {
         let mut rhythms: Vec<RhythmSpan> = Vec::new();
         for a in annotations.iter().filter(|a| a.symbol() == "+") {
             let Some(aux) = &a.aux else { continue };
-            let rhythm = String::from_utf8_lossy(aux).trim_end_matches('\0').to_string();
+            let rhythm = String::from_utf8_lossy(aux)
+                .trim_end_matches('\0')
+                .to_string();
             let s = (at_model_rate(a.sample).max(0) as u64).min(model_samples);
             if let Some(last) = rhythms.last_mut() {
                 last.end = s.max(last.start);

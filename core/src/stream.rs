@@ -485,9 +485,8 @@ impl Stream {
         samples: &[f32],
         mut on_window: impl FnMut(&BeatWindows<'_>) -> Result<(), Error>,
     ) -> Result<(), Error> {
-        let mut handle = |w: &BeatWindows<'_>, _: &mut BeatHistory, _: &mut Option<RhythmContext>| {
-            on_window(w)
-        };
+        let mut handle =
+            |w: &BeatWindows<'_>, _: &mut BeatHistory, _: &mut Option<RhythmContext>| on_window(w);
         for &x in samples {
             self.push_device(x, &mut handle)?;
         }
@@ -500,11 +499,11 @@ impl Stream {
         &mut self,
         mut on_window: impl FnMut(&BeatWindows<'_>) -> Result<(), Error>,
     ) -> Result<u64, Error> {
-        self.finish_with(
-            &mut |w: &BeatWindows<'_>, _: &mut BeatHistory, _: &mut Option<RhythmContext>| {
-                on_window(w)
-            },
-        )
+        self.finish_with(&mut |w: &BeatWindows<'_>,
+                               _: &mut BeatHistory,
+                               _: &mut Option<RhythmContext>| {
+            on_window(w)
+        })
     }
 
     /// Ends the record (see [`Stream::finish`]); returns its samples at the model's rate.
@@ -736,8 +735,8 @@ impl<F> BeatHandler for F where
 fn classify_with<'e>(
     engine: &'e mut Engine,
     on_beat: &'e mut impl FnMut(&StreamBeat),
-) -> impl FnMut(&BeatWindows<'_>, &mut BeatHistory, &mut Option<RhythmContext>) -> Result<(), Error>
-       + 'e {
+) -> impl FnMut(&BeatWindows<'_>, &mut BeatHistory, &mut Option<RhythmContext>) -> Result<(), Error> + 'e
+{
     move |w, history, rhythm| {
         let beat = classify_cut(engine, w, history, rhythm.as_mut());
         on_beat(&StreamBeat {

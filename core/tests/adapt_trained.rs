@@ -76,6 +76,9 @@ fn adapt_and_classify(model: &str, g: &Golden) -> (Engine, Vec<u8>) {
     let pos = rec.reference_positions();
     let signal = rhythm::featurize::Signal::new(&rec.signal_mv, 360.0);
     let mut e = Engine::new(model, BackendChoice::CpuAuto).unwrap();
+    // The trainer adapted the CNN's head and predicted with it alone: the rhythm expert
+    // (which decides S against N after the head) is off here.
+    e.set_rhythm_expert(None);
     // The labelled beats' features as the device makes them for a record's beats (the
     // morphology needs the beats before each one, so not from lone windows).
     let dim = e.feature_dim();

@@ -8,6 +8,7 @@
 use anyhow::{Context, Result};
 use rhythm::aami::AamiClass;
 use rhythm::af;
+use rhythm::evaluate::{AfScore, AF_SKIP_SECONDS};
 use rhythm::expert::{RhythmExpert, RHYTHM_FEATURES};
 use rhythm::featurize::{Featurizer, Signal, SpectrogramImpl, SIDE_FEATURES};
 use rhythm::spectrogram::SpectrogramConfig;
@@ -17,9 +18,6 @@ use std::path::Path;
 
 /// Ridge added to the pooled covariance of the standardized features.
 pub const RIDGE: f64 = 1e-2;
-
-/// Reference AF before this many seconds is not scored (EC57: the first 5 minutes).
-pub const SKIP_SECONDS: f64 = 300.0;
 
 /// Candidate AF thresholds: 0.02, 0.025, …, 0.30.
 pub fn af_thresholds() -> Vec<f32> {
@@ -155,15 +153,15 @@ pub fn fit(
     );
     let mut mean = vec![0f64; n];
     for b in &beats {
-        for k in 0..n {
-            mean[k] += f64::from(b.x[k]);
+        for (m, x) in mean.iter_mut().zip(&b.x) {
+            *m += f64::from(*x);
         }
     }
     mean.iter_mut().for_each(|m| *m /= beats.len() as f64);
     let mut var = vec![0f64; n];
     for b in &beats {
-        for k in 0..n {
-            var[k] += (f64::from(b.x[k]) - mean[k]).powi(2);
+        for ((v, m), x) in var.iter_mut().zip(&mean).zip(&b.x) {
+            *v += (f64::from(*x) - m).powi(2);
         }
     }
     let scale: Vec<f64> = var
@@ -188,7 +186,11 @@ pub fn fit(
     // Class means and covariances in standardized units.
     let mut class_stats = Vec::new();
     for c in [AamiClass::N, AamiClass::S] {
-        let zs: Vec<Vec<f64>> = beats.iter().filter(|b| b.class == c).map(|b| z(b)).collect();
+        let zs: Vec<Vec<f64>> = beats
+            .iter()
+            .filter(|b| b.class == c)
+            .map(|b| z(b))
+            .collect();
         let m: Vec<f64> = (0..n)
             .map(|k| zs.iter().map(|v| v[k]).sum::<f64>() / zs.len() as f64)
             .collect();
@@ -341,32 +343,9 @@ pub fn score_record(e: &RhythmExpert, r: &ExpertRecord, af_rule: bool) -> SCount
     c
 }
 
-/// EC57 AF duration and episode measures: overlap, reference and detected AF time (samples),
-/// and episode counts, after the first [`SKIP_SECONDS`].
-#[derive(Debug, Clone, Copy, Default)]
-pub struct AfCounts {
-    /// Samples both call AF.
-    pub overlap: u64,
-    /// Reference AF samples.
-    pub reference: u64,
-    /// Detected AF samples.
-    pub detected: u64,
-}
-
-impl AfCounts {
-    /// Duration sensitivity, %.
-    pub fn se(&self) -> f64 {
-        100.0 * self.overlap as f64 / self.reference.max(1) as f64
-    }
-    /// Duration positive predictivity, %.
-    pub fn ppv(&self) -> f64 {
-        100.0 * self.overlap as f64 / self.detected.max(1) as f64
-    }
-}
-
-/// AF duration counts of one record under `e` (episodes as the runtime builds them,
-/// `rhythm::af::af_episodes`).
-pub fn af_counts(e: &RhythmExpert, r: &ExpertRecord) -> AfCounts {
+/// EC57's AF measures of one record under `e` (episodes as the runtime builds them,
+/// `rhythm::af::af_episodes`; `rhythm::evaluate::AfScore`, as `rhythm eval` scores them).
+pub fn af_counts(e: &RhythmExpert, r: &ExpertRecord) -> AfScore {
     let detected = af::af_episodes(
         r.beats
             .iter()
@@ -374,30 +353,14 @@ pub fn af_counts(e: &RhythmExpert, r: &ExpertRecord) -> AfCounts {
             .map(|(b, (_, in_af))| (b.sample, in_af)),
         r.samples,
     );
-    let skip = (SKIP_SECONDS * r.fs) as u64;
-    let clip = |(s, e): (u64, u64)| (s.max(skip), e.max(skip));
-    let len = |(s, e): (u64, u64)| e.saturating_sub(s);
-    let det: Vec<(u64, u64)> = detected.iter().map(|d| clip((d.start, d.end))).collect();
-    let refs: Vec<(u64, u64)> = r.af.iter().map(|&p| clip(p)).collect();
-    let overlap = refs
-        .iter()
-        .flat_map(|&(a, b)| det.iter().map(move |&(c, d)| len((a.max(c), b.min(d)))))
-        .sum();
-    AfCounts {
-        overlap,
-        reference: refs.iter().map(|&p| len(p)).sum(),
-        detected: det.iter().map(|&p| len(p)).sum(),
-    }
+    AfScore::new(&r.af, &detected, (AF_SKIP_SECONDS * r.fs) as u64)
 }
 
 /// Pooled AF counts over records under `e`.
-pub fn af_pooled(e: &RhythmExpert, records: &[&ExpertRecord]) -> AfCounts {
-    let mut t = AfCounts::default();
+pub fn af_pooled(e: &RhythmExpert, records: &[&ExpertRecord]) -> AfScore {
+    let mut t = AfScore::default();
     for r in records {
-        let c = af_counts(e, r);
-        t.overlap += c.overlap;
-        t.reference += c.reference;
-        t.detected += c.detected;
+        t.add(&af_counts(e, r));
     }
     t
 }
@@ -405,21 +368,21 @@ pub fn af_pooled(e: &RhythmExpert, records: &[&ExpertRecord]) -> AfCounts {
 /// The rule of docs/rhythm-expert.md: with the discriminant of `e`, the threshold with the
 /// largest F1 of the pooled AF duration Se and +P over the records that have rhythm
 /// annotations (ties: the lower threshold).
-pub fn choose_af_threshold(e: &RhythmExpert, records: &[&ExpertRecord]) -> (f32, AfCounts) {
+pub fn choose_af_threshold(e: &RhythmExpert, records: &[&ExpertRecord]) -> (f32, AfScore) {
     let records: Vec<&ExpertRecord> = records
         .iter()
         .copied()
         .filter(|r| r.rhythm_annotated)
         .collect();
-    let f1 = |c: &AfCounts| {
-        let (s, p) = (c.se(), c.ppv());
+    let f1 = |c: &AfScore| {
+        let (s, p) = (c.duration_se(), c.duration_ppv());
         if s + p > 0.0 {
             2.0 * s * p / (s + p)
         } else {
             0.0
         }
     };
-    let mut best = (af_thresholds()[0], AfCounts::default(), -1.0);
+    let mut best = (af_thresholds()[0], AfScore::default(), -1.0);
     for t in af_thresholds() {
         let c = af_pooled(
             &RhythmExpert {
@@ -461,7 +424,7 @@ pub fn study(
     let mut out = String::new();
     let mut plain = vec![SCounts::default(); dbs.len()];
     let mut ruled = vec![SCounts::default(); dbs.len()];
-    let mut af_oof = vec![AfCounts::default(); dbs.len()];
+    let mut af_oof = vec![AfScore::default(); dbs.len()];
     let mut per_record = String::new();
     for f in 0..folds {
         let train: Vec<&ExpertRecord> = (0..records.len())
@@ -484,9 +447,7 @@ pub fn study(
             );
             plain[d].add(p);
             ruled[d].add(q);
-            af_oof[d].overlap += a.overlap;
-            af_oof[d].reference += a.reference;
-            af_oof[d].detected += a.detected;
+            af_oof[d].add(&a);
             let _ = writeln!(
                 per_record,
                 "| {} | {f} | {t:.3} | {} | {} | {} | {:.1} / {:.1} | {:.1} / {:.1} |",
@@ -496,12 +457,15 @@ pub fn study(
                 q.fp,
                 q.se(),
                 q.ppv(),
-                a.se(),
-                a.ppv()
+                a.duration_se(),
+                a.duration_ppv()
             );
         }
     }
-    let _ = writeln!(out, "## Out-of-fold, pooled per database ({folds} folds grouped by record)\n");
+    let _ = writeln!(
+        out,
+        "## Out-of-fold, pooled per database ({folds} folds grouped by record)\n"
+    );
     let _ = writeln!(
         out,
         "| database | S Se / +P, beats outside reference AF | S Se / +P, all N and S beats, AF rule | AF duration Se / +P |"
@@ -515,8 +479,8 @@ pub fn study(
             plain[d].ppv(),
             ruled[d].se(),
             ruled[d].ppv(),
-            af_oof[d].se(),
-            af_oof[d].ppv()
+            af_oof[d].duration_se(),
+            af_oof[d].duration_ppv()
         );
     }
     let _ = writeln!(
@@ -535,8 +499,8 @@ pub fn study(
         out,
         "\n## Shipped expert (fitted on all {} records)\n\nAF threshold {t:.3} (pooled AF duration Se {:.1} / +P {:.1} on these records).\n\n| feature | mean | 1/sd | weight |\n|---|---|---|---|",
         records.len(),
-        c.se(),
-        c.ppv()
+        c.duration_se(),
+        c.duration_ppv()
     );
     for (d, name) in dbs.iter().enumerate() {
         let (mut p, mut q) = (SCounts::default(), SCounts::default());
@@ -609,15 +573,6 @@ pub fn run(
     }
     let (expert, _, label) = best.context("no variant")?;
     let text = format!("Chosen (largest out-of-fold S F1): **{label}**.\n\n{text}");
-    if let Ok(dump) = std::env::var("RHYTHM_EXPERT_DUMP") {
-        let mut csv = String::new();
-        for r in &records {
-            for b in &r.beats {
-                let _ = writeln!(csv, "{},{},{:?},{}", r.name, b.sample, b.class, expert.score(&b.x));
-            }
-        }
-        std::fs::write(dump, csv)?;
-    }
     let text = format!(
         "# Rhythm expert: cross-validation on DS1 and svdb\n\nMade by `rhythm-train rhythm-expert` (the rules: docs/rhythm-expert.md).\n\n{text}"
     );
@@ -673,7 +628,48 @@ mod tests {
         let e = fit(&[&r], 0..RHYTHM_FEATURES, 0.1).unwrap();
         let c = score_record(&e, &r, false);
         assert!(c.se() > 99.0 && c.ppv() > 99.0, "{c:?}");
-        assert!(e.weights[6].abs() > 10.0 * e.weights[3].abs(), "{:?}", e.weights);
+        assert!(
+            e.weights[6].abs() > 10.0 * e.weights[3].abs(),
+            "{:?}",
+            e.weights
+        );
+    }
+
+    /// The CI smoke of the expert: fitted on six DS1 records, it finds S beats in an svdb
+    /// record it never saw and AF in a DS1 AF record (skipped without the data).
+    #[test]
+    fn fitted_on_a_few_records_it_finds_s_elsewhere_and_af() {
+        let data = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/data");
+        let data = std::env::var_os("RHYTHM_DATA").map_or(data, std::path::PathBuf::from);
+        if !data.join("svdb/821.hea").exists() {
+            eprintln!("skipped: no data at {}", data.display());
+            return;
+        }
+        let sc = *rhythm::Model::open(
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("../fixtures/models/rhythm-int8.rhm"),
+        )
+        .unwrap()
+        .spectrogram();
+        let train = load_database(
+            &data.join("mitdb"),
+            "mitdb",
+            &["118", "201", "207", "209", "220", "223"],
+            &sc,
+        )
+        .unwrap();
+        let train_refs: Vec<&ExpertRecord> = train.iter().collect();
+        let e = fit(&train_refs, 5..12, 0.0).unwrap();
+        let (t, _) = choose_af_threshold(&e, &train_refs);
+        let e = RhythmExpert {
+            af_threshold: t,
+            ..e
+        };
+        let test = load_database(&data.join("svdb"), "svdb", &["821"], &sc).unwrap();
+        let c = score_record(&e, &test[0], true);
+        assert!(c.se() > 50.0 && c.ppv() > 30.0, "svdb/821: {c:?}");
+        let af201 = af_counts(&e, &train[1]);
+        assert!(af201.duration_se() > 50.0, "201: {af201:?}");
     }
 
     #[test]

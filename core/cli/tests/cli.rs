@@ -348,7 +348,20 @@ fn cli_annotate_writes_a_wfdb_annotation_file() {
     let rec = rec.to_str().unwrap();
     let v = rhythm_json(&["classify", rec, "--json", "--annotate", "rhy"]);
     let beats = v["beats"].as_array().unwrap();
-    let anns = rhythm::wfdb::read_annotations(dir.join("208"), "rhy").unwrap();
+    let all = rhythm::wfdb::read_annotations(dir.join("208"), "rhy").unwrap();
+    // Rhythm changes (`+`, as mitdb's .atr has them): `(N` first, then `(AFIB` and `(N` in
+    // turn at the episodes the JSON reports.
+    let (rhythm_changes, anns): (Vec<_>, Vec<_>) = all.into_iter().partition(|a| a.symbol() == "+");
+    let texts: Vec<String> = rhythm_changes
+        .iter()
+        .map(|a| String::from_utf8_lossy(a.aux.as_deref().unwrap_or_default()).into_owned())
+        .collect();
+    let episodes = v["atrial_fibrillation"]["episodes"].as_array().unwrap();
+    assert_eq!(
+        texts.iter().filter(|t| *t == "(AFIB").count(),
+        episodes.len()
+    );
+    assert!(texts.windows(2).all(|w| w[0] != w[1]), "{texts:?}");
     assert_eq!(anns.len(), beats.len());
     let mut flagged = 0;
     for (a, b) in anns.iter().zip(beats) {
@@ -408,7 +421,7 @@ fn cli_annotate_writes_a_wfdb_annotation_file() {
         rhythm::wfdb::read_annotations(out_dir.join("208"), "rhy")
             .unwrap()
             .len(),
-        anns.len()
+        anns.len() + rhythm_changes.len()
     );
     std::fs::remove_dir_all(dir).ok();
 }

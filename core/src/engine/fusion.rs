@@ -34,7 +34,11 @@ fn split_n_s(c: Classification, to_s: f32) -> Classification {
     probabilities[s] = mass * to_s;
     probabilities[n] = mass - probabilities[s];
     Classification {
-        class: if to_s > 0.5 { AamiClass::S } else { AamiClass::N },
+        class: if to_s > 0.5 {
+            AamiClass::S
+        } else {
+            AamiClass::N
+        },
         probabilities,
     }
 }
@@ -149,7 +153,11 @@ mod tests {
         let mut last = None;
         for i in 0..80 {
             t += (rng.range(0.4, 1.0) * 360.0) as u64;
-            let class = if i % 5 == 4 { AamiClass::S } else { AamiClass::N };
+            let class = if i % 5 == 4 {
+                AamiClass::S
+            } else {
+                AamiClass::N
+            };
             let mut b = Beat {
                 sample: t,
                 classification: Some(cnn(class, [0.5, 0.5, 0.0, 0.0, 0.0])),

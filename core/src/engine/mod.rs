@@ -395,8 +395,17 @@ impl Engine {
     }
 
     /// The backend's account of where the work ran so far ([`Backend::report`]).
+    /// An offloading backend's report gains where the rhythm expert and the AF detector ran
+    /// (always the CPU, after the network).
     pub fn backend_report(&self) -> Option<String> {
-        self.backend.report()
+        let report = self.backend.report()?;
+        Some(match self.expert {
+            Some(_) => format!(
+                "{}\nrhythm expert (S vs N) and AF detector: CPU, after the network",
+                report.trim_end()
+            ),
+            None => report,
+        })
     }
 
     /// Classifies one spectrogram image with its side features (with the adapted head after

@@ -1,12 +1,15 @@
 //! AAMI EC57-style evaluation: a record through an engine to its beats and their score
 //! ([`run_record`]: what `rhythm classify` prints, `rhythm eval` sums, and the trainer's
-//! end-to-end check reports), and the confusion matrix and statistics ([`Confusion`]).
+//! end-to-end check reports), the confusion matrix and statistics ([`Confusion`]), and
+//! EC57's atrial fibrillation measures ([`AfScore`]).
 
+mod af;
 mod confusion;
 mod run;
 
+pub use af::{AfScore, AF_SKIP_SECONDS};
 pub use confusion::{ClassStats, Confusion, Detection, Ec57};
-pub use run::{run_record, AdaptOnFirst, Adapted, BeatSource, RecordRun, RunOptions};
+pub use run::{run_record, AdaptOnFirst, Adapted, AfScores, BeatSource, RecordRun, RunOptions};
 
 /// de Chazal et al. 2004 inter-patient training set of MIT-BIH (paced records excluded).
 pub const DS1: [&str; 22] = [

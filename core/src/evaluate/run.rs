@@ -1,8 +1,10 @@
 //! One record through an engine: read it, adapt on its first seconds if asked, find or take
 //! its beats, classify them, score them against its reference annotations.
 
+use super::af::AfScore;
 use super::confusion::Confusion;
 use crate::adapt::AdaptConfig;
+use crate::af::AfEpisode;
 use crate::detect::{self, MatchResult};
 use crate::engine::{AdaptInput, AdaptReport, Beat, Engine, LabelledBeat};
 use crate::error::Error;
@@ -81,6 +83,44 @@ pub struct RecordRun {
     pub model_samples: u64,
     /// Threads that classified.
     pub threads: usize,
+    /// Atrial fibrillation episodes found (the beats' AF flags, [`crate::af::af_episodes`]),
+    /// at the model's rate.
+    pub af_episodes: Vec<AfEpisode>,
+    /// EC57's AF measures against the reference `(AFIB` episodes, and the AF found during
+    /// the reference's atrial flutter (`(AFL`), when the record has reference annotations.
+    pub af_score: Option<AfScores>,
+    /// Whether the engine detects AF at all (its model has a rhythm expert).
+    pub detects_af: bool,
+}
+
+/// EC57 AF measures of a record: AF, and (its own row) atrial flutter against the AF found.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
+pub struct AfScores {
+    /// Detected AF against reference `(AFIB`.
+    pub af: AfScore,
+    /// Detected AF against reference `(AFL` (flutter: not AF).
+    pub flutter: AfScore,
+}
+
+impl AfScores {
+    /// Adds another record's scores.
+    pub fn add(&mut self, o: &AfScores) {
+        self.af.add(&o.af);
+        self.flutter.add(&o.flutter);
+    }
+}
+
+/// The AF episodes of `results` and, if the record is annotated, their EC57 scores.
+fn af_of(rec: &Record, results: &[Beat], model_samples: u64) -> (Vec<AfEpisode>, Option<AfScores>) {
+    let episodes =
+        crate::af::af_episodes(results.iter().map(|b| (b.sample, b.in_af)), model_samples);
+    let skip = (super::AF_SKIP_SECONDS * rec.fs) as u64;
+    let scores = (!rec.reference.is_empty()).then(|| AfScores {
+        af: AfScore::new(&rec.rhythm_episodes("(AFIB"), &episodes, skip),
+        flutter: AfScore::new(&rec.rhythm_episodes("(AFL"), &episodes, skip),
+    });
+    (episodes, scores)
 }
 
 /// Loads `record`, adapts `engine` if asked (else it runs the model's own head), finds or
@@ -135,7 +175,11 @@ pub fn run_record(
     });
     let detection = (have_ref && source == BeatSource::Detected)
         .then(|| detect::match_beats(&rec.reference_positions(), &positions, tol));
+    let (af_episodes, af_score) = af_of(&rec, &results, rec.signal_mv.len() as u64);
     Ok(RecordRun {
+        detects_af: engine.rhythm_expert().is_some(),
+        af_episodes,
+        af_score,
         model_samples: rec.signal_mv.len() as u64,
         threads: 1,
         rec,
@@ -181,7 +225,11 @@ fn run_from_file(
         let positions: Vec<u64> = results.iter().map(|b| b.sample).collect();
         detect::match_beats(&rec.reference_positions(), &positions, tol)
     });
+    let (af_episodes, af_score) = af_of(&rec, &results, summary.model_samples);
     Ok(RecordRun {
+        detects_af: engine.rhythm_expert().is_some(),
+        af_episodes,
+        af_score,
         rec,
         results,
         elapsed,

@@ -376,10 +376,12 @@ impl Featurizer {
                 history: &self.history,
             },
             &mut self.template,
-            &mut self.image,
-            &mut self.side,
-            &mut self.evidence,
-            &mut self.rhythm,
+            Outputs {
+                image: &mut self.image,
+                side: &mut self.side,
+                evidence: &mut self.evidence,
+                rhythm: &mut self.rhythm,
+            },
         );
         self.rr = rr;
         if in_order {
@@ -420,10 +422,12 @@ impl Featurizer {
                 history,
             },
             &mut self.template,
-            &mut self.image,
-            &mut self.side,
-            &mut self.evidence,
-            &mut self.rhythm,
+            Outputs {
+                image: &mut self.image,
+                side: &mut self.side,
+                evidence: &mut self.evidence,
+                rhythm: &mut self.rhythm,
+            },
         );
         self.rr = *rr;
         Ok(self.features(quality, edge))
@@ -450,16 +454,21 @@ struct Inputs<'a> {
     history: &'a BeatHistory,
 }
 
+/// What one beat's features are written to.
+struct Outputs<'a> {
+    image: &'a mut [f32],
+    side: &'a mut [f32],
+    evidence: &'a mut NoiseEvidence,
+    rhythm: &'a mut [f32; RHYTHM_FEATURES],
+}
+
 /// Steps 3–5 of the recipe (module docs) into `image` and `side`; returns the quality flag.
 fn fill(
     stft: &mut Stft,
     cfg: &SpectrogramConfig,
     inputs: Inputs<'_>,
     template: &mut [f32],
-    image: &mut [f32],
-    side: &mut [f32],
-    evidence: &mut NoiseEvidence,
-    rhythm: &mut [f32; RHYTHM_FEATURES],
+    outputs: Outputs<'_>,
 ) -> QualityFlag {
     let Inputs {
         raw_window,
@@ -467,6 +476,12 @@ fn fill(
         rr,
         history,
     } = inputs;
+    let Outputs {
+        image,
+        side,
+        evidence,
+        rhythm,
+    } = outputs;
     // Models without morphology inputs skip the template.
     let morphology = if side.len() > RR_FEATURES {
         let m = template::morphology(window, history, cfg, template);

@@ -28,6 +28,20 @@ pub fn describe(model: &Model) -> String {
     if !model.metadata().is_empty() {
         let _ = writeln!(s, "metadata: {}", model.metadata());
     }
+    match model.rhythm_expert() {
+        Some(e) => {
+            let used = e.weights.iter().filter(|w| **w != 0.0).count();
+            let _ = writeln!(
+                s,
+                "rhythm expert: linear discriminant S vs N on {used} of {} rhythm inputs (CPU), AF threshold {}",
+                e.weights.len(),
+                e.af_threshold
+            );
+        }
+        None => {
+            let _ = writeln!(s, "rhythm expert: none (the CNN alone; no AF detection)");
+        }
+    }
     let _ = writeln!(
         s,
         "{:>3}  {:<15} {:<28} {:<10} {:>9} {:>9}  quant",

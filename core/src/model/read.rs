@@ -356,10 +356,7 @@ impl Model {
                     .chunks_exact(4)
                     .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
                     .collect();
-                Some(
-                    RhythmExpert::from_section(&values)
-                        .map_err(|e| invalid(e.to_string()))?,
-                )
+                Some(RhythmExpert::from_section(&values).map_err(|e| invalid(e.to_string()))?)
             }
         };
         let mut model = Model {

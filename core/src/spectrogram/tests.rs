@@ -332,6 +332,8 @@ fn rr_features_regular_and_edges() {
             local_rr_s: 1.0,
             pre_over_local: 1.0,
             long_rr_s: 1.0,
+            median_rr_s: 1.0,
+            irregularity: 0.0,
         }
     );
     let last = rr_features(&r, 19, fs);
@@ -400,6 +402,8 @@ fn rr_features_degenerate_inputs() {
         local_rr_s: DEFAULT_RR_S,
         pre_over_local: 1.0,
         long_rr_s: DEFAULT_RR_S,
+        median_rr_s: DEFAULT_RR_S,
+        irregularity: 0.0,
     };
     assert_eq!(rr_features(&[], 0, 360.0), d);
     assert_eq!(rr_features(&[500], 0, 360.0), d);

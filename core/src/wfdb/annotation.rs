@@ -81,7 +81,23 @@ impl Annotation {
             aux: None,
         }
     }
+
+    /// A rhythm change (`+`, code 28) to `rhythm` (aux text such as `(AFIB` or `(N`, as
+    /// mitdb writes them) at `sample`.
+    pub fn rhythm(sample: i64, rhythm: &str) -> Annotation {
+        Annotation {
+            sample,
+            code: RHYTHM_CODE,
+            subtype: 0,
+            chan: 0,
+            num: 0,
+            aux: Some(rhythm.as_bytes().to_vec()),
+        }
+    }
 }
+
+/// The code of `+`, a rhythm change.
+const RHYTHM_CODE: u8 = 28;
 
 /// Read annotation file `NAME.annotator` (e.g. `annotator = "atr"`);
 /// `record_path` has no extension.

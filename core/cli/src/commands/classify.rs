@@ -194,6 +194,7 @@ fn json(
             "true_positives": d.true_positives, "false_negatives": d.false_negatives, "false_positives": d.false_positives,
             "sensitivity": d.sensitivity(), "positive_predictivity": d.positive_predictivity() })),
         "summary": summary,
+        "atrial_fibrillation": af_json(run),
         "adaptation": run.adapted.as_ref().map(|a| serde_json::json!({
             "labelled_beats": a.labelled,
             "seconds": a.cut as f64 / fs,
@@ -210,6 +211,34 @@ fn json(
     });
     loaded.backend_json(&mut doc);
     doc
+}
+
+/// The AF episodes (record timebase and seconds), the AF burden and, with reference
+/// annotations, EC57's AF measures.
+fn af_json(run: &RecordRun) -> serde_json::Value {
+    let rec = &run.rec;
+    let episodes: Vec<serde_json::Value> = run
+        .af_episodes
+        .iter()
+        .map(|e| {
+            serde_json::json!({
+                "start_sample": rec.record_sample(e.start),
+                "end_sample": rec.record_sample(e.end),
+                "start_s": e.start as f64 / rec.fs,
+                "end_s": e.end as f64 / rec.fs,
+            })
+        })
+        .collect();
+    serde_json::json!({
+        "episodes": episodes,
+        "burden": rhythm::af::burden(&run.af_episodes, run.model_samples),
+        "detected_by_this_model": run.detects_af,
+        "score": run.af_score.map(|s| serde_json::json!({
+            "duration_se": s.af.duration_se(), "duration_ppv": s.af.duration_ppv(),
+            "episode_se": s.af.episode_se(), "episode_ppv": s.af.episode_ppv(),
+            "af": s.af, "flutter": s.flutter,
+        })),
+    })
 }
 
 fn text(
@@ -310,7 +339,50 @@ fn text(
         Some(c) => out.write(format_args!("{}", c.report()))?,
         None => outln!(out, "no reference annotations: no summary against them"),
     }
+    af_text(run, out)?;
     loaded.print_backend_report(out)
+}
+
+/// The AF episodes and burden, and EC57's AF measures when there is a reference.
+fn af_text(run: &RecordRun, out: &mut Out) -> Result<(), Failure> {
+    let fs = run.rec.fs;
+    if !run.detects_af {
+        outln!(
+            out,
+            "atrial fibrillation: not detected by this model (it has no rhythm expert)"
+        );
+        return Ok(());
+    }
+    outln!(
+        out,
+        "atrial fibrillation: {} episode{}, burden {:.1} %",
+        run.af_episodes.len(),
+        if run.af_episodes.len() == 1 { "" } else { "s" },
+        100.0 * rhythm::af::burden(&run.af_episodes, run.model_samples)
+    );
+    for e in &run.af_episodes {
+        outln!(
+            out,
+            "  AF {:.1} s – {:.1} s ({:.1} min)",
+            e.start as f64 / fs,
+            e.end as f64 / fs,
+            e.len() as f64 / fs / 60.0
+        );
+    }
+    if let Some(s) = &run.af_score {
+        if s.af.reference + s.af.detected > 0 {
+            outln!(
+                out,
+                "AF vs reference (EC57, first {} s left out): duration Se {} % +P {} %, episodes Se {} % +P {} %",
+                rhythm::evaluate::AF_SKIP_SECONDS,
+                crate::output::pct(s.af.duration_se()),
+                crate::output::pct(s.af.duration_ppv()),
+                crate::output::pct(s.af.episode_se()),
+                crate::output::pct(s.af.episode_ppv())
+            );
+        }
+    }
+    Ok(())
 }
 
 /// Writes the beats of `run` as the WFDB annotation file `RECORD.EXT` of `--annotate`
@@ -357,18 +429,36 @@ fn write_annotation_file(
     rhythm::output::create_folder(dir)?;
     let path = dir.join(format!("{}.{ext}", name.to_string_lossy()));
     let rec = &run.rec;
-    let anns: Vec<rhythm::wfdb::Annotation> = run
+    let at = |s: u64| i64::try_from(rec.record_sample(s)).unwrap_or(i64::MAX);
+    let mut anns: Vec<rhythm::wfdb::Annotation> = run
         .results
         .iter()
         .map(|b| {
-            let sample = i64::try_from(rec.record_sample(b.sample)).unwrap_or(i64::MAX);
-            let mut ann = rhythm::wfdb::Annotation::for_class(sample, b.class());
+            let mut ann = rhythm::wfdb::Annotation::for_class(at(b.sample), b.class());
             if b.quality != rhythm::QualityFlag::Ok {
                 ann.aux = Some(format!("{:?}", b.quality).into_bytes());
             }
             ann
         })
         .collect();
+    // Rhythm: `+` with `(AFIB` at each episode's start and `(N` at its end, as mitdb's own
+    // .atr holds them (with a model that detects AF, a first `(N` at the first beat).
+    if run.detects_af {
+        let first = run.results.first().map_or(0, |b| b.sample);
+        let mut rhythm = Vec::new();
+        if run.af_episodes.first().is_none_or(|e| e.start > first) {
+            rhythm.push(rhythm::wfdb::Annotation::rhythm(at(first), "(N"));
+        }
+        for e in &run.af_episodes {
+            rhythm.push(rhythm::wfdb::Annotation::rhythm(at(e.start), "(AFIB"));
+            if e.end < run.model_samples {
+                rhythm.push(rhythm::wfdb::Annotation::rhythm(at(e.end), "(N"));
+            }
+        }
+        anns.extend(rhythm);
+        // In time order; at one sample the rhythm change first.
+        anns.sort_by_key(|a| (a.sample, a.aux.is_none() || a.symbol() != "+"));
+    }
     rhythm::output::write_file(&path, &rhythm::wfdb::write_annotations(&anns), force)?;
     Ok(path)
 }

@@ -4,7 +4,7 @@ use super::classify::{adapt_request, run};
 use super::{ModelArgs, StftChoice};
 use crate::output::{outln, pct, per_class_json, Failure, Out};
 use clap::Args;
-use rhythm::evaluate::{Confusion, RunOptions};
+use rhythm::evaluate::{AfScore, AfScores, Confusion, RunOptions};
 use std::path::{Path, PathBuf};
 
 /// Classify every record of a database with its own detector and score it by EC57 rules:
@@ -113,6 +113,7 @@ pub fn eval(args: EvalArgs, out: &mut Out) -> Result<(), Failure> {
             .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
     );
     let mut per_record = Vec::new();
+    let mut af_per_record: Vec<(String, AfScores)> = Vec::new();
     for name in &names {
         bar.set_message(name.clone());
         let run = run(&mut loaded, &args.db.join(name), &options).map_err(|f| match f {
@@ -123,9 +124,12 @@ pub fn eval(args: EvalArgs, out: &mut Out) -> Result<(), Failure> {
             .confusion
             .ok_or_else(|| format!("{name}: no reference annotations (.atr) to score against"))?;
         per_record.push((name.clone(), confusion));
+        af_per_record.push((name.clone(), run.af_score.unwrap_or_default()));
         bar.inc(1);
     }
     bar.finish_and_clear();
+    let mut af_gross = AfScores::default();
+    af_per_record.iter().for_each(|(_, a)| af_gross.add(a));
     let mut gross = Confusion::default();
     per_record.iter().for_each(|(_, c)| gross.add(c));
     let average: Vec<f64> = (0..7)
@@ -166,6 +170,12 @@ pub fn eval(args: EvalArgs, out: &mut Out) -> Result<(), Failure> {
             "adapt_seconds": adapt_seconds,
             "records": per_record.iter().map(|(n, c)| { let mut v = stats(c); v["record"] = serde_json::json!(n); v }).collect::<Vec<_>>(),
             "gross": stats(&gross),
+            "atrial_fibrillation": {
+                "skipped_seconds": rhythm::evaluate::AF_SKIP_SECONDS,
+                "gross": af_json(&af_gross.af),
+                "flutter_gross": af_json(&af_gross.flutter),
+                "records": af_per_record.iter().map(|(n, a)| serde_json::json!({"record": n, "af": af_json(&a.af), "flutter": af_json(&a.flutter)})).collect::<Vec<_>>(),
+            },
             "average": ROW_KEYS.iter().zip(&average).map(|(k, v)| (k.to_string(), serde_json::json!(v))).collect::<serde_json::Map<_, _>>(),
         });
         loaded.backend_json(&mut doc);
@@ -200,5 +210,64 @@ pub fn eval(args: EvalArgs, out: &mut Out) -> Result<(), Failure> {
     outln!(out, "");
     outln!(out, "gross:");
     out.write(format_args!("{}", gross.report()))?;
+    outln!(out, "");
+    af_table(
+        &af_per_record,
+        &af_gross,
+        loaded.opened.engine.sample_rate_hz(),
+        out,
+    )?;
     loaded.print_backend_report(out)
+}
+
+fn af_json(a: &AfScore) -> serde_json::Value {
+    serde_json::json!({
+        "duration_se": a.duration_se(), "duration_ppv": a.duration_ppv(),
+        "episode_se": a.episode_se(), "episode_ppv": a.episode_ppv(),
+        "scores": a,
+    })
+}
+
+/// EC57's AF measures: the records with reference or detected AF or flutter, then gross AF
+/// and gross flutter (flutter is not AF: its row says how much of it was called AF).
+fn af_table(
+    per_record: &[(String, AfScores)],
+    gross: &AfScores,
+    fs: f64,
+    out: &mut Out,
+) -> Result<(), Failure> {
+    outln!(
+        out,
+        "atrial fibrillation (EC57, the first {} s left out; minutes at the model's rate):",
+        rhythm::evaluate::AF_SKIP_SECONDS
+    );
+    outln!(out, "| record | reference AF min | detected AF min | duration Se % | duration +P % | episode Se % | episode +P % | reference AFL min |");
+    outln!(out, "|---|---|---|---|---|---|---|---|");
+    let min = |samples: u64| samples as f64 / fs / 60.0;
+    let line = |name: &str, a: &AfScore, flutter: &AfScore| {
+        format!(
+            "| {name} | {:.1} | {:.1} | {} | {} | {} | {} | {:.1} |",
+            min(a.reference),
+            min(a.detected),
+            pct(a.duration_se()),
+            pct(a.duration_ppv()),
+            pct(a.episode_se()),
+            pct(a.episode_ppv()),
+            min(flutter.reference)
+        )
+    };
+    for (name, a) in per_record {
+        if a.af.reference + a.af.detected + a.flutter.reference > 0 {
+            outln!(out, "{}", line(name, &a.af, &a.flutter));
+        }
+    }
+    outln!(out, "{}", line("**gross AF**", &gross.af, &gross.flutter));
+    outln!(
+        out,
+        "flutter (AFL, not AF): reference {:.1} min, of it called AF {:.1} min ({} %)",
+        min(gross.flutter.reference),
+        min(gross.flutter.overlap),
+        pct(gross.flutter.duration_se())
+    );
+    Ok(())
 }
