@@ -22,12 +22,15 @@
  *   cc -std=c99 -Wall -Wextra -Werror -Ibindings/include bindings/examples/classify.c \
  *      target/debug/librhythm.a -lpthread -ldl -lm -o classify
  */
+/* stat() (POSIX) under -std=c99. */
+#define _POSIX_C_SOURCE 200809L
 #include "rhythm.h"
 
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #define MAX_SIGNALS 16
 
@@ -50,6 +53,21 @@ typedef struct {
 static const char *const CLASS_NAMES[5] = {"N", "S", "V", "F", "Q"};
 static const char *const QUALITY_NAMES[7] = {"ok", "nonfinite", "empty", "flat", "saturated", "outofrange", "noise"};
 
+/* True for a regular file; otherwise says why on stderr. Checked before fopen: opening a
+ * FIFO blocks, and a device such as /dev/zero would read as an endless signal. */
+static int regular_file(const char *path) {
+    struct stat st;
+    if (stat(path, &st) != 0) {
+        fprintf(stderr, "cannot open %s\n", path);
+        return 0;
+    }
+    if (!S_ISREG(st.st_mode)) {
+        fprintf(stderr, "%s is not a regular file\n", path);
+        return 0;
+    }
+    return 1;
+}
+
 /* Reads RECORD.hea: record line, then one line per signal. Returns 0 on success. */
 static int read_header(const char *record, Header *h) {
     char path[1024];
@@ -58,6 +76,9 @@ static int read_header(const char *record, Header *h) {
     int sig = 0;
     int found_mlii = 0;
     snprintf(path, sizeof path, "%s.hea", record);
+    if (!regular_file(path)) {
+        return -1;
+    }
     f = fopen(path, "r");
     if (f == NULL) {
         fprintf(stderr, "cannot open %s\n", path);
@@ -140,6 +161,9 @@ static int16_t *read_lead(const char *record, const Header *h, long *n_out) {
     wanted = h->format == 16 ? (size_t)values * 2 : (size_t)((values * 3 + 1) / 2);
     n_bytes = wanted;
     snprintf(path, sizeof path, "%.*s%s", (int)dir_len, record, h->dat_name);
+    if (!regular_file(path)) {
+        return NULL;
+    }
     f = fopen(path, "rb");
     if (f == NULL) {
         fprintf(stderr, "cannot open %s\n", path);
@@ -201,9 +225,11 @@ static int check(RhythmStatus st, const char *what) {
 }
 
 static unsigned char *read_file(const char *path, size_t *len) {
-    FILE *f = fopen(path, "rb");
+    FILE *f;
     unsigned char *buf;
     long size;
+    if (!regular_file(path)) return NULL;
+    f = fopen(path, "rb");
     if (f == NULL) return NULL;
     if (fseek(f, 0, SEEK_END) != 0 || (size = ftell(f)) <= 0 || fseek(f, 0, SEEK_SET) != 0) {
         fclose(f);

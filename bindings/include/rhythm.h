@@ -34,7 +34,8 @@
 #include <stdint.h>
 
 // Version of the C ABI described by this header; bumped on incompatible changes
-// (3: quality `RHYTHM_QUALITY_NOISE`, stream counter `clamped_samples`; 4: `RhythmBeat::in_af`).
+// (3: quality `RHYTHM_QUALITY_NOISE`, stream counter `clamped_samples`; 4: `RhythmBeat::in_af`,
+// stream counter `low_amplitude_samples`, `RhythmEngineOptions::public_key`).
 #define RHYTHM_ABI_VERSION 4
 
 // Result of every rhythm_* call that can fail.
@@ -61,6 +62,9 @@ typedef enum RhythmStatus {
   RHYTHM_STATUS_ADAPTATION = 9,
   // An internal error (a bug): the handle involved should be freed.
   RHYTHM_STATUS_INTERNAL = 10,
+  // A signature was required (RhythmEngineOptions.public_key) and the model's is
+  // missing, made by another key, or does not match its bytes.
+  RHYTHM_STATUS_SIGNATURE = 11,
 } RhythmStatus;
 
 // AAMI EC57 beat classes, in model output order.
@@ -135,6 +139,10 @@ typedef struct RhythmEngineOptions {
   // A u-dma-buf buffer for the accelerator's DMA memory ("udmabuf0"), or NULL for the
   // device's second UIO map.
   const char *accel_dma;
+  // NULL, or the 32 bytes of an Ed25519 public key: then only a model signed by that key
+  // opens (`rhythm sign`); otherwise RHYTHM_STATUS_SIGNATURE, checked before the model is
+  // parsed.
+  const uint8_t *public_key;
 } RhythmEngineOptions;
 
 // What an engine's model expects.
@@ -234,6 +242,10 @@ typedef struct RhythmStreamStats {
   // Finite samples beyond ±1 kV, clamped before detection (expected 0: a wrong scale or
   // a broken front end).
   uint64_t clamped_samples;
+  // Samples in 2-second blocks whose peak-to-peak is below 0.05 mV (expected 0 but for a
+  // flat lead: samples in volts instead of millivolts, a lead off), where no beat can be
+  // found.
+  uint64_t low_amplitude_samples;
 } RhythmStreamStats;
 
 #ifdef __cplusplus

@@ -26,7 +26,8 @@ pub use stream::*;
 pub const GENERATED_HEADER: &str = include_str!(concat!(env!("OUT_DIR"), "/rhythm.h"));
 
 /// Version of the C ABI described by this header; bumped on incompatible changes
-/// (3: quality `RHYTHM_QUALITY_NOISE`, stream counter `clamped_samples`; 4: `RhythmBeat::in_af`).
+/// (3: quality `RHYTHM_QUALITY_NOISE`, stream counter `clamped_samples`; 4: `RhythmBeat::in_af`,
+/// stream counter `low_amplitude_samples`, `RhythmEngineOptions::public_key`).
 pub const RHYTHM_ABI_VERSION: u32 = 4;
 
 /// Result of every rhythm_* call that can fail.
@@ -55,6 +56,9 @@ pub enum RhythmStatus {
     Adaptation = 9,
     /// An internal error (a bug): the handle involved should be freed.
     Internal = 10,
+    /// A signature was required (RhythmEngineOptions.public_key) and the model's is
+    /// missing, made by another key, or does not match its bytes.
+    Signature = 11,
 }
 
 /// Which backend runs the network.
@@ -95,6 +99,10 @@ pub struct RhythmEngineOptions {
     /// A u-dma-buf buffer for the accelerator's DMA memory ("udmabuf0"), or NULL for the
     /// device's second UIO map.
     pub accel_dma: *const c_char,
+    /// NULL, or the 32 bytes of an Ed25519 public key: then only a model signed by that key
+    /// opens (`rhythm sign`); otherwise RHYTHM_STATUS_SIGNATURE, checked before the model is
+    /// parsed.
+    pub public_key: *const u8,
 }
 
 /// Signal quality of a beat's raw window.
@@ -268,6 +276,7 @@ pub(crate) fn engine_error(e: core::Error) -> Fail {
 fn model_error(e: core::model::ModelError) -> Fail {
     let status = match &e {
         core::model::ModelError::Io { .. } => RhythmStatus::Io,
+        core::model::ModelError::Signature(_) => RhythmStatus::Signature,
         _ => RhythmStatus::Model,
     };
     Fail(status, e.to_string())
@@ -393,6 +402,7 @@ pub extern "C" fn rhythm_status_name(status: i32) -> *const c_char {
         8 => c"RHYTHM_STATUS_ENGINE",
         9 => c"RHYTHM_STATUS_ADAPTATION",
         10 => c"RHYTHM_STATUS_INTERNAL",
+        11 => c"RHYTHM_STATUS_SIGNATURE",
         _ => c"RHYTHM_STATUS_UNKNOWN",
     }
     .as_ptr()
@@ -504,6 +514,7 @@ pub unsafe extern "C" fn rhythm_engine_open(
         allow_fallback,
         accel_uio: std::ptr::null(),
         accel_dma: std::ptr::null(),
+        public_key: std::ptr::null(),
     };
     // SAFETY: `path` and `out` as the caller passed them (the same contract); `options` is a
     // valid local with NULL strings.
@@ -581,6 +592,7 @@ pub unsafe extern "C" fn rhythm_engine_open_with_options(
                 allow_fallback: false,
                 accel_uio: std::ptr::null(),
                 accel_dma: std::ptr::null(),
+                public_key: std::ptr::null(),
             }
         } else {
             // SAFETY: non-NULL, a valid RhythmEngineOptions (caller's contract).
@@ -596,7 +608,22 @@ pub unsafe extern "C" fn rhythm_engine_open_with_options(
         };
         // SAFETY: `path` is non-NULL and NUL-terminated (caller's contract).
         let path = unsafe { optional_str(path, "path") }?.unwrap_or_default();
-        let model = core::model::Model::open(&path).map_err(model_error)?;
+        let model = if options.public_key.is_null() {
+            core::model::Model::open(&path)
+        } else {
+            // SAFETY: non-NULL, 32 readable bytes (caller's contract).
+            let key = unsafe { slice(options.public_key, 32, "public_key") }?;
+            let mut bytes = [0u8; 32];
+            bytes.copy_from_slice(key);
+            let key = core::model::signature::VerifyingKey::from_bytes(&bytes).map_err(|_| {
+                Fail(
+                    RhythmStatus::InvalidArgument,
+                    "public_key is not an Ed25519 public key".into(),
+                )
+            })?;
+            core::model::Model::open_signed(&path, &key)
+        }
+        .map_err(model_error)?;
         open_model(model, backend, options.allow_fallback, device, out)
     })
 }

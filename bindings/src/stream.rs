@@ -43,6 +43,10 @@ pub struct RhythmStreamStats {
     /// Finite samples beyond ±1 kV, clamped before detection (expected 0: a wrong scale or
     /// a broken front end).
     pub clamped_samples: u64,
+    /// Samples in 2-second blocks whose peak-to-peak is below 0.05 mV (expected 0 but for a
+    /// flat lead: samples in volts instead of millivolts, a lead off), where no beat can be
+    /// found.
+    pub low_amplitude_samples: u64,
 }
 
 fn stream_error(e: rhythm_core::Error) -> Fail {
@@ -262,6 +266,7 @@ pub unsafe extern "C" fn rhythm_stream_stats(
             latency_bound_samples: s.max_latency_samples(),
             ring_len: s.ring_len() as u64,
             clamped_samples: st.clamped_samples,
+            low_amplitude_samples: st.low_amplitude_samples,
         };
         // SAFETY: non-NULL, writable (caller's contract).
         unsafe { *out = stats };

@@ -200,6 +200,8 @@ fn ffi_checks_pointers_lengths_and_backends() {
             (st.beats, st.samples, st.overflows),
             (want as u64, x.len() as u64 + 4 - 4, 0)
         );
+        // An ECG in millivolts is never low amplitude (core/tests/stream.rs: volts are).
+        assert_eq!((st.low_amplitude_samples, st.clamped_samples), (0, 0));
         rhythm_stream_free(s);
 
         // Adaptation through the C API equals the Rust engine's.
@@ -369,6 +371,7 @@ fn open_options_name_the_backend_and_device_and_the_report_says_where_work_ran()
             allow_fallback,
             accel_uio: uio,
             accel_dma: ptr::null(),
+            public_key: ptr::null(),
         }
     };
     let mut e: *mut RhythmEngine = ptr::null_mut();
@@ -416,6 +419,19 @@ fn open_options_name_the_backend_and_device_and_the_report_says_where_work_ran()
             RhythmStatus::BackendUnavailable
         );
         assert!(last_error().contains("not a UIO device node"));
+        // AUTO with a named node: the CPU, and the report names that node (hardening v2 N10).
+        let null = CString::new("/dev/null").unwrap();
+        let o = options(RhythmBackend::Auto, false, null.as_ptr());
+        assert_eq!(
+            rhythm_engine_open_with_options(path.as_ptr(), &o, &mut e),
+            RhythmStatus::Ok
+        );
+        let report = c_text(rhythm_engine_backend_report(e));
+        assert!(
+            report.contains("/dev/null") && !report.contains("no accelerator found"),
+            "{report}"
+        );
+        rhythm_engine_free(e);
 
         // Strings that are not UTF-8, a NULL path, an unknown backend.
         let bad = CString::new(vec![0xffu8, 0xfe]).unwrap();
@@ -466,6 +482,72 @@ fn open_options_name_the_backend_and_device_and_the_report_says_where_work_ran()
             last_error()
         );
         assert_eq!(rhythm_engine_is_adapted(e), 0);
+        rhythm_engine_free(e);
+    }
+}
+
+/// Hardening v2 item 5: with `public_key` set, only a model signed by that key opens
+/// (`RHYTHM_STATUS_SIGNATURE` otherwise, engine NULL); without it a signed file opens as any.
+#[test]
+fn open_with_a_public_key_requires_the_models_signature() {
+    let text = std::fs::read_to_string(root().join("fixtures/keys/test-signing.pub")).unwrap();
+    let public = rhythm_core::model::signature::key_bytes_from_hex(&text).unwrap();
+    let other = rhythm_core::model::signature::SigningKey::from_bytes(&[9u8; 32])
+        .verifying_key()
+        .to_bytes();
+    let models = root().join("fixtures/models");
+    let signed = models.join("rhythm-int8.signed.rhm");
+    let mut tampered = std::fs::read(&signed).unwrap();
+    tampered[200] ^= 1;
+    // Checksum resealed: only the signature can tell (a bad checksum is RHYTHM_STATUS_MODEL).
+    let model_len = tampered.len() - rhythm_core::model::signature::TRAILER_LEN;
+    rhythm_core::model::writer::reseal(&mut tampered[..model_len]);
+    let tampered_path =
+        std::env::temp_dir().join(format!("rhythm-tampered-{}.rhm", std::process::id()));
+    std::fs::write(&tampered_path, &tampered).unwrap();
+    let cases = [
+        (signed.clone(), public, RhythmStatus::Ok),
+        (signed.clone(), other, RhythmStatus::Signature),
+        (
+            models.join("rhythm-int8.rhm"),
+            public,
+            RhythmStatus::Signature,
+        ),
+        (tampered_path.clone(), public, RhythmStatus::Signature),
+    ];
+    for (path, key, want) in cases {
+        let c_path = CString::new(path.to_str().unwrap()).unwrap();
+        let o = RhythmEngineOptions {
+            backend: RhythmBackend::Cpu as u32,
+            allow_fallback: false,
+            accel_uio: ptr::null(),
+            accel_dma: ptr::null(),
+            public_key: key.as_ptr(),
+        };
+        let mut e: *mut RhythmEngine = ptr::null_mut();
+        // SAFETY: valid pointers; the engine is freed once (NULL is ignored).
+        unsafe {
+            assert_eq!(
+                rhythm_engine_open_with_options(c_path.as_ptr(), &o, &mut e),
+                want,
+                "{}: {}",
+                path.display(),
+                last_error()
+            );
+            assert_eq!(e.is_null(), want != RhythmStatus::Ok);
+            rhythm_engine_free(e);
+        }
+    }
+    std::fs::remove_file(tampered_path).ok();
+    // No key required: the signed file opens as the plain one.
+    let c_path = CString::new(signed.to_str().unwrap()).unwrap();
+    let mut e: *mut RhythmEngine = ptr::null_mut();
+    // SAFETY: valid pointers; the engine is freed once.
+    unsafe {
+        assert_eq!(
+            rhythm_engine_open_with_options(c_path.as_ptr(), ptr::null(), &mut e),
+            RhythmStatus::Ok
+        );
         rhythm_engine_free(e);
     }
 }

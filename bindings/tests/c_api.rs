@@ -197,6 +197,32 @@ fn c_example_builds_as_c_and_cpp_and_matches_rust() {
         header.replacen("208 2 360 650000", "huge 2 360 9000000000000000000", 1),
     )
     .unwrap();
+    // A FIFO as the signal file (opening it used to block forever) and a device
+    // (/dev/zero read as an endless flat signal): refused by name (hardening v2 N11).
+    let fifo = bad.join("fifo");
+    std::fs::create_dir_all(&fifo).unwrap();
+    std::fs::write(fifo.join("208.hea"), &header).unwrap();
+    let _ = std::fs::remove_file(fifo.join("208.dat"));
+    let mkfifo = Command::new("mkfifo").arg(fifo.join("208.dat")).status();
+    let zero = bad.join("zero");
+    std::fs::create_dir_all(&zero).unwrap();
+    std::fs::write(zero.join("208.hea"), &header).unwrap();
+    let _ = std::fs::remove_file(zero.join("208.dat"));
+    std::os::unix::fs::symlink("/dev/zero", zero.join("208.dat")).unwrap();
+    let mut cases = vec![(zero.join("208"), "is not a regular file")];
+    if mkfifo.is_ok_and(|s| s.success()) {
+        cases.push((fifo.join("208"), "is not a regular file"));
+    }
+    for (record, message) in cases {
+        let o = Command::new(&c_bin)
+            .arg(&model)
+            .arg(&record)
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&o.stderr);
+        assert!(!o.status.success(), "{}: exit status 0", record.display());
+        assert!(stderr.contains(message), "{}: {stderr}", record.display());
+    }
     for (record, message) in [("208", "truncated"), ("huge", "out of range")] {
         let o = Command::new(&c_bin)
             .arg(&model)

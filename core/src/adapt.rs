@@ -63,26 +63,58 @@ impl AdaptConfig {
     }
 
     /// The settings in a model's metadata (see [`AdaptConfig::to_metadata`]); `None` if absent
-    /// or malformed (a finite positive step and 1…10,000 steps are required).
+    /// or malformed. A model with a malformed entry does not load (the model reader checks
+    /// [`AdaptConfig::parse_metadata`]), so for a loaded model `None` means absent.
     pub fn from_metadata(metadata: &str) -> Option<AdaptConfig> {
-        let at = metadata.find(METADATA_KEY)? + METADATA_KEY.len();
-        let token = metadata[at..]
+        Self::parse_metadata(metadata).ok().flatten()
+    }
+
+    /// As [`AdaptConfig::from_metadata`], telling an absent entry (`Ok(None)`) from a
+    /// malformed one (`Err`, saying what is wrong): a finite positive step, 1…10,000 steps
+    /// and `balanced` 0 or 1 are required.
+    pub fn parse_metadata(metadata: &str) -> Result<Option<AdaptConfig>, String> {
+        let Some(at) = metadata.find(METADATA_KEY) else {
+            return Ok(None);
+        };
+        let token = metadata[at + METADATA_KEY.len()..]
             .split(|c: char| c.is_whitespace() || c == ';')
-            .next()?;
+            .next()
+            .unwrap_or_default();
+        let bad = |why: String| {
+            Err(format!(
+                "adaptation settings \"{METADATA_KEY}{token}\": {why}"
+            ))
+        };
         let mut cfg = AdaptConfig::default();
         let (mut lr, mut steps) = (None, None);
         for part in token.split(',') {
-            let (k, v) = part.split_once(':')?;
+            let Some((k, v)) = part.split_once(':') else {
+                return bad(format!("{part:?} is not key:value"));
+            };
             match k {
-                "lr" => lr = v.parse::<f32>().ok(),
-                "steps" => steps = v.parse::<usize>().ok(),
-                "balanced" => cfg.class_balanced = v == "1",
-                _ => return None,
+                "lr" => lr = Some(v.parse::<f32>().ok().filter(|l| l.is_finite() && *l > 0.0)),
+                "steps" => {
+                    steps = Some(
+                        v.parse::<usize>()
+                            .ok()
+                            .filter(|s| (1..=MAX_STEPS).contains(s)),
+                    )
+                }
+                "balanced" if v == "0" || v == "1" => cfg.class_balanced = v == "1",
+                _ => return bad(format!("{part:?} is not lr, steps or balanced (0 or 1)")),
             }
         }
-        cfg.learning_rate = lr.filter(|l| l.is_finite() && *l > 0.0)?;
-        cfg.steps = steps.filter(|s| (1..=MAX_STEPS).contains(s))?;
-        Some(cfg)
+        cfg.learning_rate = match lr {
+            Some(Some(l)) => l,
+            Some(None) => return bad("lr must be a finite number > 0".into()),
+            None => return bad("no lr".into()),
+        };
+        cfg.steps = match steps {
+            Some(Some(s)) => s,
+            Some(None) => return bad(format!("steps must be 1..={MAX_STEPS}")),
+            None => return bad("no steps".into()),
+        };
+        Ok(Some(cfg))
     }
 }
 
@@ -191,14 +223,18 @@ mod tests {
         };
         let meta = format!("rhythm model; {}; config x.toml", cfg.to_metadata());
         assert_eq!(AdaptConfig::from_metadata(&meta), Some(cfg));
-        for bad in [
-            "no token",
-            "adapt=lr:nan,steps:5,balanced:1",
-            "adapt=lr:0.1,steps:0,balanced:1",
-            "adapt=lr:0.1,steps:5,bogus:1",
-            "adapt=lr:0.1",
+        assert_eq!(AdaptConfig::parse_metadata("no token"), Ok(None));
+        for (bad, why) in [
+            ("adapt=lr:nan,steps:5,balanced:1", "lr must be"),
+            ("adapt=lr:0.1,steps:0,balanced:1", "steps must be"),
+            ("adapt=lr:0.1,steps:5,bogus:1", "is not lr, steps"),
+            ("adapt=lr:0.1,steps:5,balanced:2", "is not lr, steps"),
+            ("adapt=lr:0.1", "no steps"),
+            ("adapt=", "is not key:value"),
         ] {
             assert_eq!(AdaptConfig::from_metadata(bad), None, "{bad}");
+            let e = AdaptConfig::parse_metadata(bad).unwrap_err();
+            assert!(e.contains(why), "{bad}: {e}");
         }
     }
 

@@ -159,6 +159,55 @@ pub struct StreamStats {
     /// Finite samples beyond ±[`detect::MAX_ABS_MV`], clamped
     /// before detection (expected 0: a wrong scale or a broken front end).
     pub clamped_samples: u64,
+    /// Device samples in 2-second blocks whose peak-to-peak is below [`LOW_AMPLITUDE_MV`]
+    /// (expected 0 but for a flat lead: a signal in volts instead of millivolts, a lead off,
+    /// a disconnected front end), where no beat can be found.
+    pub low_amplitude_samples: u64,
+}
+
+/// Peak-to-peak below which a 2-second block counts as low amplitude: a tenth of the
+/// smallest QRS an ECG lead shows (≈ 0.5 mV); a signal given in volts is 1000× too small.
+pub const LOW_AMPLITUDE_MV: f32 = 0.05;
+
+/// The peak-to-peak of consecutive blocks of device samples (fixed state).
+#[derive(Debug, Clone)]
+struct AmplitudeBlocks {
+    block: u64,
+    n: u64,
+    min: f32,
+    max: f32,
+}
+
+impl AmplitudeBlocks {
+    fn new(fs: f64) -> Self {
+        AmplitudeBlocks::new_block(((2.0 * fs).round() as u64).max(1))
+    }
+
+    /// One sample; a completed block's length when it was low amplitude (NaNs are left out
+    /// of the range: a block of only NaNs is low amplitude too).
+    fn push(&mut self, x: f32) -> Option<u64> {
+        if x.is_finite() {
+            self.min = self.min.min(x);
+            self.max = self.max.max(x);
+        }
+        self.n += 1;
+        if self.n < self.block {
+            return None;
+        }
+        // No finite sample: −∞ − ∞, low.
+        let low = self.max - self.min < LOW_AMPLITUDE_MV;
+        *self = AmplitudeBlocks::new_block(self.block);
+        low.then_some(self.block)
+    }
+
+    fn new_block(block: u64) -> Self {
+        AmplitudeBlocks {
+            block,
+            n: 0,
+            min: f32::INFINITY,
+            max: f32::NEG_INFINITY,
+        }
+    }
 }
 
 /// A fixed-capacity FIFO of beat positions.
@@ -292,6 +341,7 @@ pub struct Stream {
     max_post: u64,
     max_delay: u64,
     stats: StreamStats,
+    amplitude: AmplitudeBlocks,
     /// The rhythm around the beats (atrial fibrillation), if the model has a rhythm expert.
     rhythm: Option<RhythmContext>,
 }
@@ -364,6 +414,7 @@ impl Stream {
             max_post,
             max_delay,
             stats: StreamStats::default(),
+            amplitude: AmplitudeBlocks::new(device_fs),
             rhythm: engine.rhythm_context(),
         })
     }
@@ -558,6 +609,7 @@ impl Stream {
         self.pending.clear();
         self.history.clear();
         self.beats.clear();
+        self.amplitude = AmplitudeBlocks::new_block(self.amplitude.block);
         if let Some(r) = &mut self.rhythm {
             r.reset();
         }
@@ -570,6 +622,9 @@ impl Stream {
         self.device_pos += 1;
         if x.abs() > detect::MAX_ABS_MV && x.is_finite() {
             self.stats.clamped_samples += 1;
+        }
+        if let Some(n) = self.amplitude.push(x) {
+            self.stats.low_amplitude_samples += n;
         }
         let Some(rs) = &mut self.resampler else {
             self.push_model(x);

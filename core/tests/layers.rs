@@ -19,8 +19,11 @@ const LAYERS: &[(&str, &[&str])] = &[
     ("kernels", &["graph", "quant", "rng"]),
     ("spectrogram", &["kernels"]),
     ("featurize", &["detect", "expert", "kernels", "spectrogram"]),
-    ("model", &["expert", "graph", "quant", "spectrogram"]),
     ("adapt", &["aami"]),
+    (
+        "model",
+        &["adapt", "expert", "graph", "quant", "spectrogram"],
+    ),
     (
         "error",
         &["detect", "kernels", "model", "spectrogram", "wfdb"],

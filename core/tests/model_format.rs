@@ -263,6 +263,29 @@ fn limit_of(bytes: &[u8]) -> &'static str {
     }
 }
 
+/// A malformed adaptation entry in the metadata is refused at load, saying what is wrong
+/// (hardening v2 N9: it read as "no settings" and C silently adapted with the defaults).
+#[test]
+fn malformed_adaptation_metadata_is_refused() {
+    let mut b = net();
+    b.metadata = "test model; adapt=lr:nan,steps:5,balanced:1".into();
+    let spec = b.float_spec(Precision::F32);
+    let e = Model::from_bytes(&spec.to_bytes_unchecked()).expect_err("loaded");
+    assert!(
+        e.to_string().contains("metadata: adaptation settings")
+            && e.to_string().contains("lr must be"),
+        "{e}"
+    );
+    b.metadata = "test model; adapt=lr:0.1,steps:5,balanced:1".into();
+    let m = Model::from_bytes(&b.float_spec(Precision::F32).to_bytes().unwrap()).unwrap();
+    assert_eq!(
+        rhythm::adapt::AdaptConfig::from_metadata(m.metadata())
+            .unwrap()
+            .steps,
+        5
+    );
+}
+
 /// Small files that would cost unbounded memory or time are refused at load, naming the
 /// limit (issue "Hardening" defects 3 and 7); a model just inside them loads.
 #[test]
@@ -284,6 +307,20 @@ fn resource_limits_are_named_errors() {
     b[36..40].copy_from_slice(&5000u32.to_le_bytes());
     reseal(&mut b);
     assert_eq!(limit_of(&b), "ops");
+    // A header declaring 8 GiB (hardening v2 N12): refused by its length, not checksummed;
+    // and an 8 GiB sparse file is refused before it is mapped.
+    let mut b = int8_spec().to_bytes().unwrap();
+    b[16..24].copy_from_slice(&(8u64 << 30).to_le_bytes());
+    assert_eq!(limit_of(&b), "file length");
+    let dir = tempfile::tempdir().unwrap();
+    let huge = dir.path().join("huge.rhm");
+    let f = std::fs::File::create(&huge).unwrap();
+    f.set_len(8 << 30).unwrap();
+    // (All zeros: anything read past the size check would say "bad magic".)
+    match Model::open(&huge) {
+        Err(ModelError::LimitExceeded { limit, .. }) => assert_eq!(limit, "file length"),
+        other => panic!("8 GiB sparse file: {:?}", other.map(|_| ())),
+    }
     // A valid checksum on an absurd sampling rate (it used to abort on a 31 TB allocation
     // or hang): a typed error at load.
     for rate in [0u32, 49, 2001, 100_000, u32::MAX] {

@@ -300,6 +300,27 @@ fn stream_at_device_rates_equals_offline_on_the_same_record() {
     std::fs::remove_dir_all(dir).ok();
 }
 
+/// Hardening v2 D9b: samples given in volts instead of millivolts (1000× too small) give no
+/// beats, and the stream's counter says why; the same minute in millivolts counts nothing.
+#[test]
+fn stream_counts_low_amplitude_samples() {
+    let mut e = engine("rhythm-int8.rhm");
+    let rec = Record::load(fixtures().join("records/100"), 360.0, None).unwrap();
+    let mv = &rec.signal_mv[..360 * 60];
+    let (beats, s) = streamed(&mut e, mv, 4);
+    assert!(beats.len() > 60);
+    assert_eq!(s.stats().low_amplitude_samples, 0);
+    let volts: Vec<f32> = mv.iter().map(|x| x / 1000.0).collect();
+    let (_, s) = streamed(&mut e, &volts, 4);
+    // Every complete 2-second block (720 samples) of the minute.
+    assert_eq!(s.stats().low_amplitude_samples, 30 * 720);
+    // A flat lead too; NaNs (a lead off) as well.
+    let (_, s) = streamed(&mut e, &vec![0.3f32; 7200], 4);
+    assert_eq!(s.stats().low_amplitude_samples, 7200);
+    let (_, s) = streamed(&mut e, &vec![f32::NAN; 1440], 4);
+    assert_eq!(s.stats().low_amplitude_samples, 1440);
+}
+
 /// Defect 9 of the hardening issue (the stream's case): a DC offset far beyond any ECG
 /// (> 1000 mV) must not lose beats silently. The conditioning removes the offset, so the
 /// beats are found where they are without it, and every one is reported, flagged

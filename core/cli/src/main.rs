@@ -108,6 +108,41 @@ enum Command {
         #[arg(long)]
         force: bool,
     },
+    /// Make an Ed25519 key pair for signing models: DIR/NAME.key (secret) and DIR/NAME.pub.
+    /// Never replaces a key.
+    Keygen {
+        /// Folder for the two files (made if missing).
+        #[arg(long, default_value = ".")]
+        out_dir: PathBuf,
+        /// File name of the pair, without extension.
+        #[arg(long, default_value = "rhythm-signing")]
+        name: String,
+    },
+    /// Sign a model file with a secret key (from `rhythm keygen`): writes a copy with an
+    /// Ed25519 signature after the model's bytes (a previous signature is replaced). A device
+    /// that requires a signature (`--public-key`, C `RhythmEngineOptions.public_key`) loads it.
+    Sign {
+        /// The model file.
+        model: PathBuf,
+        /// The secret key file (64 hex digits).
+        #[arg(long)]
+        key: PathBuf,
+        /// Output file (the signed model).
+        #[arg(short, long)]
+        out: PathBuf,
+        /// Replace the output file if it exists.
+        #[arg(long)]
+        force: bool,
+    },
+    /// Check that a model file is signed by a public key; exit status 1 if it is not (no
+    /// signature, another key, or bytes changed after signing).
+    Verify {
+        /// The model file.
+        model: PathBuf,
+        /// The public key file (64 hex digits).
+        #[arg(long)]
+        public_key: PathBuf,
+    },
 }
 
 fn main() -> ExitCode {
@@ -154,6 +189,16 @@ fn main() -> ExitCode {
             force,
         } => commands::export_onnx::export_onnx(&model_path(model.as_deref()), &out, qdq, force)
             .map_err(Failure::from),
+        Command::Keygen { out_dir, name } => commands::sign::keygen(&out_dir, &name, &mut out),
+        Command::Sign {
+            model,
+            key,
+            out: signed,
+            force,
+        } => commands::sign::sign(&model, &key, &signed, force, &mut out),
+        Command::Verify { model, public_key } => {
+            commands::sign::verify(&model, &public_key, &mut out)
+        }
     };
     match result.and_then(|()| out.finish()) {
         Ok(()) | Err(Failure::StdoutClosed) => ExitCode::SUCCESS,

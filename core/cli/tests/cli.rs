@@ -97,6 +97,17 @@ fn cli_adapt_seconds_adapts_on_the_first_minutes_and_scores_the_rest() {
     let out = rhythm(&["classify", "fixtures/records/208", "--adapt-seconds", "0"]);
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("--adapt-seconds"));
+    // A span as long as the record leaves nothing to score (it gave rc 0 and NaN
+    // statistics: hardening v2 N9).
+    let out = rhythm(&[
+        "classify",
+        "fixtures/records/208",
+        "--adapt-seconds",
+        "3000",
+    ]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("not shorter than the record"), "{err}");
 }
 
 #[test]
@@ -423,6 +434,31 @@ fn cli_annotate_writes_a_wfdb_annotation_file() {
             .len(),
         anns.len() + rhythm_changes.len()
     );
+    // The message counts both kinds.
+    assert!(
+        String::from_utf8_lossy(&made.stderr).contains(&format!(
+            "wrote {} beat and {} rhythm annotations",
+            anns.len(),
+            rhythm_changes.len()
+        )),
+        "{}",
+        String::from_utf8_lossy(&made.stderr)
+    );
+    // `--annotate-dir` on a path that is a file, not a folder: said so (hardening v2 N9).
+    let o = rhythm(&[
+        "classify",
+        rec,
+        "--summary-only",
+        "--annotate",
+        "rhy",
+        "--annotate-dir",
+        "/dev/null",
+    ]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        !o.status.success() && err.contains("exists and is not a folder"),
+        "{err}"
+    );
     std::fs::remove_dir_all(dir).ok();
 }
 
@@ -541,6 +577,19 @@ fn cli_plot_draws_a_strip_and_eval_writes_its_pictures() {
             "{bad:?}"
         );
     }
+    // Not a PNG name: said in words before any work (hardening v2 N9), no Debug output.
+    for out in ["-", "strip.jpg"] {
+        let o = rhythm(&["plot", "fixtures/records/208", "-o", out]);
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(
+            !o.status.success() && err.contains("ending in .png"),
+            "{out}: {err}"
+        );
+        assert!(
+            !err.contains("Error(") && !err.contains("Unknown"),
+            "{out}: {err}"
+        );
+    }
 
     let plots = dir.join("plots");
     let o = rhythm(&[
@@ -622,6 +671,11 @@ fn cli_backends_accel_sim_equals_cpu_and_reports_where_ops_ran() {
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success());
     assert!(text.contains("backend report:\n  ops: "), "{text}");
+    // The rhythm expert and the AF detector are CPU work after the network (issue 28).
+    assert!(
+        text.contains("rhythm expert (S vs N) and AF detector: CPU"),
+        "{text}"
+    );
 
     // Auto without a device: the CPU, saying why.
     let auto = rhythm_json(&["classify", rec, "--json"]);
@@ -631,6 +685,14 @@ fn cli_backends_accel_sim_equals_cpu_and_reports_where_ops_ran() {
         .unwrap()
         .contains("no accelerator found"));
     assert_eq!(beats(&auto), beats(&cpu));
+    // Auto with a named device that is not one: the CPU, and the reason names that device,
+    // not the default lookup (hardening v2 N10).
+    let named = rhythm_json(&["classify", rec, "--json", "--accel-uio", "/dev/null"]);
+    let why = named["backend_fallback"].as_str().unwrap();
+    assert!(
+        why.contains("/dev/null") && !why.contains("no accelerator found"),
+        "{why}"
+    );
 
     // Errors: the accelerator named where there is none; options that need it without it.
     for (args, message) in [
@@ -853,4 +915,73 @@ fn cli_adapt_on_the_accelerator_names_the_cause() {
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(err.contains("intermediate values"), "{err}");
     assert!(!err.contains("no classifiable"), "{err}");
+}
+
+/// Hardening v2 item 5: `keygen`, `sign`, `verify`, and `--public-key` on a command that
+/// runs a model.
+#[test]
+fn cli_signs_and_verifies_models_and_requires_a_signature_when_asked() {
+    let dir = std::env::temp_dir().join(format!("rhythm-cli-sign-{}", std::process::id()));
+    std::fs::remove_dir_all(&dir).ok();
+    let d = dir.to_str().unwrap();
+    let o = rhythm(&["keygen", "--out-dir", d, "--name", "k"]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(dir.join("k.key"))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600);
+    }
+    // Never replaces a key.
+    let again = rhythm(&["keygen", "--out-dir", d, "--name", "k"]);
+    assert!(!again.status.success());
+    assert!(String::from_utf8_lossy(&again.stderr).contains("never replaces a key"));
+    let plain = root().join("fixtures/models/rhythm-int8.rhm");
+    let signed = dir.join("signed.rhm");
+    let (key, public) = (dir.join("k.key"), dir.join("k.pub"));
+    let p = |x: &std::path::Path| x.to_str().unwrap().to_string();
+    let o = rhythm(&["sign", &p(&plain), "--key", &p(&key), "-o", &p(&signed)]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let o = rhythm(&["sign", &p(&plain), "--key", &p(&key), "-o", &p(&signed)]);
+    assert!(!o.status.success(), "an existing output needs --force");
+    let o = rhythm(&["verify", &p(&signed), "--public-key", &p(&public)]);
+    assert!(o.status.success());
+    assert!(String::from_utf8_lossy(&o.stdout).contains("signature OK"));
+    let test_key = root().join("fixtures/keys/test-signing.pub");
+    let o = rhythm(&["verify", &p(&signed), "--public-key", &p(&test_key)]);
+    assert!(!o.status.success());
+    assert!(String::from_utf8_lossy(&o.stderr).contains("not by the required key"));
+    // A command that runs the model: the signed file with its key runs; the plain file
+    // with a key required is refused, naming why.
+    let rec = "fixtures/records/100";
+    let pk = p(&public);
+    let ok = rhythm(&[
+        "classify",
+        rec,
+        "--summary-only",
+        "--model",
+        &p(&signed),
+        "--public-key",
+        &pk,
+    ]);
+    assert!(
+        ok.status.success(),
+        "{}",
+        String::from_utf8_lossy(&ok.stderr)
+    );
+    let no = rhythm(&[
+        "classify",
+        rec,
+        "--summary-only",
+        "--model",
+        &p(&plain),
+        "--public-key",
+        &pk,
+    ]);
+    assert!(!no.status.success());
+    assert!(String::from_utf8_lossy(&no.stderr).contains("not signed"));
+    std::fs::remove_dir_all(dir).ok();
 }

@@ -9,6 +9,8 @@
 use plotters::coord::Shift;
 use plotters::prelude::*;
 use plotters::style::{register_font, FontStyle};
+use plotters_backend::DrawingErrorKind;
+use plotters_bitmap::BitMapBackendError;
 use rhythm::aami::AamiClass;
 use rhythm::evaluate::Confusion;
 use std::path::Path;
@@ -72,11 +74,28 @@ fn canvas(
     Ok(root)
 }
 
-/// Maps a plotters error to [`PlotError::Draw`] for `path`.
-fn draw_error<E: std::fmt::Debug>(path: &Path) -> impl Fn(E) -> PlotError + '_ {
+/// Maps a plotters error to [`PlotError::Draw`] for `path`, in words (plotters' own
+/// messages for the bitmap backend are its Debug output).
+fn draw_error(path: &Path) -> impl Fn(DrawingAreaErrorKind<BitMapBackendError>) -> PlotError + '_ {
     move |e| PlotError::Draw {
         path: path.display().to_string(),
-        message: format!("{e:?}"),
+        message: describe(&e),
+    }
+}
+
+fn describe(e: &DrawingAreaErrorKind<BitMapBackendError>) -> String {
+    match e {
+        DrawingAreaErrorKind::BackendError(DrawingErrorKind::DrawingError(b)) => match b {
+            BitMapBackendError::IOError(io) => io.to_string(),
+            BitMapBackendError::ImageError(image) => image.to_string(),
+            BitMapBackendError::InvalidBuffer => "invalid pixel buffer".into(),
+            #[allow(unreachable_patterns)] // the GIF variant exists only with its feature
+            _ => "the picture could not be encoded".into(),
+        },
+        DrawingAreaErrorKind::BackendError(DrawingErrorKind::FontError(f)) => {
+            format!("font: {f}")
+        }
+        other => other.to_string(),
     }
 }
 

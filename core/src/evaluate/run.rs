@@ -255,6 +255,17 @@ fn adapt_on_first_seconds(
             "must be a positive number of seconds".into(),
         ));
     }
+    let duration = rec.signal_mv.len() as f64 / rec.fs;
+    if request.seconds >= duration {
+        // Every beat would be a labelled example and none would be scored.
+        return Err(invalid(
+            "adaptation span",
+            format!(
+                "{} s is not shorter than the record ({duration:.1} s): no beat would be left to classify after it",
+                request.seconds
+            ),
+        ));
+    }
     if rec.reference.is_empty() {
         return Err(Error::NoReference(rec.name.clone()));
     }
@@ -263,7 +274,8 @@ fn adapt_on_first_seconds(
         .ok_or_else(|| {
             invalid(
                 "adaptation step",
-                "the model's metadata has no adaptation settings (a model trained before 2026-12-02): give a step".into(),
+                "the model's metadata has no adaptation settings (no adapt= entry): give a step"
+                    .into(),
             )
         })?;
     if let Some(step) = request.step {

@@ -78,6 +78,36 @@ pub enum ModelError {
         #[source]
         source: QuantError,
     },
+    /// A signature was required and the model's is missing, from another key, or does not
+    /// match its bytes (`model::signature`).
+    #[error(transparent)]
+    Signature(#[from] SignatureError),
+}
+
+/// Why a model's signature is not accepted (`docs/model-format.md`, "Signature").
+#[derive(Debug, Error, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum SignatureError {
+    /// No signature trailer follows the model's bytes.
+    #[error("the model is not signed (a signature is required; sign it with `rhythm sign`)")]
+    Missing,
+    /// The bytes after the model are not a signature trailer this build reads.
+    #[error("the model's signature trailer is malformed: {0}")]
+    Malformed(&'static str),
+    /// Signed, by a key other than the one required.
+    #[error("the model is signed by key {found}, not by the required key {required}")]
+    WrongKey {
+        /// The signer's public key (hex).
+        found: String,
+        /// The key required (hex).
+        required: String,
+    },
+    /// Signed by the required key, but the signature does not match the bytes.
+    #[error("the model's signature does not match its bytes (the file was changed after signing)")]
+    Invalid,
+    /// A key that is not 64 hex digits or not an Ed25519 point.
+    #[error("not an Ed25519 key: {0}")]
+    BadKey(String),
 }
 
 pub(crate) fn invalid(msg: impl Into<String>) -> ModelError {

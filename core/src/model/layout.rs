@@ -37,6 +37,10 @@ pub const MAX_VALUES: usize = 8192;
 /// Most activation elements summed over every value: bounds the activation arena, whatever
 /// the plan shares (256 MiB in f32).
 pub const MAX_ACTIVATION_ELEMENTS: usize = 1 << 26;
+/// Largest model file accepted, checked before anything is checksummed or mapped (an 8 GiB
+/// sparse file was CRC-scanned in full before it was refused): over a thousand times the
+/// shipped f32 file.
+pub const MAX_FILE_LEN: usize = 1 << 28;
 /// Most work per beat, summed over every op as [`Model::op_macs`](super::Model::op_macs) counts it: about a second
 /// per beat on the scalar reference, hundreds of times the shipped model's.
 pub const MAX_WORK_PER_BEAT: usize = 1 << 30;

@@ -9,7 +9,8 @@
 //! `storage.rs` ([`Storage`]) import nothing of this module; `access.rs` ([`Model`] and its
 //! accessors) uses them; `validate.rs` (the rules), `quant_params.rs` (int8 parameters),
 //! `dequantize.rs`, `describe.rs` and `writer.rs` use `access.rs` and the leaves; `read.rs`
-//! (parsing and loading) uses `access.rs`, the leaves and `validate.rs`. This file and `format.rs` only
+//! (parsing and loading) uses `access.rs`, the leaves and `validate.rs`; `signature.rs`
+//! (Ed25519 signatures in a trailer) uses `read.rs`. This file and `format.rs` only
 //! declare and re-export.
 
 mod access;
@@ -20,6 +21,7 @@ pub mod format;
 mod layout;
 mod quant_params;
 mod read;
+pub mod signature;
 mod storage;
 mod types;
 mod validate;
@@ -29,6 +31,6 @@ pub use crate::graph::{Activation, OpDesc, OpKind, Precision, Shape};
 pub use access::Model;
 pub use describe::describe;
 pub(crate) use error::invalid;
-pub use error::ModelError;
+pub use error::{ModelError, SignatureError};
 pub use storage::Storage;
 pub use types::{BlobRef, DType, Op, OpQuant, ValueInfo, ValueKind};

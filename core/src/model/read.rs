@@ -5,12 +5,13 @@
 use super::access::Model;
 use super::error::{invalid, ModelError};
 use super::layout::{
-    Header, ALIGN, BLOB_RECORD_LEN, CRC_START, HEADER_LEN, MAGIC, MAX_DIM, MAX_ELEMENTS, MAX_OPS,
-    MAX_VALUES, NONE, OP_RECORD_LEN, VALUE_RECORD_LEN, VERSION_MAJOR,
+    Header, ALIGN, BLOB_RECORD_LEN, CRC_START, HEADER_LEN, MAGIC, MAX_DIM, MAX_ELEMENTS,
+    MAX_FILE_LEN, MAX_OPS, MAX_VALUES, NONE, OP_RECORD_LEN, VALUE_RECORD_LEN, VERSION_MAJOR,
 };
 use super::storage::Storage;
 use super::types::{BlobRef, DType, Op, ValueInfo, ValueKind};
 use super::validate::{check_spectrogram, limit};
+use crate::adapt::AdaptConfig;
 use crate::expert::RhythmExpert;
 use crate::graph::{Activation, OpDesc, OpKind, Precision, Shape};
 use crate::quant::ActQuant;
@@ -108,6 +109,7 @@ pub fn read_header(bytes: &[u8]) -> Result<Header, ModelError> {
     let precision = Precision::from_code(f.u8(12))
         .ok_or_else(|| invalid(format!("precision code {}", f.u8(12))))?;
     let file_len = to_usize(f.u64(16), "file length")?;
+    limit("file length", file_len, MAX_FILE_LEN)?;
     if file_len > bytes.len() {
         return Err(ModelError::Truncated(format!(
             "header says {file_len} bytes, have {}",
@@ -288,25 +290,37 @@ fn read_ops(bytes: &[u8], h: &Header, blobs: &[BlobRef]) -> Result<Vec<Op>, Mode
 impl Model {
     /// Maps a model file and validates it; tensors are used in place (zero-copy).
     pub fn open(path: impl AsRef<Path>) -> Result<Arc<Model>, ModelError> {
-        let path = path.as_ref();
+        Model::from_storage(Model::map(path.as_ref())?).map(Arc::new)
+    }
+
+    /// The file at `path` mapped, once it is known to be a regular file within the size
+    /// limit (not yet validated).
+    pub(super) fn map(path: &Path) -> Result<Storage, ModelError> {
         let io = |source| ModelError::Io {
             path: path.display().to_string(),
             source,
         };
         // Mapping a directory or device fails with a misleading "No such device", and opening
         // a FIFO blocks: say what is wrong instead (checked before opening, for the FIFO).
-        if !std::fs::metadata(path).map_err(io)?.is_file() {
+        let meta = std::fs::metadata(path).map_err(io)?;
+        if !meta.is_file() {
             return Err(io(std::io::Error::new(
                 std::io::ErrorKind::InvalidInput,
                 "not a regular file",
             )));
         }
+        // Refused before it is mapped, whatever its header says.
+        limit(
+            "file length",
+            usize::try_from(meta.len()).unwrap_or(usize::MAX),
+            MAX_FILE_LEN,
+        )?;
         let file = std::fs::File::open(path).map_err(io)?;
         // SAFETY: the map is read-only and private to this process. Model files are not
         // expected to change while mapped; if another process truncates one, reads would
         // fault (SIGBUS), which is the documented contract of memory-mapped models.
         let map = unsafe { memmap2::Mmap::map(&file) }.map_err(io)?;
-        Model::from_storage(Storage::Mmap(map)).map(Arc::new)
+        Ok(Storage::Mmap(map))
     }
 
     /// Validates a model held in a `'static` byte slice (e.g. `include_bytes!` in flash) and
@@ -344,6 +358,9 @@ impl Model {
             {
                 return Err(invalid("metadata blob is not UTF-8 text"));
             }
+            // A malformed adaptation entry would otherwise be silently replaced by defaults.
+            let text = std::str::from_utf8(&bytes[b.offset..b.offset + b.len]).unwrap_or_default();
+            AdaptConfig::parse_metadata(text).map_err(|why| invalid(format!("metadata: {why}")))?;
         }
         let rhythm_expert = match header.rhythm_expert_blob {
             0 => None,

@@ -123,7 +123,7 @@ pub fn classify(args: ClassifyArgs, out: &mut Out) -> Result<(), Failure> {
         eprintln!("rhythm: warning: {w}");
     }
     if let Some(ext) = &args.annotate {
-        let path = write_annotation_file(
+        let (path, rhythm_changes) = write_annotation_file(
             &args.record,
             &run,
             ext,
@@ -131,7 +131,7 @@ pub fn classify(args: ClassifyArgs, out: &mut Out) -> Result<(), Failure> {
             args.force,
         )?;
         eprintln!(
-            "rhythm: wrote {} annotations to {}",
+            "rhythm: wrote {} beat and {rhythm_changes} rhythm annotations to {}",
             run.results.len(),
             path.display()
         );
@@ -394,7 +394,7 @@ fn write_annotation_file(
     ext: &str,
     dir: Option<&Path>,
     force: bool,
-) -> Result<PathBuf, Failure> {
+) -> Result<(PathBuf, usize), Failure> {
     let ext_ok = !ext.is_empty()
         && ext.len() <= 32
         && ext.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
@@ -443,6 +443,7 @@ fn write_annotation_file(
         .collect();
     // Rhythm: `+` with `(AFIB` at each episode's start and `(N` at its end, as mitdb's own
     // .atr holds them (with a model that detects AF, a first `(N` at the first beat).
+    let beats = anns.len();
     if run.detects_af {
         let first = run.results.first().map_or(0, |b| b.sample);
         let mut rhythm = Vec::new();
@@ -460,7 +461,7 @@ fn write_annotation_file(
         anns.sort_by_key(|a| (a.sample, a.aux.is_none() || a.symbol() != "+"));
     }
     rhythm::output::write_file(&path, &rhythm::wfdb::write_annotations(&anns), force)?;
-    Ok(path)
+    Ok((path, anns.len() - beats))
 }
 
 /// Fewest beats per minute a record of at least [`FEW_BEATS_MIN_SECONDS`] may yield

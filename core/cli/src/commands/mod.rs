@@ -18,6 +18,7 @@ pub mod gen_model;
 pub mod golden;
 pub mod inspect;
 pub mod plot;
+pub mod sign;
 
 /// The model file and the backend a command runs it on.
 #[derive(Args, Clone, Debug)]
@@ -25,6 +26,10 @@ pub struct ModelArgs {
     /// Model file (default: fixtures/models/rhythm-int8.rhm).
     #[arg(long)]
     pub model: Option<PathBuf>,
+    /// Run the model only if it is signed by this public key (a file of 64 hex digits, from
+    /// `rhythm keygen`; `rhythm sign` signs a model).
+    #[arg(long, value_name = "KEY.pub")]
+    pub public_key: Option<PathBuf>,
     #[command(flatten)]
     pub backend: BackendArgs,
 }
@@ -60,7 +65,11 @@ impl Loaded {
 impl ModelArgs {
     pub fn load(&self) -> Result<Loaded, Failure> {
         let path = model_path(self.model.as_deref());
-        let model = Model::open(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+        let model = match &self.public_key {
+            Some(key) => Model::open_signed(&path, &sign::public_key(key)?),
+            None => Model::open(&path),
+        }
+        .map_err(|e| format!("{}: {e}", path.display()))?;
         let opened = self.backend.open(&model)?;
         Ok(Loaded {
             path,

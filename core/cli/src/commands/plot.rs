@@ -36,6 +36,19 @@ pub struct PlotArgs {
 /// Classifies the whole record (so that every beat has its RR context), then draws the
 /// strip asked for.
 pub fn plot(args: PlotArgs, out: &mut Out) -> Result<(), Failure> {
+    // Said before the record is classified (the picture library picks the format by the
+    // extension, and said "Unsupported format Unknown" for `-o -`).
+    let png = args
+        .out
+        .extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("png"));
+    if !png {
+        return Err(format!(
+            "-o {}: rhythm plot writes a PNG picture; name a file ending in .png",
+            args.out.display()
+        )
+        .into());
+    }
     let mut loaded = args.model.load()?;
     let options = RunOptions {
         lead: args.lead.clone(),
