@@ -4,6 +4,7 @@
 //! time; episode Se and +P count the episodes with any overlap; the first 5 minutes are left
 //! out. Atrial flutter (`(AFL`) is not AF: it is scored as its own row by the same rules.
 
+use super::confusion::pct;
 use crate::af::AfEpisode;
 
 /// Seconds at the start of a record that EC57 leaves out of the AF measures.
@@ -27,14 +28,6 @@ pub struct AfScore {
     pub detected_episodes: usize,
     /// Detected episodes a reference episode overlaps.
     pub detected_episodes_true: usize,
-}
-
-fn pct(a: u64, b: u64) -> f64 {
-    if b == 0 {
-        f64::NAN
-    } else {
-        100.0 * a as f64 / b as f64
-    }
 }
 
 impl AfScore {

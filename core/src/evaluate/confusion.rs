@@ -35,7 +35,8 @@ pub struct ClassStats {
     pub support: u64,
 }
 
-fn pct(num: u64, den: u64) -> f64 {
+/// `100 · num / den`, NaN for an empty denominator (a statistic with nothing to count).
+pub(super) fn pct(num: u64, den: u64) -> f64 {
     if den == 0 {
         f64::NAN
     } else {
