@@ -15,6 +15,11 @@ pub const AF_WINDOW: usize = 32;
 /// holds.
 pub const MIN_INTERVALS: usize = 8;
 
+/// An interval longer than this many times the median of its window is a pause (sinus
+/// arrest, a blocked premature beat, AV block) and does not count: between pauses of varying
+/// length a regular rhythm would read as irregular (record 232, docs/rhythm-expert.md rule 9).
+pub const PAUSE_RATIO: f32 = 1.5;
+
 /// What the classifier made of a beat, as the AF detector needs it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Ectopy {
@@ -30,8 +35,8 @@ pub enum Ectopy {
 /// The atrial fibrillation detector: RR irregularity over the last [`AF_WINDOW`] intervals,
 /// leaving out every interval that begins or ends at an ectopic beat (premature beats and
 /// their pauses are irregular in any rhythm; in atrial fibrillation the beats between them
-/// stay irregular). The irregularity is the median absolute difference of successive kept
-/// intervals over their median. When fewer than [`MIN_INTERVALS`] intervals of a full window
+/// stay irregular), and every pause ([`PAUSE_RATIO`]). The irregularity is the median
+/// absolute difference of successive kept intervals over their median. When fewer than [`MIN_INTERVALS`] intervals of a full window
 /// lie between beats called normal (in AF the rhythm expert calls many beats S), the
 /// intervals next to S calls are kept too, and with fewer still, the last decision holds. Fixed state, no
 /// allocation.
@@ -111,12 +116,20 @@ impl AfDetector {
     }
 
     fn measure(&self, use_it: &[bool; AF_WINDOW]) -> Option<f32> {
+        if self.len == 0 {
+            return None;
+        }
+        let oldest = (self.next + AF_WINDOW - self.len) % AF_WINDOW;
+        let mut all = [0f32; AF_WINDOW];
+        for (k, slot) in all[..self.len].iter_mut().enumerate() {
+            *slot = self.rr[(oldest + k) % AF_WINDOW];
+        }
+        let pause = PAUSE_RATIO * median_of(&mut all[..self.len]);
         let mut kept = [0f32; AF_WINDOW];
         let mut n = 0;
-        let oldest = (self.next + AF_WINDOW - self.len) % AF_WINDOW;
         for k in 0..self.len {
             let at = (oldest + k) % AF_WINDOW;
-            if use_it[at] {
+            if use_it[at] && self.rr[at] <= pause {
                 kept[n] = self.rr[at];
                 n += 1;
             }
@@ -357,6 +370,39 @@ mod tests {
                 Ectopy::Normal
             };
             found += usize::from(d.push(t, e));
+        }
+        assert!(found > 80, "{found}");
+    }
+
+    #[test]
+    fn pauses_of_varying_length_are_not_af() {
+        // Record 232's pattern: a regular rhythm of premature beats (called S, 0.73 s apart)
+        // broken by long pauses of varying length that end at the beats called N. The
+        // intervals between the N beats are pauses; measured, they would read as AF.
+        let fs = 360.0;
+        let mut rng = crate::rng::SplitMix64(11);
+        let mut d = AfDetector::new(fs, 0.1);
+        let mut t = 0u64;
+        for block in 0..40 {
+            for _ in 0..3 {
+                t += (0.73 * fs) as u64;
+                assert!(!d.push(t, Ectopy::Supraventricular), "block {block}");
+            }
+            for _ in 0..2 {
+                t += (rng.range(1.2, 3.0) as f64 * fs) as u64;
+                assert!(
+                    !d.push(t, Ectopy::Normal),
+                    "block {block}: {}",
+                    d.irregularity()
+                );
+            }
+        }
+        // Irregular intervals with an occasional long one stay AF.
+        let mut found = 0;
+        for i in 0..100 {
+            let long = i % 10 == 0;
+            t += (rng.range(0.4, 1.0) as f64 * fs * if long { 2.0 } else { 1.0 }) as u64;
+            found += usize::from(d.push(t, Ectopy::Normal));
         }
         assert!(found > 80, "{found}");
     }
