@@ -3,7 +3,7 @@
  * the rhythm C API at the record's own sampling rate (the header's; the stream resamples
  * to the model's) and prints every beat, at the record's sample positions, and a summary.
  *
- *   classify MODEL.rhm RECORD [MAX_SECONDS] [--memory]
+ *   classify MODEL.rhm RECORD [MAX_SECONDS] [--memory] [--rss]
  *            [--backend auto|cpu|cpu-scalar|accel|accel-sim] [--accel-uio /dev/uioN]
  *            [--accel-dma udmabufN]
  *
@@ -14,6 +14,8 @@
  * --backend (default auto, with fallback to the CPU) chooses where the network runs:
  * accel-sim runs the accelerator backend on the library's bundled simulator. The backend
  * and its report (ops on the device and on the CPU, fault counters) go to stderr.
+ * --rss prints the process's peak resident memory after each hour of signal pushed
+ * ("rss hour=H maxrss_kb=K", stderr): a soak's check that memory stays flat (bindings/soak.sh).
  *
  * Output: one line per beat, "beat SAMPLE CLASS QUALITY CLASSIFIED P(class)", then
  * "summary beats=... N=... S=... V=... F=... Q=... timeouts=... overflows=...".
@@ -30,6 +32,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 
 #define MAX_SIGNALS 16
@@ -51,7 +54,7 @@ typedef struct {
 } Summary;
 
 static const char *const CLASS_NAMES[5] = {"N", "S", "V", "F", "Q"};
-static const char *const QUALITY_NAMES[7] = {"ok", "nonfinite", "empty", "flat", "saturated", "outofrange", "noise"};
+static const char *const QUALITY_NAMES[8] = {"ok", "nonfinite", "empty", "flat", "saturated", "outofrange", "noise", "notecg"};
 
 /* True for a regular file; otherwise says why on stderr. Checked before fopen: opening a
  * FIFO blocks, and a device such as /dev/zero would read as an endless signal. */
@@ -212,7 +215,8 @@ static void on_beat(const RhythmBeat *beat, void *user) {
     s->beats++;
     s->per_class[beat->class_]++;
     printf("beat %llu %s %s %d %.4f\n", (unsigned long long)beat->sample, CLASS_NAMES[beat->class_],
-           QUALITY_NAMES[beat->quality], beat->classified ? 1 : 0,
+           (unsigned)beat->quality < 8 ? QUALITY_NAMES[beat->quality] : "unknown",
+           beat->classified ? 1 : 0,
            (double)beat->probabilities[beat->class_]);
 }
 
@@ -251,7 +255,8 @@ int main(int argc, char **argv) {
     int16_t *adc;
     long n = 0, at = 0, max_samples;
     size_t k = 0;
-    int use_memory = 0, i, rc = 1;
+    int use_memory = 0, print_rss = 0, i, rc = 1;
+    long next_hour = 1;
     RhythmEngine *engine = NULL;
     RhythmEngineOptions options;
     RhythmStream *stream = NULL;
@@ -266,7 +271,7 @@ int main(int argc, char **argv) {
     options.allow_fallback = true;
     if (argc < 3) {
         fprintf(stderr,
-                "usage: %s MODEL.rhm RECORD [MAX_SECONDS] [--memory] [--backend NAME] "
+                "usage: %s MODEL.rhm RECORD [MAX_SECONDS] [--memory] [--rss] [--backend NAME] "
                 "[--accel-uio /dev/uioN] [--accel-dma udmabufN]\n",
                 argv[0]);
         return 2;
@@ -274,6 +279,8 @@ int main(int argc, char **argv) {
     for (i = 3; i < argc; i++) {
         if (strcmp(argv[i], "--memory") == 0) {
             use_memory = 1;
+        } else if (strcmp(argv[i], "--rss") == 0) {
+            print_rss = 1;
         } else if (strcmp(argv[i], "--backend") == 0 && i + 1 < argc) {
             const char *b = argv[++i];
             if (strcmp(b, "auto") == 0) {
@@ -344,6 +351,12 @@ int main(int argc, char **argv) {
             goto done;
         }
         at += (long)c;
+        if (print_rss && (double)at >= (double)next_hour * 3600.0 * h.fs) {
+            struct rusage usage;
+            if (getrusage(RUSAGE_SELF, &usage) == 0)
+                fprintf(stderr, "rss hour=%ld maxrss_kb=%ld\n", next_hour, (long)usage.ru_maxrss);
+            next_hour++;
+        }
     }
     free(adc);
     if (check(rhythm_stream_finish(stream, engine, on_beat, &summary), "finish") != 0) goto done;
@@ -353,6 +366,11 @@ int main(int argc, char **argv) {
            summary.beats, summary.per_class[0], summary.per_class[1], summary.per_class[2],
            summary.per_class[3], summary.per_class[4], (unsigned long long)stats.post_rr_timeouts,
            (unsigned long long)stats.overflows, (double)stats.max_latency_samples / h.fs);
+    if (stats.not_ecg_beats > 0)
+        fprintf(stderr, "warning: %llu of %llu beats lie where the signal is not ECG (beyond 20 mV, "
+                        "or piecewise constant: a square wave, an impulse train, a stuck input); "
+                        "they have no class\n",
+                (unsigned long long)stats.not_ecg_beats, (unsigned long long)stats.beats);
     {
         const char *report = rhythm_engine_backend_report(engine);
         if (report[0] != '\0') fprintf(stderr, "backend report:\n%s\n", report);

@@ -35,8 +35,9 @@
 
 // Version of the C ABI described by this header; bumped on incompatible changes
 // (3: quality `RHYTHM_QUALITY_NOISE`, stream counter `clamped_samples`; 4: `RhythmBeat::in_af`,
-// stream counter `low_amplitude_samples`, `RhythmEngineOptions::public_key`).
-#define RHYTHM_ABI_VERSION 4
+// stream counter `low_amplitude_samples`, `RhythmEngineOptions::public_key`; 5: quality
+// `RHYTHM_QUALITY_NOT_ECG`, stream counter `not_ecg_beats`).
+#define RHYTHM_ABI_VERSION 5
 
 // Result of every rhythm_* call that can fail.
 typedef enum RhythmStatus {
@@ -97,6 +98,9 @@ typedef enum RhythmQuality {
   RHYTHM_QUALITY_OUT_OF_RANGE = 5,
   // The beat sits in a segment that looks like noise, not ECG (not classified).
   RHYTHM_QUALITY_NOISE = 6,
+  // The window is not an ECG: beyond 20 mV (full-scale noise, a signal not in mV) or
+  // piecewise constant (a square wave, an impulse train, a stuck input); not classified.
+  RHYTHM_QUALITY_NOT_ECG = 7,
 } RhythmQuality;
 
 // Which backend runs the network.
@@ -246,6 +250,10 @@ typedef struct RhythmStreamStats {
   // flat lead: samples in volts instead of millivolts, a lead off), where no beat can be
   // found.
   uint64_t low_amplitude_samples;
+  // Beats whose window is not ECG (`RHYTHM_QUALITY_NOT_ECG`: beyond 20 mV, or piecewise
+  // constant as a square wave, an impulse train or a stuck input), reported without a
+  // class (expected 0).
+  uint64_t not_ecg_beats;
 } RhythmStreamStats;
 
 #ifdef __cplusplus

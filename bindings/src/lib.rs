@@ -27,8 +27,9 @@ pub const GENERATED_HEADER: &str = include_str!(concat!(env!("OUT_DIR"), "/rhyth
 
 /// Version of the C ABI described by this header; bumped on incompatible changes
 /// (3: quality `RHYTHM_QUALITY_NOISE`, stream counter `clamped_samples`; 4: `RhythmBeat::in_af`,
-/// stream counter `low_amplitude_samples`, `RhythmEngineOptions::public_key`).
-pub const RHYTHM_ABI_VERSION: u32 = 4;
+/// stream counter `low_amplitude_samples`, `RhythmEngineOptions::public_key`; 5: quality
+/// `RHYTHM_QUALITY_NOT_ECG`, stream counter `not_ecg_beats`).
+pub const RHYTHM_ABI_VERSION: u32 = 5;
 
 /// Result of every rhythm_* call that can fail.
 #[repr(C)]
@@ -123,6 +124,9 @@ pub enum RhythmQuality {
     OutOfRange = 5,
     /// The beat sits in a segment that looks like noise, not ECG (not classified).
     Noise = 6,
+    /// The window is not an ECG: beyond 20 mV (full-scale noise, a signal not in mV) or
+    /// piecewise constant (a square wave, an impulse train, a stuck input); not classified.
+    NotEcg = 7,
 }
 
 /// AAMI EC57 beat classes, in model output order.
@@ -341,6 +345,7 @@ pub(crate) fn beat_to_c(b: &core::engine::Beat) -> RhythmBeat {
             Q::Saturated => RhythmQuality::Saturated,
             Q::OutOfRange => RhythmQuality::OutOfRange,
             Q::Noise => RhythmQuality::Noise,
+            Q::NotEcg => RhythmQuality::NotEcg,
         },
         edge_padded: b.edge_padded,
         post_rr_estimated: false,

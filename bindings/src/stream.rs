@@ -47,6 +47,10 @@ pub struct RhythmStreamStats {
     /// flat lead: samples in volts instead of millivolts, a lead off), where no beat can be
     /// found.
     pub low_amplitude_samples: u64,
+    /// Beats whose window is not ECG (`RHYTHM_QUALITY_NOT_ECG`: beyond 20 mV, or piecewise
+    /// constant as a square wave, an impulse train or a stuck input), reported without a
+    /// class (expected 0).
+    pub not_ecg_beats: u64,
 }
 
 fn stream_error(e: rhythm_core::Error) -> Fail {
@@ -267,6 +271,7 @@ pub unsafe extern "C" fn rhythm_stream_stats(
             ring_len: s.ring_len() as u64,
             clamped_samples: st.clamped_samples,
             low_amplitude_samples: st.low_amplitude_samples,
+            not_ecg_beats: st.not_ecg_beats,
         };
         // SAFETY: non-NULL, writable (caller's contract).
         unsafe { *out = stats };

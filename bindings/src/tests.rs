@@ -43,6 +43,14 @@ unsafe extern "C" fn count_beats(_b: *const RhythmBeat, user: *mut c_void) {
     unsafe { *(user as *mut usize) += 1 };
 }
 
+unsafe extern "C" fn keep_quality(b: *const RhythmBeat, user: *mut c_void) {
+    // SAFETY: the library passes a live beat; the test passes a &mut Vec as `user`.
+    unsafe {
+        let b = &*b;
+        (*(user as *mut Vec<(RhythmQuality, bool)>)).push((b.quality, b.classified));
+    }
+}
+
 #[test]
 fn ffi_checks_pointers_lengths_and_backends() {
     let path = model_path("rhythm-int8.rhm");
@@ -202,6 +210,39 @@ fn ffi_checks_pointers_lengths_and_backends() {
         );
         // An ECG in millivolts is never low amplitude (core/tests/stream.rs: volts are).
         assert_eq!((st.low_amplitude_samples, st.clamped_samples), (0, 0));
+        assert_eq!(st.not_ecg_beats, 0);
+        rhythm_stream_free(s);
+
+        // A 1 Hz square wave is not ECG: beats without a class, and counted (hardening v2 N8).
+        let mut s: *mut RhythmStream = ptr::null_mut();
+        assert_eq!(rhythm_stream_new(e, 360.0, 0.0, &mut s), RhythmStatus::Ok);
+        let square: Vec<f32> = (0..360 * 30)
+            .map(|i| if (i / 180) % 2 == 0 { 1.0 } else { -1.0 })
+            .collect();
+        let mut qualities = Vec::<(RhythmQuality, bool)>::new();
+        let user = &mut qualities as *mut Vec<(RhythmQuality, bool)> as *mut c_void;
+        assert_eq!(
+            rhythm_stream_push_f32(
+                s,
+                e,
+                square.as_ptr(),
+                square.len(),
+                Some(keep_quality),
+                user
+            ),
+            RhythmStatus::Ok
+        );
+        assert_eq!(
+            rhythm_stream_finish(s, e, Some(keep_quality), user),
+            RhythmStatus::Ok
+        );
+        let mut st = std::mem::zeroed::<RhythmStreamStats>();
+        assert_eq!(rhythm_stream_stats(s, &mut st), RhythmStatus::Ok);
+        assert!(qualities.len() > 20, "{}", qualities.len());
+        assert!(qualities
+            .iter()
+            .all(|&q| q == (RhythmQuality::NotEcg, false)));
+        assert_eq!(st.not_ecg_beats, qualities.len() as u64);
         rhythm_stream_free(s);
 
         // Adaptation through the C API equals the Rust engine's.

@@ -87,6 +87,7 @@ fn rust_lines(record: &Path, seconds: Option<usize>) -> Vec<String> {
                 detect::QualityFlag::Saturated => "saturated",
                 detect::QualityFlag::OutOfRange => "outofrange",
                 detect::QualityFlag::Noise => "noise",
+                detect::QualityFlag::NotEcg => "notecg",
             };
             let p = b
                 .classification

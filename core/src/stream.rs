@@ -163,6 +163,10 @@ pub struct StreamStats {
     /// (expected 0 but for a flat lead: a signal in volts instead of millivolts, a lead off,
     /// a disconnected front end), where no beat can be found.
     pub low_amplitude_samples: u64,
+    /// Beats whose window is not ECG ([`detect::QualityFlag::NotEcg`]: beyond 20 mV, or
+    /// piecewise constant as a square wave, an impulse train or a stuck input), reported
+    /// without a class (expected 0).
+    pub not_ecg_beats: u64,
 }
 
 /// Peak-to-peak below which a 2-second block counts as low amplitude: a tenth of the
@@ -705,6 +709,10 @@ impl Stream {
             self.pending.pop();
             self.history.push_evict(r);
             self.stats.beats += 1;
+            // The engine gives such a beat no class; counted here for every consumer (the
+            // window path classifies on other threads).
+            let quality = detect::assess_quality(&self.raw_win, self.model_fs);
+            self.stats.not_ecg_beats += u64::from(quality == detect::QualityFlag::NotEcg);
             self.stats.post_rr_timeouts += u64::from(synthetic.is_some());
             self.stats.max_latency_samples = self.stats.max_latency_samples.max(latency);
         }

@@ -49,8 +49,10 @@ fn bad_signal_is_flagged_never_dropped() {
         .into_iter()
         .filter(|&b| (b as usize) < sig.len())
         .collect();
-    // 10–20 s: NaN; 30–40 s: flat; 45–55 s: saturated at the ADC rail.
+    // 10–20 s: NaN; 22–28 s: clipped above the baseline; 30–40 s: flat; 45–55 s: railed (all but
+    // the QRS at the ADC's rails: piecewise constant, not ECG).
     sig[3600..7200].iter_mut().for_each(|x| *x = f32::NAN);
+    sig[7920..10080].iter_mut().for_each(|x| *x = x.min(-0.3));
     sig[10800..14400].iter_mut().for_each(|x| *x = 0.0);
     sig[16200..19800]
         .iter_mut()
@@ -70,7 +72,12 @@ fn bad_signal_is_flagged_never_dropped() {
         .filter(|r| r.quality == QualityFlag::NonFinite)
         .all(|r| r.classification.is_none()));
     assert_eq!(flag_at(12000), QualityFlag::Flat);
-    assert_eq!(flag_at(17500), QualityFlag::Saturated);
+    assert_eq!(flag_at(9000), QualityFlag::Saturated);
+    assert_eq!(flag_at(17500), QualityFlag::NotEcg);
+    assert!(results
+        .iter()
+        .filter(|r| r.quality == QualityFlag::NotEcg)
+        .all(|r| r.classification.is_none()));
     assert_eq!(flag_at(25), QualityFlag::Ok);
     assert!(results
         .iter()

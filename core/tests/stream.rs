@@ -321,6 +321,39 @@ fn stream_counts_low_amplitude_samples() {
     assert_eq!(s.stats().low_amplitude_samples, 1440);
 }
 
+/// Hardening v2 N8: a square wave and full-scale noise come out as beats without a class,
+/// flagged `NotEcg`, and the stream counts them for a C user; an ECG counts none.
+#[test]
+fn stream_counts_beats_that_are_not_ecg() {
+    let mut e = engine("rhythm-int8.rhm");
+    let rec = Record::load(fixtures().join("records/100"), 360.0, None).unwrap();
+    let (beats, s) = streamed(&mut e, &rec.signal_mv[..360 * 60], 5);
+    assert!(beats.len() > 60);
+    assert_eq!(s.stats().not_ecg_beats, 0);
+    let square: Vec<f32> = (0..360 * 60)
+        .map(|i| if (i / 180) % 2 == 0 { 1.0 } else { -1.0 })
+        .collect();
+    let mut x = 7u64;
+    let noise: Vec<f32> = (0..360 * 60)
+        .map(|_| {
+            x = x.wrapping_mul(6364136223846793005).wrapping_add(1);
+            ((x >> 40) as f32 / (1u64 << 24) as f32 - 0.5) * 327.0
+        })
+        .collect();
+    for (name, signal) in [("square", square), ("full-scale noise", noise)] {
+        let (beats, s) = streamed(&mut e, &signal, 6);
+        assert!(beats.len() > 30, "{name}: {}", beats.len());
+        assert!(
+            beats
+                .iter()
+                .all(|b| b.beat.quality == detect::QualityFlag::NotEcg
+                    && b.beat.classification.is_none()),
+            "{name}"
+        );
+        assert_eq!(s.stats().not_ecg_beats, beats.len() as u64, "{name}");
+    }
+}
+
 /// Defect 9 of the hardening issue (the stream's case): a DC offset far beyond any ECG
 /// (> 1000 mV) must not lose beats silently. The conditioning removes the offset, so the
 /// beats are found where they are without it, and every one is reported, flagged

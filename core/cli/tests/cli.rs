@@ -985,3 +985,92 @@ fn cli_signs_and_verifies_models_and_requires_a_signature_when_asked() {
     assert!(String::from_utf8_lossy(&no.stderr).contains("not signed"));
     std::fs::remove_dir_all(dir).ok();
 }
+
+/// Writes a one-signal format-16 WFDB record `name` (200 ADC units per mV) into `dir`.
+fn write_signal_record(dir: &Path, name: &str, fs: u32, adc: &[i16]) -> PathBuf {
+    let header = format!("{name} 1 {fs} {}\r\n{name}.dat 16 200 16 0\r\n", adc.len());
+    std::fs::write(dir.join(format!("{name}.hea")), header).unwrap();
+    let bytes: Vec<u8> = adc.iter().flat_map(|v| v.to_le_bytes()).collect();
+    std::fs::write(dir.join(format!("{name}.dat")), bytes).unwrap();
+    dir.join(name)
+}
+
+/// Hardening v2 N8: a square wave, an impulse train, full-scale noise and a lead stuck at
+/// the rail come out as beats without a class, flagged `NotEcg`, with a warning in the JSON
+/// and on stderr beside the text; an ECG gets no such warning.
+#[test]
+fn cli_signals_that_are_not_ecg_are_flagged_and_warned_about() {
+    let dir = scratch("not-ecg");
+    let fs = 360usize;
+    let n = 60 * fs;
+    let mut seed = 9u64;
+    let mut next = move || {
+        seed = seed
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        (seed >> 48) as u16 as i16
+    };
+    let cases: Vec<(&str, Vec<i16>)> = vec![
+        (
+            "square",
+            (0..n)
+                .map(|i| {
+                    if (i / (fs / 2)).is_multiple_of(2) {
+                        200
+                    } else {
+                        -200
+                    }
+                })
+                .collect(),
+        ),
+        (
+            "impulses",
+            (0..n)
+                .map(|i| if i.is_multiple_of(fs / 10) { 400 } else { 0 })
+                .collect(),
+        ),
+        ("fullscale", (0..n).map(|_| next()).collect()),
+        (
+            "leadoff",
+            (0..n)
+                .map(|i| if i % 1000 < 20 { -400 } else { i16::MAX })
+                .collect(),
+        ),
+    ];
+    for (name, adc) in &cases {
+        let rec = write_signal_record(&dir, name, fs as u32, adc);
+        let rec = rec.to_str().unwrap();
+        let v = rhythm_json(&["classify", rec, "--json"]);
+        let beats = v["beats"].as_array().unwrap();
+        assert!(
+            !beats.is_empty(),
+            "{name}: the detector found nothing to flag"
+        );
+        for b in beats {
+            assert_eq!(b["quality"], "NotEcg", "{name}: {b}");
+            assert!(b["class"].is_null(), "{name}: {b}");
+        }
+        let warnings = v["warnings"].as_array().unwrap();
+        assert!(
+            warnings
+                .iter()
+                .any(|w| w.as_str().unwrap().contains("not ECG")),
+            "{name}: {warnings:?}"
+        );
+        let text = rhythm(&["classify", rec, "--summary-only"]);
+        assert!(text.status.success());
+        let stderr = String::from_utf8_lossy(&text.stderr);
+        assert!(
+            stderr.contains("warning") && stderr.contains("not ECG"),
+            "{name}: {stderr}"
+        );
+    }
+    let v = rhythm_json(&["classify", "fixtures/records/100", "--json"]);
+    assert_eq!(
+        v["warnings"].as_array().unwrap().len(),
+        0,
+        "{}",
+        v["warnings"]
+    );
+    std::fs::remove_dir_all(&dir).ok();
+}

@@ -1,8 +1,10 @@
-//! Window-level signal-quality checks: non-finite samples, flat line, clipping.
+//! Window-level signal-quality checks: non-finite samples, flat line, signals that are not
+//! ECG, clipping.
 
 use super::clamp_fs;
 
-/// Verdict on one window of ECG samples. Checks run in declaration order after `Ok`;
+/// Verdict on one window of ECG samples. [`assess_quality_with`] checks in the order
+/// non-finite, empty, flat, not ECG, saturated;
 /// the first problem found is reported.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum QualityFlag {
@@ -16,7 +18,7 @@ pub enum QualityFlag {
     Flat,
     /// The signal sits at its extreme value for long runs or a large fraction of the
     /// window (ADC clipping / amplifier saturation), or exceeds
-    /// [`QualityConfig::max_abs_mv`].
+    /// [`QualityConfig::max_abs_mv`] (a large DC offset).
     Saturated,
     /// The conditioned window is outside what the spectrogram accepts (non-finite after
     /// filtering, or a magnitude above the spectrogram's `MAX_ABS_SAMPLE`): the beat is
@@ -27,6 +29,11 @@ pub enum QualityFlag {
     /// rhythm and not peaked): reported without a class (scored Q). Set by `featurize` from
     /// its `NoiseEvidence`, never by [`assess_quality`].
     Noise,
+    /// The window is not an ECG: its peak-to-peak exceeds [`QualityConfig::max_range_mv`]
+    /// (full-scale noise, a signal not in mV) or it is piecewise constant, more than
+    /// [`QualityConfig::constant_fraction`] of its successive samples equal (a square wave,
+    /// an impulse train, a stuck or railed input). Reported without a class (scored Q).
+    NotEcg,
 }
 
 /// Thresholds for [`assess_quality_with`].
@@ -40,6 +47,13 @@ pub struct QualityConfig {
     pub clip_fraction: f32,
     /// Any |sample| above this (mV) is treated as saturation (a 12-bit ±5 mV ADC rails at ~5 mV).
     pub max_abs_mv: f32,
+    /// A peak-to-peak above this (mV) is not ECG: four times the largest QRS a surface lead
+    /// shows (full-scale noise, a signal not in mV, an artefact that buries the ECG).
+    pub max_range_mv: f32,
+    /// Fraction of successive samples that are equal above which the window is piecewise
+    /// constant, not ECG (at most 0.68 in any 2-second window of mitdb, svdb or nstdb;
+    /// docs/RELIABILITY.md).
+    pub constant_fraction: f32,
 }
 
 impl Default for QualityConfig {
@@ -49,6 +63,8 @@ impl Default for QualityConfig {
             clip_run_secs: 0.04,
             clip_fraction: 0.05,
             max_abs_mv: 20.0,
+            max_range_mv: 20.0,
+            constant_fraction: 0.9,
         }
     }
 }
@@ -75,6 +91,19 @@ pub fn assess_quality_with(window: &[f32], fs: f64, cfg: &QualityConfig) -> Qual
     let range = hi - lo;
     if range < cfg.flat_range_mv {
         return QualityFlag::Flat;
+    }
+    if range > cfg.max_range_mv {
+        return QualityFlag::NotEcg;
+    }
+    // Equal within a millionth of the range: the resampler's float rounding of a constant
+    // signal, not a change of the signal.
+    let tie = range * 1e-6;
+    let equal = window
+        .windows(2)
+        .filter(|w| (w[1] - w[0]).abs() <= tie)
+        .count();
+    if equal as f32 > cfg.constant_fraction * (window.len() - 1) as f32 {
+        return QualityFlag::NotEcg;
     }
     if hi.abs().max(lo.abs()) > cfg.max_abs_mv {
         return QualityFlag::Saturated;

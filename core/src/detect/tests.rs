@@ -349,8 +349,50 @@ fn quality_flags() {
     // Clipped: the ECG run through an ADC that rails at 0.8 mV.
     let clipped: Vec<f32> = w.iter().map(|v| v.clamp(-5.0, 0.8)).collect();
     assert_eq!(assess_quality(&clipped, fs), QualityFlag::Saturated);
+    // Beyond any ECG's amplitude: a signal not in mV.
     let huge: Vec<f32> = w.iter().map(|v| v * 100.0).collect();
-    assert_eq!(assess_quality(&huge, fs), QualityFlag::Saturated);
+    assert_eq!(assess_quality(&huge, fs), QualityFlag::NotEcg);
+    // An ECG on a large DC offset is an ECG, if a saturated one.
+    let offset: Vec<f32> = w.iter().map(|v| v + 50.0).collect();
+    assert_eq!(assess_quality(&offset, fs), QualityFlag::Saturated);
+}
+
+#[test]
+fn signals_that_are_not_ecg_are_flagged() {
+    let fs = 360.0;
+    let not_ecg = |name: &str, x: &[f32]| {
+        assert_eq!(assess_quality(x, fs), QualityFlag::NotEcg, "{name}");
+    };
+    // A 1 Hz square wave of ±1 mV (a calibration pulse), 2 s.
+    let square: Vec<f32> = (0..720)
+        .map(|i| if (i / 180) % 2 == 0 { 1.0 } else { -1.0 })
+        .collect();
+    not_ecg("square", &square);
+    // A 10 Hz impulse train.
+    let impulses: Vec<f32> = (0..720)
+        .map(|i| if i % 36 == 0 { 2.0 } else { 0.0 })
+        .collect();
+    not_ecg("impulses", &impulses);
+    // Full-scale noise of a 16-bit ADC at 200 units/mV (±164 mV).
+    let mut x = 5u64;
+    let full: Vec<f32> = (0..720)
+        .map(|_| {
+            x = x.wrapping_mul(6364136223846793005).wrapping_add(1);
+            ((x >> 40) as f32 / (1u64 << 24) as f32 - 0.5) * 327.6
+        })
+        .collect();
+    not_ecg("full-scale noise", &full);
+    // A lead off: stuck at the rail with a short bounce.
+    let mut stuck = vec![163.8f32; 720];
+    stuck[300..310].fill(-2.0);
+    not_ecg("lead off", &stuck);
+    // An ECG, and an ECG on a coarse ADC (20 µV steps), are ECG.
+    let (x, _) = synthetic_ecg(fs, 10.0, 5);
+    for w in x.chunks_exact(720) {
+        assert_ne!(assess_quality(w, fs), QualityFlag::NotEcg);
+        let coarse: Vec<f32> = w.iter().map(|v| (v / 0.02).round() * 0.02).collect();
+        assert_ne!(assess_quality(&coarse, fs), QualityFlag::NotEcg);
+    }
 }
 
 #[test]

@@ -192,7 +192,7 @@ impl BeatFeatures<'_> {
 fn classifiable(q: QualityFlag) -> bool {
     !matches!(
         q,
-        QualityFlag::NonFinite | QualityFlag::Empty | QualityFlag::OutOfRange
+        QualityFlag::NonFinite | QualityFlag::Empty | QualityFlag::OutOfRange | QualityFlag::NotEcg
     )
 }
 

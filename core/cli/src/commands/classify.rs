@@ -7,6 +7,7 @@ use clap::{Args, ValueEnum};
 use rhythm::aami::AamiClass;
 use rhythm::evaluate::{self, AdaptOnFirst, BeatSource, RecordRun, RunOptions};
 use rhythm::record::Record;
+use rhythm::Beat;
 use std::path::{Path, PathBuf};
 
 #[derive(Clone, Copy, ValueEnum, PartialEq, Debug)]
@@ -118,7 +119,7 @@ pub fn classify(args: ClassifyArgs, out: &mut Out) -> Result<(), Failure> {
         from_file_threads: Some(args.model.backend.threads()),
     };
     let run = run(&mut loaded, &args.record, &options)?;
-    let warnings = record_warnings(&run.rec, run.model_samples, run.results.len());
+    let warnings = record_warnings(&run.rec, run.model_samples, &run.results);
     for w in &warnings {
         eprintln!("rhythm: warning: {w}");
     }
@@ -468,11 +469,35 @@ fn write_annotation_file(
 /// without a warning: below it the signal is not ECG, not in mV, or unreadable.
 const FEW_BEATS_PER_MINUTE: f64 = 10.0;
 const FEW_BEATS_MIN_SECONDS: f64 = 60.0;
+/// Share of a record's beats flagged `Noise` from which the text and JSON warn.
+const NOISE_WARNING_SHARE: f64 = 0.01;
 
 /// What the user must know about a record's result that is not an error: beats that
-/// cannot be scored, a signal that yields (almost) no beats.
-pub fn record_warnings(rec: &Record, model_samples: u64, beats: usize) -> Vec<String> {
+/// cannot be scored, a signal that yields (almost) no beats or is not ECG.
+pub fn record_warnings(rec: &Record, model_samples: u64, results: &[Beat]) -> Vec<String> {
     let mut warnings = Vec::new();
+    let beats = results.len();
+    let not_ecg = results
+        .iter()
+        .filter(|b| b.quality == rhythm::QualityFlag::NotEcg)
+        .count();
+    let noise = results
+        .iter()
+        .filter(|b| b.quality == rhythm::QualityFlag::Noise)
+        .count();
+    // Noisy stretches are common in ambulatory records: said once they are a visible share.
+    if noise as f64 >= NOISE_WARNING_SHARE * beats as f64 && noise > 0 {
+        warnings.push(format!(
+            "{noise} of {beats} beats ({:.1} %) lie in segments that look like noise, not ECG; they have no class (quality Noise)",
+            100.0 * noise as f64 / beats as f64
+        ));
+    }
+    if not_ecg > 0 {
+        warnings.push(format!(
+            "{not_ecg} of {beats} beats ({:.1} %) lie where the signal is not ECG (beyond 20 mV, or piecewise constant: a square wave, an impulse train, a stuck input); they have no class (quality NotEcg)",
+            100.0 * not_ecg as f64 / beats as f64
+        ));
+    }
     let minutes = model_samples as f64 / rec.fs / 60.0;
     if minutes * 60.0 >= FEW_BEATS_MIN_SECONDS && (beats as f64) < FEW_BEATS_PER_MINUTE * minutes {
         warnings.push(format!(
