@@ -14,8 +14,8 @@
  * --backend (default auto, with fallback to the CPU) chooses where the network runs:
  * accel-sim runs the accelerator backend on the library's bundled simulator. The backend
  * and its report (ops on the device and on the CPU, fault counters) go to stderr.
- * --rss prints the process's peak resident memory after each hour of signal pushed
- * ("rss hour=H maxrss_kb=K", stderr): a soak's check that memory stays flat (bindings/soak.sh).
+ * --rss prints the process's resident memory after each hour of signal pushed
+ * ("rss hour=H rss_kb=K", stderr): a soak's check that memory stays flat (bindings/soak.sh).
  *
  * Output: one line per beat, "beat SAMPLE CLASS QUALITY CLASSIFIED P(class)", then
  * "summary beats=... N=... S=... V=... F=... Q=... timeouts=... overflows=...".
@@ -34,6 +34,7 @@
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #define MAX_SIGNALS 16
 
@@ -127,7 +128,7 @@ static int read_header(const char *record, Header *h) {
                 h->format = format;
                 h->gain = gain;
                 h->baseline = baseline;
-                strncpy(h->dat_name, file, sizeof h->dat_name - 1);
+                snprintf(h->dat_name, sizeof h->dat_name, "%s", file);
                 if (strcmp(desc, "MLII") == 0) {
                     found_mlii = 1;
                 }
@@ -249,6 +250,21 @@ static unsigned char *read_file(const char *path, size_t *len) {
     return buf;
 }
 
+/* The process's resident memory now (Linux: /proc/self/statm); elsewhere its peak. */
+static long resident_kb(void) {
+    long pages = -1, resident = -1;
+    FILE *f = fopen("/proc/self/statm", "r");
+    if (f != NULL) {
+        if (fscanf(f, "%ld %ld", &pages, &resident) != 2) resident = -1;
+        fclose(f);
+    }
+    if (resident >= 0) return resident * (sysconf(_SC_PAGESIZE) / 1024);
+    {
+        struct rusage usage;
+        return getrusage(RUSAGE_SELF, &usage) == 0 ? (long)usage.ru_maxrss : -1;
+    }
+}
+
 int main(int argc, char **argv) {
     static const size_t CHUNKS[] = {1, 7, 100, 360, 1000, 13, 4096};
     Header h;
@@ -352,9 +368,7 @@ int main(int argc, char **argv) {
         }
         at += (long)c;
         if (print_rss && (double)at >= (double)next_hour * 3600.0 * h.fs) {
-            struct rusage usage;
-            if (getrusage(RUSAGE_SELF, &usage) == 0)
-                fprintf(stderr, "rss hour=%ld maxrss_kb=%ld\n", next_hour, (long)usage.ru_maxrss);
+            fprintf(stderr, "rss hour=%ld rss_kb=%ld\n", next_hour, resident_kb());
             next_hour++;
         }
     }

@@ -16,7 +16,7 @@ seconds="${1:-30}"
 shift || true
 targets=("$@")
 if [ ${#targets[@]} -eq 0 ]; then
-    targets=(wfdb_header wfdb_record wfdb_annotations model_bytes model_engine stream adapt c_api)
+    targets=(wfdb_header wfdb_record wfdb_annotations model_bytes model_engine stream adapt c_api model_signature)
 fi
 
 rustup run nightly rustc --version >/dev/null
@@ -37,6 +37,10 @@ seed() {
         model_engine)
             (cd "$root" && cargo run -q -p rhythm --example fuzz_seed_models -- "$dir")
             cp "$root"/fixtures/models/rhythm-int8.rhm "$dir"/ ;;
+        model_signature)
+            # The shipped trailer (what the spliced half of the target mutates), a key file.
+            tail -c 104 "$root"/fixtures/models/rhythm-int8.signed.rhm >"$dir/trailer"
+            cp "$root"/fixtures/keys/test-signing.pub "$dir"/ ;;
         wfdb_record)
             # A header whose sample count fits 2,000 samples, then its signal bytes: the
             # target's input layout (u16 header length, header, signal file).
