@@ -42,8 +42,11 @@ pub struct Record {
     pub original_fs: f64,
     /// Sampling rate of `signal_mv` (the model's).
     pub fs: f64,
-    /// Samples in mV.
+    /// Samples in mV (the whole lead, or the span [`Record::load_span`] read).
     pub signal_mv: Vec<f32>,
+    /// Where `signal_mv` begins in the record, at the model's rate (0 but for a span).
+    /// Beats, reference beats and episodes count from the record's start, not the span's.
+    pub start: u64,
     /// Reference beats (empty when the record has no `.atr`).
     pub reference: Vec<ReferenceBeat>,
     /// Ventricular flutter/fibrillation episodes `[start, end)` from the `[` and `]`
@@ -104,6 +107,64 @@ impl Record {
         }
         let mut record = Record::reference_only(path, lead, fs, target_fs, signal_mv.len() as u64)?;
         record.signal_mv = signal_mv;
+        Ok(record)
+    }
+
+    /// Like [`Record::load`], but only the samples from `from_s` to `to_s` seconds (clamped
+    /// to the record) are read, through the chunked reader: memory for the span, not the
+    /// record, whatever the file's size. `start` says where the span begins; the reference
+    /// annotations are the whole record's. The file's checksum is verified only when the
+    /// span reaches its end.
+    pub fn load_span(
+        path: impl AsRef<Path>,
+        target_fs: f64,
+        lead: Option<&str>,
+        from_s: f64,
+        to_s: f64,
+    ) -> Result<Record, Error> {
+        let path = path.as_ref();
+        let mut name = String::new();
+        let mut reader = wfdb::SignalReader::open_chosen(path, |header| {
+            let (signal, lead) = choose_lead(header, target_fs, lead)?;
+            name = lead;
+            Ok::<_, Error>(signal)
+        })?;
+        let fs = reader.header().fs;
+        let total = reader.len();
+        let at_rate = |s: f64| {
+            if s.is_finite() {
+                ((s.max(0.0) * fs).round() as u64).min(total)
+            } else {
+                total
+            }
+        };
+        let (first, last) = (at_rate(from_s), at_rate(to_s));
+        let mut signal_mv = Vec::with_capacity(last.saturating_sub(first) as usize);
+        let (mut chunk, mut at) = (Vec::new(), 0u64);
+        while at < last {
+            reader.read_mv(&mut chunk)?;
+            if chunk.is_empty() {
+                break;
+            }
+            let n = chunk.len() as u64;
+            let part = |s: u64| s.saturating_sub(at).min(n) as usize;
+            signal_mv.extend_from_slice(&chunk[part(first)..part(last)]);
+            at += n;
+        }
+        let resampled = (fs - target_fs).abs() > 1e-9;
+        let model = |s: u64| {
+            if resampled {
+                (s as f64 * target_fs / fs).round() as u64
+            } else {
+                s
+            }
+        };
+        if resampled {
+            signal_mv = wfdb::resample(&signal_mv, fs, target_fs);
+        }
+        let mut record = Record::reference_only(path, name, fs, target_fs, model(total))?;
+        record.signal_mv = signal_mv;
+        record.start = model(first);
         Ok(record)
     }
 
@@ -199,6 +260,7 @@ impl Record {
                 .count()
                 - reference.len(),
             signal_mv: Vec::new(),
+            start: 0,
             reference,
             flutter,
             rhythms,

@@ -52,6 +52,9 @@ pub struct RecordFileOptions {
     /// Longest pause waited for before a beat's post-RR interval is taken as this bound, s
     /// ([`StreamConfig::max_post_rr_s`]).
     pub max_post_rr_s: f32,
+    /// Classify the beats at these R peaks (samples at the model's rate, sorted, inside the
+    /// record; e.g. the reference annotations') instead of the detector's; `None`: detect.
+    pub beats_at: Option<Vec<u64>>,
 }
 
 impl Default for RecordFileOptions {
@@ -61,6 +64,7 @@ impl Default for RecordFileOptions {
             threads: 1,
             batch_beats: 256,
             max_post_rr_s: 60.0,
+            beats_at: None,
         }
     }
 }
@@ -265,7 +269,7 @@ fn worker_lost() -> Error {
 }
 
 /// Reads the record at `path` (without extension) one chunk at a time and classifies every
-/// beat detected on its lead, on up to `options.threads` threads (`engine` and clones of it);
+/// beat detected on its lead (or each of [`RecordFileOptions::beats_at`]), on up to `options.threads` threads (`engine` and clones of it);
 /// calls `on_beat` for each beat in order, on this thread. See the [module docs](self) for the
 /// equivalence with [`Engine::classify_record`] and the memory bound. A read error (a
 /// truncated file, a checksum that does not match) is returned after the beats before it
@@ -292,13 +296,16 @@ pub fn classify_record_file(
     })?;
     let signal = reader.signal();
     let header_fs = reader.header().fs;
-    let stream = Stream::new(
+    let mut stream = Stream::new(
         engine,
         header_fs,
         StreamConfig {
             max_post_rr_s: options.max_post_rr_s,
         },
     )?;
+    if let Some(positions) = &options.beats_at {
+        stream = stream.with_given_beats(positions.clone());
+    }
     let mut clones = Vec::new();
     while clones.len() + 1 < options.threads {
         match engine.try_clone() {

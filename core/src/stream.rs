@@ -348,6 +348,9 @@ pub struct Stream {
     amplitude: AmplitudeBlocks,
     /// The rhythm around the beats (atrial fibrillation), if the model has a rhythm expert.
     rhythm: Option<RhythmContext>,
+    /// Beat positions given by the caller in place of the detector's (model rate, sorted),
+    /// and how many of them have been queued ([`Stream::with_given_beats`]).
+    given: Option<(Vec<u64>, usize)>,
 }
 
 impl Stream {
@@ -420,7 +423,20 @@ impl Stream {
             stats: StreamStats::default(),
             amplitude: AmplitudeBlocks::new(device_fs),
             rhythm: engine.rhythm_context(),
+            given: None,
         })
+    }
+
+    /// This stream with the beats at `positions` (model rate, sorted, inside the record) in
+    /// place of its detector's: the whole-record path for reference beats
+    /// ([`crate::record_file`]), cut and featurized as the detector's beats are, so they
+    /// equal [`Engine::classify_record`] at those positions. Holds the positions (the only
+    /// memory that grows with the record) and queues one per sample at most.
+    pub(crate) fn with_given_beats(mut self, positions: Vec<u64>) -> Stream {
+        // Given beats may lie closer than the detector's refractory period.
+        self.pending = PosQueue::new(self.raw.buf.len() + 64);
+        self.given = Some((positions, 0));
+        self
     }
 
     /// Samples held by each ring buffer.
@@ -581,14 +597,25 @@ impl Stream {
             detector,
             pending,
             stats,
+            given,
             ..
         } = self;
-        detector.finish_with(|b| {
+        let mut queue = |b| {
             if !pending.push(b) {
                 // Cannot happen (the queue is sized for the whole flush); counted, not hidden.
                 stats.overflows += 1;
             }
-        });
+        };
+        match given {
+            // The positions the record holds (the caller's are inside it).
+            Some((positions, next)) => {
+                for &b in positions[*next..].iter().take_while(|&&b| b < n) {
+                    queue(b);
+                }
+                *next = positions.len();
+            }
+            None => detector.finish_with(queue),
+        }
         let r = self.drain(true, handle);
         self.restart();
         r.map(|()| n)
@@ -611,6 +638,9 @@ impl Stream {
         self.cond_pushes = 0;
         self.last_sample = 0.0;
         self.pending.clear();
+        if let Some((_, next)) = &mut self.given {
+            *next = 0;
+        }
         self.history.clear();
         self.beats.clear();
         self.amplitude = AmplitudeBlocks::new_block(self.amplitude.block);
@@ -659,7 +689,16 @@ impl Stream {
         if self.cond_pushes > self.conditioner.delay() as u64 {
             self.cond.push(y);
         }
-        if let Some(b) = self.detector.push(x) {
+        let found = match &mut self.given {
+            None => self.detector.push(x),
+            // A given beat is queued once its sample has arrived, as many as fit.
+            Some((positions, next)) => {
+                let due = positions.get(*next).filter(|&&b| b < self.raw.len).copied();
+                *next += usize::from(due.is_some());
+                due
+            }
+        };
+        if let Some(b) = found {
             // `drain` keeps at least one free slot after every sample, so this cannot fail;
             // counted rather than hidden if it ever did.
             if !self.pending.push(b) {

@@ -3,6 +3,9 @@
 //! and resampled, and errors for what it cannot read.
 
 use rhythm::engine::{BackendChoice, Beat, Engine};
+use rhythm::evaluate::{
+    run_record, run_span, AdaptOnFirst, BeatSource, RecordRun, RunOptions, SPAN_CONTEXT_S,
+};
 use rhythm::model::Model;
 use rhythm::record_file::{classify_record_file, RecordFileOptions};
 use rhythm::{detect, wfdb, Error, Record};
@@ -172,4 +175,117 @@ fn a_damaged_file_reports_the_beats_before_the_damage_then_an_error() {
         Err(Error::NoSuchLead(_))
     ));
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// `rhythm::evaluate::run_record` on `path`, streamed from the file on `threads` threads or
+/// (`None`) in memory.
+fn run(
+    engine: &mut Engine,
+    path: &Path,
+    threads: Option<usize>,
+    beats: BeatSource,
+    adapt: Option<AdaptOnFirst>,
+) -> RecordRun {
+    let options = RunOptions {
+        beats: Some(beats),
+        adapt,
+        from_file_threads: threads,
+        ..RunOptions::default()
+    };
+    run_record(engine, path, &options).unwrap()
+}
+
+#[test]
+fn reference_beats_from_the_file_equal_the_in_memory_path() {
+    let mut e = engine();
+    for record in ["208", "119"] {
+        let path = fixtures().join("records").join(record);
+        let want = run(&mut e, &path, None, BeatSource::Reference, None);
+        assert!(want.results.len() > 1500);
+        for threads in [1, 2] {
+            let got = run(&mut e, &path, Some(threads), BeatSource::Reference, None);
+            assert_eq!(
+                got.results, want.results,
+                "record {record}, {threads} thread(s)"
+            );
+            assert_eq!(got.confusion, want.confusion);
+            assert_eq!(got.model_samples, want.model_samples);
+        }
+    }
+}
+
+#[test]
+fn beats_given_closer_than_a_heartbeat_are_all_classified() {
+    // One "beat" every 10 ms (the detector would never give them): none lost, none early.
+    let dir = temp_dir("dense");
+    let path = first_seconds("100", 20, &dir);
+    let mut e = engine();
+    let positions: Vec<u64> = (0..2000).map(|k| 3 * k + 1).collect();
+    let options = RecordFileOptions {
+        beats_at: Some(positions.clone()),
+        ..RecordFileOptions::default()
+    };
+    let mut got = Vec::new();
+    let summary = classify_record_file(&mut e, &path, &options, |b| got.push(*b)).unwrap();
+    let rec = Record::load(&path, e.sample_rate_hz(), None).unwrap();
+    let want = e.classify_record(&rec.signal_mv, &positions).unwrap();
+    assert_eq!(got, want);
+    assert_eq!(summary.stream.overflows, 0);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn adaptation_from_the_file_reads_its_span_and_equals_the_in_memory_path() {
+    let mut e = engine();
+    let path = fixtures().join("records").join("208");
+    let adapt = Some(AdaptOnFirst {
+        seconds: 300.0,
+        step: None,
+    });
+    for beats in [BeatSource::Detected, BeatSource::Reference] {
+        let want = run(&mut e, &path, None, beats, adapt);
+        let got = run(&mut e, &path, Some(2), beats, adapt);
+        let (w, g) = (want.adapted.unwrap(), got.adapted.unwrap());
+        assert_eq!((g.cut, g.labelled), (w.cut, w.labelled));
+        assert!(w.labelled > 300);
+        assert_eq!(got.results, want.results, "{beats:?}");
+        assert_eq!(got.confusion, want.confusion);
+    }
+}
+
+#[test]
+fn a_span_is_classified_as_in_the_whole_record() {
+    let mut e = engine();
+    let path = fixtures().join("records").join("208");
+    let whole = run(&mut e, &path, Some(1), BeatSource::Detected, None);
+    let (from, to) = (600.0, 660.0);
+    let span = run_span(&mut e, &path, None, from, to).unwrap();
+    let fs = e.sample_rate_hz();
+    let inside = |b: &&Beat| (from * fs..to * fs).contains(&(b.sample as f64));
+    let want: Vec<&Beat> = whole.results.iter().filter(inside).collect();
+    let got: Vec<&Beat> = span.results.iter().filter(inside).collect();
+    assert!(want.len() > 50);
+    assert_eq!(got.len(), want.len());
+    for (g, w) in got.iter().zip(&want) {
+        assert_eq!(
+            (g.sample, g.class(), g.quality, g.in_af),
+            (w.sample, w.class(), w.quality, w.in_af)
+        );
+        let p = |b: &Beat| {
+            b.classification
+                .map(|c| c.probabilities)
+                .unwrap_or_default()
+        };
+        let (gp, wp) = (p(g), p(w));
+        assert!(
+            gp.iter().zip(&wp).all(|(a, b)| (a - b).abs() < 1e-3),
+            "{gp:?} {wp:?}"
+        );
+    }
+    // Only the span and its context were read.
+    assert_eq!(
+        span.rec.start,
+        ((from - SPAN_CONTEXT_S) * fs).round() as u64
+    );
+    assert!(span.rec.signal_mv.len() as f64 <= (to - from + SPAN_CONTEXT_S + 60.0) * fs + 1.0);
 }

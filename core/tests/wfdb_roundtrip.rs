@@ -3,7 +3,9 @@
 use std::path::{Path, PathBuf};
 
 use proptest::prelude::*;
-use rhythm::wfdb::{Header, Record, SignalFormat, SignalSpec, WfdbError};
+use rhythm::wfdb::{
+    read_annotations, Header, Record, SignalFormat, SignalSpec, WfdbError, MAX_ANNOTATION_BYTES,
+};
 
 fn tmp(name: &str) -> PathBuf {
     let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
@@ -472,4 +474,23 @@ fn wfdb_record_from_bytes_equals_read() {
     // A short answer is the reader's error, not a panic.
     let short = Record::from_bytes(&hea, Path::new("mem"), |_, _, _| Ok(dat[..10].to_vec()));
     assert!(short.is_err());
+}
+
+/// Annotation files are capped before they are read (issue "Hardening v2" N6: a 1.3 MB
+/// `.atr` was read whatever its size; a sparse one of any length must not be).
+#[test]
+fn annotation_files_beyond_the_cap_are_refused_before_they_are_read() {
+    let dir = tmp("atr-cap");
+    let atr = dir.join("s.atr");
+    // One N beat then the end marker, padded (sparse) to one byte past the cap.
+    std::fs::write(&atr, [1u8, 4, 0, 0]).unwrap();
+    assert_eq!(read_annotations(dir.join("s"), "atr").unwrap().len(), 1);
+    let f = std::fs::OpenOptions::new().write(true).open(&atr).unwrap();
+    f.set_len(MAX_ANNOTATION_BYTES + 1).unwrap();
+    drop(f);
+    let e = read_annotations(dir.join("s"), "atr").unwrap_err();
+    assert!(
+        matches!(e, WfdbError::TooLarge { limit, .. } if limit == MAX_ANNOTATION_BYTES),
+        "{e}"
+    );
 }

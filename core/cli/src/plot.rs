@@ -25,22 +25,16 @@ pub(crate) fn plot_strip(
     force: bool,
 ) -> Result<StripSummary, Failure> {
     let rec = &run.rec;
-    let duration = rec.signal_mv.len() as f64 / rec.fs;
+    // The span read ends at the record's end or past the strip.
+    let duration = run.model_samples as f64 / rec.fs;
     if !(start_s.is_finite() && start_s >= 0.0 && start_s < duration) {
         return Err(
             format!("--start {start_s} s is outside the record ({duration:.1} s long)").into(),
         );
     }
-    if !(seconds.is_finite() && seconds > 0.0 && seconds <= rhythm_plot::MAX_STRIP_SECONDS) {
-        return Err(format!(
-            "--seconds must be in (0, {}]",
-            rhythm_plot::MAX_STRIP_SECONDS
-        )
-        .into());
-    }
-    let first = (start_s * rec.fs).round() as usize;
-    let last = (((start_s + seconds) * rec.fs).round() as usize).min(rec.signal_mv.len());
-    let in_strip = |s: u64| (first as u64..last as u64).contains(&s);
+    let first = ((start_s * rec.fs).round() as u64).max(rec.start);
+    let last = (((start_s + seconds) * rec.fs).round() as u64).min(run.model_samples);
+    let in_strip = |s: u64| (first..last).contains(&s);
     let beats: Vec<StripBeat> = run
         .results
         .iter()
@@ -64,8 +58,8 @@ pub(crate) fn plot_strip(
     let strip = Strip {
         title,
         fs: rec.fs,
-        start_sample: first as u64,
-        signal_mv: &rec.signal_mv[first..last],
+        start_sample: first,
+        signal_mv: &rec.signal_mv[(first - rec.start) as usize..(last - rec.start) as usize],
         beats: &beats,
         reference: &reference,
     };

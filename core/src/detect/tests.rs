@@ -401,3 +401,58 @@ fn max_delay_is_a_few_seconds() {
     let d = QrsDetector::new(360.0).max_delay_samples();
     assert!(d < 4 * 360, "{d}");
 }
+
+/// EC57 matching over every admissible pair (the quadratic definition).
+fn match_all_pairs(reference: &[u64], detected: &[u64], tol: u64) -> Vec<(usize, usize)> {
+    let mut cand = Vec::new();
+    for (ri, &r) in reference.iter().enumerate() {
+        for (di, &d) in detected.iter().enumerate() {
+            if r.abs_diff(d) <= tol {
+                cand.push((r.abs_diff(d), ri, di));
+            }
+        }
+    }
+    cand.sort_unstable();
+    let (mut r_used, mut d_used) = (vec![false; reference.len()], vec![false; detected.len()]);
+    let mut pairs = Vec::new();
+    for (_, ri, di) in cand {
+        if !r_used[ri] && !d_used[di] {
+            (r_used[ri], d_used[di]) = (true, true);
+            pairs.push((ri, di));
+        }
+    }
+    pairs.sort_unstable();
+    pairs
+}
+
+proptest! {
+    /// Beats a heart could give (at least 200 ms apart; a doubled detection now and then):
+    /// the nearest-candidate matching equals matching over every pair.
+    #[test]
+    fn matching_equals_the_all_pairs_definition_on_heart_rhythms(
+        gaps in proptest::collection::vec(72u64..400, 1..60),
+        jitter in proptest::collection::vec(-60i64..60, 60),
+        doubled in proptest::collection::vec(any::<bool>(), 60),
+    ) {
+        let reference: Vec<u64> = gaps.iter().scan(100u64, |t, g| { *t += g; Some(*t) }).collect();
+        let mut detected = Vec::new();
+        for (i, &r) in reference.iter().enumerate() {
+            let d = (r as i64 + jitter[i]).max(0) as u64;
+            detected.push(d);
+            if doubled[i] {
+                detected.push(d + 30);
+            }
+        }
+        let m = match_beats(&reference, &detected, match_tolerance(360.0));
+        prop_assert_eq!(m.pairs, match_all_pairs(&reference, &detected, match_tolerance(360.0)));
+    }
+}
+
+#[test]
+fn beats_a_sample_apart_match_one_to_one() {
+    // Reference beats scored against themselves, one per sample (hardening v2 N6).
+    let beats: Vec<u64> = (0..50_000).collect();
+    let m = match_beats(&beats, &beats, match_tolerance(360.0));
+    assert_eq!(m.true_positives, beats.len());
+    assert!(m.pairs.iter().all(|&(r, d)| r == d));
+}

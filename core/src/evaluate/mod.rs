@@ -9,7 +9,10 @@ mod run;
 
 pub use af::{AfScore, AF_SKIP_SECONDS};
 pub use confusion::{ClassStats, Confusion, Detection, Ec57};
-pub use run::{run_record, AdaptOnFirst, Adapted, AfScores, BeatSource, RecordRun, RunOptions};
+pub use run::{
+    run_record, run_span, AdaptOnFirst, Adapted, AfScores, BeatSource, RecordRun, RunOptions,
+    SPAN_CONTEXT_S,
+};
 
 /// de Chazal et al. 2004 inter-patient training set of MIT-BIH (paced records excluded).
 pub const DS1: [&str; 22] = [

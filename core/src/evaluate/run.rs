@@ -56,9 +56,9 @@ pub struct RunOptions {
     pub beats: Option<BeatSource>,
     /// Adapt on the first seconds first.
     pub adapt: Option<AdaptOnFirst>,
-    /// Stream detected beats without adaptation from the file on up to this many threads
-    /// ([`crate::record_file`]: bounded memory, the same beats); `None` holds the whole
-    /// lead in memory ([`RecordRun::rec`]'s `signal_mv`, e.g. to draw it).
+    /// Stream the record from its file on up to this many threads ([`crate::record_file`]:
+    /// memory independent of its length, the same beats; adaptation reads only its span);
+    /// `None` holds the whole lead in memory ([`RecordRun::rec`]'s `signal_mv`).
     pub from_file_threads: Option<usize>,
 }
 
@@ -123,19 +123,23 @@ fn af_of(rec: &Record, results: &[Beat], model_samples: u64) -> (Vec<AfEpisode>,
     (episodes, scores)
 }
 
+/// Seconds read past an adaptation span: the last labelled beat's post-RR interval and the
+/// filters' settling, so that its beats are featurized as in the whole record.
+const ADAPT_CONTEXT_S: f64 = 60.0;
+
 /// Loads `record`, adapts `engine` if asked (else it runs the model's own head), finds or
-/// takes the beats, classifies and scores them (EC57: 150 ms matching window).
+/// takes the beats, classifies and scores them (EC57: 150 ms matching window). With
+/// [`RunOptions::from_file_threads`] the record is streamed from its file in bounded memory
+/// (adaptation reads only its span); otherwise it is held whole.
 pub fn run_record(
     engine: &mut Engine,
     record: &Path,
     options: &RunOptions,
 ) -> Result<RecordRun, Error> {
-    let source = options.beats.unwrap_or(BeatSource::Detected);
-    if let (Some(threads), BeatSource::Detected, None) =
-        (options.from_file_threads, source, options.adapt)
-    {
-        return run_from_file(engine, record, options.lead.as_deref(), threads);
+    if let Some(threads) = options.from_file_threads {
+        return run_from_file(engine, record, options, threads);
     }
+    let source = options.beats.unwrap_or(BeatSource::Detected);
     let fs = engine.sample_rate_hz();
     let rec = Record::load(record, fs, options.lead.as_deref())?;
     engine.reset_adaptation();
@@ -143,7 +147,6 @@ pub fn run_record(
         .adapt
         .map(|a| adapt_on_first_seconds(engine, &rec, &a))
         .transpose()?;
-    let cut = adapted.as_ref().map_or(0, |a| a.cut);
     let positions = match source {
         BeatSource::Detected => detect::detect_qrs(&rec.signal_mv, fs),
         BeatSource::Reference => {
@@ -156,8 +159,138 @@ pub fn run_record(
     let start = Instant::now();
     let results = engine.classify_record(&rec.signal_mv, &positions)?;
     let elapsed = start.elapsed();
-    let tol = detect::match_tolerance(fs);
+    let model_samples = rec.signal_mv.len() as u64;
+    Ok(scored(
+        engine,
+        rec,
+        results,
+        source,
+        adapted,
+        elapsed,
+        model_samples,
+        1,
+    ))
+}
+
+/// [`run_record`] from the file: the lead streamed on `threads` threads
+/// ([`crate::record_file`]), the reference annotations read beside it, an adaptation span
+/// read on its own.
+fn run_from_file(
+    engine: &mut Engine,
+    record: &Path,
+    options: &RunOptions,
+    threads: usize,
+) -> Result<RecordRun, Error> {
+    let source = options.beats.unwrap_or(BeatSource::Detected);
+    let fs = engine.sample_rate_hz();
+    let lead = options.lead.as_deref();
+    engine.reset_adaptation();
+    let adapted = match &options.adapt {
+        Some(a) => {
+            let span = Record::load_span(record, fs, lead, 0.0, a.seconds + ADAPT_CONTEXT_S)?;
+            Some(adapt_on_first_seconds(engine, &span, a)?)
+        }
+        None => None,
+    };
+    // The reference annotations without the signal (an empty span).
+    let rec = Record::load_span(record, fs, lead, 0.0, 0.0)?;
+    let beats_at = match source {
+        BeatSource::Detected => None,
+        BeatSource::Reference if rec.reference.is_empty() => {
+            return Err(Error::NoReference(rec.name))
+        }
+        BeatSource::Reference => Some(rec.reference_positions()),
+    };
+    let file_options = RecordFileOptions {
+        lead: options.lead.clone(),
+        threads,
+        beats_at,
+        ..RecordFileOptions::default()
+    };
+    let start = Instant::now();
+    let mut results = Vec::new();
+    let summary = classify_record_file(engine, record, &file_options, |b| results.push(*b))?;
+    let elapsed = start.elapsed();
+    let model_samples = summary.model_samples;
+    Ok(scored(
+        engine,
+        rec,
+        results,
+        source,
+        adapted,
+        elapsed,
+        model_samples,
+        summary.threads,
+    ))
+}
+
+/// Seconds of signal before a span that its beats are classified with: the longest any
+/// feature looks back (the 5-minute mean RR interval).
+pub const SPAN_CONTEXT_S: f64 = 300.0;
+
+/// The beats of `record` from `from_s` to `to_s` seconds, detected and classified with
+/// [`SPAN_CONTEXT_S`] of signal before them and a minute after (their RR context), reading
+/// only that: a strip of a record of any length in bounded time and memory. `rec.signal_mv`
+/// is the span read (it begins at `rec.start`); beats count from the record's start. Not
+/// scored (`confusion`, `detection` and `af_score` are `None`).
+pub fn run_span(
+    engine: &mut Engine,
+    record: &Path,
+    lead: Option<&str>,
+    from_s: f64,
+    to_s: f64,
+) -> Result<RecordRun, Error> {
+    let fs = engine.sample_rate_hz();
+    engine.reset_adaptation();
+    let rec = Record::load_span(
+        record,
+        fs,
+        lead,
+        from_s - SPAN_CONTEXT_S,
+        to_s + ADAPT_CONTEXT_S,
+    )?;
+    let start = Instant::now();
+    let positions = detect::detect_qrs(&rec.signal_mv, fs);
+    let mut results = engine.classify_record(&rec.signal_mv, &positions)?;
+    let elapsed = start.elapsed();
+    for b in &mut results {
+        b.sample += rec.start;
+    }
+    let model_samples = rec.start + rec.signal_mv.len() as u64;
+    let af_episodes =
+        crate::af::af_episodes(results.iter().map(|b| (b.sample, b.in_af)), model_samples);
+    Ok(RecordRun {
+        detects_af: engine.rhythm_expert().is_some(),
+        af_episodes,
+        af_score: None,
+        model_samples,
+        threads: 1,
+        rec,
+        results,
+        elapsed,
+        confusion: None,
+        detection: None,
+        adapted: None,
+        cut: 0,
+    })
+}
+
+/// A record's run with its scores: the beats after the adaptation span against the
+/// reference, the detector against the reference beats, and AF.
+#[allow(clippy::too_many_arguments)]
+fn scored(
+    engine: &Engine,
+    rec: Record,
+    results: Vec<Beat>,
+    source: BeatSource,
+    adapted: Option<Adapted>,
+    elapsed: Duration,
+    model_samples: u64,
+    threads: usize,
+) -> RecordRun {
+    let tol = detect::match_tolerance(rec.fs);
     let have_ref = !rec.reference.is_empty();
+    let cut = adapted.as_ref().map_or(0, |a| a.cut);
     // With adaptation, only the beats after the labelled span are scored.
     let confusion = have_ref.then(|| {
         let reference: Vec<_> = rec
@@ -173,15 +306,17 @@ pub fn run_record(
             .collect();
         Confusion::from_beats(&reference, &scored, tol)
     });
-    let detection = (have_ref && source == BeatSource::Detected)
-        .then(|| detect::match_beats(&rec.reference_positions(), &positions, tol));
-    let (af_episodes, af_score) = af_of(&rec, &results, rec.signal_mv.len() as u64);
-    Ok(RecordRun {
+    let detection = (have_ref && source == BeatSource::Detected).then(|| {
+        let positions: Vec<u64> = results.iter().map(|b| b.sample).collect();
+        detect::match_beats(&rec.reference_positions(), &positions, tol)
+    });
+    let (af_episodes, af_score) = af_of(&rec, &results, model_samples);
+    RecordRun {
         detects_af: engine.rhythm_expert().is_some(),
         af_episodes,
         af_score,
-        model_samples: rec.signal_mv.len() as u64,
-        threads: 1,
+        model_samples,
+        threads,
         rec,
         results,
         elapsed,
@@ -189,57 +324,7 @@ pub fn run_record(
         detection,
         adapted,
         cut,
-    })
-}
-
-/// [`run_record`] for detected beats without adaptation: the record streamed from its file
-/// on `threads` threads, the reference annotations read beside it.
-fn run_from_file(
-    engine: &mut Engine,
-    record: &Path,
-    lead: Option<&str>,
-    threads: usize,
-) -> Result<RecordRun, Error> {
-    let fs = engine.sample_rate_hz();
-    engine.reset_adaptation();
-    let options = RecordFileOptions {
-        lead: lead.map(str::to_string),
-        threads,
-        ..RecordFileOptions::default()
-    };
-    let start = Instant::now();
-    let mut results = Vec::new();
-    let summary = classify_record_file(engine, record, &options, |b| results.push(*b))?;
-    let elapsed = start.elapsed();
-    let rec = Record::reference_only(
-        record,
-        summary.lead.clone(),
-        summary.original_fs,
-        fs,
-        summary.model_samples,
-    )?;
-    let tol = detect::match_tolerance(fs);
-    let have_ref = !rec.reference.is_empty();
-    let confusion = have_ref.then(|| Confusion::from_beats(&rec.reference, &results, tol));
-    let detection = have_ref.then(|| {
-        let positions: Vec<u64> = results.iter().map(|b| b.sample).collect();
-        detect::match_beats(&rec.reference_positions(), &positions, tol)
-    });
-    let (af_episodes, af_score) = af_of(&rec, &results, summary.model_samples);
-    Ok(RecordRun {
-        detects_af: engine.rhythm_expert().is_some(),
-        af_episodes,
-        af_score,
-        rec,
-        results,
-        elapsed,
-        confusion,
-        detection,
-        adapted: None,
-        cut: 0,
-        model_samples: summary.model_samples,
-        threads: summary.threads,
-    })
+    }
 }
 
 /// Adapts `engine` on the reference beats of `rec` before `request.seconds`.

@@ -73,8 +73,10 @@ fn with_suffix(path: &Path, ext: &str) -> PathBuf {
 
 /// Largest header file read (real headers are a few hundred bytes).
 pub(crate) const MAX_HEADER_BYTES: u64 = 1 << 20;
-/// Largest annotation file read (a 24-hour Holter's beats take about 300 KB).
-pub(crate) const MAX_ANNOTATION_BYTES: u64 = 1 << 28;
+/// Largest annotation file read, checked before it is read: 16 MiB, about 8 million
+/// annotations (a month of beats; a 24-hour Holter's take about 300 KB), at most ≈ 0.4 GB
+/// parsed.
+pub const MAX_ANNOTATION_BYTES: u64 = 1 << 24;
 /// Most bytes read from one signal file (4 GiB: 24 hours of 12 leads at 1 kHz in format
 /// 212). With a sample count in the header only the bytes it needs are read.
 pub const MAX_SIGNAL_FILE_BYTES: u64 = 1 << 32;

@@ -1,10 +1,8 @@
 //! `rhythm plot`: an ECG strip of a record with its classified beats.
 
-use super::classify::run;
 use super::ModelArgs;
 use crate::output::{outln, Failure, Out};
 use clap::Args;
-use rhythm::evaluate::RunOptions;
 use std::path::PathBuf;
 
 /// Draw an ECG strip of a record as on ECG paper (25 mm/s, 10 mm/mV) with every beat
@@ -33,8 +31,8 @@ pub struct PlotArgs {
     lead: Option<String>,
 }
 
-/// Classifies the whole record (so that every beat has its RR context), then draws the
-/// strip asked for.
+/// Classifies the strip with the five minutes before it (every beat's RR context, reading
+/// only that span of the record), then draws it.
 pub fn plot(args: PlotArgs, out: &mut Out) -> Result<(), Failure> {
     // Said before the record is classified (the picture library picks the format by the
     // extension, and said "Unsupported format Unknown" for `-o -`).
@@ -49,13 +47,27 @@ pub fn plot(args: PlotArgs, out: &mut Out) -> Result<(), Failure> {
         )
         .into());
     }
-    let mut loaded = args.model.load()?;
-    let options = RunOptions {
-        lead: args.lead.clone(),
-        ..RunOptions::default()
-    };
-    let run = run(&mut loaded, &args.record, &options)?;
     let (start, seconds) = (args.start, args.seconds);
+    // Checked before anything is read (the span to read follows from them).
+    if !(seconds.is_finite() && seconds > 0.0 && seconds <= rhythm_plot::MAX_STRIP_SECONDS) {
+        return Err(format!(
+            "--seconds must be in (0, {}]",
+            rhythm_plot::MAX_STRIP_SECONDS
+        )
+        .into());
+    }
+    if !(start.is_finite() && start >= 0.0) {
+        return Err(format!("--start {start} s must be a time from the record's start").into());
+    }
+    let mut loaded = args.model.load()?;
+    let run = rhythm::evaluate::run_span(
+        &mut loaded.opened.engine,
+        &args.record,
+        args.lead.as_deref(),
+        start,
+        start + seconds,
+    )
+    .map_err(|e| Failure::Message(e.to_string()))?;
     let title = format!(
         "{} ({}), {start:.1}–{:.1} s; classes by {} ({}); reference labels below",
         run.rec.name,
