@@ -16,7 +16,7 @@ seconds="${1:-30}"
 shift || true
 targets=("$@")
 if [ ${#targets[@]} -eq 0 ]; then
-    targets=(wfdb_header wfdb_record wfdb_annotations model_bytes model_engine stream adapt c_api model_signature)
+    targets=(wfdb_header wfdb_record wfdb_annotations model_bytes model_engine stream adapt c_api model_signature output_writer)
 fi
 
 rustup run nightly rustc --version >/dev/null
@@ -41,6 +41,11 @@ seed() {
             # The shipped trailer (what the spliced half of the target mutates), a key file.
             tail -c 104 "$root"/fixtures/models/rhythm-int8.signed.rhm >"$dir/trailer"
             cp "$root"/fixtures/keys/test-signing.pub "$dir"/ ;;
+        output_writer)
+            # Force flag, a name, NUL, the bytes: the record's own files, the links, a result.
+            for n in 100.rhy 100.atr 100.hea 100.dat 100.qrs 100.lnk 100.dangling data.bin new.png; do
+                printf '\001%s\000bytes' "$n" >"$dir/$n"
+            done ;;
         wfdb_record)
             # A header whose sample count fits 2,000 samples, then its signal bytes: the
             # target's input layout (u16 header length, header, signal file).

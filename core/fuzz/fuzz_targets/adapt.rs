@@ -1,6 +1,8 @@
 //! Adaptation inputs on the shipped model: feature vectors (with NaN, ±∞, huge values where
 //! the input says), labels, step, step count, balancing. Whatever the outcome, the engine
-//! must still classify with finite probabilities (a poisoned head is impossible).
+//! must still classify with finite probabilities (a poisoned head is impossible), and
+//! `reset_adaptation` must give back the model's own outputs bit for bit (the adaptation
+//! state is the engine's alone and fully undone).
 #![no_main]
 use libfuzzer_sys::fuzz_target;
 use rhythm::adapt::AdaptConfig;
@@ -42,4 +44,12 @@ fuzz_target!(|data: &[u8]| {
     let side = vec![1.0f32; engine.model().n_side()];
     let c = engine.classify_image(&image, &side).unwrap();
     assert!(c.probabilities.iter().all(|p| p.is_finite()), "{c:?}");
+    engine.reset_adaptation();
+    assert!(!engine.is_adapted());
+    let mut fresh = Engine::new(rhythm_fuzz::shipped_model(), BackendChoice::CpuAuto).unwrap();
+    let (after, want) = (
+        engine.classify_image(&image, &side).unwrap(),
+        fresh.classify_image(&image, &side).unwrap(),
+    );
+    assert_eq!(after.probabilities.map(f32::to_bits), want.probabilities.map(f32::to_bits));
 });
