@@ -365,38 +365,42 @@ pub fn af_pooled(e: &RhythmExpert, records: &[&ExpertRecord]) -> AfScore {
     t
 }
 
-/// The rule of docs/rhythm-expert.md: with the discriminant of `e`, the threshold with the
-/// largest F1 of the pooled AF duration Se and +P over the records that have rhythm
-/// annotations (ties: the lower threshold).
+/// Most false AF allowed, as a share of the training records' time outside reference AF
+/// (docs/rhythm-expert.md rule 10: a specificity near 97 %).
+pub const MAX_FALSE_AF_SHARE: f64 = 0.03;
+
+/// Rule 10 of docs/rhythm-expert.md: with the discriminant of `e`, the lowest threshold at
+/// which the pooled false AF (detected AF outside reference AF, the first 5 minutes left
+/// out) of the records that have rhythm annotations is at most [`MAX_FALSE_AF_SHARE`] of
+/// their time outside reference AF (none: the highest threshold). Returns it with the
+/// pooled AF counts there.
 pub fn choose_af_threshold(e: &RhythmExpert, records: &[&ExpertRecord]) -> (f32, AfScore) {
     let records: Vec<&ExpertRecord> = records
         .iter()
         .copied()
         .filter(|r| r.rhythm_annotated)
         .collect();
-    let f1 = |c: &AfScore| {
-        let (s, p) = (c.duration_se(), c.duration_ppv());
-        if s + p > 0.0 {
-            2.0 * s * p / (s + p)
-        } else {
-            0.0
+    let skip = |r: &ExpertRecord| ((AF_SKIP_SECONDS * r.fs) as u64).min(r.samples);
+    let thresholds = af_thresholds();
+    let mut last = (thresholds[thresholds.len() - 1], AfScore::default());
+    for t in thresholds {
+        let e = RhythmExpert {
+            af_threshold: t,
+            ..*e
+        };
+        let (mut pooled, mut false_af, mut non_af) = (AfScore::default(), 0u64, 0u64);
+        for r in &records {
+            let c = af_counts(&e, r);
+            false_af += c.detected - c.overlap;
+            non_af += (r.samples - skip(r)).saturating_sub(c.reference);
+            pooled.add(&c);
         }
-    };
-    let mut best = (af_thresholds()[0], AfScore::default(), -1.0);
-    for t in af_thresholds() {
-        let c = af_pooled(
-            &RhythmExpert {
-                af_threshold: t,
-                ..*e
-            },
-            &records,
-        );
-        let f = f1(&c);
-        if f > best.2 {
-            best = (t, c, f);
+        if false_af as f64 <= MAX_FALSE_AF_SHARE * non_af as f64 {
+            return (t, pooled);
         }
+        last = (t, pooled);
     }
-    (best.0, best.1)
+    last
 }
 
 /// The study: `folds`-fold CV grouped by record over `records` (round robin within each
