@@ -59,7 +59,7 @@ const NEAREST: usize = 2;
 /// (EC57 uses ±150 ms, see [`super::match_tolerance`]). Among all admissible pairs the closest
 /// are taken first (ties: earlier reference, then earlier detection), and each beat is
 /// used at most once, so duplicate detections of one beat count as false positives. Only
-/// the [`NEAREST`] detections on each side of a reference beat are its candidates.
+/// the two nearest detections on each side of a reference beat are its candidates.
 /// Inputs need not be sorted; indices in `pairs` refer to the slices as given.
 pub fn match_beats(reference: &[u64], detected: &[u64], tolerance_samples: u64) -> MatchResult {
     let mut r_order: Vec<usize> = (0..reference.len()).collect();
